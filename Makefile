@@ -1,0 +1,29 @@
+# The two set-up commands of the README: `make demo` (main job) and `make test` (test suite).
+# Each creates its own virtual environment in .venv and installs torch==2.13.0 (CPU) and tinvnn.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export TINVNN_DATA ?= $(abspath ../shared/data)
+
+.PHONY: venv demo test test-slow bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[tasks,test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/tinvnn demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-slow: venv
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,35 @@
+"""tinvnn: exactly invariant, distance-preserving initial representations for any network.
+
+The engine turns point sets into canonical coordinates, invariant to translation, rotation,
+reflection and scale, from which the unchanged backbone learns (Zhang et al., "Revisiting
+Transformation Invariant Geometric Deep Learning: Are Initial Representations All You Need?").
+
+Public API:
+    canonicalize, principal_axes, Frame, mds, MDSInfo, check_invariance, check_equivariance,
+    InvarianceReport, random_orthogonal, random_similarity, Similarity, AmbiguityWarning,
+    NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
+"""
+
+from tinvnn.audit import InvarianceReport, check_equivariance, check_invariance
+from tinvnn.canonicalize import AmbiguityWarning, canonicalize, principal_axes
+from tinvnn.frame import Frame
+from tinvnn.group import Similarity, random_orthogonal, random_similarity
+from tinvnn.mds import MDSInfo, NonEuclideanWarning, mds
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguityWarning",
+    "Frame",
+    "InvarianceReport",
+    "MDSInfo",
+    "NonEuclideanWarning",
+    "Similarity",
+    "canonicalize",
+    "check_equivariance",
+    "check_invariance",
+    "mds",
+    "principal_axes",
+    "random_orthogonal",
+    "random_similarity",
+]

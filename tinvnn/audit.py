@@ -1,0 +1,194 @@
+"""Audit any function for invariance or equivariance under random similarities and permutations.
+
+Users check their own models with these (``tinvnn audit`` on a checkpoint, or in a test); the
+library's tests use them everywhere. Inputs are transformed in float64 and cast back to the
+input dtype; outputs are compared in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tinvnn._checks import check_choice, check_finite, check_tensor
+from tinvnn.group import Similarity, random_similarity
+
+__all__ = ["InvarianceReport", "check_invariance", "check_equivariance"]
+
+OUTPUT_KINDS = ("vector", "point")
+
+
+@dataclass(frozen=True)
+class InvarianceReport:
+    """Largest change of a function's output over random group elements.
+
+    Attributes:
+        max_abs: max |f(T x) - expected| over all trials and output entries.
+        max_rel: ``max_abs`` divided by max |expected| of the same trial.
+        trials: number of random group elements tried.
+        worst_trial: index of the trial that gave ``max_rel``.
+        kind: ``"invariance"``, ``"vector equivariance"`` or ``"point equivariance"``.
+    """
+
+    max_abs: float
+    max_rel: float
+    trials: int
+    worst_trial: int
+    kind: str = "invariance"
+
+    def ok(self, rtol: float) -> bool:
+        """True when ``max_rel <= rtol``."""
+        return self.max_rel <= rtol
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} error over {self.trials} random transforms: "
+            f"max abs {self.max_abs:.3e}, max rel {self.max_rel:.3e} (worst trial {self.worst_trial})"
+        )
+
+
+def check_invariance(
+    fn: Callable[..., Tensor],
+    pos: Tensor,
+    *,
+    vectors: Tensor | None = None,
+    group: str = "O",
+    scale: bool = True,
+    translate: bool = True,
+    permute: bool = True,
+    per_point: bool = False,
+    trials: int = 8,
+    seed: int = 0,
+    scale_range: tuple[float, float] = (0.5, 2.0),
+    translation: float = 10.0,
+) -> InvarianceReport:
+    """Measure how much ``fn``'s output changes when its input is moved by the group.
+
+    Each trial draws per sample a random orthogonal map (from O(D), or SO(D) with
+    ``group="SO"``), a log-uniform scale in ``scale_range`` (if ``scale``), a Gaussian
+    translation of ``translation`` input radii (if ``translate``) and one random permutation of
+    the points (if ``permute``), and compares ``fn(T x)`` with ``fn(x)``.
+
+    Args:
+        fn: ``fn(pos)`` or, with ``vectors``, ``fn(pos, vectors)``; returns a tensor. Put
+            models in ``eval()`` mode first (dropout or batch statistics break invariance).
+        pos: (N, D) or (B, N, D) points.
+        vectors: optional per-point vectors (velocities, normals) (..., N, [K,] D), rotated
+            (and scaled when ``scale``) with the points.
+        per_point: the output has one row per point along the point dim of ``pos``
+            (dim 0 for (N, D), 1 for (B, N, D)), so it is un-permuted before comparing.
+        trials, seed: how many random elements, and their seed.
+
+    Returns:
+        An :class:`InvarianceReport`.
+
+    Example:
+        >>> report = check_invariance(lambda x: torch.cdist(x, x).mean(), torch.randn(50, 3), scale=False)
+        >>> report.ok(1e-5)
+        True
+    """
+    return _audit(fn, pos, vectors, None, group, scale, translate, permute, per_point, trials, seed, scale_range, translation)
+
+
+def check_equivariance(
+    fn: Callable[..., Tensor],
+    pos: Tensor,
+    *,
+    output: str = "vector",
+    vectors: Tensor | None = None,
+    scale_output: bool = True,
+    group: str = "O",
+    scale: bool = True,
+    translate: bool = True,
+    permute: bool = True,
+    trials: int = 8,
+    seed: int = 0,
+    scale_range: tuple[float, float] = (0.5, 2.0),
+    translation: float = 10.0,
+) -> InvarianceReport:
+    """Measure ``f(T x) - T f(x)`` for per-point outputs, with the same draws as :func:`check_invariance`.
+
+    Args:
+        output: ``"vector"`` (velocities, forces, displacements: rotated, and scaled when
+            ``scale_output``) or ``"point"`` (positions: the full similarity, translation included).
+        scale_output: vector outputs carry length units (scale with the input).
+        Other arguments as in :func:`check_invariance`; outputs are per point, laid out like ``pos``.
+    """
+    check_choice(output, "output", OUTPUT_KINDS)
+    return _audit(fn, pos, vectors, (output, scale_output), group, scale, translate, permute, True, trials, seed, scale_range, translation)
+
+
+def _audit(
+    fn: Callable[..., Tensor],
+    pos: Tensor,
+    vectors: Tensor | None,
+    equivariant: tuple[str, bool] | None,
+    group: str,
+    scale: bool,
+    translate: bool,
+    permute: bool,
+    per_point: bool,
+    trials: int,
+    seed: int,
+    scale_range: tuple[float, float],
+    translation: float,
+) -> InvarianceReport:
+    check_tensor(pos, "pos")
+    check_choice(group, "group", ("O", "SO"))
+    if pos.dim() not in (2, 3):
+        raise ValueError(f"pos must have shape (N, D) or (B, N, D), got {tuple(pos.shape)}")
+    check_finite(pos, "pos")
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1, got {trials}")
+    point_dim = pos.dim() - 2
+    n, d = pos.shape[-2], pos.shape[-1]
+    batch_shape = tuple(pos.shape[:-2])
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    with torch.no_grad():
+        reference = _call(fn, pos, vectors).to(torch.float64)
+        radius = (pos.to(torch.float64) - pos.to(torch.float64).mean(-2, keepdim=True)).norm(dim=-1).amax()
+        worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
+        for trial in range(trials):
+            g = random_similarity(
+                d,
+                batch_shape,
+                group=group,
+                scale_range=scale_range if scale else None,
+                translation=float(radius) * translation if translate else 0.0,
+                generator=gen,
+            )
+            g = Similarity(g.Q.to(pos.device), g.s.to(pos.device), g.t.to(pos.device))
+            perm = torch.randperm(n, generator=gen).to(pos.device) if permute else torch.arange(n, device=pos.device)
+            moved_pos = g.points(pos).index_select(point_dim, perm)
+            moved_vec = None
+            if vectors is not None:
+                moved_vec = g.vectors(vectors, scale=scale).index_select(point_dim, perm)
+            out = _call(fn, moved_pos, moved_vec).to(torch.float64)
+            if per_point:
+                out = out.index_select(point_dim, torch.argsort(perm))
+            expected = reference if equivariant is None else _expected(reference, g, *equivariant, scale=scale)
+            if out.shape != expected.shape:
+                raise ValueError(f"fn returned shape {tuple(out.shape)} for the moved input, {tuple(expected.shape)} before")
+            err = float((out - expected).abs().max()) if out.numel() else 0.0
+            rel = err / max(float(expected.abs().max()) if expected.numel() else 0.0, 1e-300)
+            if rel > worst_rel or trial == 0:
+                worst_rel, worst_trial = rel, trial
+            worst_abs = max(worst_abs, err)
+    kind = "invariance" if equivariant is None else f"{equivariant[0]} equivariance"
+    return InvarianceReport(worst_abs, worst_rel, trials, worst_trial, kind)
+
+
+def _expected(reference: Tensor, g: Similarity, output: str, scale_output: bool, *, scale: bool) -> Tensor:
+    if output == "point":
+        return g.points(reference)
+    return g.vectors(reference, scale=scale and scale_output)
+
+
+def _call(fn: Callable[..., Tensor], pos: Tensor, vectors: Tensor | None) -> Tensor:
+    out = fn(pos) if vectors is None else fn(pos, vectors)
+    if not isinstance(out, Tensor):
+        raise ValueError(f"fn must return a tensor, got {type(out).__name__}")
+    return out

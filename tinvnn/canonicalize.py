@@ -1,0 +1,337 @@
+"""Canonical, invariant and distance-preserving coordinates of point sets (the tinvnn engine).
+
+Classical MDS of a Euclidean point set equals PCA of the centred points
+(``B = -1/2 J D^2 J = Xc Xc^T`` shares its non-zero spectrum with ``Xc^T Xc``), so the engine
+never builds an N x N matrix: it centres the points, forms the D x D covariance, and
+eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS leaves:
+
+1. **Scale** (``scale=True``): divide by ``s``, the RMS distance to the centroid.
+2. **Ties** (relative eigen-gap below ``gap_tol``): inside a (nearly) repeated eigenspace
+   the axes are chosen one by one as the direction maximising the fourth moment
+   ``E[(z . u)^4]`` of the points, which does not depend on the arbitrary basis ``eigh`` returns.
+3. **Signs**: axis k points where the odd moments of the points' coordinate z_k are positive:
+   the first of ``E[z_k^3]``, ``E[z_k |z|^2]``, ``E[z_k^5]`` (z in units of s) whose magnitude
+   reaches ``sign_tol``, else the largest of them.
+4. **Handedness** (``group="SO"``): if the axes form a left-handed frame, the axis with the
+   smallest sign margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay
+   different.
+
+Every rule is a function of invariant quantities, so the result is exactly invariant whenever
+the decisions it takes are not within float error of a threshold; ``Frame`` reports how close
+each sample is. See ``docs/conventions.md`` and ``docs/ambiguity.md``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tinvnn._checks import check_choice
+from tinvnn._layout import Layout
+from tinvnn.frame import Frame
+
+__all__ = ["canonicalize", "principal_axes", "GROUPS", "AMBIGUITY_ACTIONS", "AmbiguityWarning"]
+
+GROUPS = ("O", "SO")
+AMBIGUITY_ACTIONS = ("ignore", "warn", "raise")
+# Axes whose variance is below NULL_TOL times the largest one carry no extent: their sign and
+# orientation cannot change the canonical points, so they are left out of the ambiguity report.
+NULL_TOL = 1e-10
+_ZERO_SCALE_TOL = 64 * torch.finfo(torch.float64).eps
+_TIE_STARTS = 64
+_TIE_ITERS = 200
+
+
+class AmbiguityWarning(UserWarning):
+    """A sample's canonical frame is within tolerance of an ambiguous decision."""
+
+
+def principal_axes(
+    pos: Tensor, *, mask: Tensor | None = None, batch: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Centroid and principal axes of each sample, signs as LAPACK returns them (not canonical).
+
+    This is plain PCA alignment, what PyTorch Geometric's ``NormalizeRotation`` and Frame
+    Averaging start from. Use :func:`canonicalize` for invariant coordinates.
+
+    Args:
+        pos: (N, D), (B, N, D) with optional bool ``mask`` (B, N), or flat (N_total, D) with ``batch``.
+
+    Returns:
+        ``(centre, eigenvalues, eigenvectors)`` in float64: (B, D), (B, D) descending, and
+        (B, D, D) with the axes as columns.
+    """
+    layout = Layout.from_input(pos, mask, batch, min_points=1)
+    x = layout.flatten(pos).to(torch.float64)
+    centre, evals, evecs, _ = _pca(x, layout)
+    return centre, evals, evecs
+
+
+def canonicalize(
+    pos: Tensor,
+    *,
+    mask: Tensor | None = None,
+    batch: Tensor | None = None,
+    scale: bool = True,
+    group: str = "O",
+    return_frame: bool = False,
+    on_ambiguity: str = "ignore",
+    gap_tol: float = 1e-3,
+    sign_tol: float = 1e-3,
+) -> Tensor | tuple[Tensor, Frame]:
+    """Canonical coordinates: invariant to translation, orthogonal maps and scale, distance-preserving.
+
+    ``Z = (pos - t) @ R / s`` per sample, with the centroid ``t``, the canonical axes ``R``
+    (principal axes with fixed signs and tie rule) and the RMS radius ``s``. Pairwise distances
+    of ``Z`` are those of ``pos`` divided by ``s``; ``Z`` is permutation-equivariant.
+
+    Args:
+        pos: (N, D) one sample; (B, N, D) a batch, with optional bool ``mask`` (B, N) marking
+            real points; or flat (N_total, D) with an integer ``batch`` (N_total,) of sample ids.
+            Any D >= 1; any floating dtype (computed in float64, returned in ``pos.dtype``).
+        mask: (B, N) bool, True for real points; padded rows of the output are 0.
+        batch: (N_total,) sample id of each point (PyG convention).
+        scale: divide by the RMS radius ``s`` (scale invariance). Raises for a sample whose
+            points all coincide.
+        group: ``"O"`` rotations and reflections (like MDS), or ``"SO"`` rotations only
+            (``det R = +1``; a shape and its mirror image give different outputs).
+        return_frame: also return the :class:`~tinvnn.Frame` (centre, axes, scale, diagnostics).
+        on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
+            (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
+        gap_tol: relative eigen-gap below which eigenvalues count as tied.
+        sign_tol: odd-moment magnitude (units of s) below which a sign counts as ambiguous.
+
+    Returns:
+        ``Z`` with the layout and dtype of ``pos``, or ``(Z, frame)``.
+
+    Shape:
+        pos (N, D) -> (N, D); (B, N, D) -> (B, N, D); (N_total, D) -> (N_total, D).
+
+    Example:
+        >>> x = torch.randn(100, 3) * torch.tensor([3.0, 2.0, 1.0])
+        >>> q = tinvnn.random_orthogonal(3, dtype=torch.float32)
+        >>> torch.allclose(canonicalize(x), canonicalize(5 * x @ q.T + 7), atol=1e-4)
+        True
+
+    Gradients flow through the centroid, the scale and the eigenvectors; the sign and tie
+    decisions are piecewise constant. Near repeated eigenvalues the eigenvector gradient has
+    ``1 / (l_i - l_j)`` factors and becomes huge or NaN: detach the input there.
+    """
+    check_choice(group, "group", GROUPS)
+    check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
+    if gap_tol < 0 or sign_tol < 0:
+        raise ValueError(f"gap_tol and sign_tol must be >= 0, got {gap_tol} and {sign_tol}")
+    layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1)
+    x = layout.flatten(pos).to(torch.float64)
+    frame, z = _canonical_frame(x, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+    _handle_ambiguity(frame, on_ambiguity)
+    out = layout.unflatten(z.to(pos.dtype))
+    return (out, frame) if return_frame else out
+
+
+# ------------------------------------------------------------------------------------ steps
+def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Centroid (B, D), eigenvalues (B, D) descending, eigenvectors (B, D, D), centred x (M, D)."""
+    centre = layout.mean(x)
+    xc = x - layout.expand(centre, x)
+    if layout.equal:
+        xs = xc.reshape(layout.num_samples, -1, x.shape[-1])
+        cov = xs.mT @ xs / xs.shape[1]
+    else:
+        cov = layout.mean(xc[:, :, None] * xc[:, None, :])
+    evals, evecs = torch.linalg.eigh(cov)
+    return centre, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
+
+
+def _canonical_frame(
+    x: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+) -> tuple[Frame, Tensor]:
+    """Frame and canonical flat points (M, D) for flat float64 points ``x``."""
+    centre, evals, axes, xc = _pca(x, layout)
+    radius = evals.sum(-1).sqrt()  # RMS distance to the centroid
+    extent = layout.amax(x.detach().abs().amax(-1))
+    degenerate = radius.detach() <= _ZERO_SCALE_TOL * extent.clamp_min(1e-300)
+    if scale and bool(degenerate.any()):
+        i = int(degenerate.nonzero()[0, 0])
+        raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
+
+    with torch.no_grad():
+        lam = evals.detach()
+        null = lam <= NULL_TOL * lam[:, :1]
+        rel_gap = (lam[:, :-1] - lam[:, 1:]) / lam[:, :1].clamp_min(1e-300)
+        live_pair = ~null[:, 1:]
+        tied = (rel_gap < gap_tol) & live_pair
+        eigen_gap = torch.where(live_pair, rel_gap, torch.ones_like(rel_gap)).amin(-1) if lam.shape[1] > 1 else lam.new_ones(lam.shape[0])
+        unit = torch.where(degenerate, torch.ones_like(radius), radius.detach())
+        tie_q, tie_margin = _tie_rotations(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), tied)
+    if tie_q is not None:
+        axes = axes @ tie_q
+
+    with torch.no_grad():
+        signs, margins = _sign_rule(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), sign_tol)
+        margins = torch.where(null, torch.full_like(margins, float("inf")), margins)
+        if group == "SO":
+            # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
+            # no point), else the axis whose sign was least certain.
+            rows = torch.arange(signs.shape[0])
+            pick = torch.where(null, float("-inf"), margins).argmin(-1)
+            det = torch.linalg.det(axes.detach() * signs[:, None, :])
+            signs = signs.clone()
+            signs[rows, pick] *= torch.where(det < 0, -1.0, 1.0).to(signs.dtype)
+            margins = margins.clone()
+            margins[rows, pick] = float("inf")
+        sign_margin = margins.amin(-1)
+        ambiguous = (sign_margin < sign_tol) | (tie_margin < gap_tol)
+    R = axes * signs[:, None, :]
+    s = radius if scale else torch.ones_like(radius)
+    z = layout.matmul(xc, R)
+    if scale:
+        z = z / layout.expand(s[:, None], z)
+    frame = Frame(
+        t=centre,
+        R=R,
+        s=s,
+        eigenvalues=evals,
+        eigen_gap=eigen_gap,
+        sign_margin=sign_margin,
+        tie_margin=tie_margin,
+        tie_used=tie_margin < float("inf"),
+        ambiguous=ambiguous,
+        layout=layout,
+    )
+    return frame, z
+
+
+def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+    """Signs (B, D) in {-1, +1} and margins (B, D) from the odd moments of each axis coordinate."""
+    z = layout.matmul(z_unit, axes)  # (M, D) coordinates along the unsigned axes, units of s
+    r2 = (z * z).sum(-1, keepdim=True)
+    stats = torch.stack([layout.mean(z**3), layout.mean(z * r2), layout.mean(z**5)])  # (3, B, D)
+    strong = stats.abs() >= sign_tol
+    first = torch.where(strong.any(0), strong.to(torch.int64).argmax(0), stats.abs().argmax(0))
+    chosen = stats.gather(0, first[None]).squeeze(0)
+    signs = torch.where(chosen < 0, -1.0, 1.0).to(z.dtype)
+    return signs, stats.abs().amax(0)
+
+
+def _tie_rotations(
+    z_unit: Tensor, layout: Layout, axes: Tensor, tied: Tensor
+) -> tuple[Tensor | None, Tensor]:
+    """Rotations (B, D, D) applied to ``axes`` inside tied eigenspaces, and tie margins (B,)."""
+    margin = z_unit.new_full((layout.num_samples,), float("inf"))
+    samples = tied.any(-1).nonzero().flatten().tolist()
+    if not samples:
+        return None, margin
+    d = axes.shape[-1]
+    q = torch.eye(d, dtype=axes.dtype, device=axes.device).repeat(layout.num_samples, 1, 1)
+    for b in samples:
+        y = (layout.sample(z_unit, b) @ axes[b]).cpu().numpy()
+        for lo, hi in _clusters(tied[b].tolist()):
+            block, m = _quartic_axes(y[:, lo:hi])
+            q[b, lo:hi, lo:hi] = torch.from_numpy(block).to(q)
+            margin[b] = min(float(margin[b]), m)
+    return q, margin
+
+
+def _clusters(tied_pairs: list[bool]) -> list[tuple[int, int]]:
+    """Index ranges [lo, hi) of runs of tied consecutive eigenvalues."""
+    out, lo = [], None
+    for k, t in enumerate(tied_pairs):
+        if t and lo is None:
+            lo = k
+        if not t and lo is not None:
+            out.append((lo, k + 1))
+            lo = None
+    if lo is not None:
+        out.append((lo, len(tied_pairs) + 1))
+    return out
+
+
+def _quartic_axes(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Orthonormal axes (k, k) of a tied subspace, chosen greedily by maximal fourth moment.
+
+    ``y`` (n, k) are the points' coordinates in some basis of the subspace; the returned
+    columns, expressed in that basis, do not depend on it (up to ties of the fourth moment).
+    """
+    k = y.shape[1]
+    basis = np.eye(k)
+    columns, margin = [], float("inf")
+    while basis.shape[1] > 1:
+        u, spread = _max_fourth_moment(y @ basis)
+        columns.append(basis @ u)
+        margin = min(margin, spread)
+        basis = basis @ _complement(u)
+    columns.append(basis[:, 0])
+    return np.stack(columns, axis=1), margin
+
+
+def _max_fourth_moment(p: np.ndarray) -> tuple[np.ndarray, float]:
+    """Unit u (m,) maximising f(u) = mean((p @ u)^4), and the spread (f_max - f_min) / f_max."""
+    m = p.shape[1]
+    tensor = np.einsum("ni,nj,nk,nl->ijkl", p, p, p, p, optimize=True) / p.shape[0]
+    starts = np.random.default_rng(0).standard_normal((_TIE_STARTS, m))
+    starts = np.concatenate([np.eye(m), starts / np.linalg.norm(starts, axis=1, keepdims=True)])
+
+    def f(u: np.ndarray) -> np.ndarray:
+        return np.einsum("ijkl,ci,cj,ck,cl->c", tensor, u, u, u, u, optimize=True)
+
+    values = f(starts)
+    best = starts[np.argsort(values)[-8:]]
+    shift = 3.0 * np.abs(tensor).sum()  # makes u -> T(u,u,u) + shift u monotone (SS-HOPM)
+    for _ in range(_TIE_ITERS):
+        new = np.einsum("ijkl,cj,ck,cl->ci", tensor, best, best, best, optimize=True) + shift * best
+        best = new / np.linalg.norm(new, axis=1, keepdims=True)
+    refined = f(best)
+    u = _newton_polish(tensor, best[int(np.argmax(refined))])
+    f_max, f_min = float(f(u[None])[0]), float(min(values.min(), refined.min()))
+    return u, (f_max - f_min) / f_max if f_max > 0 else 0.0
+
+
+def _newton_polish(tensor: np.ndarray, u: np.ndarray, steps: int = 8) -> np.ndarray:
+    """Riemannian Newton steps for a local maximum of T(u,u,u,u) on the unit sphere.
+
+    The shifted power iteration converges only linearly; a few Newton steps bring the axis to
+    float64 precision, so that the tie rule's answer does not depend on the starting basis.
+    """
+    for _ in range(steps):
+        tangent = _complement(u)
+        t2 = np.einsum("ijkl,k,l->ij", tensor, u, u)
+        value = float(u @ t2 @ u)
+        grad = tangent.T @ (4.0 * t2 @ u)
+        hess = tangent.T @ (12.0 * t2 - 4.0 * value * np.eye(len(u))) @ tangent
+        try:
+            step = -np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            break
+        if np.linalg.eigvalsh(hess).max() >= 0 or np.abs(step).max() > 0.1:
+            break  # not at a well-defined maximum: keep the power-iteration answer
+        u = u + tangent @ step
+        u /= np.linalg.norm(u)
+    return u
+
+
+def _complement(u: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (m, m-1) of the complement of unit ``u`` (a Householder reflection)."""
+    m = u.shape[0]
+    e = np.zeros(m)
+    e[0] = 1.0
+    v = u + (1.0 if u[0] >= 0 else -1.0) * e
+    h = np.eye(m) - 2.0 * np.outer(v, v) / (v @ v)
+    return h[:, 1:]
+
+
+def _handle_ambiguity(frame: Frame, action: str) -> None:
+    if action == "ignore" or not bool(frame.ambiguous.any()):
+        return
+    idx = frame.ambiguous.nonzero().flatten().tolist()
+    msg = (
+        f"{len(idx)} sample(s) have a near-ambiguous canonical frame (first: {idx[:5]}; "
+        f"sign margin {float(frame.sign_margin[idx[0]]):.2e}, tie margin {float(frame.tie_margin[idx[0]]):.2e}). "
+        "Harmless if the shape is symmetric under the ambiguous flip; see docs/ambiguity.md"
+    )
+    if action == "raise":
+        raise ValueError(msg)
+    warnings.warn(msg, AmbiguityWarning, stacklevel=3)

@@ -1,0 +1,98 @@
+"""The canonical frame of each sample: centre, orthogonal axes, scale, and how trustworthy they are.
+
+Convention (see ``docs/conventions.md``): points are row vectors and
+
+    z = (x - t) @ R / s          (input -> canonical)
+    x = s * z @ R.T + t          (canonical -> input)
+
+``R`` is orthogonal with the canonical axes as its *columns* (``R_input_from_canon``): column k
+is the k-th principal axis, ordered by decreasing variance. Vectors (velocities, normals,
+forces) ignore ``t``; quantities without length units also ignore ``s`` (``scale=False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from tinvnn._layout import Layout
+
+__all__ = ["Frame"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Per-sample canonical frames, as returned by ``canonicalize(..., return_frame=True)``.
+
+    Attributes (B samples, D dims; float64 unless noted):
+        t: (B, D) centroid.
+        R: (B, D, D) orthogonal, columns are the canonical axes.
+        s: (B,) scale, the RMS distance of the points to the centroid (1 when ``scale=False``).
+        eigenvalues: (B, D) covariance eigenvalues (mean squared extent along each axis, in
+            input units squared), descending.
+        eigen_gap: (B,) smallest relative gap ``(l_k - l_{k+1}) / l_1`` between consecutive
+            non-null eigenvalues (1 when there is no such pair). Below ``gap_tol`` the axes are
+            chosen by the fourth-moment tie rule instead.
+        sign_margin: (B,) smallest |odd moment| that fixed an axis sign (in units of ``s``),
+            over the axes whose sign mattered; ``inf`` when none did.
+        tie_margin: (B,) for samples where the tie rule ran, the relative spread
+            ``(f_max - f_min) / f_max`` of the fourth moment over the tied subspace (how well it
+            separates directions); ``inf`` where it did not run.
+        tie_used: (B,) bool, the tie rule chose some axes.
+        ambiguous: (B,) bool, ``sign_margin < sign_tol`` or ``tie_margin < gap_tol``: the frame
+            may jump under a tiny perturbation. Harmless when the sample is symmetric under the
+            ambiguous flip or rotation (both choices give the same point set).
+    """
+
+    t: Tensor
+    R: Tensor
+    s: Tensor
+    eigenvalues: Tensor
+    eigen_gap: Tensor
+    sign_margin: Tensor
+    tie_margin: Tensor
+    tie_used: Tensor
+    ambiguous: Tensor
+    layout: Layout = field(repr=False)
+
+    @property
+    def num_samples(self) -> int:
+        return self.layout.num_samples
+
+    def to_canonical(self, x: Tensor, *, vector: bool = False, scale: bool = True) -> Tensor:
+        """Map points or vectors from input coordinates into the canonical frame.
+
+        Args:
+            x: laid out like the ``pos`` this frame came from, with optional extra dims before
+                the coordinate: (N, ..., D), (B, N, ..., D) or flat (N_total, ..., D).
+            vector: ``x`` holds vectors (velocities, normals): the centre ``t`` is not subtracted.
+            scale: divide by ``s`` (quantities with length units); False for unit normals.
+
+        Returns:
+            Tensor of the same shape and dtype as ``x``; masked rows are zero.
+        """
+        flat = self.layout.flatten(x).to(self.R.dtype)
+        if not vector:
+            flat = flat - self.layout.expand(self.t, flat)
+        out = self.layout.matmul(flat, self.R)
+        if scale:
+            out = out / self.layout.expand(self.s[:, None], out)
+        return self.layout.unflatten(out.to(x.dtype))
+
+    def from_canonical(self, z: Tensor, *, vector: bool = False, scale: bool = True) -> Tensor:
+        """Inverse of :meth:`to_canonical`: canonical coordinates back to input coordinates.
+
+        Args:
+            z: same layouts as :meth:`to_canonical`.
+            vector: vectors are not shifted by ``t``.
+            scale: multiply by ``s``.
+        """
+        flat = self.layout.flatten(z).to(self.R.dtype)
+        if scale:
+            flat = flat * self.layout.expand(self.s[:, None], flat)
+        out = self.layout.matmul(flat, self.R.mT)
+        if not vector:
+            out = out + self.layout.expand(self.t, out)
+        return self.layout.unflatten(out.to(z.dtype))

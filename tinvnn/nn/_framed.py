@@ -1,0 +1,113 @@
+"""What every frame-based wrapper shares: map inputs into per-sample frames, run the
+unchanged backbone, map outputs back, and average over frames.
+
+A subclass only says which frames to use (:meth:`_FramedWrapper.frames`): one canonical frame
+(:class:`~tinvnn.nn.TinvWrapper`), the LAPACK-signed PCA frame (:class:`~tinvnn.nn.PCAAlign`),
+or all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tinvnn._checks import check_choice
+from tinvnn._layout import Layout
+from tinvnn.frame import Frame
+
+__all__ = ["OUTPUTS", "plain_frame"]
+
+OUTPUTS = ("invariant", "vector", "point")
+
+
+def plain_frame(t: Tensor, R: Tensor, s: Tensor, eigenvalues: Tensor, layout: Layout) -> Frame:
+    """A :class:`Frame` for given axes (no canonical sign or tie rule, so no diagnostics: NaN)."""
+    nan = torch.full_like(s, float("nan"))
+    return Frame(t, R, s, eigenvalues, nan, nan, nan, torch.zeros_like(s, dtype=torch.bool), torch.zeros_like(s, dtype=torch.bool), layout)
+
+
+class _FramedWrapper(nn.Module):
+    """Base class: ``forward`` runs ``backbone`` in each sample's frame(s) and averages."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        group: str,
+        scale: bool,
+        output: str,
+        scale_vectors: bool,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.group = check_choice(group, "group", ("O", "SO"))
+        self.scale = scale
+        self.output = check_choice(output, "output", OUTPUTS)
+        self.scale_vectors = scale_vectors
+
+    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
+        """Frames for ``pos`` and their number F per sample.
+
+        The frame's layout holds B * F samples, sample-major (sample b, frame f is row
+        ``b * F + f``); for F = 1 it is the layout of ``pos`` itself.
+        """
+        raise NotImplementedError
+
+    def forward(
+        self,
+        pos: Tensor,
+        vectors: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        batch: Tensor | None = None,
+        **backbone_kwargs: Any,
+    ) -> Tensor:
+        """Run the backbone on canonical inputs.
+
+        Args:
+            pos: (N, D), (B, N, D) with optional ``mask`` (B, N), or flat (N_total, D) with
+                ``batch`` (flat layouts only for single-frame wrappers).
+            vectors: optional per-point vectors laid out like ``pos`` with optional extra dims,
+                (..., N, [K,] D); mapped into the frame (scaled when ``scale`` and
+                ``scale_vectors``) and passed as the backbone's second argument.
+            mask, batch: passed on to the backbone when given.
+            **backbone_kwargs: invariant extras (per-point features such as charges), passed
+                on unchanged (repeated per frame when there are several).
+
+        Returns:
+            ``output="invariant"``: the backbone's output (averaged over frames).
+            ``"vector"``: per-point vectors (..., N, D) rotated back (and scaled).
+            ``"point"``: per-point positions (..., N, D) mapped back with the full frame.
+        """
+        frame, count = self.frames(pos, mask, batch)
+        if count > 1:
+            pos, vectors, mask = (_repeat(x, count) for x in (pos, vectors, mask))
+            backbone_kwargs = {k: _repeat(v, count) for k, v in backbone_kwargs.items()}
+        z = frame.to_canonical(pos, scale=self.scale)
+        args = [z]
+        if vectors is not None:
+            args.append(frame.to_canonical(vectors, vector=True, scale=self.scale and self.scale_vectors))
+        if mask is not None:
+            backbone_kwargs["mask"] = mask
+        if batch is not None:
+            backbone_kwargs["batch"] = batch
+        out = self.backbone(*args, **backbone_kwargs)
+        if self.output == "vector":
+            out = frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
+        elif self.output == "point":
+            out = frame.from_canonical(out, scale=self.scale)
+        if count > 1:
+            out = out.reshape(-1, count, *out.shape[1:]).mean(1)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
+
+
+def _repeat(x: Any, count: int) -> Any:
+    """Repeat a per-sample tensor for each frame: (B, ...) -> (B * count, ...), sample-major."""
+    if not isinstance(x, Tensor):
+        return x
+    return x.repeat_interleave(count, dim=0)

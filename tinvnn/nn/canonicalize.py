@@ -1,0 +1,32 @@
+"""``Canonicalize``: the module form of :func:`tinvnn.canonicalize` (a transform for pipelines)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from tinvnn._checks import check_choice
+from tinvnn.canonicalize import AMBIGUITY_ACTIONS, GROUPS, canonicalize
+
+__all__ = ["Canonicalize"]
+
+
+class Canonicalize(nn.Module):
+    """Replace points by their canonical coordinates; see :func:`tinvnn.canonicalize`.
+
+    Example:
+        >>> Canonicalize(group="SO")
+        Canonicalize(group='SO', scale=True, on_ambiguity='ignore')
+    """
+
+    def __init__(self, *, group: str = "O", scale: bool = True, on_ambiguity: str = "ignore") -> None:
+        super().__init__()
+        self.group = check_choice(group, "group", GROUPS)
+        self.scale = scale
+        self.on_ambiguity = check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
+
+    def forward(self, pos: Tensor, mask: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        """(N, D) | (B, N, D) [+ mask] | (N_total, D) + batch -> the same shape."""
+        return canonicalize(pos, mask=mask, batch=batch, scale=self.scale, group=self.group, on_ambiguity=self.on_ambiguity)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(group={self.group!r}, scale={self.scale}, on_ambiguity={self.on_ambiguity!r})"

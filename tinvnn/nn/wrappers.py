@@ -1,0 +1,166 @@
+"""One line to make a backbone invariant (or equivariant): the frame-based wrappers.
+
+* :class:`TinvWrapper`: the canonical frame of :func:`tinvnn.canonicalize` (ours; exact,
+  one backbone call).
+* :class:`FrameAveraging`: Puny et al. (ICLR 2022), the backbone averaged over all 2^D
+  sign-flipped PCA frames (2^(D-1) for SO); exact except at repeated eigenvalues, 2^D calls.
+* :class:`PCAAlign`: PCA alignment with the signs LAPACK happens to return (what PyTorch
+  Geometric's ``NormalizeRotation`` does); not invariant, a peer for comparison.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tinvnn._layout import Layout
+from tinvnn.canonicalize import canonicalize, principal_axes
+from tinvnn.frame import Frame
+from tinvnn.nn._framed import _FramedWrapper, plain_frame
+
+__all__ = ["TinvWrapper", "FrameAveraging", "PCAAlign"]
+
+
+class TinvWrapper(_FramedWrapper):
+    """Make ``backbone`` exactly invariant (or equivariant) by feeding it canonical coordinates.
+
+    Args:
+        backbone: any module called as ``backbone(z)`` or ``backbone(z, vectors)`` with the
+            layout of the wrapper's input (see :meth:`forward`).
+        group: ``"O"`` (rotations and reflections) or ``"SO"`` (rotations only).
+        scale: also invariant to uniform scaling (inputs divided by the RMS radius).
+        output: ``"invariant"`` (class logits, energies: returned as is), ``"vector"``
+            (per-point vectors mapped back by R, and s when ``scale_vectors``) or ``"point"``
+            (per-point positions mapped back by the full frame).
+        scale_vectors: vectors have length units (velocities, displacements: True) or not
+            (unit normals: False). Applies to vector inputs and vector outputs.
+        on_ambiguity: as in :func:`tinvnn.canonicalize`.
+
+    Shape:
+        pos (B, N, D) [+ mask (B, N)], (N, D) or flat (N_total, D) + batch; the backbone sees
+        the same layout.
+
+    Example:
+        >>> model = TinvWrapper(nn.Sequential(nn.Linear(3, 8), nn.ReLU()), output="invariant")
+        >>> model(torch.randn(2, 10, 3)).shape
+        torch.Size([2, 10, 8])
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        group: str = "O",
+        scale: bool = True,
+        output: str = "invariant",
+        scale_vectors: bool = True,
+        on_ambiguity: str = "ignore",
+    ) -> None:
+        super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
+        self.on_ambiguity = on_ambiguity
+
+    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
+        _, frame = canonicalize(
+            pos, mask=mask, batch=batch, scale=self.scale, group=self.group,
+            return_frame=True, on_ambiguity=self.on_ambiguity,
+        )
+        return frame, 1
+
+
+class PCAAlign(_FramedWrapper):
+    """PCA alignment without sign fixing (PyG ``NormalizeRotation``): a non-invariant peer.
+
+    Same arguments and shapes as :class:`TinvWrapper`. With ``group="SO"`` the last axis is
+    flipped when needed so that ``det R = +1``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        group: str = "O",
+        scale: bool = True,
+        output: str = "invariant",
+        scale_vectors: bool = True,
+    ) -> None:
+        super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
+
+    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
+        layout = Layout.from_input(pos, mask, batch)
+        centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
+        if self.group == "SO":
+            axes = axes.clone()
+            axes[..., -1] *= torch.linalg.det(axes)[:, None]
+        return plain_frame(centre, axes, _scale(evals, self.scale), evals, layout), 1
+
+
+class FrameAveraging(_FramedWrapper):
+    """Frame Averaging (Puny et al., ICLR 2022) over the sign-flipped PCA frames.
+
+    Runs the backbone once per frame, batched: 2^D frames for ``group="O"``, 2^(D-1) for
+    ``"SO"`` (the last axis completes a right-handed frame), and averages invariant outputs or
+    the back-mapped vector/point outputs. Exactly invariant while the covariance eigenvalues
+    are distinct; at repeated eigenvalues its frames are undefined (the axes ``eigh`` returns
+    depend on the input's orientation).
+
+    Same arguments as :class:`TinvWrapper`; inputs (B, N, D) [+ mask] or (N, D). Tensors among
+    the backbone keyword arguments are treated as per-sample and repeated per frame.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        group: str = "O",
+        scale: bool = True,
+        output: str = "invariant",
+        scale_vectors: bool = True,
+    ) -> None:
+        super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
+
+    def forward(
+        self,
+        pos: Tensor,
+        vectors: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        batch: Tensor | None = None,
+        **backbone_kwargs: Any,
+    ) -> Tensor:
+        """See :meth:`TinvWrapper.forward`; flat ``batch`` layouts are not supported."""
+        if batch is not None:
+            raise ValueError("FrameAveraging takes (N, D) or padded (B, N, D) points, not a flat batch")
+        if pos.dim() == 2:  # one sample: run as a batch of one
+            extras = {k: v.unsqueeze(0) if isinstance(v, Tensor) else v for k, v in backbone_kwargs.items()}
+            vec = None if vectors is None else vectors.unsqueeze(0)
+            return super().forward(pos.unsqueeze(0), vec, mask=mask, **extras)[0]
+        return super().forward(pos, vectors, mask=mask, **backbone_kwargs)
+
+    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
+        centre, evals, axes = principal_axes(pos, mask=mask)
+        signs = _sign_patterns(axes.shape[-1], self.group, axes)  # (B, F, D)
+        count = signs.shape[1]
+        rotations = (axes[:, None] * signs[:, :, None, :]).flatten(0, 1)
+        rep = lambda x: x.repeat_interleave(count, dim=0)  # noqa: E731
+        layout = Layout.from_input(rep(pos), None if mask is None else rep(mask), None)
+        return plain_frame(rep(centre), rotations, rep(_scale(evals, self.scale)), rep(evals), layout), count
+
+
+def _scale(evals: Tensor, scale: bool) -> Tensor:
+    return evals.sum(-1).sqrt() if scale else torch.ones_like(evals[:, 0])
+
+
+def _sign_patterns(d: int, group: str, axes: Tensor) -> Tensor:
+    """Sign vectors (B, F, D): all 2^D for O; for SO the first D-1 free, the last fixing det = +1."""
+    free = d if group == "O" else d - 1
+    patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=free)), dtype=axes.dtype, device=axes.device)
+    patterns = patterns.reshape(-1, free)
+    signs = patterns.expand(axes.shape[0], -1, -1)
+    if group == "SO":
+        det = torch.linalg.det(axes)[:, None, None]
+        last = det * patterns.prod(-1, keepdim=True)
+        signs = torch.cat([signs, last.expand(axes.shape[0], -1, -1) if last.dim() == 3 else last], -1)
+    return signs
