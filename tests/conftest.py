@@ -10,8 +10,9 @@ import torch
 from tinvnn.paths import data_dir
 
 # Tolerances for invariance of non-ambiguous samples, per dtype (relative error).
-# float32 is limited by the input's own digits after a rotation, scale and translation.
-INVARIANCE_RTOL = {torch.float64: 1e-9, torch.float32: 2e-4}
+# float32 is limited by the input's own digits after a rotation, scale and a translation of up to
+# 100 radii: the error grows like eps32 * (|t| / s) / eigen_gap (docs/conventions.md).
+INVARIANCE_RTOL = {torch.float64: 1e-9, torch.float32: 1e-3}
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,12 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
 1. **Scale** (``scale=True``): divide by ``s``, the RMS distance to the centroid.
 2. **Ties** (relative eigen-gap below ``gap_tol``): inside a (nearly) repeated eigenspace
    the axes are chosen one by one as the direction maximising the fourth moment
-   ``E[(z . u)^4]`` of the points, which does not depend on the arbitrary basis ``eigh`` returns.
+   ``E[(z . u)^4]`` of the points (the third or sixth where the fourth is isotropic), which
+   does not depend on the arbitrary basis ``eigh`` returns.
 3. **Signs**: axis k points where the odd moments of the points' coordinate z_k are positive:
    the first of ``E[z_k^3]``, ``E[z_k |z|^2]``, ``E[z_k^5]`` (z in units of s) whose magnitude
-   reaches ``sign_tol``, else the largest of them.
+   reaches ``sign_tol``, else the largest of them. Where all vanish (a centrally symmetric
+   shape), the axis is oriented relative to an earlier one by ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``.
 4. **Handedness** (``group="SO"``): if the axes form a left-handed frame, the axis with the
    smallest sign margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay
    different.
@@ -42,7 +44,8 @@ AMBIGUITY_ACTIONS = ("ignore", "warn", "raise")
 NULL_TOL = 1e-10
 _ZERO_SCALE_TOL = 64 * torch.finfo(torch.float64).eps
 _TIE_STARTS = 64
-_TIE_ITERS = 200
+_TIE_ORDERS = (4, 3, 6)
+_TIE_TOL = 1e-3
 
 
 class AmbiguityWarning(UserWarning):
@@ -171,8 +174,7 @@ def _canonical_frame(
         axes = axes @ tie_q
 
     with torch.no_grad():
-        signs, margins = _sign_rule(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), sign_tol)
-        margins = torch.where(null, torch.full_like(margins, float("inf")), margins)
+        signs, margins = _sign_rule(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), null, sign_tol)
         if group == "SO":
             # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
             # no point), else the axis whose sign was least certain.
@@ -184,7 +186,7 @@ def _canonical_frame(
             margins = margins.clone()
             margins[rows, pick] = float("inf")
         sign_margin = margins.amin(-1)
-        ambiguous = (sign_margin < sign_tol) | (tie_margin < gap_tol)
+        ambiguous = (sign_margin < sign_tol) | (tie_margin < _TIE_TOL)
     R = axes * signs[:, None, :]
     s = radius if scale else torch.ones_like(radius)
     z = layout.matmul(xc, R)
@@ -205,8 +207,15 @@ def _canonical_frame(
     return frame, z
 
 
-def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
-    """Signs (B, D) in {-1, +1} and margins (B, D) from the odd moments of each axis coordinate."""
+def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+    """Signs (B, D) in {-1, +1} and margins (B, D; ``inf`` on null axes) of the canonical axes.
+
+    Each axis first takes the sign of its own odd moments. An axis whose odd moments all
+    vanish (a shape symmetric under some flip that includes this axis, e.g. a centrally
+    symmetric one) is oriented *relative to an earlier axis j* by the mixed moments
+    ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``, which are unchanged when both axes flip together: so
+    only flips that are symmetries of the shape remain free.
+    """
     z = layout.matmul(z_unit, axes)  # (M, D) coordinates along the unsigned axes, units of s
     r2 = (z * z).sum(-1, keepdim=True)
     stats = torch.stack([layout.mean(z**3), layout.mean(z * r2), layout.mean(z**5)])  # (3, B, D)
@@ -214,7 +223,19 @@ def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, sign_tol: float) ->
     first = torch.where(strong.any(0), strong.to(torch.int64).argmax(0), stats.abs().argmax(0))
     chosen = stats.gather(0, first[None]).squeeze(0)
     signs = torch.where(chosen < 0, -1.0, 1.0).to(z.dtype)
-    return signs, stats.abs().amax(0)
+    margins = torch.where(null, float("inf"), stats.abs().amax(0))
+    weak = margins < sign_tol
+    if bool(weak[:, 1:].any()):
+        mixed = layout.mean(z[:, :, None] ** 3 * z[:, None, :])  # (B, D, D): E[z_j^3 z_k]
+        for k in range(1, z.shape[-1]):
+            need = weak[:, k].clone()
+            for j in range(k):
+                for stat in (mixed[:, j, k], mixed[:, k, j]):
+                    ok = need & (stat.abs() >= sign_tol) & ~null[:, j]
+                    signs[:, k] = torch.where(ok, torch.sign(stat) * signs[:, j], signs[:, k])
+                    margins[:, k] = torch.where(ok, stat.abs(), margins[:, k])
+                    need &= ~ok
+    return signs, margins
 
 
 def _tie_rotations(
@@ -251,16 +272,19 @@ def _clusters(tied_pairs: list[bool]) -> list[tuple[int, int]]:
 
 
 def _quartic_axes(y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Orthonormal axes (k, k) of a tied subspace, chosen greedily by maximal fourth moment.
+    """Orthonormal axes (k, k) of a tied subspace, chosen greedily by maximal directional moment.
 
     ``y`` (n, k) are the points' coordinates in some basis of the subspace; the returned
-    columns, expressed in that basis, do not depend on it (up to ties of the fourth moment).
+    columns, expressed in that basis, do not depend on it (up to ties of the moments). Each
+    axis maximises the first of the moments ``E[(y . u)^p]``, p in ``_TIE_ORDERS``, that is not
+    isotropic on the remaining subspace (a fourth moment is isotropic on a plane with
+    three-fold symmetry, where the third or sixth moment still separates directions).
     """
     k = y.shape[1]
     basis = np.eye(k)
     columns, margin = [], float("inf")
     while basis.shape[1] > 1:
-        u, spread = _max_fourth_moment(y @ basis)
+        u, spread = _max_moment(y @ basis)
         columns.append(basis @ u)
         margin = min(margin, spread)
         basis = basis @ _complement(u)
@@ -268,48 +292,57 @@ def _quartic_axes(y: np.ndarray) -> tuple[np.ndarray, float]:
     return np.stack(columns, axis=1), margin
 
 
-def _max_fourth_moment(p: np.ndarray) -> tuple[np.ndarray, float]:
-    """Unit u (m,) maximising f(u) = mean((p @ u)^4), and the spread (f_max - f_min) / f_max."""
+def _max_moment(p: np.ndarray) -> tuple[np.ndarray, float]:
+    """Unit u (m,) maximising f(u) = mean((p @ u)^order) for the first order of ``_TIE_ORDERS``
+    whose spread ``(f_max - f_min) / mean(|p|^order)`` reaches ``_TIE_TOL``; that spread too."""
     m = p.shape[1]
-    tensor = np.einsum("ni,nj,nk,nl->ijkl", p, p, p, p, optimize=True) / p.shape[0]
-    starts = np.random.default_rng(0).standard_normal((_TIE_STARTS, m))
-    starts = np.concatenate([np.eye(m), starts / np.linalg.norm(starts, axis=1, keepdims=True)])
+    if m == 2:
+        angles = np.linspace(0.0, 2 * np.pi, 4 * _TIE_STARTS, endpoint=False)
+        starts = np.stack([np.cos(angles), np.sin(angles)], 1)
+    else:
+        starts = np.random.default_rng(0).standard_normal((8 * _TIE_STARTS, m))
+        starts /= np.linalg.norm(starts, axis=1, keepdims=True)
+    radius = np.linalg.norm(p, axis=1)
+    best: tuple[np.ndarray, float] | None = None
+    for order in _TIE_ORDERS:
+        values = ((p @ starts.T) ** order).mean(0)
+        u = _newton_polish(p, starts[int(np.argmax(values))], order)
+        f_max = float(((p @ u) ** order).mean())
+        spread = (max(f_max, float(values.max())) - float(values.min())) / max(float((radius**order).mean()), 1e-300)
+        if spread >= _TIE_TOL:
+            return u, spread
+        if best is None or spread > best[1]:
+            best = (u, spread)
+    assert best is not None
+    return best
 
-    def f(u: np.ndarray) -> np.ndarray:
-        return np.einsum("ijkl,ci,cj,ck,cl->c", tensor, u, u, u, u, optimize=True)
 
-    values = f(starts)
-    best = starts[np.argsort(values)[-8:]]
-    shift = 3.0 * np.abs(tensor).sum()  # makes u -> T(u,u,u) + shift u monotone (SS-HOPM)
-    for _ in range(_TIE_ITERS):
-        new = np.einsum("ijkl,cj,ck,cl->ci", tensor, best, best, best, optimize=True) + shift * best
-        best = new / np.linalg.norm(new, axis=1, keepdims=True)
-    refined = f(best)
-    u = _newton_polish(tensor, best[int(np.argmax(refined))])
-    f_max, f_min = float(f(u[None])[0]), float(min(values.min(), refined.min()))
-    return u, (f_max - f_min) / f_max if f_max > 0 else 0.0
+def _newton_polish(p: np.ndarray, u: np.ndarray, order: int, steps: int = 30) -> np.ndarray:
+    """Riemannian Newton steps towards a local maximum of mean((p @ u)^order) on the unit sphere.
 
-
-def _newton_polish(tensor: np.ndarray, u: np.ndarray, steps: int = 8) -> np.ndarray:
-    """Riemannian Newton steps for a local maximum of T(u,u,u,u) on the unit sphere.
-
-    The shifted power iteration converges only linearly; a few Newton steps bring the axis to
-    float64 precision, so that the tie rule's answer does not depend on the starting basis.
+    Brings the axis to float64 precision, so that the tie rule's answer does not depend on the
+    starting grid (and hence not on the basis ``eigh`` returned). Falls back to a small
+    gradient step where the Hessian is not negative definite.
     """
     for _ in range(steps):
         tangent = _complement(u)
-        t2 = np.einsum("ijkl,k,l->ij", tensor, u, u)
-        value = float(u @ t2 @ u)
-        grad = tangent.T @ (4.0 * t2 @ u)
-        hess = tangent.T @ (12.0 * t2 - 4.0 * value * np.eye(len(u))) @ tangent
-        try:
+        proj = p @ u
+        value = float((proj**order).mean())
+        grad = tangent.T @ (order * (proj ** (order - 1)) @ p / len(p))
+        hess = order * (order - 1) * (p * (proj ** (order - 2))[:, None]).T @ p / len(p) - order * value * np.eye(len(u))
+        hess = tangent.T @ hess @ tangent
+        evals = np.linalg.eigvalsh(hess)
+        if evals.max() < 0:
             step = -np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        if np.linalg.eigvalsh(hess).max() >= 0 or np.abs(step).max() > 0.1:
-            break  # not at a well-defined maximum: keep the power-iteration answer
+        else:
+            step = grad / (np.abs(evals).max() + 1e-300)
+        norm = np.linalg.norm(step)
+        if norm > 0.2:
+            step *= 0.2 / norm
         u = u + tangent @ step
         u /= np.linalg.norm(u)
+        if norm < 1e-15:
+            break
     return u
 
 
