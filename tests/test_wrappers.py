@@ -1,0 +1,104 @@
+"""The frame wrappers: tinv and Frame Averaging exact, PCA alignment not; layouts and outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tinvnn import check_equivariance, check_invariance
+from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper
+from tests._clouds import skewed_cloud
+
+
+class PointMLP(nn.Module):
+    """Per-point MLP, optionally pooled; takes optional vectors and per-point features."""
+
+    def __init__(self, pool: bool, d: int = 3, vec: bool = False, feat: int = 0) -> None:
+        super().__init__()
+        self.pool, self.vec = pool, vec
+        self.net = nn.Sequential(nn.Linear(d * (2 if vec else 1) + feat, 32), nn.Tanh(), nn.Linear(32, d)).double()
+
+    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None, *, mask: torch.Tensor | None = None, charge: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [z] + ([v] if v is not None else []) + ([charge] if charge is not None else [])
+        out = self.net(torch.cat(parts, -1))
+        if mask is not None:
+            out = out * mask[..., None]
+        return out.mean(-2) if self.pool else out
+
+
+@pytest.fixture
+def clouds(generator: torch.Generator) -> torch.Tensor:
+    return skewed_cloud(4 * 25, 3, generator=generator).reshape(4, 25, 3)
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging])
+@pytest.mark.parametrize("group", ["O", "SO"])
+def test_exact_wrappers_are_invariant_and_equivariant(wrapper: type, group: str, clouds: torch.Tensor) -> None:
+    inv = wrapper(PointMLP(pool=True), group=group).eval()
+    assert check_invariance(inv, clouds, group=group).ok(1e-9)
+    vec = wrapper(PointMLP(pool=False), group=group, output="vector")
+    assert check_equivariance(vec, clouds, group=group, output="vector").ok(1e-9)
+    point = wrapper(PointMLP(pool=False), group=group, output="point")
+    assert check_equivariance(point, clouds, group=group, output="point").ok(1e-9)
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging])
+def test_vector_inputs_and_features(wrapper: type, clouds: torch.Tensor) -> None:
+    model = wrapper(PointMLP(pool=False, vec=True, feat=1), output="point")
+    charge = torch.randn(4, 25, 1, dtype=torch.float64)
+    velocity = torch.randn(4, 25, 3, dtype=torch.float64)
+    fn = lambda p, v: model(p, v, charge=charge)  # noqa: E731
+    assert check_equivariance(fn, clouds, vectors=velocity, output="point", permute=False).ok(1e-9)
+
+
+def test_pca_alignment_is_not_invariant(clouds: torch.Tensor) -> None:
+    model = PCAAlign(PointMLP(pool=True))
+    assert check_invariance(model, clouds).max_rel > 1e-3  # LAPACK's eigenvector signs are arbitrary
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, PCAAlign])
+def test_layouts_agree(wrapper: type, clouds: torch.Tensor) -> None:
+    model = wrapper(PointMLP(pool=True))
+    batched = model(clouds)
+    singles = torch.stack([model(c) for c in clouds])
+    torch.testing.assert_close(batched, singles)
+    padded = torch.cat([clouds, torch.zeros(4, 5, 3, dtype=clouds.dtype)], 1)
+    mask = torch.cat([torch.ones(4, 25, dtype=torch.bool), torch.zeros(4, 5, dtype=torch.bool)], 1)
+    torch.testing.assert_close(model(padded, mask=mask) * 30 / 25, batched)  # the backbone mean-pools over 30 rows
+
+
+def test_tinv_wrapper_flat_batch(clouds: torch.Tensor) -> None:
+    class Flat(nn.Module):
+        def forward(self, z: torch.Tensor, *, batch: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(int(batch.max()) + 1, 3, dtype=z.dtype).index_add(0, batch, z**2)
+
+    batch = torch.arange(4).repeat_interleave(25)
+    out = TinvWrapper(Flat())(clouds.reshape(100, 3), batch=batch)
+    torch.testing.assert_close(out, (TinvWrapper(nn.Identity())(clouds) ** 2).sum(1))
+    with pytest.raises(ValueError, match="FrameAveraging takes"):
+        FrameAveraging(Flat())(clouds.reshape(100, 3), batch=batch)
+
+
+def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: torch.Tensor) -> None:
+    """A backbone blind to axis signs sees the same input through every frame."""
+    even = lambda z: (z**2).mean(-2)  # noqa: E731
+    torch.testing.assert_close(FrameAveraging(_Lambda(even))(clouds), TinvWrapper(_Lambda(even))(clouds))
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fn(z)
+
+
+def test_reprs_and_option_errors() -> None:
+    assert repr(Canonicalize(group="SO")) == "Canonicalize(group='SO', scale=True, on_ambiguity='ignore')"
+    assert "group='O', scale=True, output='vector', scale_vectors=False" in repr(TinvWrapper(nn.Identity(), output="vector", scale_vectors=False))
+    with pytest.raises(ValueError, match=r"output must be one of \['invariant', 'point', 'vector'\], got 'scalar'"):
+        TinvWrapper(nn.Identity(), output="scalar")
+    with pytest.raises(ValueError, match=r"group must be one of \['O', 'SO'\], got 'E3'"):
+        FrameAveraging(nn.Identity(), group="E3")
