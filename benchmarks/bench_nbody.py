@@ -1,0 +1,91 @@
+"""n-body benchmark: GNN, tinv-GNN, FA-GNN and EGNN under one harness.
+
+Two phases, each appending JSON lines to ``--out``:
+
+* ``train``: train each model for ``--epochs`` (EGNN protocol: Adam, batch 100, weight decay
+  1e-12, lr 1e-3 / 5e-4 for EGNN, test MSE at the best validation epoch), then measure its
+  equivariance errors in float64 (O(3) and SO(3) maps + translations, and permutations).
+* ``timing``: time training steps (forward, backward, Adam) of freshly initialised models on
+  the same batches, interleaved round by round so that load changes on a shared machine hit
+  every model alike; median per model.
+
+Usage (single thread, as in docs/benchmarks/nbody.md)::
+
+    python benchmarks/bench_nbody.py train --models gnn tinv_gnn egnn --epochs 60 --out runs/nbody/bench.jsonl
+    python benchmarks/bench_nbody.py train --models fa_gnn --epochs 60 --out runs/nbody/bench.jsonl
+    python benchmarks/bench_nbody.py timing --out runs/nbody/bench.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
+from tinvnn.tasks.nbody.evaluate import equivariance_errors
+from tinvnn.tasks.nbody.train import MODELS, TrainConfig, build_model, train_nbody
+
+
+def _append(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    data = load_nbody(NBodyConfig())
+    for name in args.models:
+        config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed)
+        model, result = train_nbody(config, data, checkpoint=args.out.parent / f"{name}.pt")
+        errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
+        _append(args.out, {"phase": "train", "model": name, "epochs": args.epochs, "result": asdict(result), "equivariance": errors})
+
+
+def run_timing(args: argparse.Namespace) -> None:
+    data = load_nbody(NBodyConfig())["train"]
+    gen = torch.Generator().manual_seed(args.seed)
+    models = {name: build_model(name) for name in args.models}
+    opts = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(args.rounds):
+        for name, model in models.items():
+            for k in range(args.steps):
+                batch = data.subset(torch.randperm(len(data), generator=gen)[:100])
+                tick = time.perf_counter()
+                loss = torch.nn.functional.mse_loss(model(batch.loc, batch.vel, charges=batch.charges), batch.target)
+                opts[name].zero_grad(set_to_none=True)
+                loss.backward()
+                opts[name].step()
+                if round_ > 0 or k >= 3:  # skip warm-up steps
+                    times[name].append(time.perf_counter() - tick)
+    medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    _append(args.out, {"phase": "timing", "seconds_per_step": medians, "steps_per_model": {n: len(t) for n, t in times.items()}})
+    for name, value in medians.items():
+        print(f"{name:10s} {1000 * value:8.1f} ms/step")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=("train", "timing"))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=5, help="timing: interleaved rounds")
+    parser.add_argument("--steps", type=int, default=10, help="timing: steps per model per round")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("runs/nbody/bench.jsonl"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    (run_train if args.phase == "train" else run_timing)(args)
+
+
+if __name__ == "__main__":
+    main()

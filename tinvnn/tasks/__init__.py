@@ -1,0 +1,1 @@
+"""Tasks built on tinvnn: data, objective, model and training algorithm for each problem."""

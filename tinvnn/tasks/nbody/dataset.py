@@ -1,0 +1,158 @@
+"""The n-body dataset: generated on first use, cached, split into train / validation / test.
+
+Task (EGNN benchmark): from the positions, velocities and charges at frame ``frame_in``
+predict the positions at frame ``frame_out`` (with the defaults 30 and 40: 1,000 integration
+steps, one time unit, later). The three splits are drawn from independent child seeds of
+``seed`` (``numpy.random.SeedSequence(seed).spawn(3)``), so changing one split's size never
+changes another split's systems.
+
+The full trajectories (all recorded frames, float32) are cached once per configuration as
+``<cache>/nbody/charged_<key>.npz`` under :func:`tinvnn.paths.cache_dir`; the key hashes every
+setting that changes the numbers. The cache is written atomically (temporary file, rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from tinvnn.paths import cache_dir
+from tinvnn.tasks.nbody.simulator import ChargedSystem, simulate_charged
+
+__all__ = ["NBodyConfig", "NBodySplit", "SPLITS", "load_nbody", "trajectory_cache_path"]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class NBodyConfig:
+    """Which systems, how many, and which frames form an (input, target) pair.
+
+    Attributes:
+        n_train, n_val, n_test: systems per split (benchmark: 3,000 / 2,000 / 2,000).
+        seed: root seed of the three splits.
+        frame_in, frame_out: recorded frames used as input and target (0-based).
+        system: the simulated system.
+    """
+
+    n_train: int = 3000
+    n_val: int = 2000
+    n_test: int = 2000
+    seed: int = 43
+    frame_in: int = 30
+    frame_out: int = 40
+    system: ChargedSystem = field(default_factory=ChargedSystem)
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_val", "n_test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected at least 1 system, got {getattr(self, name)}")
+        frames = self.system.n_frames
+        if not 0 <= self.frame_in < self.frame_out < frames:
+            raise ValueError(
+                f"frames: expected 0 <= frame_in < frame_out < {frames} (recorded frames), "
+                f"got frame_in={self.frame_in}, frame_out={self.frame_out}"
+            )
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.n_train, "val": self.n_val, "test": self.n_test}
+
+
+class NBodySplit(NamedTuple):
+    """One split as float32 tensors.
+
+    Shape:
+        loc, vel: ``(S, n, d)`` positions and velocities at ``frame_in``.
+        charges: ``(S, n)``.
+        target: ``(S, n, d)`` positions at ``frame_out``.
+    """
+
+    loc: torch.Tensor
+    vel: torch.Tensor
+    charges: torch.Tensor
+    target: torch.Tensor
+
+    def __len__(self) -> int:  # type: ignore[override]
+        return self.loc.shape[0]
+
+    def subset(self, index: torch.Tensor | slice) -> NBodySplit:
+        """The systems selected by ``index`` (a slice or an index tensor)."""
+        return NBodySplit(*(t[index] for t in self))
+
+
+def _split_key(split: str, num: int, config: NBodyConfig) -> str:
+    settings = {"split": split, "num": num, "seed": config.seed, "system": asdict(config.system)}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trajectory_cache_path(split: str, config: NBodyConfig, root: str | os.PathLike[str] | None = None) -> Path:
+    """Where the trajectories of ``split`` for ``config`` are cached."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+    num = config.sizes()[split]
+    return cache_dir(root) / "nbody" / f"charged_{split}{num}_{_split_key(split, num, config)}.npz"
+
+
+def _generate(split: str, config: NBodyConfig) -> dict[str, np.ndarray]:
+    child = np.random.SeedSequence(config.seed).spawn(len(SPLITS))[SPLITS.index(split)]
+    traj = simulate_charged(config.sizes()[split], np.random.default_rng(child), config.system)
+    return {"loc": traj.loc.astype(np.float32), "vel": traj.vel.astype(np.float32), "charges": traj.charges.astype(np.float32)}
+
+
+def _load_or_generate(split: str, config: NBodyConfig, root: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
+    path = trajectory_cache_path(split, config, root)
+    if path.is_file():
+        with np.load(path) as data:
+            return {k: data[k] for k in ("loc", "vel", "charges")}
+    log.info("generating %d n-body systems (%s split) into %s", config.sizes()[split], split, path)
+    arrays = _generate(split, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return arrays
+
+
+def load_nbody(
+    config: NBodyConfig = NBodyConfig(), *, root: str | os.PathLike[str] | None = None
+) -> dict[str, NBodySplit]:
+    """The three splits, generating and caching each on first use.
+
+    Args:
+        config: sizes, seed, frames and system.
+        root: cache directory override (default :func:`tinvnn.paths.cache_dir`).
+
+    Returns:
+        ``{"train": NBodySplit, "val": NBodySplit, "test": NBodySplit}``.
+
+    Example:
+        >>> data = load_nbody(NBodyConfig(n_train=2, n_val=2, n_test=2))  # doctest: +SKIP
+        >>> data["train"].loc.shape
+        torch.Size([2, 5, 3])
+    """
+    out = {}
+    for split in SPLITS:
+        arrays = _load_or_generate(split, config, root)
+        out[split] = NBodySplit(
+            loc=torch.from_numpy(arrays["loc"][:, config.frame_in].copy()),
+            vel=torch.from_numpy(arrays["vel"][:, config.frame_in].copy()),
+            charges=torch.from_numpy(arrays["charges"].copy()),
+            target=torch.from_numpy(arrays["loc"][:, config.frame_out].copy()),
+        )
+    return out
