@@ -24,7 +24,7 @@ def test_generated_once_and_cached(tmp_path):
     stamp = path.stat().st_mtime_ns
     again = load_nbody(config, root=tmp_path)
     assert path.stat().st_mtime_ns == stamp  # read back, not regenerated
-    for a, b in zip(data["train"], again["train"]):
+    for a, b in zip(data["train"].tensors(), again["train"].tensors()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 

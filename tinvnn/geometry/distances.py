@@ -80,7 +80,7 @@ def _as_numpy(value: ArrayLike, name: str) -> np.ndarray:
 
 
 def _adjacency(edge_index: ArrayLike, num_nodes: int, weight: ArrayLike | None) -> sp.csr_matrix:
-    """Validated upper-triangular CSR adjacency (one entry per undirected pair, smallest weight)."""
+    """Validated symmetric CSR adjacency: both directions of each pair, with its smallest weight."""
     if not isinstance(num_nodes, (int, np.integer)) or num_nodes < 1:
         raise ValueError(f"num_nodes: expected a positive integer, got {num_nodes!r}")
     edges = _as_numpy(edge_index, "edge_index")
@@ -116,12 +116,18 @@ def _adjacency(edge_index: ArrayLike, num_nodes: int, weight: ArrayLike | None) 
     u, v, w = u[order], v[order], w[order]
     first = np.ones(u.size, dtype=bool)
     first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-    # csr_matrix keeps explicit zeros as edges of weight 0 (no duplicates remain to be summed).
-    return sp.csr_matrix((w[first], (u[first], v[first])), shape=(num_nodes, num_nodes))
+    u, v, w = u[first], v[first], w[first]
+    # Both directions stored, so Dijkstra runs as directed (no per-call symmetrisation); no
+    # duplicates remain to be summed, and csr_matrix keeps explicit zeros as weight-0 edges.
+    adj = sp.csr_matrix(
+        (np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(num_nodes, num_nodes)
+    )
+    adj.sort_indices()
+    return adj
 
 
 def _components_or_raise(adj: sp.csr_matrix, hint: str) -> None:
-    count, labels = csgraph.connected_components(adj, directed=False)
+    count, labels = csgraph.connected_components(adj, directed=True, connection="weak")
     if count == 1:
         return
     sizes = np.bincount(labels, minlength=count)
@@ -144,7 +150,7 @@ def connected_components(edge_index: ArrayLike, num_nodes: int) -> torch.Tensor:
     Shape:
         edge_index: ``(2, E)``; returns ``(N,)`` int64.
     """
-    _, labels = csgraph.connected_components(_adjacency(edge_index, num_nodes, None), directed=False)
+    _, labels = csgraph.connected_components(_adjacency(edge_index, num_nodes, None), directed=True, connection="weak")
     return torch.from_numpy(labels.astype(np.int64))
 
 
@@ -190,7 +196,7 @@ def shortest_path_distances(
     adj = _adjacency(edge_index, num_nodes, weight)
     idx = _sources(sources, num_nodes)
     _components_or_raise(adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges.")
-    dist = csgraph.dijkstra(adj, directed=False, indices=idx)
+    dist = csgraph.dijkstra(adj, directed=True, indices=idx)
     return torch.from_numpy(np.atleast_2d(dist))
 
 
@@ -246,4 +252,4 @@ def geodesic_distances(points: ArrayLike, k: int, *, sources: ArrayLike | None =
     adj = _adjacency(edge_index, n, weight)
     idx = _sources(sources, n)
     _components_or_raise(adj, f"increase k (got k={k}) or embed each component separately.")
-    return torch.from_numpy(np.atleast_2d(csgraph.dijkstra(adj, directed=False, indices=idx)))
+    return torch.from_numpy(np.atleast_2d(csgraph.dijkstra(adj, directed=True, indices=idx)))

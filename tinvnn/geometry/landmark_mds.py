@@ -124,7 +124,7 @@ def _farthest_points(adj, num_landmarks: int, first: int) -> tuple[np.ndarray, n
     current = int(first)
     for k in range(num_landmarks):
         landmarks[k] = current
-        dist[k] = csgraph.dijkstra(adj, directed=False, indices=current)
+        dist[k] = csgraph.dijkstra(adj, directed=True, indices=current)  # adj is symmetric
         np.minimum(nearest, dist[k], out=nearest)
         nearest[current] = -1.0  # never pick a landmark twice, even among zero-length edges
         current = int(np.argmax(nearest))

@@ -20,8 +20,6 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
-
 import numpy as np
 import torch
 
@@ -69,7 +67,8 @@ class NBodyConfig:
         return {"train": self.n_train, "val": self.n_val, "test": self.n_test}
 
 
-class NBodySplit(NamedTuple):
+@dataclass(frozen=True)
+class NBodySplit:
     """One split as float32 tensors.
 
     Shape:
@@ -83,12 +82,16 @@ class NBodySplit(NamedTuple):
     charges: torch.Tensor
     target: torch.Tensor
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return self.loc.shape[0]
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loc, vel, charges, target)``."""
+        return self.loc, self.vel, self.charges, self.target
 
     def subset(self, index: torch.Tensor | slice) -> NBodySplit:
         """The systems selected by ``index`` (a slice or an index tensor)."""
-        return NBodySplit(*(t[index] for t in self))
+        return NBodySplit(*(t[index] for t in self.tensors()))
 
 
 def _split_key(split: str, num: int, config: NBodyConfig) -> str:
