@@ -1,0 +1,113 @@
+"""TSPLIB reader: round trips, distance conventions against hand-computed values, bad input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinvnn.tasks.tsp.objective import matrix_tour_length
+from tinvnn.tasks.tsp.reference import lkh_tour
+from tinvnn.tasks.tsp.tsplib import (
+    TSPLIBError,
+    TSPLIBInstance,
+    distance_matrix,
+    planar_coordinates,
+    read_solutions,
+    read_tsplib,
+    write_tsplib,
+)
+
+
+def _write(tmp_path: Path, body: str, name: str = "bad.tsp") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+HEADER = "NAME : tiny\nTYPE : TSP\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : {ewt}\nNODE_COORD_SECTION\n"
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    inst = TSPLIBInstance("rt", rng.uniform(-1e4, 1e4, (17, 2)), "CEIL_2D", "a comment")
+    back = read_tsplib(write_tsplib(inst, tmp_path / "rt.tsp"))
+    assert back.name == "rt" and back.edge_weight_type == "CEIL_2D" and back.comment == "a comment"
+    np.testing.assert_array_equal(back.coords, inst.coords)
+
+
+def test_euc_ceil_att_conventions() -> None:
+    coords = np.array([[0.0, 0.0], [3.0, 4.2], [6734.0, 1453.0], [2233.0, 10.0]])
+    euc = distance_matrix(coords, "EUC_2D")
+    ceil = distance_matrix(coords, "CEIL_2D")
+    att = distance_matrix(coords, "ATT")
+    r01 = math.hypot(3.0, 4.2)  # 5.161...
+    assert euc[0, 1] == 5 and ceil[0, 1] == 6
+    # att48's first two cities: r = sqrt((4501^2 + 1443^2) / 10) = 1494.7 -> nint 1495 >= r -> 1495
+    r23 = math.sqrt((4501**2 + 1443**2) / 10)
+    assert att[2, 3] == math.floor(r23 + 0.5) == 1495
+    # ATT rounds up when nint falls below r: r01 / sqrt(10) = 1.632 -> nint 2 -> 2; r = 0.3 case -> 1
+    assert att[0, 1] == 2
+    assert distance_matrix(np.array([[0.0, 0.0], [0.0, math.sqrt(0.9)], [5.0, 5.0]]), "ATT")[0, 1] == 1
+    assert np.allclose(euc, euc.T) and np.all(np.diag(euc) == 0)
+    assert euc[0, 1] < r01 < ceil[0, 1]
+
+
+def test_geo_convention() -> None:
+    # one degree of longitude on the equator: int(6378.388 * pi' / 180 + 1) with pi' = 3.141592
+    coords = np.array([[0.0, 0.0], [0.0, 1.0], [0.30, 0.0]])  # 0.30 = 0 deg 30 min latitude
+    dist = distance_matrix(coords, "GEO")
+    assert dist[0, 1] == int(6378.388 * 3.141592 / 180 + 1) == 112
+    assert dist[0, 2] == int(6378.388 * 3.141592 * (5 * 0.30 / 3) / 180 + 1) == 56
+    lonlat = planar_coordinates(TSPLIBInstance("g", coords, "GEO"))
+    assert lonlat[1, 0] == pytest.approx(3.141592 / 180) and lonlat[2, 1] == pytest.approx(3.141592 * 0.5 / 180)
+
+
+def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 0 0\n3 1 0\n4 0 1\nEOF\n", "dup.tsp")
+    inst = read_tsplib(path)
+    assert distance_matrix(inst.coords, inst.edge_weight_type)[0, 1] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("NAME : x\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 0\n", None, "missing DIMENSION"),
+        ("NAME : x\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\n", None, "missing NODE_COORD_SECTION"),
+        (HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 1 1\n3 2 0\nEOF\n", 5, "DIMENSION is 4 but NODE_COORD_SECTION has 3"),
+        (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 abc\n3 2 0\n", 7, "expected a number for y, got 'abc'"),
+        (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n2 2 0\n", 8, "duplicate city index 2 (first on line 7)"),
+        (HEADER.format(n=3, ewt="MAN_2D") + "1 0 0\n2 1 1\n3 2 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'MAN_2D'"),
+        (HEADER.format(n=2, ewt="EUC_2D") + "1 0 0\n2 1 1\n", 3, "expected at least 3 cities"),
+        (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n5 2 0\n", 8, "city index 5 outside 1..3"),
+        (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1\n3 2 0\n", 7, "expected 'index x y'"),
+        ("NAME : x\nTYPE : ATSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n", 2, "unsupported TYPE"),
+        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "EDGE_WEIGHT"), 5, "unsupported section"),
+    ],
+)
+def test_malformed_files_name_file_line_and_problem(tmp_path: Path, body: str, line: int | None, message: str) -> None:
+    path = _write(tmp_path, body)
+    with pytest.raises(TSPLIBError) as info:
+        read_tsplib(path)
+    text = str(info.value)
+    assert message in text
+    assert text.startswith(f"{path}:{line}:" if line is not None else f"{path}:")
+    assert info.value.line == line
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing.tsp"):
+        read_tsplib(tmp_path / "nothing.tsp")
+
+
+@pytest.mark.data
+def test_shared_tsplib_optimum_from_lkh_tour(shared_data: Path) -> None:
+    """LKH's tour of eil51 under the EUC_2D convention has exactly the published optimum."""
+    folder = shared_data / "tsplib"
+    inst = read_tsplib(folder / "eil51.tsp")
+    optimum = read_solutions(folder / "solutions.txt")["eil51"]
+    dist = distance_matrix(inst.coords, inst.edge_weight_type)
+    tour = lkh_tour(dist, precision=1.0)
+    assert inst.num_cities == 51 and matrix_tour_length(dist, tour) == optimum == 426

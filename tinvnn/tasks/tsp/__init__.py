@@ -1,0 +1,55 @@
+"""Neural TSP solver, exactly invariant with the ``tinv`` input variant.
+
+Split as data / objective / model / algorithm (rl4co's layout):
+
+* ``instances``: seeded uniform instances and fixed test sets;
+* ``tsplib``: TSPLIB95 reader (EUC_2D, CEIL_2D, ATT, GEO);
+* ``objective``: tour validity, length in the instance's units, gaps;
+* ``heuristics``: nearest neighbour, greedy edge, 2-opt;
+* ``reference``: LKH-3 (elkai) reference lengths, cached;
+* ``variants``: raw / unit / pomo8 / symnco / tinv inputs;
+* ``policy``: greedy, multi-start and sampling decoding of ``tinvnn.models.attention_tsp``;
+* ``reinforce``: REINFORCE with POMO's shared multi-start baseline;
+* ``transforms``: the test transformations;
+* ``evaluate``: gaps on test sets and TSPLIB.
+"""
+
+from tinvnn.tasks.tsp.evaluate import Decoding, evaluate_test_set, evaluate_tsplib, heuristic_gaps, load_tsplib_dir
+from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
+from tinvnn.tasks.tsp.objective import check_tours, gap_percent, matrix_tour_length, tour_length
+from tinvnn.tasks.tsp.policy import solve
+from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
+from tinvnn.tasks.tsp.reference import reference_lengths
+from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
+from tinvnn.tasks.tsp.tsplib import TSPLIBError, TSPLIBInstance, distance_matrix, read_solutions, read_tsplib
+from tinvnn.tasks.tsp.variants import VARIANTS, Variant, get_variant
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "Decoding",
+    "TRANSFORMS",
+    "TSPLIBError",
+    "TSPLIBInstance",
+    "TrainConfig",
+    "VARIANTS",
+    "Variant",
+    "apply_transform",
+    "check_tours",
+    "distance_matrix",
+    "evaluate_test_set",
+    "evaluate_tsplib",
+    "gap_percent",
+    "get_variant",
+    "heuristic_gaps",
+    "load_policy",
+    "load_tsplib_dir",
+    "matrix_tour_length",
+    "read_solutions",
+    "read_tsplib",
+    "reference_lengths",
+    "solve",
+    "fixed_test_set",
+    "tour_length",
+    "train",
+    "uniform_instances",
+]
