@@ -1,9 +1,178 @@
-"""CLI sub-commands for the pointcloud task (placeholder until that task lands)."""
+"""CLI sub-commands for point-cloud classification: train, eval, sweep-angle, audit, demo."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+
+import torch
+
+from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
+from tinvnn.tasks.classification.demo import run_demo
+from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
+from tinvnn.tasks.classification.protocols import parse_protocol
+from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
+from tinvnn.tasks.classification.train import TrainConfig, train
+
+__all__ = ["register"]
+
+_TRAIN_HELP = {
+    "method": "none | aug | pca | fa | tinv",
+    "backbone": "pointnet | dgcnn",
+    "group": "O (rotations and reflections) or SO (rotations only)",
+    "dataset": "synthetic (embedded, no files) or modelnet40 (<data>/modelnet40/*.npz)",
+    "data_dir": "data directory (default $TINVNN_DATA, else ./data)",
+    "points": "points per cloud (reproducible subset)",
+    "per_class": "synthetic: training clouds per class; modelnet40: cap per class",
+    "test_per_class": "the same for the test split",
+    "train_protocol": "ROTATION[+scale][+translate], ROTATION in I, z, SO3, O3",
+    "test_protocol": "protocol of the per-epoch test accuracy",
+    "width": "global feature width (1024 in the papers)",
+    "k": "DGCNN neighbours",
+    "feature_transform": "PointNet feature T-Net",
+    "eval_every": "epochs between test evaluations",
+    "out": "run directory (checkpoint.pt, metrics.json)",
+}
+
+
+def _field_type(name: str) -> type:
+    """The argparse type of a TrainConfig field (``int | None`` -> int)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this task's sub-commands to the tinvnn parser."""
+    """Add ``train``, ``eval``, ``sweep-angle``, ``audit`` and ``demo`` to the tinvnn parser."""
+    p = sub.add_parser("train", help="train a point-cloud classifier")
+    for field in dataclasses.fields(TrainConfig):
+        kind = _field_type(field.name)
+        flag = "--" + field.name.replace("_", "-")
+        if kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=_TRAIN_HELP.get(field.name))
+        else:
+            p.add_argument(flag, type=kind, default=field.default, help=_TRAIN_HELP.get(field.name))
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    _common(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="accuracy of a checkpoint under test protocols")
+    p.add_argument("checkpoint")
+    p.add_argument("--protocol", nargs="+", default=["I", "z", "SO3", "SO3+scale"], help="test protocols")
+    _data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("sweep-angle", help="accuracy vs test rotation angle (PNG + JSON)")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--step", type=float, default=15.0, help="angle step in degrees (0..180)")
+    p.add_argument("--out", default="runs/angle_sweep.png", help="PNG path; the JSON goes next to it")
+    _data_args(p)
+    _common(p)
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("audit", help="measured invariance error of a checkpoint (check_invariance)")
+    p.add_argument("checkpoint")
+    p.add_argument("--clouds", type=int, default=8, help="test clouds to check")
+    p.add_argument("--trials", type=int, default=4, help="random transformations per check")
+    p.add_argument("--rtol", type=float, default=None, help="exit with status 1 if max_rel exceeds this")
+    _data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+    p.set_defaults(func=_audit)
+
+    p = sub.add_parser("demo", help="train none and tinv PointNets briefly and compare them (few minutes)")
+    p.add_argument("--out", default="runs/demo", help="output directory")
+    p.add_argument("--data-dir", default=None, help="data directory (default $TINVNN_DATA)")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    _common(p)
+    p.set_defaults(func=_demo)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="data directory (default: the checkpoint's, else $TINVNN_DATA)")
+    p.add_argument("--test-per-class", type=int, default=None, help="test clouds per class (default: the checkpoint's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random test transformations")
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+
+def _train(args: argparse.Namespace) -> int:
+    _threads(args)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    metrics = train(config, resume=args.resume, progress=not args.no_progress)
+    print(json.dumps(metrics["final"]))
+    return 0
+
+
+def _test_set(config: dict, args: argparse.Namespace) -> PointCloudDataset:
+    per_class = args.test_per_class if args.test_per_class is not None else config["test_per_class"]
+    root = args.data_dir if args.data_dir is not None else config["data_dir"]
+    return load_dataset(config["dataset"], "test", points=config["points"], root=root,
+                        seed=config["seed"], per_class=per_class)  # fmt: skip
+
+
+def _eval(args: argparse.Namespace) -> int:
+    _threads(args)
+    protocols = [parse_protocol(p) for p in args.protocol]
+    model, config, _ = load_model(args.checkpoint)
+    data = _test_set(config, args)
+    results = {str(p): evaluate(model, data, p, seed=args.seed).summary() for p in protocols}
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "method": config["method"], "backbone": config["backbone"],
+                          "clouds": len(data), "results": results}))  # fmt: skip
+    else:
+        print(f"{args.checkpoint}: {config['method']} {config['backbone']} on {len(data)} {config['dataset']} test clouds")
+        for name, res in results.items():
+            print(f"  {name:<20} {100 * res['accuracy']:6.2f}%")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    _threads(args)
+    if not 0 < args.step <= 180:
+        raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
+    count = int(180 // args.step)
+    angles = [i * args.step for i in range(count + 1)]
+    curves = {}
+    for path in args.checkpoints:
+        model, config, _ = load_model(path)
+        label = f"{config['method']} ({Path(path).parent.name})"
+        curves[label] = angle_sweep(model, _test_set(config, args), angles, seed=args.seed)
+    png, js = save_sweep(curves, angles, args.out)
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    _threads(args)
+    model, config, _ = load_model(args.checkpoint)
+    data = _test_set(config, args)
+    report = audit(model, data.points[: args.clouds], group=config["group"], trials=args.trials, seed=args.seed)
+    report.update(checkpoint=args.checkpoint, method=config["method"], group=config["group"], clouds=min(args.clouds, len(data)))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.checkpoint} ({config['method']}, group {config['group']}): worst invariance error "
+              f"max_abs={report['max_abs']:.3e} max_rel={report['max_rel']:.3e} over {report['trials']} trials")  # fmt: skip
+    return 1 if args.rtol is not None and report["max_rel"] > args.rtol else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _threads(args)
+    run_demo(args.out, root=args.data_dir, epochs=args.epochs, progress=not args.no_progress)
+    return 0

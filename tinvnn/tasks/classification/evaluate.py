@@ -1,0 +1,107 @@
+"""Accuracy of a classifier under a test protocol, invariance audits, and loading trained models."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from tinvnn import check_invariance
+from tinvnn.tasks.classification.datasets import PointCloudDataset
+from tinvnn.tasks.classification.methods import build_backbone, build_model
+from tinvnn.tasks.classification.protocols import Protocol
+from tinvnn.training import load_checkpoint
+
+__all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict", "MODEL_KEYS"]
+
+# Configuration keys that define the network; a checkpoint must agree on them to be loaded.
+MODEL_KEYS = ("method", "backbone", "group", "width", "k", "feature_transform")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Overall and per-class accuracy (fractions in [0, 1]) and the predicted labels."""
+
+    protocol: str
+    accuracy: float
+    per_class_accuracy: dict[str, float]
+    predictions: Tensor
+
+    def summary(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "accuracy": self.accuracy, "per_class_accuracy": self.per_class_accuracy}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, points: Tensor, *, batch_size: int = 64) -> Tensor:
+    """Logits of ``model`` (put in eval mode) on all clouds, in batches.
+
+    Shape:
+        points (S, N, 3) -> logits (S, C).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(points[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(points), batch_size)]
+    return torch.cat(out)
+
+
+def evaluate(
+    model: nn.Module, data: PointCloudDataset, protocol: Protocol, *, batch_size: int = 64, seed: int = 0
+) -> EvalResult:
+    """Accuracy on ``data`` with every cloud transformed by ``protocol``.
+
+    The random transformations come from ``seed`` only, so every model sees the same test clouds.
+    """
+    g = torch.Generator().manual_seed(seed)
+    points = torch.cat([protocol.apply(data.points[i : i + 1024], g) for i in range(0, len(data), 1024)])
+    pred = predict(model, points, batch_size=batch_size).argmax(dim=1)
+    correct = pred == data.labels
+    per_class = {
+        name: float(correct[data.labels == c].float().mean())
+        for c, name in enumerate(data.classes)
+        if (data.labels == c).any()
+    }
+    return EvalResult(str(protocol), float(correct.float().mean()), per_class, pred)
+
+
+def audit(model: nn.Module, points: Tensor, *, group: str = "O", trials: int = 4, seed: int = 0) -> dict[str, float]:
+    """Worst invariance error of the logits under random group elements, scale, translation, permutation.
+
+    Runs :func:`tinvnn.check_invariance` in float64 on a copy of the model (eval mode).
+
+    Shape:
+        points (B, N, 3) -> {"max_abs", "max_rel", "trials"}.
+    """
+    model64 = copy.deepcopy(model).double().eval()
+    report = check_invariance(model64, points.double(), group=group, trials=trials, seed=seed)
+    return {"max_abs": float(report.max_abs), "max_rel": float(report.max_rel), "trials": int(report.trials)}
+
+
+def load_model(
+    path: str | os.PathLike[str], expected: dict[str, Any] | None = None
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """Rebuild the trained model of a checkpoint written by :func:`~.train.train`.
+
+    Args:
+        path: the checkpoint.
+        expected: if given, configuration values the checkpoint must have (e.g.
+            ``{"backbone": "dgcnn"}``); a difference raises ``CheckpointMismatchError``.
+
+    Returns:
+        (model in eval mode, config dict, meta dict with ``classes`` and the training history).
+    """
+    payload = load_checkpoint(path, expected)
+    config, meta = payload["config"], payload["meta"]
+    missing = [k for k in MODEL_KEYS if k not in config] + (["classes"] if "classes" not in meta else [])
+    if missing:
+        raise ValueError(f"checkpoint {path} is not a point-cloud classifier (missing {missing})")
+    backbone = build_backbone(
+        config["backbone"], len(meta["classes"]), width=config["width"], k=config["k"],
+        feature_transform=config["feature_transform"],
+    )  # fmt: skip
+    model = build_model(config["method"], backbone, group=config["group"])
+    model.load_state_dict(payload["state"]["model"])
+    return model.eval(), config, meta

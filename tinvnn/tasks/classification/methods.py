@@ -1,0 +1,83 @@
+"""The compared methods, built around one backbone, so every comparison is one command.
+
+* ``none``: the backbone on raw coordinates.
+* ``aug``: the same network, trained with a random rotation of the group (O3 for ``group="O"``,
+  SO3 for ``"SO"``) applied to every training cloud on top of the training protocol.
+* ``pca``: PCA alignment without sign fixing (PyTorch Geometric's ``NormalizeRotation``),
+  :class:`tinvnn.nn.PCAAlign`.
+* ``fa``: Frame Averaging over the 2^3 sign-flipped PCA frames (2^2 for SO),
+  :class:`tinvnn.nn.FrameAveraging`; eight (four) backbone calls per cloud.
+* ``tinv``: canonical coordinates (TinvNN), :class:`tinvnn.nn.TinvWrapper`; one backbone call.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from tinvnn.models import DGCNN, PointNet
+from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper
+from tinvnn.tasks.classification.protocols import Protocol
+
+__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "train_augmentation"]
+
+BACKBONES = ("pointnet", "dgcnn")
+METHODS = ("none", "aug", "pca", "fa", "tinv")
+GROUPS = ("O", "SO")
+
+
+def _check(kind: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} {value!r}; expected one of {valid}")
+
+
+def build_backbone(
+    name: str, num_classes: int, *, width: int = 1024, k: int = 20, feature_transform: bool = False
+) -> nn.Module:
+    """A backbone by name with global feature width ``width`` (1024 in both papers).
+
+    The layers below the global feature keep the papers' sizes capped at ``width``; the head is
+    (width/2, width/4) capped at (512, 256). PointNet ignores ``k``; DGCNN ignores
+    ``feature_transform``.
+
+    Shape:
+        the returned module maps points (B, N, 3) -> logits (B, num_classes).
+    """
+    _check("backbone", name, BACKBONES)
+    if width < 8:
+        raise ValueError(f"expected width >= 8, got {width}")
+    head = (min(512, width // 2), min(256, width // 4))
+    if name == "pointnet":
+        return PointNet(
+            num_classes,
+            local_widths=(min(64, width),) * 2,
+            global_widths=(min(64, width), min(128, width), width),
+            head_widths=head,
+            feature_transform=feature_transform,
+        )
+    edges = tuple(min(c, width) for c in (64, 64, 128, 256))
+    return DGCNN(num_classes, k=k, edge_widths=edges, embedding=width, head_widths=head)
+
+
+def build_model(method: str, backbone: nn.Module, *, group: str = "O") -> nn.Module:
+    """Wrap ``backbone`` for ``method`` (one of :data:`METHODS`) and ``group`` ("O" or "SO").
+
+    ``none`` and ``aug`` return the backbone itself (``aug`` differs in training only).
+    """
+    _check("method", method, METHODS)
+    _check("group", group, GROUPS)
+    if method in ("none", "aug"):
+        return backbone
+    if method == "pca":
+        return PCAAlign(backbone)
+    if method == "fa":
+        return FrameAveraging(backbone, group=group)
+    return TinvWrapper(backbone, group=group)
+
+
+def train_augmentation(method: str, group: str) -> Protocol | None:
+    """The extra random transformation ``method`` applies to training clouds (None: nothing)."""
+    _check("method", method, METHODS)
+    _check("group", group, GROUPS)
+    if method != "aug":
+        return None
+    return Protocol("O3" if group == "O" else "SO3")

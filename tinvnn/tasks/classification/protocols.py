@@ -1,0 +1,122 @@
+"""Train and test transformation protocols for point clouds: I, z, SO3, O3, +scale, +translate.
+
+A protocol is written ``ROTATION[+scale][+translate]``, e.g. ``z``, ``SO3+scale``,
+``O3+scale+translate``; a train/test pair is written ``z/SO3`` (train under z, test under SO3).
+
+Convention (one place): every cloud gets its own random transformation
+``x' = s * x @ R.T + t`` for row-vector points x: rotate first, then scale, then translate.
+
+* ``I``: R = identity.
+* ``z``: rotation by a uniform angle in [0, 2 pi) about the vertical z axis.
+* ``SO3``: Haar-uniform rotation (det +1). ``O3``: Haar-uniform orthogonal map (det +1 or -1).
+* ``+scale``: s uniform in [0.5, 2]; otherwise s = 1.
+* ``+translate``: t uniform in [-1, 1]^3; otherwise t = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tinvnn import random_orthogonal
+
+__all__ = ["ROTATIONS", "Protocol", "parse_protocol", "random_rotations", "axis_angle_rotation"]
+
+ROTATIONS = ("I", "z", "SO3", "O3")
+SCALE_RANGE = (0.5, 2.0)
+TRANSLATE_RANGE = 1.0
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A random transformation family; see the module docstring for the convention."""
+
+    rotation: str = "I"
+    scale: bool = False
+    translate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rotation not in ROTATIONS:
+            raise ValueError(f"unknown rotation protocol {self.rotation!r}; expected one of {ROTATIONS}")
+
+    def __str__(self) -> str:
+        return self.rotation + "+scale" * self.scale + "+translate" * self.translate
+
+    @property
+    def is_identity(self) -> bool:
+        return self.rotation == "I" and not self.scale and not self.translate
+
+    def apply(self, points: Tensor, generator: torch.Generator) -> Tensor:
+        """Transform every cloud by its own random draw.
+
+        Shape:
+            points (B, N, 3) -> (B, N, 3), same dtype.
+        """
+        if points.dim() != 3 or points.shape[-1] != 3:
+            raise ValueError(f"expected points of shape (B, N, 3), got {tuple(points.shape)}")
+        if self.is_identity:
+            return points
+        batch = points.shape[0]
+        rot = random_rotations(self.rotation, batch, generator).to(points.dtype)
+        out = points @ rot.transpose(1, 2)
+        if self.scale:
+            lo, hi = SCALE_RANGE
+            s = lo + (hi - lo) * torch.rand(batch, generator=generator, dtype=torch.float64)
+            out = out * s.to(points.dtype)[:, None, None]
+        if self.translate:
+            t = TRANSLATE_RANGE * (2 * torch.rand(batch, 1, 3, generator=generator, dtype=torch.float64) - 1)
+            out = out + t.to(points.dtype)
+        return out
+
+
+def parse_protocol(text: str) -> Protocol:
+    """Parse ``ROTATION[+scale][+translate]`` (e.g. ``SO3+scale``) into a :class:`Protocol`.
+
+    Example:
+        >>> parse_protocol("z+scale")
+        Protocol(rotation='z', scale=True, translate=False)
+    """
+    rotation, *extras = text.split("+")
+    unknown = set(extras) - {"scale", "translate"}
+    if unknown or len(set(extras)) != len(extras):
+        raise ValueError(
+            f"bad protocol {text!r}: expected ROTATION[+scale][+translate] with ROTATION in {ROTATIONS}"
+        )
+    return Protocol(rotation, "scale" in extras, "translate" in extras)
+
+
+def random_rotations(kind: str, batch: int, generator: torch.Generator) -> Tensor:
+    """``batch`` random matrices of the rotation protocol ``kind`` (one of :data:`ROTATIONS`).
+
+    Shape:
+        -> (batch, 3, 3) float64; apply to row vectors as ``x @ R.T``.
+    """
+    if kind == "I":
+        return torch.eye(3, dtype=torch.float64).expand(batch, 3, 3).clone()
+    if kind == "z":
+        angle = 2 * math.pi * torch.rand(batch, generator=generator, dtype=torch.float64)
+        return axis_angle_rotation(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), angle)
+    if kind == "SO3":
+        return random_orthogonal(3, (batch,), det=1, generator=generator, dtype=torch.float64)
+    if kind == "O3":
+        return random_orthogonal(3, (batch,), generator=generator, dtype=torch.float64)
+    raise ValueError(f"unknown rotation protocol {kind!r}; expected one of {ROTATIONS}")
+
+
+def axis_angle_rotation(axis: Tensor, angle: Tensor) -> Tensor:
+    """Rotation matrices by ``angle`` (radians, right-handed) about unit ``axis`` (Rodrigues).
+
+    Shape:
+        axis (3,) or (B, 3), angle (B,) -> (B, 3, 3).
+    """
+    axis = axis / axis.norm(dim=-1, keepdim=True)
+    axis = axis.expand(angle.shape[0], 3)
+    x, y, z = axis.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).view(-1, 3, 3)
+    eye = torch.eye(3, dtype=axis.dtype, device=axis.device)
+    sin, cos = angle.sin()[:, None, None], angle.cos()[:, None, None]
+    return eye + sin * k + (1 - cos) * (k @ k)
