@@ -68,8 +68,7 @@ def principal_axes(
         (B, D, D) with the axes as columns.
     """
     layout = Layout.from_input(pos, mask, batch, min_points=1)
-    x = layout.flatten(pos).to(torch.float64)
-    centre, evals, evecs, _ = _pca(x, layout)
+    centre, evals, evecs, _ = _pca(layout.to_dense(pos).to(torch.float64), layout)
     return centre, evals, evecs
 
 
@@ -128,23 +127,22 @@ def canonicalize(
     if gap_tol < 0 or sign_tol < 0:
         raise ValueError(f"gap_tol and sign_tol must be >= 0, got {gap_tol} and {sign_tol}")
     layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1)
-    x = layout.flatten(pos).to(torch.float64)
+    x = layout.to_dense(pos).to(torch.float64)
     frame, z = _canonical_frame(x, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
     _handle_ambiguity(frame, on_ambiguity)
-    out = layout.unflatten(z.to(pos.dtype))
+    out = layout.from_dense(z.to(pos.dtype))
     return (out, frame) if return_frame else out
 
 
 # ------------------------------------------------------------------------------------ steps
 def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Centroid (B, D), eigenvalues (B, D) descending, eigenvectors (B, D, D), centred x (M, D)."""
+    """For dense float64 points x (B, N, D): centroid (B, D), covariance eigenvalues (B, D)
+    descending, eigenvectors (B, D, D) as columns, centred points (B, N, D; padding rows 0)."""
     centre = layout.mean(x)
-    xc = x - layout.expand(centre, x)
-    if layout.equal:
-        xs = xc.reshape(layout.num_samples, -1, x.shape[-1])
-        cov = xs.mT @ xs / xs.shape[1]
-    else:
-        cov = layout.mean(xc[:, :, None] * xc[:, None, :])
+    xc = x - centre[:, None]
+    if layout.mask is not None:
+        xc = xc * layout.mask[..., None]
+    cov = xc.mT @ xc / layout.counts.to(x.dtype)[:, None, None]
     evals, evecs = torch.linalg.eigh(cov)
     return centre, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
 
@@ -152,14 +150,15 @@ def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 def _canonical_frame(
     x: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
-    """Frame and canonical flat points (M, D) for flat float64 points ``x``."""
+    """Frame and canonical dense points (B, N, D) for dense float64 points ``x`` (B, N, D)."""
     centre, evals, axes, xc = _pca(x, layout)
     radius = evals.sum(-1).sqrt()  # RMS distance to the centroid
-    extent = layout.amax(x.detach().abs().amax(-1))
-    degenerate = radius.detach() <= _ZERO_SCALE_TOL * extent.clamp_min(1e-300)
+    degenerate = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
     if scale and bool(degenerate.any()):
         i = int(degenerate.nonzero()[0, 0])
         raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
+    unit = torch.where(degenerate, torch.ones_like(radius), radius)
+    z = xc @ (axes / unit[:, None, None])  # along the unsigned axes, in units of the radius
 
     with torch.no_grad():
         lam = evals.detach()
@@ -167,31 +166,29 @@ def _canonical_frame(
         rel_gap = (lam[:, :-1] - lam[:, 1:]) / lam[:, :1].clamp_min(1e-300)
         live_pair = ~null[:, 1:]
         tied = (rel_gap < gap_tol) & live_pair
-        eigen_gap = torch.where(live_pair, rel_gap, torch.ones_like(rel_gap)).amin(-1) if lam.shape[1] > 1 else lam.new_ones(lam.shape[0])
-        unit = torch.where(degenerate, torch.ones_like(radius), radius.detach())
-        tie_q, tie_margin = _tie_rotations(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), tied)
+        if lam.shape[1] > 1:
+            eigen_gap = torch.where(live_pair, rel_gap, torch.ones_like(rel_gap)).amin(-1)
+        else:
+            eigen_gap = lam.new_ones(lam.shape[0])
+        tie_q, tie_margin = _tie_rotations(z.detach(), layout, tied)
     if tie_q is not None:
-        axes = axes @ tie_q
+        axes, z = axes @ tie_q, z @ tie_q
 
     with torch.no_grad():
-        signs, margins = _sign_rule(xc.detach() / layout.expand(unit[:, None], xc), layout, axes.detach(), null, sign_tol)
+        signs, margins = _sign_rule(z.detach(), layout, null, sign_tol)
         if group == "SO":
             # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
             # no point), else the axis whose sign was least certain.
             rows = torch.arange(signs.shape[0])
             pick = torch.where(null, float("-inf"), margins).argmin(-1)
             det = torch.linalg.det(axes.detach() * signs[:, None, :])
-            signs = signs.clone()
             signs[rows, pick] *= torch.where(det < 0, -1.0, 1.0).to(signs.dtype)
-            margins = margins.clone()
             margins[rows, pick] = float("inf")
         sign_margin = margins.amin(-1)
         ambiguous = (sign_margin < sign_tol) | (tie_margin < _TIE_TOL)
     R = axes * signs[:, None, :]
     s = radius if scale else torch.ones_like(radius)
-    z = layout.matmul(xc, R)
-    if scale:
-        z = z / layout.expand(s[:, None], z)
+    z = z * signs[:, None, :] if scale else z * (signs[:, None, :] * unit[:, None, None])
     frame = Frame(
         t=centre,
         R=R,
@@ -207,7 +204,7 @@ def _canonical_frame(
     return frame, z
 
 
-def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+def _sign_rule(z: Tensor, layout: Layout, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
     """Signs (B, D) in {-1, +1} and margins (B, D; ``inf`` on null axes) of the canonical axes.
 
     Each axis first takes the sign of its own odd moments. An axis whose odd moments all
@@ -216,9 +213,24 @@ def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, null: Tensor, sign_
     ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``, which are unchanged when both axes flip together: so
     only flips that are symmetries of the shape remain free.
     """
-    z = layout.matmul(z_unit, axes)  # (M, D) coordinates along the unsigned axes, units of s
-    r2 = (z * z).sum(-1, keepdim=True)
-    stats = torch.stack([layout.mean(z**3), layout.mean(z * r2), layout.mean(z**5)])  # (3, B, D)
+    third = layout.mean(z.pow(3))  # (B, D); z is (B, N, D) along the unsigned axes, units of s
+    signs = torch.where(third < 0, -1.0, 1.0).to(z.dtype)
+    margins = torch.where(null, float("inf"), third.abs())
+    weak_rows = (margins < sign_tol).any(-1).nonzero().flatten()
+    if len(weak_rows):  # rare: the full rule, on the samples that need it
+        signs[weak_rows], margins[weak_rows] = _weak_sign_rule(
+            z[weak_rows], layout.counts[weak_rows], null[weak_rows], sign_tol
+        )
+    return signs, margins
+
+
+def _weak_sign_rule(z: Tensor, counts: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+    """The fallback chain and the relative rule of :func:`_sign_rule` for (b, N, D) points
+    whose padding rows are zero."""
+    n = counts.to(z.dtype)[:, None]
+    z2 = z * z
+    z3 = z2 * z
+    stats = torch.stack([z3.sum(1) / n, (z * z2.sum(-1, keepdim=True)).sum(1) / n, (z3 * z2).sum(1) / n])  # (3, b, D)
     strong = stats.abs() >= sign_tol
     first = torch.where(strong.any(0), strong.to(torch.int64).argmax(0), stats.abs().argmax(0))
     chosen = stats.gather(0, first[None]).squeeze(0)
@@ -226,7 +238,7 @@ def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, null: Tensor, sign_
     margins = torch.where(null, float("inf"), stats.abs().amax(0))
     weak = margins < sign_tol
     if bool(weak[:, 1:].any()):
-        mixed = layout.mean(z[:, :, None] ** 3 * z[:, None, :])  # (B, D, D): E[z_j^3 z_k]
+        mixed = (z3.mT @ z) / n[:, :, None]  # (b, D, D): E[z_j^3 z_k]
         for k in range(1, z.shape[-1]):
             need = weak[:, k].clone()
             for j in range(k):
@@ -238,18 +250,19 @@ def _sign_rule(z_unit: Tensor, layout: Layout, axes: Tensor, null: Tensor, sign_
     return signs, margins
 
 
-def _tie_rotations(
-    z_unit: Tensor, layout: Layout, axes: Tensor, tied: Tensor
-) -> tuple[Tensor | None, Tensor]:
-    """Rotations (B, D, D) applied to ``axes`` inside tied eigenspaces, and tie margins (B,)."""
-    margin = z_unit.new_full((layout.num_samples,), float("inf"))
+def _tie_rotations(z: Tensor, layout: Layout, tied: Tensor) -> tuple[Tensor | None, Tensor]:
+    """Rotations (B, D, D) of the eigen-axes inside tied eigenspaces, and tie margins (B,).
+
+    ``z`` (B, N, D) are the points along the eigen-axes; samples without ties get the identity.
+    """
+    margin = z.new_full((layout.num_samples,), float("inf"))
     samples = tied.any(-1).nonzero().flatten().tolist()
     if not samples:
         return None, margin
-    d = axes.shape[-1]
-    q = torch.eye(d, dtype=axes.dtype, device=axes.device).repeat(layout.num_samples, 1, 1)
+    d = z.shape[-1]
+    q = torch.eye(d, dtype=z.dtype, device=z.device).repeat(layout.num_samples, 1, 1)
     for b in samples:
-        y = (layout.sample(z_unit, b) @ axes[b]).cpu().numpy()
+        y = layout.sample(z, b).cpu().numpy()
         for lo, hi in _clusters(tied[b].tolist()):
             block, m = _quartic_axes(y[:, lo:hi])
             q[b, lo:hi, lo:hi] = torch.from_numpy(block).to(q)

@@ -73,13 +73,13 @@ class Frame:
         Returns:
             Tensor of the same shape and dtype as ``x``; masked rows are zero.
         """
-        flat = self.layout.flatten(x).to(self.R.dtype)
+        dense = self.layout.to_dense(x).to(self.R.dtype)
         if not vector:
-            flat = flat - self.layout.expand(self.t, flat)
-        out = self.layout.matmul(flat, self.R)
+            dense = dense - _per_sample(self.t, dense)
+        out = (dense.reshape(dense.shape[0], -1, dense.shape[-1]) @ self.R).reshape(dense.shape)
         if scale:
-            out = out / self.layout.expand(self.s[:, None], out)
-        return self.layout.unflatten(out.to(x.dtype))
+            out = out / _per_sample(self.s[:, None], out)
+        return self.layout.from_dense(out).to(x.dtype)
 
     def from_canonical(self, z: Tensor, *, vector: bool = False, scale: bool = True) -> Tensor:
         """Inverse of :meth:`to_canonical`: canonical coordinates back to input coordinates.
@@ -89,10 +89,15 @@ class Frame:
             vector: vectors are not shifted by ``t``.
             scale: multiply by ``s``.
         """
-        flat = self.layout.flatten(z).to(self.R.dtype)
+        dense = self.layout.to_dense(z).to(self.R.dtype)
         if scale:
-            flat = flat * self.layout.expand(self.s[:, None], flat)
-        out = self.layout.matmul(flat, self.R.mT)
+            dense = dense * _per_sample(self.s[:, None], dense)
+        out = (dense.reshape(dense.shape[0], -1, dense.shape[-1]) @ self.R.mT).reshape(dense.shape)
         if not vector:
-            out = out + self.layout.expand(self.t, out)
-        return self.layout.unflatten(out.to(z.dtype))
+            out = out + _per_sample(self.t, out)
+        return self.layout.from_dense(out).to(z.dtype)
+
+
+def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+    """View per-sample values (B, E) so that they broadcast against dense ``like`` (B, N, ..., E)."""
+    return values.reshape(values.shape[0], *([1] * (like.dim() - 2)), values.shape[-1])
