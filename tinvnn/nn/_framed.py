@@ -35,10 +35,10 @@ class _FramedWrapper(nn.Module):
         self,
         backbone: nn.Module,
         *,
-        group: str,
-        scale: bool,
-        output: str,
-        scale_vectors: bool,
+        group: str = "O",
+        scale: bool = True,
+        output: str = "invariant",
+        scale_vectors: bool = True,
     ) -> None:
         super().__init__()
         self.backbone = backbone

@@ -77,17 +77,6 @@ class PCAAlign(_FramedWrapper):
     flipped when needed so that ``det R = +1``.
     """
 
-    def __init__(
-        self,
-        backbone: nn.Module,
-        *,
-        group: str = "O",
-        scale: bool = True,
-        output: str = "invariant",
-        scale_vectors: bool = True,
-    ) -> None:
-        super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
-
     def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
         layout = Layout.from_input(pos, mask, batch)
         centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
@@ -109,17 +98,6 @@ class FrameAveraging(_FramedWrapper):
     Same arguments as :class:`TinvWrapper`; inputs (B, N, D) [+ mask] or (N, D). Tensors among
     the backbone keyword arguments are treated as per-sample and repeated per frame.
     """
-
-    def __init__(
-        self,
-        backbone: nn.Module,
-        *,
-        group: str = "O",
-        scale: bool = True,
-        output: str = "invariant",
-        scale_vectors: bool = True,
-    ) -> None:
-        super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
 
     def forward(
         self,
