@@ -248,7 +248,7 @@ def geodesic_distances(points: ArrayLike, k: int, *, sources: ArrayLike | None =
         DisconnectedGraphError: the k-NN graph falls apart (increase ``k``).
     """
     edge_index, weight = knn_graph(points, k)
-    n = int(np.asarray(points.shape)[0])
+    n = len(points)
     adj = _adjacency(edge_index, n, weight)
     idx = _sources(sources, n)
     _components_or_raise(adj, f"increase k (got k={k}) or embed each component separately.")

@@ -209,7 +209,7 @@ def geodesic_landmark_mds(
         DisconnectedGraphError: the k-NN graph falls apart (increase ``k``).
     """
     edge_index, weight = knn_graph(points, k)
-    n = edge_index.shape[1] // k
+    n = len(points)
     _check_counts(num_landmarks, n, dim)
     adj = _adjacency(edge_index, n, weight)
     _components_or_raise(adj, f"increase k (got k={k}) or embed each component separately.")

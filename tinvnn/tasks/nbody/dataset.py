@@ -146,7 +146,7 @@ def load_nbody(
 
     Example:
         >>> data = load_nbody(NBodyConfig(n_train=2, n_val=2, n_test=2))  # doctest: +SKIP
-        >>> data["train"].loc.shape
+        >>> data["train"].loc.shape  # doctest: +SKIP
         torch.Size([2, 5, 3])
     """
     out = {}
