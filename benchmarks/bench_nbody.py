@@ -10,12 +10,16 @@ Two phases, each appending JSON lines to ``--out``:
   every model alike; median per model. ``tinv_gnn_precomputed`` is the GNN trained on inputs
   canonicalized once beforehand (targets mapped into the same frames), the cost of tinv-GNN
   when the frames are a preprocessing step.
+* ``bins``: per-system test MSE of the trained checkpoints (``<out dir>/<model>.pt``) binned by
+  the canonical frame's ``sign_margin`` and ``eigen_gap`` quantiles: does tinv-GNN lose where
+  its frame is close to a sign or axis decision?
 
 Usage (single thread, as in docs/benchmarks/nbody.md)::
 
     python benchmarks/bench_nbody.py train --models gnn tinv_gnn egnn --epochs 60 --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py train --models fa_gnn --epochs 60 --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py timing --out runs/nbody/bench.jsonl
+    python benchmarks/bench_nbody.py bins --out runs/nbody/bench.jsonl
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import torch
 
 import tinvnn
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit, load_nbody
-from tinvnn.tasks.nbody.evaluate import equivariance_errors
+from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
 from tinvnn.tasks.nbody.models import GNN
 from tinvnn.tasks.nbody.train import MODELS, TrainConfig, build_model, train_nbody
 
@@ -95,9 +99,31 @@ def run_timing(args: argparse.Namespace) -> None:
     print(f"canonicalizing the {len(data)} training systems once: {canon_seconds:.3f} s")
 
 
+def run_bins(args: argparse.Namespace) -> None:
+    """Per-system test MSE of the trained checkpoints, binned by the canonical frame's margins."""
+    data = load_nbody(NBodyConfig())["test"]
+    _, frame = tinvnn.canonicalize(data.loc, scale=False, return_frame=True)
+    errors = {}
+    with torch.no_grad():
+        for name in args.models:
+            model, _, _ = load_trained(args.out.parent / f"{name}.pt")
+            errors[name] = ((model(data.loc, data.vel, charges=data.charges) - data.target) ** 2).mean((1, 2))
+    record = {"phase": "bins", "bins": {}}
+    for label in ("sign_margin", "eigen_gap"):
+        key = getattr(frame, label).to(torch.float64)
+        edges = torch.quantile(key, torch.tensor([0.0, 0.1, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64))
+        rows = []
+        for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
+            sel = (key >= lo) & (key <= hi)
+            rows.append({"range": [lo, hi], "count": int(sel.sum()), **{n: float(e[sel].mean()) for n, e in errors.items()}})
+            print(f"{label} [{lo:.4f}, {hi:.4f}] n={int(sel.sum()):4d} " + " ".join(f"{n}={r:.4f}" for n, r in rows[-1].items() if n in errors))
+        record["bins"][label] = rows
+    _append(args.out, record)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=("train", "timing"))
+    parser.add_argument("phase", choices=("train", "timing", "bins"))
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=5)
@@ -109,7 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    (run_train if args.phase == "train" else run_timing)(args)
+    {"train": run_train, "timing": run_timing, "bins": run_bins}[args.phase](args)
 
 
 if __name__ == "__main__":
