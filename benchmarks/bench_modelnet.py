@@ -49,6 +49,39 @@ def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     return out
 
 
+class _Stop(Exception):
+    pass
+
+
+def train_until(config: TrainConfig, epoch: int) -> list[dict]:
+    """Train (resuming) until the checkpoint of ``epoch`` of the config's schedule exists; its history.
+
+    The run is the same as the full one up to that epoch (same schedule, data order, seeds).
+    """
+    import tinvnn.tasks.classification.train as train_module
+    from tinvnn.training import load_checkpoint
+
+    path = Path(config.out) / "checkpoint.pt"
+    if path.is_file() and load_checkpoint(path)["state"]["epoch"] >= epoch:
+        return load_checkpoint(path)["meta"]["history"]
+    original = train_module.save_checkpoint
+
+    def save_and_maybe_stop(*args, **kwargs):
+        written = original(*args, **kwargs)
+        if args[1]["epoch"] >= epoch:
+            raise _Stop
+        return written
+
+    train_module.save_checkpoint = save_and_maybe_stop
+    try:
+        train(config, resume=True, progress=False)
+    except _Stop:
+        pass
+    finally:
+        train_module.save_checkpoint = original
+    return load_checkpoint(path)["meta"]["history"]
+
+
 def time_inference(model: torch.nn.Module, points: torch.Tensor, repeats: int) -> float:
     """Median seconds of one eval-mode forward pass on ``points`` (B, N, 3)."""
     model.eval()
@@ -62,8 +95,88 @@ def time_inference(model: torch.nn.Module, points: torch.Tensor, repeats: int) -
     return statistics.median(times)
 
 
+def interleaved_timing(points: int, width: int, batch: int, repeats: int, seed: int = 0) -> dict[str, float]:
+    """Median eval-mode forward seconds per batch of fresh (untrained) models, timed round-robin.
+
+    Weights do not change the cost, and timing the methods in turn spreads any drift in the
+    machine's load over all of them.
+    """
+    from tinvnn.tasks.classification.methods import build_backbone, build_model
+
+    torch.manual_seed(seed)
+    models = {m: build_model(m, build_backbone("pointnet", 40, width=width), group="O").eval()
+              for m in ("none", "pca", "fa", "tinv")}  # fmt: skip
+    x = torch.randn(batch, points, 3, generator=torch.Generator().manual_seed(seed))
+    times: dict[str, list[float]] = {m: [] for m in models}
+    with torch.no_grad():
+        for model in models.values():
+            model(x)
+        for _ in range(repeats):
+            for name, model in models.items():
+                began = time.perf_counter()
+                model(x)
+                times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(paths: list[Path]) -> str:
+    """Markdown tables from one or more results.json files (later files add runs)."""
+    runs_: dict = {}
+    settings = None
+    for path in paths:
+        data = json.loads(path.read_text())
+        settings = settings or data.get("settings")
+        runs_.update(data.get("runs", {}))
+    pct = lambda name, test: f"{100 * runs_[name]['accuracy'][test]:.1f}" if name in runs_ else "n/a"  # noqa: E731
+    rows = [
+        ("none", pct("none_z", "z"), pct("none_z", "SO3"), pct("aug", "SO3") + " (= aug)", pct("aug", "SO3+scale") + " (= aug)"),
+        ("aug", pct("aug", "z"), pct("aug", "SO3"), pct("aug", "SO3"), pct("aug", "SO3+scale")),
+        ("pca", pct("pca_z", "z"), pct("pca_z", "SO3"), pct("pca_SO3", "SO3"), pct("pca_SO3", "SO3+scale")),
+        ("fa", pct("fa_z", "z"), pct("fa_z", "SO3"), pct("fa_z", "SO3") + " *", pct("fa_z", "SO3+scale") + " *"),
+    ]
+    so3 = "tinv_SO3" if "tinv_SO3" in runs_ else "tinv_z"
+    star = "" if so3 == "tinv_SO3" else " *"
+    rows.append(("tinv", pct("tinv_z", "z"), pct("tinv_z", "SO3"), pct(so3, "SO3") + star, pct(so3, "SO3+scale") + star))
+    lines = ["| method | z/z | z/SO3 | SO3/SO3 | SO3/SO3+scale | train s |", "|---|---|---|---|---|---|"]
+    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z"}
+    for row in rows:
+        run = runs_.get(train_s[row[0]])
+        lines.append("| " + " | ".join(row) + f" | {run['train_seconds']:.0f} |" if run else "| " + " | ".join(row) + " | n/a |")
+    lines += ["", class_report(runs_, settings)]
+    return "\n".join(lines)
+
+
+def class_report(runs_: dict, settings: dict | None) -> str:
+    """Which classes tinv gets wrong, against none's z/z, with their PCA eigen-gaps and sign margins."""
+    if "tinv_z" not in runs_ or "none_z" not in runs_ or settings is None:
+        return "(per-class report needs the tinv_z and none_z runs)"
+    tinv, none = runs_["tinv_z"]["per_class"]["SO3"], runs_["none_z"]["per_class"]["z"]
+    data = load_dataset("modelnet40", "test", points=settings["points"], seed=settings["seed"])
+    _, frame = canonicalize(data.points.double(), return_frame=True)
+    ev = frame.eigenvalues
+    gap = torch.minimum(ev[:, 0] - ev[:, 1], ev[:, 1] - ev[:, 2]) / ev[:, 0]
+    margin = frame.sign_margin.clamp(max=1.0)
+    stats = {name: (float(gap[data.labels == c].median()), float(margin[data.labels == c].median()))
+             for c, name in enumerate(data.classes)}  # fmt: skip
+    names = sorted(tinv, key=lambda n: tinv[n] - none[n])
+    lines = ["| class | tinv SO3 % | none z/z % | median min eigen-gap | median sign margin |", "|---|---|---|---|---|"]
+    for n in names[:10]:
+        lines.append(f"| {n} | {100 * tinv[n]:.0f} | {100 * none[n]:.0f} | {stats[n][0]:.3f} | {stats[n][1]:.3f} |")
+    deficit = torch.tensor([none[n] - tinv[n] for n in data.classes])
+    gaps = torch.tensor([stats[n][0] for n in data.classes])
+    rank = lambda v: v.argsort().argsort().double()  # noqa: E731
+    margins = torch.tensor([stats[n][1] for n in data.classes])
+    rho = lambda v: float(torch.corrcoef(torch.stack([rank(deficit), rank(v)]))[0, 1])  # noqa: E731
+    lines.append(f"\nSpearman correlation over the 40 classes between tinv's deficit (none z/z - tinv) and the "
+                 f"class's median eigen-gap: {rho(gaps):.2f}; and its median sign margin: {rho(margins):.2f}. "
+                 f"Median sign margin over all test clouds: {float(margin.median()):.4f}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", nargs="+", type=Path, default=None, help="print tables from results.json files")
+    parser.add_argument("--timing", action="store_true", help="only the interleaved inference timing")
     parser.add_argument("--points", type=int, default=128)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3)
@@ -74,14 +187,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tinv-so3", action="store_true", help="also train tinv under SO3")
     parser.add_argument("--only", nargs="*", default=None, help="run names to train (default all)")
+    parser.add_argument("--stop-after-epoch", type=int, default=None,
+                        help="stop each run after this epoch of its --epochs schedule (or evaluate an existing "
+                             "checkpoint that is at least that far)")
+    parser.add_argument("--results-file", default="results.json")
     parser.add_argument("--timing-repeats", type=int, default=10)
     parser.add_argument("--out", default="runs/bench_modelnet")
     args = parser.parse_args()
+    if args.report:
+        print(report(args.report))
+        return
+    if args.timing:
+        torch.set_num_threads(args.threads)
+        for pts, width in ((args.points, args.width), (1024, 1024)):
+            t = interleaved_timing(pts, width, args.batch_size, args.timing_repeats)
+            rel = ", ".join(f"{m} {t[m] / t['none']:.2f}x" for m in t)
+            print(f"points {pts}, width {width}, batch {args.batch_size}: " + ", ".join(f"{m} {1e3 * v:.1f} ms" for m, v in t.items()) + f" | relative to none: {rel}")
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
+    results_path = out / args.results_file
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results["settings"] = vars(args)
     test_set = load_dataset("modelnet40", "test", points=args.points, seed=args.seed)
@@ -97,11 +224,14 @@ def main() -> None:
             out=str(out / name),
         )  # fmt: skip
         began = time.perf_counter()
-        metrics = train(config, resume=True, progress=False)
-        train_seconds = sum(h["seconds"] for h in metrics["history"])
+        if args.stop_after_epoch is None:
+            history = train(config, resume=True, progress=False)["history"]
+        else:
+            history = train_until(config, args.stop_after_epoch)
+        train_seconds = sum(h["seconds"] for h in history)
         model, _, _ = load_model(out / name / "checkpoint.pt")
         entry = {"method": method, "train_protocol": protocol, "train_seconds": train_seconds,
-                 "history": metrics["history"], "accuracy": {}, "per_class": {}}  # fmt: skip
+                 "epochs_trained": len(history), "history": history, "accuracy": {}, "per_class": {}}  # fmt: skip
         for test in TESTS:
             result = evaluate(model, test_set, parse_protocol(test), seed=args.seed + 1)
             entry["accuracy"][test] = result.accuracy

@@ -123,3 +123,16 @@ def test_ddp_two_processes_agree(tmp_path: Path) -> None:
     seed_everything(0)
     fresh = build_model("tinv", build_backbone("pointnet", 12, width=8))
     assert sums[0] != pytest.approx(float(sum(p.double().sum() for p in fresh.parameters())), rel=1e-9)
+
+
+def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--data-dir", str(tmp_path / "no-data"), "--epochs", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "embedded synthetic shapes" in printed and "SO3+scale" in printed and "invariance error" in printed
+    result = json.loads((out / "demo.json").read_text())
+    assert result["models"]["tinv"]["invariance"]["max_rel"] < 1e-9
+    assert result["models"]["none"]["invariance"]["max_rel"] > 1e-3
+    tinv_acc = result["models"]["tinv"]["accuracy"]
+    assert max(tinv_acc.values()) - min(tinv_acc.values()) <= 1 / 240 + 1e-9  # at most one ambiguous cloud
+    assert (out / "angle_sweep.png").stat().st_size > 1000

@@ -54,9 +54,9 @@ def plan_demo(root: str | Path | None = None, *, epochs: int | None = None) -> D
                         f"ModelNet40 from {modelnet}: a subset to fit the demo's few minutes on 2 CPU cores "
                         f"(40 training and 10 test clouds per class, 128 points per cloud, {e} epochs); "
                         "the full benchmark is benchmarks/bench_modelnet.py")  # fmt: skip
-    e = epochs or 10
-    return DemoPlan("synthetic", 256, 50, 20, e, 128,
-                    f"embedded synthetic shapes (12 classes, 50 training and 20 test clouds per class, "
+    e = epochs or 8
+    return DemoPlan("synthetic", 256, 40, 20, e, 128,
+                    f"embedded synthetic shapes (12 classes, 40 training and 20 test clouds per class, "
                     f"256 points, {e} epochs); no ModelNet40 found in {modelnet}")  # fmt: skip
 
 
