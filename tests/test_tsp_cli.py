@@ -1,0 +1,73 @@
+"""``tinvnn tsp train|eval|solve`` end to end on tiny settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinvnn.cli import main
+from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, write_tsplib
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.pt"
+    args = ["tsp", "train", "--variant", "unit", "--num-cities", "8", "--embed-dim", "16", "--num-layers", "1",
+            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--threads", "1", "--out", str(path)]
+    assert main(args) == 0 and path.is_file()
+    return path
+
+
+def test_train_eval_json(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    args = ["tsp", "eval", "--checkpoint", str(tiny_checkpoint), "--num-cities", "10", "--num", "6",
+            "--transform", "identity", "rotate", "scale", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["variant"] == "unit" and out["num_instances"] == 6
+    assert set(out["results"]) == {"identity", "rotate", "scale"}
+    assert all(r["gap"] >= -1e-6 for r in out["results"].values())
+    assert main(args[:-1] + ["--variant", "pomo8", "--decode", "multistart"]) == 0
+    table = capsys.readouterr().out
+    assert "TSP-10, 6 instances, pomo8, multistart" in table and "rotate" in table
+
+
+def test_solve_prints_tour_gap_and_plot(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    inst = TSPLIBInstance("small", rng.integers(0, 1000, (12, 2)).astype(float), "EUC_2D")
+    tsp = write_tsplib(inst, tmp_path / "small.tsp")
+    (tmp_path / "solutions.txt").write_text("small : 2500\n")
+    plot = tmp_path / "tour.png"
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(tsp), "--checkpoint", str(tiny_checkpoint), "--plot", str(plot), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out["tour"]) == list(range(12)) and plot.stat().st_size > 1000
+    dist = distance_matrix(inst.coords, "EUC_2D")
+    assert out["length"] == dist[out["tour"], np.roll(out["tour"], -1)].sum()
+    assert out["gap"] == pytest.approx(100 * (out["length"] / 2500 - 1))
+    assert main(["tsp", "solve", str(tsp), "--checkpoint", str(tiny_checkpoint), "--optimum", "2000", "--no-plot"]) == 0
+    text = capsys.readouterr().out
+    assert "tour (0-based):" in text and "optimum: 2000" in text and "gap:" in text
+
+
+def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.tsp"
+    bad.write_text("NAME : bad\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : MAN_2D\nNODE_COORD_SECTION\n1 0 0\n2 1 0\n3 0 1\n")
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint)]) == 2
+    assert f"{bad}:3: unsupported EDGE_WEIGHT_TYPE 'MAN_2D'" in capsys.readouterr().err
+    assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--variant", "tinv"]) == 2
+    assert "needs a checkpoint trained as 'tinv'" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_shipped_checkpoint_solves_tsplib(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    plot = tmp_path / "eil51.png"
+    assert main(["tsp", "solve", str(shared_data / "tsplib" / "eil51.tsp"), "--json", "--plot", str(plot)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["variant"] == "tinv" and out["optimum"] == 426 and sorted(out["tour"]) == list(range(51))
+    assert 0 <= out["gap"] < 50 and plot.is_file()
