@@ -199,17 +199,14 @@ def train_nbody(
             "%s epoch %d: train %.5f val %.5f (best %.5f at %d, test %.5f)",
             config.model, epoch, epoch_loss / len(train), val, best["val"], best["epoch"], best["test"],
         )
-        result = TrainResult(
-            best["epoch"], best["val"], best["test"], _median(step_times), time.perf_counter() - start, history
-        )
-        if checkpoint is not None and best["epoch"] == epoch:
-            save_checkpoint(checkpoint, {"model": best["state"], "epoch": epoch}, config.to_dict(), asdict(result))
+        if checkpoint is not None and best["epoch"] == epoch:  # the best model so far survives a crash
+            save_checkpoint(checkpoint, {"model": best["state"], "epoch": epoch}, config.to_dict())
     if best["state"] is None:
         raise ValueError(f"training diverged: expected a finite validation MSE, got {history[-1][2]} at every validation")
     model.load_state_dict(best["state"])
     model.eval()
     result = TrainResult(best["epoch"], best["val"], best["test"], _median(step_times), time.perf_counter() - start, history)
-    if checkpoint is not None:  # final meta: full history and timing
+    if checkpoint is not None:  # final: with the full history and timing as metadata
         save_checkpoint(checkpoint, {"model": best["state"], "epoch": best["epoch"]}, config.to_dict(), asdict(result))
     return model, result
 
