@@ -48,8 +48,10 @@ def test_vector_inputs_and_features(wrapper: type, clouds: torch.Tensor) -> None
     model = wrapper(PointMLP(pool=False, vec=True, feat=1), output="point")
     charge = torch.randn(4, 25, 1, dtype=torch.float64)
     velocity = torch.randn(4, 25, 3, dtype=torch.float64)
-    fn = lambda p, v: model(p, v, charge=charge)  # noqa: E731
-    assert check_equivariance(fn, clouds, vectors=velocity, output="point", permute=False).ok(1e-9)
+    report = check_equivariance(model, clouds, vectors=velocity, point_features={"charge": charge}, output="point")
+    assert report.ok(1e-9), report
+    unpermuted = lambda p, v, charge: model(p, v, charge=charge.flip(1))  # noqa: E731  # features out of order
+    assert check_equivariance(unpermuted, clouds, vectors=velocity, point_features={"charge": charge}, output="point").max_abs > 1e-2
 
 
 def test_pca_alignment_is_not_invariant(clouds: torch.Tensor) -> None:

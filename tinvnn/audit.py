@@ -7,7 +7,7 @@ input dtype; outputs are compared in float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +55,7 @@ def check_invariance(
     pos: Tensor,
     *,
     vectors: Tensor | None = None,
+    point_features: Mapping[str, Tensor] | None = None,
     group: str = "O",
     scale: bool = True,
     translate: bool = True,
@@ -78,6 +79,9 @@ def check_invariance(
         pos: (N, D) or (B, N, D) points.
         vectors: optional per-point vectors (velocities, normals) (..., N, [K,] D), rotated
             (and scaled when ``scale``) with the points.
+        point_features: optional per-point invariant inputs (charges, colours) laid out like
+            ``pos`` without its last dim, (N, ...) or (B, N, ...); permuted with the points and
+            passed as keyword arguments: ``fn(pos[, vectors], **point_features)``.
         per_point: the output has one row per point along the point dim of ``pos``
             (dim 0 for (N, D), 1 for (B, N, D)), so it is un-permuted before comparing.
         trials, seed: how many random elements, and their seed.
@@ -90,7 +94,7 @@ def check_invariance(
         >>> report.ok(1e-5)
         True
     """
-    return _audit(fn, pos, vectors, None, group, scale, translate, permute, per_point, trials, seed, scale_range, translation)
+    return _audit(fn, pos, vectors, point_features, None, group, scale, translate, permute, per_point, trials, seed, scale_range, translation)
 
 
 def check_equivariance(
@@ -99,6 +103,7 @@ def check_equivariance(
     *,
     output: str = "vector",
     vectors: Tensor | None = None,
+    point_features: Mapping[str, Tensor] | None = None,
     scale_output: bool = True,
     group: str = "O",
     scale: bool = True,
@@ -118,13 +123,14 @@ def check_equivariance(
         Other arguments as in :func:`check_invariance`; outputs are per point, laid out like ``pos``.
     """
     check_choice(output, "output", OUTPUT_KINDS)
-    return _audit(fn, pos, vectors, (output, scale_output), group, scale, translate, permute, True, trials, seed, scale_range, translation)
+    return _audit(fn, pos, vectors, point_features, (output, scale_output), group, scale, translate, permute, True, trials, seed, scale_range, translation)
 
 
 def _audit(
     fn: Callable[..., Tensor],
     pos: Tensor,
     vectors: Tensor | None,
+    point_features: Mapping[str, Tensor] | None,
     equivariant: tuple[str, bool] | None,
     group: str,
     scale: bool,
@@ -148,7 +154,8 @@ def _audit(
     batch_shape = tuple(pos.shape[:-2])
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
-        reference = _call(fn, pos, vectors).to(torch.float64)
+        features = dict(point_features or {})
+        reference = _call(fn, pos, vectors, features).to(torch.float64)
         radius = (pos.to(torch.float64) - pos.to(torch.float64).mean(-2, keepdim=True)).norm(dim=-1).amax()
         worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
         for trial in range(trials):
@@ -166,7 +173,8 @@ def _audit(
             moved_vec = None
             if vectors is not None:
                 moved_vec = g.vectors(vectors, scale=scale).index_select(point_dim, perm)
-            out = _call(fn, moved_pos, moved_vec).to(torch.float64)
+            moved_features = {k: v.index_select(point_dim, perm) for k, v in features.items()}
+            out = _call(fn, moved_pos, moved_vec, moved_features).to(torch.float64)
             if per_point:
                 out = out.index_select(point_dim, torch.argsort(perm))
             expected = reference if equivariant is None else _expected(reference, g, *equivariant, scale=scale)
@@ -187,8 +195,8 @@ def _expected(reference: Tensor, g: Similarity, output: str, scale_output: bool,
     return g.vectors(reference, scale=scale and scale_output)
 
 
-def _call(fn: Callable[..., Tensor], pos: Tensor, vectors: Tensor | None) -> Tensor:
-    out = fn(pos) if vectors is None else fn(pos, vectors)
+def _call(fn: Callable[..., Tensor], pos: Tensor, vectors: Tensor | None, features: dict[str, Tensor]) -> Tensor:
+    out = fn(pos, **features) if vectors is None else fn(pos, vectors, **features)
     if not isinstance(out, Tensor):
         raise ValueError(f"fn must return a tensor, got {type(out).__name__}")
     return out
