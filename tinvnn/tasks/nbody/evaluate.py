@@ -4,8 +4,9 @@ Equivariance is measured in float64 on a copy of the model with
 :func:`tinvnn.check_equivariance` (``output="point"``: ``f(Q x + t, Q v) = Q f(x, v) + t``)
 under random orthogonal maps (O(3), or SO(3) with ``group="SO"``) and translations. Scale is
 not part of the check: the task is not scale-equivariant and the wrapped models are built with
-``scale=False``. Permutations are checked separately here, because the charges are a per-point
-input that :func:`tinvnn.check_equivariance` does not permute with the points.
+``scale=False``. Permutations (charges permuted with the particles) are checked separately,
+without rotations, so that a model that is permutation- but not rotation-equivariant (the
+plain GNN) shows both facts.
 """
 
 from __future__ import annotations
