@@ -122,7 +122,7 @@ def test_ddp_two_processes_agree(tmp_path: Path) -> None:
     # the replicas did train: the saved weights differ from a fresh model's
     seed_everything(0)
     fresh = build_model("tinv", build_backbone("pointnet", 12, width=8))
-    assert sums[0] != pytest.approx(float(sum(p.double().sum() for p in fresh.parameters())), rel=1e-9)
+    assert sums[0] != pytest.approx(float(sum(p.detach().double().sum() for p in fresh.parameters())), rel=1e-9)
 
 
 def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
