@@ -11,7 +11,8 @@ Evaluation (one process per variant, then the report):
     python benchmarks/bench_tsp.py heuristics --out runs/tsp/eval_heuristics.json
     python benchmarks/bench_tsp.py report runs/tsp/eval_*.json
 
-``pomo8`` is evaluated from the ``unit`` checkpoint (x8 dihedral views at inference).
+``pomo8`` is evaluated from the ``unit`` checkpoint (x8 dihedral views at inference), ``tinv8``
+from the ``tinv`` checkpoint (x8 signed axis views of the canonical coordinates).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from tinvnn.tasks.tsp.instances import fixed_test_set
 from tinvnn.tasks.tsp.reference import reference_lengths
 from tinvnn.tasks.tsp.reinforce import load_policy
 from tinvnn.tasks.tsp.transforms import TRANSFORMS
-from tinvnn.tasks.tsp.variants import get_variant
+from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
 
 DECODES = {"greedy": Decoding("greedy"), "multistart": Decoding("multistart"), "multistart+2opt": Decoding("multistart", two_opt=True)}
 
@@ -86,7 +87,7 @@ def _heuristics(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     runs = [json.loads(Path(p).read_text()) for p in args.files]
-    order = ["raw", "unit", "pomo8", "symnco", "tinv"]
+    order = list(VARIANTS)
     policies = sorted((r for r in runs if r["variant"] in order), key=lambda r: order.index(r["variant"]))
     names = list(TRANSFORMS)
     for decode in DECODES:
@@ -113,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     ev = sub.add_parser("eval")
-    ev.add_argument("--variant", required=True, choices=["raw", "unit", "pomo8", "symnco", "tinv"])
+    ev.add_argument("--variant", required=True, choices=list(VARIANTS))
     ev.add_argument("--checkpoint", type=Path, required=True)
     ev.add_argument("--tsplib-transforms", nargs="+", default=["identity"], choices=list(TRANSFORMS))
     for p in (ev, heur := sub.add_parser("heuristics")):

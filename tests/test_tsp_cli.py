@@ -71,3 +71,8 @@ def test_shipped_checkpoint_solves_tsplib(shared_data: Path, tmp_path: Path, cap
     out = json.loads(capsys.readouterr().out)
     assert out["variant"] == "tinv" and out["optimum"] == 426 and sorted(out["tour"]) == list(range(51))
     assert 0 <= out["gap"] < 50 and plot.is_file()
+
+
+def test_train_refuses_view_only_variants(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["tsp", "train", "--variant", "tinv8", "--out", str(tmp_path / "x.pt")])

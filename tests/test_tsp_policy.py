@@ -60,10 +60,16 @@ def test_variant_inputs() -> None:
         torch.testing.assert_close(tour_length(view, tours), tour_length(unit, tours))
     sym = get_variant("symnco").train_input(coords, torch.Generator().manual_seed(0))
     assert sym.min() >= 0 and sym.max() <= 1 + 1e-12 and not torch.allclose(sym, unit)
-    assert get_variant("pomo8").trains_as == "unit" and get_variant("tinv").trains_as == "tinv"
-    with pytest.raises(ValueError, match="unknown variant 'foo'; expected one of raw, unit, pomo8, symnco, tinv"):
+    assert get_variant("pomo8").trains_as == "unit" and get_variant("tinv8").trains_as == "tinv"
+    assert get_variant("tinv").trains_as == "tinv"
+    canon = get_variant("tinv").inference_input(coords)
+    tinv8 = get_variant("tinv8").views(coords)
+    assert len(tinv8) == 8 and torch.equal(tinv8[0], canon)
+    for view in tinv8:
+        torch.testing.assert_close(tour_length(view, tours), tour_length(canon, tours))
+    with pytest.raises(ValueError, match="unknown variant 'foo'; expected one of raw, unit, pomo8, symnco, tinv, tinv8"):
         get_variant("foo")
-    assert set(VARIANTS) == {"raw", "unit", "pomo8", "symnco", "tinv"}
+    assert set(VARIANTS) == {"raw", "unit", "pomo8", "symnco", "tinv", "tinv8"}
 
 
 def _greedy_forms(model: AttentionTSP, variant: str, coords: torch.Tensor, name: str) -> list[tuple[int, ...]]:
@@ -72,11 +78,12 @@ def _greedy_forms(model: AttentionTSP, variant: str, coords: torch.Tensor, name:
     return [cyclic_form(t) for t in order.gather(1, tours).tolist()]
 
 
+@pytest.mark.parametrize("variant", ["tinv", "tinv8"])
 @pytest.mark.parametrize("name", list(TRANSFORMS))
-def test_tinv_greedy_tour_is_invariant(name: str) -> None:
+def test_tinv_greedy_tour_is_invariant(name: str, variant: str) -> None:
     model = _tiny_model()
     coords = uniform_instances(16, 15, dtype=torch.float64)
-    assert _greedy_forms(model, "tinv", coords, name) == _greedy_forms(model, "tinv", coords, "identity")
+    assert _greedy_forms(model, variant, coords, name) == _greedy_forms(model, variant, coords, "identity")
 
 
 @pytest.mark.parametrize("name", ["rotate", "all"])
@@ -101,7 +108,10 @@ def test_decodings_and_two_opt() -> None:
     _, refined = solve(model, variant, coords, decode="multistart", two_opt=True)
     assert (refined <= results["multistart"] + 1e-12).all()
     pomo8 = solve(model, get_variant("pomo8"), coords, decode="multistart")[1]
-    assert (pomo8 <= results["multistart"] + 1e-12).all()
+    assert (pomo8 <= results["multistart"] + 1e-12).all()  # the first view is unit's input
+    tinv = solve(model, get_variant("tinv"), coords, decode="multistart")[1]
+    tinv8 = solve(model, get_variant("tinv8"), coords, decode="multistart")[1]
+    assert (tinv8 <= tinv + 1e-12).all()
     with pytest.raises(ValueError, match="unknown decoding 'beam'"):
         solve(model, variant, coords, decode="beam")
 
@@ -121,8 +131,9 @@ def test_training_runs_and_round_trips(tmp_path) -> None:
     assert loaded_config == config
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="pomo8 is the unit model"):
-        TrainConfig(variant="pomo8")
+    for views_only in ("pomo8", "tinv8"):
+        with pytest.raises(ValueError, match="adds test-time views to another model"):
+            TrainConfig(variant=views_only)
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"lr": 1.0})
     with pytest.raises(CheckpointMismatchError, match="not a TSP policy checkpoint"):
         load_policy(tmp_path / "other.pt")

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from tinvnn.tasks.tsp.policy import DECODINGS
     from tinvnn.tasks.tsp.reinforce import TrainConfig
     from tinvnn.tasks.tsp.transforms import TRANSFORMS
-    from tinvnn.tasks.tsp.variants import VARIANTS
+    from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
 
     tsp = sub.add_parser("tsp", help="neural TSP solver (attention model, REINFORCE with POMO baseline)")
     tsp_sub = tsp.add_subparsers(dest="tsp_command", metavar="TSP_COMMAND", required=True)
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         if field.name == "variant":
-            train.add_argument(flag, default=defaults.variant, choices=[v for v in VARIANTS if v != "pomo8"])
+            train.add_argument(flag, default=defaults.variant, choices=[v for v in VARIANTS if get_variant(v).trains_as == v])
         else:
             train.add_argument(flag, type=type(getattr(defaults, field.name)), default=getattr(defaults, field.name))
     train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp20_tinv.pt)")
         p.add_argument(
             "--variant", choices=VARIANTS, default=None,
-            help="input variant (default: the checkpoint's; pomo8 needs a unit checkpoint)",
+            help="input variant (default: the checkpoint's; pomo8 needs a unit checkpoint, tinv8 a tinv one)",
         )
         p.add_argument("--decode", choices=DECODINGS, default=default_decode)
         p.add_argument("--samples", type=int, default=1, help="sampled rollouts per start city (--decode sample)")

@@ -56,9 +56,11 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        get_variant(self.variant)  # validates the name
-        if self.variant == "pomo8":
-            raise ValueError("pomo8 is the unit model with x8 augmentation at inference; train variant 'unit'")
+        if get_variant(self.variant).trains_as != self.variant:
+            raise ValueError(
+                f"{self.variant} adds test-time views to another model; train variant "
+                f"{get_variant(self.variant).trains_as!r}"
+            )
         for name in ("num_cities", "batch_size", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")

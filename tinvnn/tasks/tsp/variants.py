@@ -25,6 +25,10 @@ Variants:
   into the principal axes with the core's sign rule, divided by the RMS distance to the
   centroid. Identical (to floating point) for every rotation, reflection, scaling and
   translation of an instance and permuted with its cities, so the greedy tour is invariant.
+* ``tinv8``: ``tinv`` plus the eight signed axis permutations of the canonical coordinates,
+  (+-x, +-y) and (+-y, +-x), at inference (the analogue of ``pomo8`` about the centroid); uses
+  the ``tinv`` weights and stays exactly invariant, since the views are a fixed function of
+  the canonical coordinates.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from torch import Tensor
 
 from tinvnn import canonicalize
 
-__all__ = ["Variant", "VARIANTS", "get_variant", "unit_square", "dihedral8", "random_orthogonal_2d"]
+__all__ = ["Variant", "VARIANTS", "get_variant", "unit_square", "dihedral8", "signed_axis_views", "random_orthogonal_2d"]
 
 
 def unit_square(coords: Tensor) -> Tensor:
@@ -50,6 +54,13 @@ def dihedral8(coords: Tensor) -> list[Tensor]:
     """POMO's eight symmetries of the unit square applied to (B, N, 2) coordinates in [0, 1]^2."""
     x, y = coords[..., :1], coords[..., 1:]
     four = [(x, y), (1 - x, y), (x, 1 - y), (1 - x, 1 - y)]
+    return [torch.cat(p, -1) for p in four] + [torch.cat(p[::-1], -1) for p in four]
+
+
+def signed_axis_views(coords: Tensor) -> list[Tensor]:
+    """The eight maps (+-x, +-y), (+-y, +-x) of centred (B, N, 2) coordinates (the square's symmetries about 0)."""
+    x, y = coords[..., :1], coords[..., 1:]
+    four = [(x, y), (-x, y), (x, -y), (-x, -y)]
     return [torch.cat(p, -1) for p in four] + [torch.cat(p[::-1], -1) for p in four]
 
 
@@ -70,14 +81,14 @@ class Variant:
 
     @property
     def trains_as(self) -> str:
-        """The variant whose trained weights this one uses (``pomo8`` uses ``unit``)."""
-        return "unit" if self.name == "pomo8" else self.name
+        """The variant whose trained weights this one uses (``pomo8`` uses ``unit``, ``tinv8`` ``tinv``)."""
+        return {"pomo8": "unit", "tinv8": "tinv"}.get(self.name, self.name)
 
     def inference_input(self, coords: Tensor) -> Tensor:
         """The single normalised input (B, N, 2) of ``coords`` before any test-time augmentation."""
         if self.name == "raw":
             return coords
-        if self.name == "tinv":
+        if self.name in ("tinv", "tinv8"):
             return canonicalize(coords, scale=True)
         return unit_square(coords)
 
@@ -91,10 +102,14 @@ class Variant:
     def views(self, coords: Tensor) -> list[Tensor]:
         """The inputs decoded at inference; the best tour over them is kept."""
         base = self.inference_input(coords)
-        return dihedral8(base) if self.name == "pomo8" else [base]
+        if self.name == "pomo8":
+            return dihedral8(base)
+        if self.name == "tinv8":
+            return signed_axis_views(base)
+        return [base]
 
 
-VARIANTS = ("raw", "unit", "pomo8", "symnco", "tinv")
+VARIANTS = ("raw", "unit", "pomo8", "symnco", "tinv", "tinv8")
 
 
 def get_variant(name: str) -> Variant:
