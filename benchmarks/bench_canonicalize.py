@@ -1,7 +1,7 @@
 """Time tinvnn.canonicalize (O(N D^2) covariance path) against naive classical MDS (N x N Gram
 matrix and full eigen-decomposition, a literal reading of the paper), in one run.
 
-    python benchmarks/bench_canonicalize.py [--batch 32] [--sizes 256 1024 4096] [--json out.json]
+    python benchmarks/bench_canonicalize.py [--batch 32] [--sizes 256 1024 4096] [--threads 1] [--json out.json]
 
 Each configuration runs in a fresh subprocess so that its peak resident memory (above the
 interpreter's baseline after the inputs are built) can be reported. The naive path is timed on
@@ -32,9 +32,10 @@ def naive_mds(x: torch.Tensor, dim: int) -> torch.Tensor:
     return evecs[:, -dim:].flip(-1) * evals[-dim:].flip(-1).clamp_min(0).sqrt()
 
 
-def _measure(method: str, batch: int, n: int, repeats: int) -> dict[str, float]:
+def _measure(method: str, batch: int, n: int, repeats: int, threads: int) -> dict[str, float]:
     import tinvnn
 
+    torch.set_num_threads(threads)
     x = torch.randn(batch, n, 3, generator=torch.Generator().manual_seed(0)) * torch.tensor([3.0, 2.0, 1.0])
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if method == "tinvnn":
@@ -57,12 +58,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--naive-clouds", type=int, default=4, help="clouds timed for naive MDS per size")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: stable on a shared machine)")
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        method, batch, n, repeats = args.child
-        print(json.dumps(_measure(method, int(batch), int(n), int(repeats))))
+        method, batch, n, repeats, threads = args.child
+        print(json.dumps(_measure(method, int(batch), int(n), int(repeats), int(threads))))
         return
 
     rows = []
@@ -70,7 +72,7 @@ def main() -> None:
         result = {"N": n}
         for method, batch, repeats in (("tinvnn", args.batch, args.repeats), ("naive", min(args.batch, args.naive_clouds), 1)):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", method, str(batch), str(n), str(repeats)],
+                [sys.executable, __file__, "--child", method, str(batch), str(n), str(repeats), str(args.threads)],
                 check=True, capture_output=True, text=True,
             )
             result[method] = json.loads(out.stdout)
@@ -85,7 +87,7 @@ def main() -> None:
     meta = {
         "batch": args.batch,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": args.threads,
         "machine": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
