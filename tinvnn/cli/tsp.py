@@ -197,6 +197,7 @@ def _plot_tour(coords, tour: list[int], title: str, path: Path) -> None:
     ax.plot(coords[:, 0], coords[:, 1], "o", ms=3, color="tab:red")
     ax.set_title(title)
     ax.set_aspect("equal")
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
