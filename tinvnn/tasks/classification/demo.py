@@ -49,10 +49,10 @@ def plan_demo(root: str | Path | None = None, *, epochs: int | None = None) -> D
     """ModelNet40 (subset) when the data directory has it, else the synthetic shapes."""
     modelnet = data_dir(root) / "modelnet40"
     if (modelnet / "train.npz").is_file() and (modelnet / "test.npz").is_file():
-        e = epochs or 8
-        return DemoPlan("modelnet40", 128, 40, 10, e, 128,
+        e = epochs or 10
+        return DemoPlan("modelnet40", 128, 80, 10, e, 128,
                         f"ModelNet40 from {modelnet}: a subset to fit the demo's few minutes on 2 CPU cores "
-                        f"(40 training and 10 test clouds per class, 128 points per cloud, {e} epochs); "
+                        f"(up to 80 training and 10 test clouds per class, 128 points per cloud, {e} epochs); "
                         "the full benchmark is benchmarks/bench_modelnet.py")  # fmt: skip
     e = epochs or 8
     return DemoPlan("synthetic", 256, 40, 20, e, 128,
