@@ -68,7 +68,7 @@ def principal_axes(
         (B, D, D) with the axes as columns.
     """
     layout = Layout.from_input(pos, mask, batch, min_points=1)
-    centre, evals, evecs, _ = _pca(layout.to_dense(pos).to(torch.float64), layout)
+    centre, evals, evecs, _ = _pca(_coordinate_major(pos, layout), layout)
     return centre, evals, evecs
 
 
@@ -127,22 +127,36 @@ def canonicalize(
     if gap_tol < 0 or sign_tol < 0:
         raise ValueError(f"gap_tol and sign_tol must be >= 0, got {gap_tol} and {sign_tol}")
     layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1)
-    x = layout.to_dense(pos).to(torch.float64)
-    frame, z = _canonical_frame(x, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+    frame, z = _canonical_frame(
+        _coordinate_major(pos, layout), layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol
+    )
     _handle_ambiguity(frame, on_ambiguity)
-    out = layout.from_dense(z.to(pos.dtype))
+    dense = torch.empty(z.shape[0], z.shape[2], z.shape[1], dtype=pos.dtype, device=pos.device).copy_(z.mT)
+    out = layout.from_dense(dense)
     return (out, frame) if return_frame else out
 
 
 # ------------------------------------------------------------------------------------ steps
+def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
+    """Dense float64 points, coordinate-major: (B, D, N), padding columns 0.
+
+    The engine works in this layout because every per-sample operation then broadcasts along
+    the long, contiguous point dimension (a (B, N, 3) tensor broadcast against (B, 1, 3) is
+    several times slower on CPU).
+    """
+    dense = layout.to_dense(pos)
+    return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(dense.mT)
+
+
 def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """For dense float64 points x (B, N, D): centroid (B, D), covariance eigenvalues (B, D)
-    descending, eigenvectors (B, D, D) as columns, centred points (B, N, D; padding rows 0)."""
-    centre = layout.mean(x)
-    xc = x - centre[:, None]
+    """For coordinate-major float64 points x (B, D, N): centroid (B, D), covariance eigenvalues
+    (B, D) descending, eigenvectors (B, D, D) as columns, centred points (B, D, N; padding 0)."""
+    counts = layout.counts.to(x.dtype)
+    centre = x.sum(-1) / counts[:, None]
+    xc = x.sub_(centre[..., None])  # x is the engine's own buffer: in place (each new buffer costs page faults)
     if layout.mask is not None:
-        xc = xc * layout.mask[..., None]
-    cov = xc.mT @ xc / layout.counts.to(x.dtype)[:, None, None]
+        xc.mul_(layout.mask[:, None, :])
+    cov = xc @ xc.mT / counts[:, None, None]
     evals, evecs = torch.linalg.eigh(cov)
     return centre, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
 
@@ -150,7 +164,7 @@ def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 def _canonical_frame(
     x: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
-    """Frame and canonical dense points (B, N, D) for dense float64 points ``x`` (B, N, D)."""
+    """Frame and canonical points (B, D, N) for coordinate-major float64 points ``x`` (B, D, N)."""
     centre, evals, axes, xc = _pca(x, layout)
     radius = evals.sum(-1).sqrt()  # RMS distance to the centroid
     degenerate = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
@@ -158,7 +172,7 @@ def _canonical_frame(
         i = int(degenerate.nonzero()[0, 0])
         raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
     unit = torch.where(degenerate, torch.ones_like(radius), radius)
-    z = xc @ (axes / unit[:, None, None])  # along the unsigned axes, in units of the radius
+    z = (axes / unit[:, None, None]).mT @ xc  # (B, D, N) along the unsigned axes, units of the radius
 
     with torch.no_grad():
         lam = evals.detach()
@@ -172,10 +186,11 @@ def _canonical_frame(
             eigen_gap = lam.new_ones(lam.shape[0])
         tie_q, tie_margin = _tie_rotations(z.detach(), layout, tied)
     if tie_q is not None:
-        axes, z = axes @ tie_q, z @ tie_q
+        axes, z = axes @ tie_q, tie_q.mT @ z
 
     with torch.no_grad():
-        signs, margins = _sign_rule(z.detach(), layout, null, sign_tol)
+        spread = (lam.clamp_min(0).sqrt() / unit[:, None]).clamp_min(1e-300)  # per-axis std, units of s
+        signs, margins = _sign_rule(z.detach(), spread, layout, null, sign_tol)
         if group == "SO":
             # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
             # no point), else the axis whose sign was least certain.
@@ -188,7 +203,7 @@ def _canonical_frame(
         ambiguous = (sign_margin < sign_tol) | (tie_margin < _TIE_TOL)
     R = axes * signs[:, None, :]
     s = radius if scale else torch.ones_like(radius)
-    z = z * signs[:, None, :] if scale else z * (signs[:, None, :] * unit[:, None, None])
+    z = z.mul_(signs[..., None]) if scale else z.mul_((signs * unit[:, None])[..., None])
     frame = Frame(
         t=centre,
         R=R,
@@ -204,33 +219,41 @@ def _canonical_frame(
     return frame, z
 
 
-def _sign_rule(z: Tensor, layout: Layout, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+def _sign_rule(z: Tensor, spread: Tensor, layout: Layout, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
     """Signs (B, D) in {-1, +1} and margins (B, D; ``inf`` on null axes) of the canonical axes.
 
-    Each axis first takes the sign of its own odd moments. An axis whose odd moments all
-    vanish (a shape symmetric under some flip that includes this axis, e.g. a centrally
-    symmetric one) is oriented *relative to an earlier axis j* by the mixed moments
-    ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``, which are unchanged when both axes flip together: so
-    only flips that are symmetries of the shape remain free.
+    ``z`` (B, D, N) are the points along the unsigned axes; ``spread`` (B, D) the standard
+    deviation along each axis. Each axis takes the sign of its skewness ``E[z_k^3] / sd_k^3``;
+    where that is below ``sign_tol``, of the first of ``E[z_k |z|^2] / sd_k`` and
+    ``E[z_k^5] / sd_k^5`` that reaches it (else the largest). An axis whose odd moments all
+    vanish (a shape symmetric under a flip that includes this axis, e.g. a centrally symmetric
+    one) is oriented *relative to an earlier axis j* by ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``
+    (normalised likewise), which are unchanged when both axes flip together: so only flips that
+    are symmetries of the shape remain free.
     """
-    third = layout.mean(z.pow(3))  # (B, D); z is (B, N, D) along the unsigned axes, units of s
-    signs = torch.where(third < 0, -1.0, 1.0).to(z.dtype)
-    margins = torch.where(null, float("inf"), third.abs())
+    counts = layout.counts.to(z.dtype)[:, None]
+    skew = z.pow(3).sum(-1) / counts / spread**3  # (B, D)
+    signs = torch.where(skew < 0, -1.0, 1.0).to(z.dtype)
+    margins = torch.where(null, float("inf"), skew.abs())
     weak_rows = (margins < sign_tol).any(-1).nonzero().flatten()
     if len(weak_rows):  # rare: the full rule, on the samples that need it
         signs[weak_rows], margins[weak_rows] = _weak_sign_rule(
-            z[weak_rows], layout.counts[weak_rows], null[weak_rows], sign_tol
+            z[weak_rows], spread[weak_rows], layout.counts[weak_rows], null[weak_rows], sign_tol
         )
     return signs, margins
 
 
-def _weak_sign_rule(z: Tensor, counts: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
-    """The fallback chain and the relative rule of :func:`_sign_rule` for (b, N, D) points
-    whose padding rows are zero."""
+def _weak_sign_rule(z: Tensor, spread: Tensor, counts: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+    """The fallback chain and the relative rule of :func:`_sign_rule` for (b, D, N) points
+    whose padding columns are zero."""
     n = counts.to(z.dtype)[:, None]
     z2 = z * z
     z3 = z2 * z
-    stats = torch.stack([z3.sum(1) / n, (z * z2.sum(-1, keepdim=True)).sum(1) / n, (z3 * z2).sum(1) / n])  # (3, b, D)
+    stats = torch.stack([
+        z3.sum(-1) / n / spread**3,
+        (z * z2.sum(1, keepdim=True)).sum(-1) / n / spread,
+        (z3 * z2).sum(-1) / n / spread**5,
+    ])  # (3, b, D)
     strong = stats.abs() >= sign_tol
     first = torch.where(strong.any(0), strong.to(torch.int64).argmax(0), stats.abs().argmax(0))
     chosen = stats.gather(0, first[None]).squeeze(0)
@@ -238,8 +261,9 @@ def _weak_sign_rule(z: Tensor, counts: Tensor, null: Tensor, sign_tol: float) ->
     margins = torch.where(null, float("inf"), stats.abs().amax(0))
     weak = margins < sign_tol
     if bool(weak[:, 1:].any()):
-        mixed = (z3.mT @ z) / n[:, :, None]  # (b, D, D): E[z_j^3 z_k]
-        for k in range(1, z.shape[-1]):
+        # E[z_j^3 z_k] / (sd_j^3 sd_k), (b, D, D)
+        mixed = (z3 @ z.mT) / n[:, :, None] / (spread[:, :, None] ** 3 * spread[:, None, :])
+        for k in range(1, z.shape[1]):
             need = weak[:, k].clone()
             for j in range(k):
                 for stat in (mixed[:, j, k], mixed[:, k, j]):
@@ -253,16 +277,16 @@ def _weak_sign_rule(z: Tensor, counts: Tensor, null: Tensor, sign_tol: float) ->
 def _tie_rotations(z: Tensor, layout: Layout, tied: Tensor) -> tuple[Tensor | None, Tensor]:
     """Rotations (B, D, D) of the eigen-axes inside tied eigenspaces, and tie margins (B,).
 
-    ``z`` (B, N, D) are the points along the eigen-axes; samples without ties get the identity.
+    ``z`` (B, D, N) are the points along the eigen-axes; samples without ties get the identity.
     """
     margin = z.new_full((layout.num_samples,), float("inf"))
     samples = tied.any(-1).nonzero().flatten().tolist()
     if not samples:
         return None, margin
-    d = z.shape[-1]
+    d = z.shape[1]
     q = torch.eye(d, dtype=z.dtype, device=z.device).repeat(layout.num_samples, 1, 1)
     for b in samples:
-        y = layout.sample(z, b).cpu().numpy()
+        y = layout.sample(z.mT, b).cpu().numpy()
         for lo, hi in _clusters(tied[b].tolist()):
             block, m = _quartic_axes(y[:, lo:hi])
             q[b, lo:hi, lo:hi] = torch.from_numpy(block).to(q)
