@@ -14,7 +14,7 @@ Two phases, each appending JSON lines to ``--out``:
   the canonical frame's ``sign_margin`` and ``eigen_gap`` quantiles: does tinv-GNN lose where
   its frame is close to a sign or axis decision?
 
-Usage (single thread, as in docs/benchmarks/nbody.md)::
+Usage (single thread, as in docs/benchmarks.md#4-n-body)::
 
     python benchmarks/bench_nbody.py train --models gnn tinv_gnn egnn --epochs 60 --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py train --models fa_gnn --epochs 60 --out runs/nbody/bench.jsonl

@@ -10,10 +10,10 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
    the axes are chosen one by one as the direction maximising the fourth moment
    ``E[(z . u)^4]`` of the points (the third or sixth where the fourth is isotropic), which
    does not depend on the arbitrary basis ``eigh`` returns.
-3. **Signs**: axis k points where the odd moments of the points' coordinate z_k are positive:
-   the first of ``E[z_k^3]``, ``E[z_k |z|^2]``, ``E[z_k^5]`` (z in units of s) whose magnitude
-   reaches ``sign_tol``, else the largest of them. Where all vanish (a centrally symmetric
-   shape), the axis is oriented relative to an earlier one by ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``.
+3. **Signs**: axis k points where the points' coordinate z_k is skewed: the sign of its
+   skewness ``E[z_k^3] / sd_k^3``, else (below ``sign_tol``) of ``E[z_k |z|^2] / sd_k`` or
+   ``E[z_k^5] / sd_k^5``. Where all vanish (a centrally symmetric shape), the axis is oriented
+   relative to an earlier one by the mixed moments ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``.
 4. **Handedness** (``group="SO"``): if the axes form a left-handed frame, the axis with the
    smallest sign margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay
    different.
@@ -104,7 +104,7 @@ def canonicalize(
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
         gap_tol: relative eigen-gap below which eigenvalues count as tied.
-        sign_tol: odd-moment magnitude (units of s) below which a sign counts as ambiguous.
+        sign_tol: standardised odd moment (skewness) below which a sign counts as ambiguous.
 
     Returns:
         ``Z`` with the layout and dtype of ``pos``, or ``(Z, frame)``.

@@ -35,8 +35,9 @@ class Frame:
         eigen_gap: (B,) smallest relative gap ``(l_k - l_{k+1}) / l_1`` between consecutive
             non-null eigenvalues (1 when there is no such pair). Below ``gap_tol`` the axes are
             chosen by the fourth-moment tie rule instead.
-        sign_margin: (B,) smallest |odd moment| that fixed an axis sign (in units of ``s``),
-            over the axes whose sign mattered; ``inf`` when none did.
+        sign_margin: (B,) smallest |standardised odd moment| (skewness, or the fallback that
+            decided) that fixed an axis sign, over the axes whose sign mattered; ``inf`` when
+            none did.
         tie_margin: (B,) for samples where the tie rule ran, the relative spread
             ``(f_max - f_min) / f_max`` of the fourth moment over the tied subspace (how well it
             separates directions); ``inf`` where it did not run.

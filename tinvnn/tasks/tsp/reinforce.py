@@ -136,5 +136,5 @@ def load_policy(path: str | Path) -> tuple[AttentionTSP, TrainConfig]:
     return model, config
 
 
-#: The small pretrained tinv checkpoint shipped inside the package (TSP-20; see docs/benchmarks/tsp.md).
+#: The small pretrained tinv checkpoint shipped inside the package (TSP-20; see docs/benchmarks.md#3-tsp).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "tsp20_tinv.pt"
