@@ -17,12 +17,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
 
+from tinvnn._io import atomic_write
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.nbody.simulator import ChargedSystem, simulate_charged
 
@@ -120,15 +120,7 @@ def _load_or_generate(split: str, config: NBodyConfig, root: str | os.PathLike[s
             return {k: data[k] for k in ("loc", "vel", "charges")}
     log.info("generating %d n-body systems (%s split) into %s", config.sizes()[split], split, path)
     arrays = _generate(split, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
     return arrays
 
 

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from tinvnn.models.attention_tsp import AttentionTSP
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge, nearest_neighbour, two_opt
-from tinvnn.tasks.tsp.objective import gap_percent, matrix_tour_length, tour_length
+from tinvnn.tasks.tsp.objective import gap_percent, matrix_tour_length
 from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.transforms import apply_transform
 from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, planar_coordinates, read_solutions, read_tsplib
