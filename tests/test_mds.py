@@ -32,8 +32,8 @@ def test_mds_masked_batch_matches_per_sample(generator: torch.Generator) -> None
     mask = torch.zeros(2, 20, dtype=torch.bool)
     for i, c in enumerate(clouds):
         dist[i, : len(c), : len(c)], mask[i, : len(c)] = _pairwise(c), True
-    dist[0, 9:, :] = 123.0  # padding content must not matter
-    dist[0, :, 9:] = 123.0
+    dist[0, 9:, :] = float("inf")  # padding content must not matter
+    dist[0, :, 9:] = float("nan")
     out = mds(dist, 3, mask=mask)
     for i, c in enumerate(clouds):
         torch.testing.assert_close(out[i, : len(c)], mds(_pairwise(c), 3), rtol=0, atol=1e-9)
@@ -64,6 +64,7 @@ def test_non_euclidean_distances_are_clipped_and_reported() -> None:
         (torch.zeros(3, 3), {"dim": 4}, "dim must be between 1 and N=3, got 4"),
         (torch.zeros(3, 3, dtype=torch.int64), {}, "dist must be a floating-point tensor"),
         (torch.zeros(3, 3), {"mask": torch.ones(3, dtype=torch.bool)}, r"mask needs a batch of distance matrices \(B, N, N\)"),
+        (torch.zeros(1, 4, 4), {"dim": 3, "mask": torch.tensor([[True, True, False, False]])}, "dim must be at most the smallest number of real points, 2, got 3"),
     ],
 )
 def test_bad_distance_matrices(dist: torch.Tensor, kwargs: dict, message: str) -> None:

@@ -99,7 +99,11 @@ class _Lambda(nn.Module):
 
 def test_reprs_and_option_errors() -> None:
     assert repr(Canonicalize(group="SO")) == "Canonicalize(group='SO', scale=True, on_ambiguity='ignore')"
-    assert "group='O', scale=True, output='vector', scale_vectors=False" in repr(TinvWrapper(nn.Identity(), output="vector", scale_vectors=False))
+    assert "group='O', scale=True, output='vector', scale_vectors=False, on_ambiguity='ignore'" in repr(
+        TinvWrapper(nn.Identity(), output="vector", scale_vectors=False)
+    )
+    with pytest.raises(ValueError, match=r"on_ambiguity must be one of \['ignore', 'raise', 'warn'\], got 'bogus'"):
+        TinvWrapper(nn.Identity(), on_ambiguity="bogus")
     with pytest.raises(ValueError, match=r"output must be one of \['invariant', 'point', 'vector'\], got 'scalar'"):
         TinvWrapper(nn.Identity(), output="scalar")
     with pytest.raises(ValueError, match=r"group must be one of \['O', 'SO'\], got 'E3'"):

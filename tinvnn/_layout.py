@@ -74,7 +74,7 @@ class Layout:
             batch = batch.long()
             num = int(batch.max()) + 1 if batch.numel() else 0
             counts = torch.bincount(batch, minlength=num)
-            _check_counts(counts, min_points, name)
+            _check_counts(counts, min_points, name, "flat")
             order = torch.argsort(batch, stable=True)
             starts = torch.cumsum(counts, 0) - counts
             slot = torch.empty_like(batch)
@@ -88,13 +88,13 @@ class Layout:
                 raise ValueError(f"mask needs a padded batch (B, N, D), got {name} of shape {tuple(pos.shape)}")
             check_finite(pos, name)
             counts = torch.tensor([pos.shape[0]], device=pos.device)
-            _check_counts(counts, min_points, name)
+            _check_counts(counts, min_points, name, "single")
             return Layout("single", (pos.shape[0],), 1, counts, None)
         b, n = pos.shape[:2]
         if mask is None:
             check_finite(pos, name)
             counts = torch.full((b,), n, device=pos.device)
-            _check_counts(counts, min_points, name)
+            _check_counts(counts, min_points, name, "padded")
             return Layout("padded", (b, n), b, counts, None)
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != (b, n):
             raise ValueError(
@@ -103,7 +103,7 @@ class Layout:
             )
         check_finite(torch.where(mask[..., None], pos, 0.0), name)  # padding may hold anything
         counts = mask.sum(1)
-        _check_counts(counts, min_points, name)
+        _check_counts(counts, min_points, name, "padded")
         return Layout("padded", (b, n), b, counts, None if bool(mask.all()) else mask)
 
     # ---------------------------------------------------------------- conversions
@@ -150,11 +150,16 @@ class Layout:
         return self.mask.to(dense.dtype).reshape(*self.mask.shape, *([1] * (dense.dim() - 2)))
 
 
-def _check_counts(counts: Tensor, min_points: int, name: str) -> None:
+def _check_counts(counts: Tensor, min_points: int, name: str, kind: str) -> None:
     if counts.numel() == 0:
         raise ValueError(f"{name} holds no samples")
     low = (counts < min_points).nonzero()
     if low.numel():
         i = int(low[0, 0])
-        what = "an all-False mask row" if int(counts[i]) == 0 else f"{int(counts[i])} point(s)"
+        if int(counts[i]) == 0 and kind == "padded":
+            what = "an all-False mask row"
+        elif int(counts[i]) == 0 and kind == "flat":
+            what = "no points (batch ids must run 0..B-1 without gaps)"
+        else:
+            what = f"{int(counts[i])} point(s)"
         raise ValueError(f"sample {i} of {name} has {what}; at least {min_points} points are needed")

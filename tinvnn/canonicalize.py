@@ -103,7 +103,8 @@ def canonicalize(
         return_frame: also return the :class:`~tinvnn.Frame` (centre, axes, scale, diagnostics).
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
-        gap_tol: relative eigen-gap below which eigenvalues count as tied.
+        gap_tol: relative eigen-gap below which eigenvalues count as tied. (The tie rule's own
+            decisiveness threshold, ``tie_margin < 1e-3``, is fixed; see ``docs/conventions.md``.)
         sign_tol: standardised odd moment (skewness) below which a sign counts as ambiguous.
 
     Returns:

@@ -28,7 +28,7 @@ class NonEuclideanWarning(UserWarning):
 class MDSInfo:
     """What classical MDS found.
 
-    Attributes:
+    Attributes (B = 1 for an unbatched (N, N) input):
         eigenvalues: (B, dim) the kept Gram eigenvalues, before clipping (negative ones are
             clipped to 0 in the coordinates).
         negative_fraction: (B,) sum of |negative Gram eigenvalues| over sum of |all|: 0 for
@@ -83,7 +83,6 @@ def mds(
     check_tensor(dist, "dist")
     if dist.dim() not in (2, 3) or dist.shape[-1] != dist.shape[-2]:
         raise ValueError(f"dist must be a square matrix (N, N) or a batch (B, N, N), got {tuple(dist.shape)}")
-    check_finite(dist, "dist")
     n = dist.shape[-1]
     if not 1 <= dim <= n:
         raise ValueError(f"dim must be between 1 and N={n}, got {dim}")
@@ -95,8 +94,11 @@ def mds(
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != dist.shape[:2]:
             raise ValueError(f"mask must be a bool tensor of shape {tuple(dist.shape[:2])}, got {getattr(mask, 'shape', mask)}")
     valid = torch.ones(d.shape[:2], dtype=torch.bool, device=d.device) if mask is None else mask
+    if mask is not None and dim > int(mask.sum(1).min()):
+        raise ValueError(f"dim must be at most the smallest number of real points, {int(mask.sum(1).min())}, got {dim}")
     pair = valid[:, :, None] & valid[:, None, :]
-    d = torch.where(pair, d, torch.zeros_like(d))
+    d = torch.where(pair, d, torch.zeros_like(d))  # padding may hold anything
+    check_finite(d if dist.dim() == 3 else d[0], "dist")
     biggest = d.abs().amax((-1, -2)).clamp_min(1e-300)
     if bool((d < 0).any()):
         raise ValueError("dist must be non-negative, got negative entries")

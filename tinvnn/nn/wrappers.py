@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
-from tinvnn.canonicalize import canonicalize, principal_axes
+from tinvnn.canonicalize import AMBIGUITY_ACTIONS, canonicalize, principal_axes
 from tinvnn.frame import Frame
 from tinvnn.nn._framed import _FramedWrapper, plain_frame
 
@@ -60,7 +61,10 @@ class TinvWrapper(_FramedWrapper):
         on_ambiguity: str = "ignore",
     ) -> None:
         super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
-        self.on_ambiguity = on_ambiguity
+        self.on_ambiguity = check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}"
 
     def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
         _, frame = canonicalize(
@@ -140,5 +144,5 @@ def _sign_patterns(d: int, group: str, axes: Tensor) -> Tensor:
     if group == "SO":
         det = torch.linalg.det(axes)[:, None, None]
         last = det * patterns.prod(-1, keepdim=True)
-        signs = torch.cat([signs, last.expand(axes.shape[0], -1, -1) if last.dim() == 3 else last], -1)
+        signs = torch.cat([signs, last], -1)  # last: (B, F, 1)
     return signs

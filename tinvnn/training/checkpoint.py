@@ -10,6 +10,7 @@ in the keys that matter, and names every difference.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,10 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as err:
+        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint ({type(err).__name__}: {err})") from err
     if not isinstance(payload, dict) or not {"config", "state"} <= payload.keys():
         raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (no 'config'/'state')")
     if expected_config is not None:

@@ -1,0 +1,30 @@
+"""Checkpoints: atomic round trip, config mismatches named, foreign files refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
+
+
+def test_round_trip_and_mismatch(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "run" / "ck.pt", {"w": torch.arange(3)}, {"lr": 0.1, "width": 8})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ck.pt"]  # no temporary left behind
+    payload = load_checkpoint(path, {"lr": 0.1, "width": 8})
+    assert torch.equal(payload["state"]["w"], torch.arange(3))
+    with pytest.raises(CheckpointMismatchError, match=r"width: checkpoint=8 expected=16"):
+        load_checkpoint(path, {"lr": 0.1, "width": 16})
+    load_checkpoint(path, {"lr": 0.5, "width": 8}, keys=["width"])  # only the named keys matter
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint at all\n", b""])
+def test_foreign_files_are_refused_with_a_message(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "README.md"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointMismatchError, match="is not a tinvnn checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
