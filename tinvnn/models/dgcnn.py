@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from tinvnn.models.pointnet import masked_max, point_inputs
+from tinvnn.models.pointnet import masked_max, point_inputs, run_single_cloud
 
 __all__ = ["DGCNN", "EdgeConv", "knn"]
 
@@ -122,11 +122,8 @@ class DGCNN(nn.Module):
         mask: Tensor | None = None,
         features: Tensor | None = None,
     ) -> Tensor:
-        if pos.dim() == 2:  # one cloud (N, 3): run as a batch of one
-            if mask is not None:
-                raise ValueError(f"expected no mask with a single cloud {tuple(pos.shape)}, got {tuple(mask.shape)}")
-            extra = None if features is None else features[None]
-            return self(pos[None], None if vectors is None else vectors[None], features=extra)[0]
+        if pos.dim() == 2:
+            return run_single_cloud(self, pos, vectors, mask, features)
         x = point_inputs(pos, vectors, features, self.in_channels).transpose(1, 2)
         outs = []
         for edge in self.edges:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PointNet", "FeatureTNet", "shared_mlp", "masked_max", "point_inputs"]
+__all__ = ["PointNet", "FeatureTNet", "shared_mlp", "masked_max", "point_inputs", "run_single_cloud"]
 
 
 def shared_mlp(widths: Sequence[int], in_channels: int, *, last_activation: bool = True) -> nn.Sequential:
@@ -136,11 +136,8 @@ class PointNet(nn.Module):
         mask: Tensor | None = None,
         features: Tensor | None = None,
     ) -> Tensor:
-        if pos.dim() == 2:  # one cloud (N, 3): run as a batch of one
-            if mask is not None:
-                raise ValueError(f"expected no mask with a single cloud {tuple(pos.shape)}, got {tuple(mask.shape)}")
-            extra = None if features is None else features[None]
-            return self(pos[None], None if vectors is None else vectors[None], features=extra)[0]
+        if pos.dim() == 2:
+            return run_single_cloud(self, pos, vectors, mask, features)
         x = point_inputs(pos, vectors, features, self.in_channels)
         h = self.local(x.transpose(1, 2))
         if self.feature_tnet is not None:
@@ -150,6 +147,16 @@ class PointNet(nn.Module):
             gram = transform @ transform.transpose(1, 2)
             self.feature_transform_loss = (gram - eye).square().sum(dim=(1, 2)).mean()
         return self.head(masked_max(self.globl(h), mask))
+
+
+def run_single_cloud(
+    model: nn.Module, pos: Tensor, vectors: Tensor | None, mask: Tensor | None, features: Tensor | None
+) -> Tensor:
+    """Run a batched point-cloud ``model`` on one cloud (N, 3) as a batch of one; drop the batch dim."""
+    if mask is not None:
+        raise ValueError(f"expected no mask with a single cloud {tuple(pos.shape)}, got {tuple(mask.shape)}")
+    extra = None if features is None else features[None]
+    return model(pos[None], None if vectors is None else vectors[None], features=extra)[0]
 
 
 def point_inputs(pos: Tensor, vectors: Tensor | None, features: Tensor | None, in_channels: int) -> Tensor:
