@@ -191,7 +191,9 @@ def _canonical_frame(
 
     with torch.no_grad():
         spread = (lam.clamp_min(0).sqrt() / unit[:, None]).clamp_min(1e-300)  # per-axis std, units of s
-        signs, margins = _sign_rule(z.detach(), spread, layout, null, sign_tol)
+        # Once z exists, the centred buffer is scratch space unless autograd still needs it.
+        scratch = None if xc.requires_grad else xc
+        signs, margins = _sign_rule(z.detach(), spread, layout, null, sign_tol, scratch=scratch)
         if group == "SO":
             # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
             # no point), else the axis whose sign was least certain.
@@ -220,11 +222,14 @@ def _canonical_frame(
     return frame, z
 
 
-def _sign_rule(z: Tensor, spread: Tensor, layout: Layout, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
+def _sign_rule(
+    z: Tensor, spread: Tensor, layout: Layout, null: Tensor, sign_tol: float, *, scratch: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Signs (B, D) in {-1, +1} and margins (B, D; ``inf`` on null axes) of the canonical axes.
 
     ``z`` (B, D, N) are the points along the unsigned axes; ``spread`` (B, D) the standard
-    deviation along each axis. Each axis takes the sign of its skewness ``E[z_k^3] / sd_k^3``;
+    deviation along each axis; ``scratch`` an optional buffer shaped like ``z`` that may be
+    overwritten. Each axis takes the sign of its skewness ``E[z_k^3] / sd_k^3``;
     where that is below ``sign_tol``, of the first of ``E[z_k |z|^2] / sd_k`` and
     ``E[z_k^5] / sd_k^5`` that reaches it (else the largest). An axis whose odd moments all
     vanish (a shape symmetric under a flip that includes this axis, e.g. a centrally symmetric
@@ -233,7 +238,8 @@ def _sign_rule(z: Tensor, spread: Tensor, layout: Layout, null: Tensor, sign_tol
     are symmetries of the shape remain free.
     """
     counts = layout.counts.to(z.dtype)[:, None]
-    skew = z.pow(3).sum(-1) / counts / spread**3  # (B, D)
+    cubes = z.pow(3) if scratch is None else torch.mul(z, z, out=scratch).mul_(z)  # no new buffer if we may
+    skew = cubes.sum(-1) / counts / spread**3  # (B, D)
     signs = torch.where(skew < 0, -1.0, 1.0).to(z.dtype)
     margins = torch.where(null, float("inf"), skew.abs())
     weak_rows = (margins < sign_tol).any(-1).nonzero().flatten()
