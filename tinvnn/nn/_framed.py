@@ -55,6 +55,15 @@ class _FramedWrapper(nn.Module):
         """
         raise NotImplementedError
 
+    def canonical_points(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int, Tensor]:
+        """The frames, their number F, and ``pos`` in every frame (repeated F times, sample-major).
+
+        Subclasses whose frame computation already yields the canonical points override this to
+        avoid mapping the points a second time.
+        """
+        frame, count = self.frames(pos, mask, batch)
+        return frame, count, frame.to_canonical(_repeat(pos, count) if count > 1 else pos, scale=self.scale)
+
     def forward(
         self,
         pos: Tensor,
@@ -81,11 +90,10 @@ class _FramedWrapper(nn.Module):
             ``"vector"``: per-point vectors (..., N, D) rotated back (and scaled).
             ``"point"``: per-point positions (..., N, D) mapped back with the full frame.
         """
-        frame, count = self.frames(pos, mask, batch)
+        frame, count, z = self.canonical_points(pos, mask, batch)
         if count > 1:
-            pos, vectors, mask = (_repeat(x, count) for x in (pos, vectors, mask))
+            vectors, mask = _repeat(vectors, count), _repeat(mask, count)
             backbone_kwargs = {k: _repeat(v, count) for k, v in backbone_kwargs.items()}
-        z = frame.to_canonical(pos, scale=self.scale)
         args = [z]
         if vectors is not None:
             args.append(frame.to_canonical(vectors, vector=True, scale=self.scale and self.scale_vectors))

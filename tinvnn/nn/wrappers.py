@@ -66,12 +66,12 @@ class TinvWrapper(_FramedWrapper):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}"
 
-    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
-        _, frame = canonicalize(
+    def canonical_points(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int, Tensor]:
+        z, frame = canonicalize(
             pos, mask=mask, batch=batch, scale=self.scale, group=self.group,
             return_frame=True, on_ambiguity=self.on_ambiguity,
         )
-        return frame, 1
+        return frame, 1, z
 
 
 class PCAAlign(_FramedWrapper):
