@@ -105,16 +105,18 @@ class TrainConfig:
 RESUME_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("out", "data_dir"))
 
 
-def _distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises the process group under torchrun."""
+def _distributed() -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether this call created the process group); initialises
+    the process group under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
+    created = world > 1 and not dist.is_initialized()
+    if created:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    return (dist.get_rank() if world > 1 else 0), world, device
+    return (dist.get_rank() if world > 1 else 0), world, device, created
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -140,7 +142,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
         ``{"config", "classes", "history": [per-epoch dicts], "final": {...}}``; under torchrun
         also ``"param_checksums"`` (one per rank, equal when the replicas agree).
     """
-    rank, world, device = _distributed()
+    rank, world, device, created_group = _distributed()
     out = Path(config.out)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.json"
     if rank == 0:
@@ -245,4 +247,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
         _write_json(metrics_path, metrics)
     if resume and start >= config.epochs and rank == 0:
         log.info("run in %s had already finished %d epochs", out, start)
+    if created_group:  # tear gloo/nccl down before exit: a live group can abort the process at exit
+        dist.barrier()
+        dist.destroy_process_group()
     return metrics
