@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export TINVNN_DATA ?= $(abspath ../shared/data)
 
-.PHONY: venv demo test test-slow bench clean
+.PHONY: venv demo test clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
-
-test-slow: venv
-	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info
