@@ -59,6 +59,16 @@ def test_objective_under_each_transformation(name: str) -> None:
     assert torch.equal(again, moved)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+def test_transforms_keep_the_device_and_the_draw(name: str) -> None:
+    coords = uniform_instances(6, 15, dtype=torch.float64)
+    on_gpu = apply_transform(name, coords.cuda(), seed=3)
+    for gpu, cpu in zip(on_gpu, apply_transform(name, coords, seed=3)):
+        assert gpu.device.type == "cuda"
+        torch.testing.assert_close(gpu.cpu(), cpu)
+
+
 def test_transform_ranges() -> None:
     coords = uniform_instances(200, 5, dtype=torch.float64)
     _, factor, _ = apply_transform("scale", coords)

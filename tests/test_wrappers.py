@@ -82,6 +82,18 @@ def test_tinv_wrapper_flat_batch(clouds: torch.Tensor) -> None:
         FrameAveraging(Flat())(clouds.reshape(100, 3), batch=batch)
 
 
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, PCAAlign])
+def test_backbone_without_mask_is_refused(wrapper: type, clouds: torch.Tensor) -> None:
+    """Dropping the mask would let the backbone pool over padding: refuse with a clear error."""
+    model = wrapper(_Lambda(lambda z: z.mean(-2)))
+    mask = torch.ones(4, 25, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"^mask: the backbone _Lambda does not take a 'mask' argument, so it cannot tell"):
+        model(clouds, mask=mask)
+    with pytest.raises(ValueError, match=r"^batch: the backbone _Lambda does not take a 'batch' argument"):
+        TinvWrapper(_Lambda(lambda z: z))(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
+    assert model(clouds).shape == (4, 3)  # without a mask the same backbone runs
+
+
 def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: torch.Tensor) -> None:
     """A backbone blind to axis signs sees the same input through every frame."""
     even = lambda z: (z**2).mean(-2)  # noqa: E731

@@ -8,6 +8,7 @@ or all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -97,10 +98,10 @@ class _FramedWrapper(nn.Module):
         args = [z]
         if vectors is not None:
             args.append(frame.to_canonical(vectors, vector=True, scale=self.scale and self.scale_vectors))
-        if mask is not None:
-            backbone_kwargs["mask"] = mask
-        if batch is not None:
-            backbone_kwargs["batch"] = batch
+        for name, value in (("mask", mask), ("batch", batch)):
+            if value is not None:
+                _check_accepts(self.backbone, name)
+                backbone_kwargs[name] = value
         out = self.backbone(*args, **backbone_kwargs)
         if self.output == "vector":
             out = frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
@@ -112,6 +113,22 @@ class _FramedWrapper(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
+
+
+def _check_accepts(backbone: nn.Module, name: str) -> None:
+    """Raise unless ``backbone.forward`` takes the keyword argument ``name`` (or ``**kwargs``).
+
+    Dropping ``mask`` or ``batch`` silently would let a backbone treat padded points as real
+    ones or a flat batch as one sample, so a backbone without the argument is refused.
+    """
+    params = inspect.signature(backbone.forward).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params):
+        return
+    raise ValueError(
+        f"{name}: the backbone {type(backbone).__name__} does not take a {name!r} argument, so it cannot "
+        f"tell samples or padding apart; pass unpadded (B, N, D) samples without {name} or use a backbone "
+        f"whose forward takes {name}"
+    )
 
 
 def _repeat(x: Any, count: int) -> Any:

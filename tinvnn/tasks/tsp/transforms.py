@@ -107,6 +107,9 @@ TRANSFORMS: dict[str, Callable[[Tensor, torch.Generator], tuple[Tensor, Tensor, 
 def apply_transform(name: str, coords: Tensor, *, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """Apply the transformation ``name`` to (B, N, 2) coordinates with a seeded draw.
 
+    The draws are made on the CPU whatever ``coords.device`` is (so a seed gives the same
+    transformation on every device) and the results are returned on ``coords.device``.
+
     Returns:
         ``(coords_t, factor, order)``: (B, N, 2) float64, the (B,) length factor and the
         (B, N) long original index of each transformed city.
@@ -121,4 +124,5 @@ def apply_transform(name: str, coords: Tensor, *, seed: int = 0) -> tuple[Tensor
         raise ValueError(f"unknown transformation {name!r}; expected one of {', '.join(TRANSFORMS)}")
     if coords.dim() != 3 or coords.shape[-1] != 2:
         raise ValueError(f"expected coordinates of shape (B, N, 2), got {tuple(coords.shape)}")
-    return TRANSFORMS[name](coords.double(), torch.Generator().manual_seed(seed))
+    out = TRANSFORMS[name](coords.detach().cpu().double(), torch.Generator().manual_seed(seed))
+    return tuple(t.to(coords.device) for t in out)
