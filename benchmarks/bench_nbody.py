@@ -20,6 +20,10 @@ Usage (single thread, as in docs/benchmarks.md#4-n-body)::
     python benchmarks/bench_nbody.py train --models fa_gnn --epochs 60 --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py timing --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py bins --out runs/nbody/bench.jsonl
+
+``--relative --residual`` give every GNN (plain, tinv, FA) relative-position edge input and a
+displacement output, ``--sign-augment`` trains tinv-GNN with random axis signs of its frames
+(see docs/benchmarks.md#4-n-body for the runs with these options).
 """
 
 from __future__ import annotations
@@ -46,13 +50,23 @@ def _append(path: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def _options(name: str, args: argparse.Namespace) -> dict[str, bool]:
+    """The backbone options that apply to model ``name`` (EGNN takes none, only tinv_gnn signs)."""
+    gnn = name != "egnn"
+    return {"relative": gnn and args.relative, "residual": gnn and args.residual,
+            "sign_augment": name == "tinv_gnn" and args.sign_augment}
+
+
 def run_train(args: argparse.Namespace) -> None:
     data = load_nbody(NBodyConfig())
     for name in args.models:
-        config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed)
-        model, result = train_nbody(config, data, checkpoint=args.out.parent / f"{name}.pt")
+        options = _options(name, args)
+        config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
+        tag = "".join(f"_{key}" for key, on in options.items() if on)
+        model, result = train_nbody(config, data, checkpoint=args.out.parent / f"{name}{tag}.pt")
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
-        _append(args.out, {"phase": "train", "model": name, "epochs": args.epochs, "result": asdict(result), "equivariance": errors})
+        _append(args.out, {"phase": "train", "model": name, "options": options, "epochs": args.epochs,
+                           "result": asdict(result), "equivariance": errors})
 
 
 def _precomputed_canonical(split: NBodySplit) -> tuple[NBodySplit, float]:
@@ -75,8 +89,8 @@ def run_timing(args: argparse.Namespace) -> None:
     data = load_nbody(NBodyConfig())["train"]
     canon, canon_seconds = _precomputed_canonical(data)
     gen = torch.Generator().manual_seed(args.seed)
-    models = {name: build_model(name) for name in args.models}
-    models["tinv_gnn_precomputed"] = GNN()
+    models = {name: build_model(name, **_options(name, args)) for name in args.models}
+    models["tinv_gnn_precomputed"] = GNN(relative=args.relative, residual=args.residual)
     opts = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(args.rounds):
@@ -128,6 +142,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--relative", action="store_true", help="GNN family: relative-position edge input")
+    parser.add_argument("--residual", action="store_true", help="GNN family: predict a displacement")
+    parser.add_argument("--sign-augment", action="store_true", help="tinv_gnn: random axis signs in training")
     parser.add_argument("--rounds", type=int, default=5, help="timing: interleaved rounds")
     parser.add_argument("--steps", type=int, default=10, help="timing: steps per model per round")
     parser.add_argument("--threads", type=int, default=1)

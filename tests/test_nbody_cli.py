@@ -30,6 +30,17 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     assert "test MSE" in capsys.readouterr().out
 
 
+def test_train_with_gnn_options(tmp_path, capsys):
+    ckpt = tmp_path / "tinv_opts.pt"
+    args = ["nbody", "train", "--model", "tinv_gnn", *TINY, "--relative", "--residual", "--sign-augment"]
+    assert main([*args, "--out", str(ckpt), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_mse"] > 0
+    assert main(["nbody", "eval", str(ckpt), "--json", "--trials", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["equivariance"]["O"]["orthogonal"] < 1e-9
+    assert main(["nbody", "train", "--model", "egnn", *TINY, "--residual", "--out", str(ckpt)]) == 2
+    assert "relative, residual: options of the GNN family" in capsys.readouterr().err
+
+
 def test_eval_errors_exit_2(tmp_path, capsys):
     assert main(["nbody", "eval", str(tmp_path / "missing.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err

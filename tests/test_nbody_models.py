@@ -82,6 +82,31 @@ def test_plain_gnn_is_not_equivariant(generator):
     assert errors.permutation < F64_TOL  # message passing is permutation-equivariant
 
 
+@pytest.mark.parametrize("name", ["tinv_gnn", "fa_gnn"])
+def test_gnn_options_keep_wrapped_models_equivariant(name, generator):
+    """Relative-position edges and displacement outputs add no symmetry but keep the wrappers exact."""
+    loc, vel, q = _inputs(batch=8, generator=generator)
+    split = NBodySplit(loc.float(), vel.float(), q.float(), loc.float())
+    options = {"sign_augment": True} if name == "tinv_gnn" else {}
+    model = build_model(name, hidden=16, layers=2, relative=True, residual=True, **options).eval()
+    errors = equivariance_errors(model, split, trials=3)
+    assert errors.orthogonal < F64_TOL and errors.permutation < F64_TOL
+    plain = equivariance_errors(build_model("gnn", hidden=16, layers=2, relative=True, residual=True), split, trials=3)
+    assert plain.orthogonal > 1e-2
+
+
+def test_gnn_options_change_the_function():
+    loc, vel, q = _inputs()
+    base = GNN(hidden=8, layers=1).double()
+    residual = GNN(hidden=8, layers=1, residual=True).double()
+    residual.load_state_dict(base.state_dict())
+    torch.testing.assert_close(residual(loc, vel, charges=q), loc + base(loc, vel, charges=q))
+    relative = GNN(hidden=8, layers=1, relative=True).double()
+    assert relative.gcl[0].edge_mlp[0].in_features == base.gcl[0].edge_mlp[0].in_features + 4
+    shifted = relative(loc + 1.0, vel, charges=q) - relative(loc, vel, charges=q)
+    assert "relative=True, residual=False" in repr(relative) and shifted.abs().max() > 1e-3
+
+
 def test_charges_matter():
     model = GNN(hidden=8, layers=1).double()
     loc, vel, q = _inputs()

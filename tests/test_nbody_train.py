@@ -38,6 +38,16 @@ def test_config_round_trip_and_checks():
         TrainConfig(model="mlp")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"^relative, residual: options of the GNN family, not of 'egnn'$"):
+        TrainConfig(model="egnn", residual=True)
+    with pytest.raises(ValueError, match=r"^sign_augment: an option of 'tinv_gnn' only, got model 'fa_gnn'$"):
+        TrainConfig(model="fa_gnn", sign_augment=True)
+    options = TrainConfig(model="tinv_gnn", relative=True, residual=True, sign_augment=True, data=DATA)
+    assert TrainConfig.from_dict(options.to_dict()) == options
+    old = config.to_dict()
+    for key in ("relative", "residual", "sign_augment"):  # checkpoints written before these options
+        del old[key]
+    assert TrainConfig.from_dict(old) == config
 
 
 def test_foreign_checkpoint_is_rejected(tmp_path):

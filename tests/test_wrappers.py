@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import tinvnn
 from tinvnn import check_equivariance, check_invariance
 from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper
 from tests._clouds import skewed_cloud
@@ -92,6 +93,29 @@ def test_backbone_without_mask_is_refused(wrapper: type, clouds: torch.Tensor) -
     with pytest.raises(ValueError, match=r"^batch: the backbone _Lambda does not take a 'batch' argument"):
         TinvWrapper(_Lambda(lambda z: z))(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
     assert model(clouds).shape == (4, 3)  # without a mask the same backbone runs
+
+
+@pytest.mark.parametrize("group", ["O", "SO"])
+def test_sign_augment_flips_axes_in_training_only(group: str, clouds: torch.Tensor) -> None:
+    seen: list[torch.Tensor] = []
+    recorder = _Lambda(lambda z: seen.append(z) or z)
+    model = TinvWrapper(recorder, group=group, output="point", sign_augment=True)
+    canonical = tinvnn.canonicalize(clouds, group=group)
+    torch.manual_seed(0)
+    many = clouds.repeat(16, 1, 1)  # 64 samples: 4 clouds x 16 draws
+    torch.testing.assert_close(model(many), many)  # each frame maps back exactly
+    ratio = seen[-1] / canonical.repeat(16, 1, 1)
+    signs = ratio[:, 0].sign()  # (64, 3): per-sample axis signs
+    torch.testing.assert_close(ratio, signs[:, None].expand_as(ratio))
+    patterns = {tuple(row) for row in signs.tolist()}
+    assert len(patterns) == (8 if group == "O" else 4)
+    if group == "SO":
+        assert all(a * b * c == 1 for a, b, c in patterns)
+    model.eval()
+    torch.testing.assert_close(model.backbone.fn(canonical), canonical)
+    model(clouds)
+    torch.testing.assert_close(seen[-1], canonical)  # eval mode: the canonical frame, exactly invariant
+    assert check_invariance(TinvWrapper(PointMLP(pool=True), sign_augment=True).eval(), clouds, group=group).ok(1e-9)
 
 
 def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: torch.Tensor) -> None:

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--hidden", type=int, default=64)
     train.add_argument("--layers", type=int, default=4)
     train.add_argument("--group", choices=("O", "SO"), default="O", help="symmetry group of the wrapped models")
+    train.add_argument("--relative", action="store_true", help="GNN edge input with relative positions")
+    train.add_argument("--residual", action="store_true", help="GNN predicts a displacement")
+    train.add_argument("--sign-augment", action="store_true", help="tinv_gnn: random axis signs in training")
     train.add_argument("--eval-every", type=int, default=5)
     train.add_argument("--seed", type=int, default=0)
     _data_arguments(train)
@@ -75,7 +78,8 @@ def _train(args: argparse.Namespace) -> int:
     data_config = NBodyConfig(n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.data_seed)
     config = TrainConfig(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-        layers=args.layers, group=args.group, eval_every=args.eval_every, seed=args.seed, data=data_config,
+        layers=args.layers, group=args.group, relative=args.relative, residual=args.residual,
+        sign_augment=args.sign_augment, eval_every=args.eval_every, seed=args.seed, data=data_config,
     )
     out = args.out or Path("runs") / "nbody" / f"{args.model}.pt"
     data = load_nbody(data_config, root=args.cache_dir)

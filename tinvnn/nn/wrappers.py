@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -39,6 +40,13 @@ class TinvWrapper(_FramedWrapper):
         scale_vectors: vectors have length units (velocities, displacements: True) or not
             (unit normals: False). Applies to vector inputs and vector outputs.
         on_ambiguity: as in :func:`tinvnn.canonicalize`.
+        sign_augment: in training mode only, flip the canonical axes of each sample by random
+            signs (any of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``):
+            the backbone learns from the 2^D (or 2^(D-1)) sign-flipped frames that Frame
+            Averaging runs at once, at the cost of one. Training outputs are then random in
+            those signs; in eval mode the canonical frame is used and the model is exactly
+            invariant. Helps where the sign rule is fragile (small ``sign_margin``) and as
+            data augmentation on small training sets.
 
     Shape:
         pos (B, N, D) [+ mask (B, N)], (N, D) or flat (N_total, D) + batch; the backbone sees
@@ -59,18 +67,24 @@ class TinvWrapper(_FramedWrapper):
         output: str = "invariant",
         scale_vectors: bool = True,
         on_ambiguity: str = "ignore",
+        sign_augment: bool = False,
     ) -> None:
         super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
         self.on_ambiguity = check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
+        self.sign_augment = sign_augment
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}"
+        return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}, sign_augment={self.sign_augment}"
 
     def canonical_points(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int, Tensor]:
         z, frame = canonicalize(
             pos, mask=mask, batch=batch, scale=self.scale, group=self.group,
             return_frame=True, on_ambiguity=self.on_ambiguity,
         )
+        if self.sign_augment and self.training:
+            signs = _random_signs(frame.num_samples, pos.shape[-1], self.group, frame.R)
+            frame = dataclasses.replace(frame, R=frame.R * signs[:, None, :])
+            z = frame.to_canonical(pos, scale=self.scale)
         return frame, 1, z
 
 
@@ -133,6 +147,14 @@ class FrameAveraging(_FramedWrapper):
 
 def _scale(evals: Tensor, scale: bool) -> Tensor:
     return evals.sum(-1).sqrt() if scale else torch.ones_like(evals[:, 0])
+
+
+def _random_signs(b: int, d: int, group: str, like: Tensor) -> Tensor:
+    """Random axis signs (B, D) like ``like``'s dtype and device; for SO their product is +1."""
+    signs = torch.randint(0, 2, (b, d), device=like.device).to(like.dtype) * 2 - 1
+    if group == "SO":
+        signs[:, -1] = signs[:, :-1].prod(dim=-1)
+    return signs
 
 
 def _sign_patterns(d: int, group: str, axes: Tensor) -> Tensor:

@@ -8,7 +8,10 @@ over the ``n - 1`` neighbours of the receiving node.
 
 * :class:`GNN` (the "GNN" baseline): node input ``[x, v]``, edge input ``q_i q_j``,
   ``layers`` residual GCL layers (edge MLP, sum, node MLP), a 2-layer decoder to ``d``
-  numbers per node, read as the predicted positions. No symmetry at all.
+  numbers per node, read as the predicted positions. No symmetry at all. Two options, off in
+  the EGNN code's baseline, change its inductive bias without adding any symmetry:
+  ``relative=True`` adds ``[x_i - x_j, |x_i - x_j|^2]`` to the edge input, ``residual=True``
+  reads the decoder's output as a displacement (``x + decoder(h)``).
 * :class:`EGNN` (``EGNN_vel``): node input ``|v|``, edge input ``[q_i q_j, |x_i - x_j|^2]``
   (distances at the input frame), ``layers`` E(n)-equivariant layers with the velocity term
   ``x_i += phi_v(h_i) v_i``; returns the updated coordinates. Equivariant to rotations,
@@ -73,34 +76,41 @@ class GNN(nn.Module):
         hidden: feature width (benchmark: 64).
         layers: message-passing layers (benchmark: 4).
         dim: spatial dimension ``d``.
+        relative: edge input ``[q_i q_j, x_i - x_j, |x_i - x_j|^2]`` instead of ``q_i q_j``
+            (relative positions in the input's own axes: still no rotation symmetry).
+        residual: predict ``x + decoder(h)`` instead of ``decoder(h)``.
 
     Shape:
         loc, vel: ``(B, n, d)``; charges: ``(B, n)``; returns ``(B, n, d)`` predicted positions.
 
     Example:
-        >>> model = GNN(hidden=8, layers=1)
+        >>> model = GNN(hidden=8, layers=1, relative=True, residual=True)
         >>> model(torch.randn(2, 5, 3), torch.randn(2, 5, 3), charges=torch.ones(2, 5)).shape
         torch.Size([2, 5, 3])
     """
 
-    def __init__(self, hidden: int = 64, layers: int = 4, *, dim: int = 3) -> None:
+    def __init__(self, hidden: int = 64, layers: int = 4, *, dim: int = 3, relative: bool = False, residual: bool = False) -> None:
         super().__init__()
-        self.hidden, self.layers, self.dim = hidden, layers, dim
+        self.hidden, self.layers, self.dim, self.relative, self.residual = hidden, layers, dim, relative, residual
         self.embedding = nn.Linear(2 * dim, hidden)
-        self.gcl = nn.ModuleList(_GCL(hidden, edge_dim=1) for _ in range(layers))
+        self.gcl = nn.ModuleList(_GCL(hidden, edge_dim=dim + 2 if relative else 1) for _ in range(layers))
         self.decoder = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, dim))
 
     def forward(self, loc: torch.Tensor, vel: torch.Tensor, *, charges: torch.Tensor) -> torch.Tensor:
         _check_inputs(loc, vel, charges)
         row, col = _edges(loc.shape[1], loc.device)
         edge_attr = (charges[:, row] * charges[:, col]).unsqueeze(-1).to(loc.dtype)
+        if self.relative:
+            diff = loc[:, row] - loc[:, col]  # (B, E, d): x_i - x_j
+            edge_attr = torch.cat([edge_attr, diff, (diff * diff).sum(dim=-1, keepdim=True)], dim=-1)
         h = self.embedding(torch.cat([loc, vel], dim=-1))
         for layer in self.gcl:
             h = layer(h, edge_attr, row, col)
-        return self.decoder(h)
+        out = self.decoder(h)
+        return loc + out if self.residual else out
 
     def extra_repr(self) -> str:
-        return f"hidden={self.hidden}, layers={self.layers}, dim={self.dim}"
+        return f"hidden={self.hidden}, layers={self.layers}, dim={self.dim}, relative={self.relative}, residual={self.residual}"
 
 
 class _EGCLVel(nn.Module):

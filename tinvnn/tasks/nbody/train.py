@@ -12,6 +12,11 @@ Models (:data:`MODELS`), all called as ``model(loc, vel, charges=charges)``:
 * ``"fa_gnn"``: the same GNN inside ``FrameAveraging(output="point", scale=False)`` (8 frames).
 * ``"egnn"``: :class:`~tinvnn.tasks.nbody.models.EGNN`.
 
+Options of the GNN family (off by default, which is the EGNN code's baseline): ``relative``
+and ``residual`` (see :class:`~tinvnn.tasks.nbody.models.GNN`), and for ``"tinv_gnn"``
+``sign_augment`` (random axis signs of the canonical frame in training, see
+:class:`~tinvnn.nn.TinvWrapper`).
+
 ``scale=False`` in both wrappers: Coulomb dynamics over a fixed time are not scale-equivariant
 (doubling all distances and velocities does not double the displacement after one time unit),
 so dividing out the scale would throw away information the target depends on.
@@ -55,6 +60,9 @@ class TrainConfig:
         weight_decay: Adam weight decay.
         hidden, layers: GNN / EGNN width and depth.
         group: ``"O"`` or ``"SO"`` for the wrapped models.
+        relative: GNN edge input with relative positions (GNN family only).
+        residual: GNN predicts a displacement (GNN family only).
+        sign_augment: random axis signs of the canonical frame in training (``tinv_gnn`` only).
         eval_every: epochs between validations (and the last epoch is always validated).
         seed: model initialisation and batch order.
         data: the dataset configuration.
@@ -68,6 +76,9 @@ class TrainConfig:
     hidden: int = 64
     layers: int = 4
     group: str = "O"
+    relative: bool = False
+    residual: bool = False
+    sign_augment: bool = False
     eval_every: int = 5
     seed: int = 0
     data: NBodyConfig = field(default_factory=NBodyConfig)
@@ -77,6 +88,10 @@ class TrainConfig:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
         if self.group not in ("O", "SO"):
             raise ValueError(f"group: expected 'O' or 'SO', got {self.group!r}")
+        if self.model == "egnn" and (self.relative or self.residual):
+            raise ValueError("relative, residual: options of the GNN family, not of 'egnn'")
+        if self.sign_augment and self.model != "tinv_gnn":
+            raise ValueError(f"sign_augment: an option of 'tinv_gnn' only, got model {self.model!r}")
         for name in ("epochs", "batch_size", "hidden", "layers", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
@@ -119,14 +134,25 @@ class TrainResult:
     history: list[tuple[int, float, float]]
 
 
-def build_model(name: str, *, hidden: int = 64, layers: int = 4, group: str = "O") -> nn.Module:
-    """The named model, freshly initialised (see the module docstring)."""
+def build_model(
+    name: str,
+    *,
+    hidden: int = 64,
+    layers: int = 4,
+    group: str = "O",
+    relative: bool = False,
+    residual: bool = False,
+    sign_augment: bool = False,
+) -> nn.Module:
+    """The named model, freshly initialised (see the module docstring and :class:`TrainConfig`)."""
     if name == "gnn":
-        return GNN(hidden, layers)
+        return GNN(hidden, layers, relative=relative, residual=residual)
     if name == "tinv_gnn":
-        return TinvWrapper(GNN(hidden, layers), group=group, scale=False, output="point")
+        backbone = GNN(hidden, layers, relative=relative, residual=residual)
+        return TinvWrapper(backbone, group=group, scale=False, output="point", sign_augment=sign_augment)
     if name == "fa_gnn":
-        return FrameAveraging(GNN(hidden, layers), group=group, scale=False, output="point")
+        backbone = GNN(hidden, layers, relative=relative, residual=residual)
+        return FrameAveraging(backbone, group=group, scale=False, output="point")
     if name == "egnn":
         return EGNN(hidden, layers)
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
@@ -134,7 +160,10 @@ def build_model(name: str, *, hidden: int = 64, layers: int = 4, group: str = "O
 
 def model_from_config(config: TrainConfig) -> nn.Module:
     """The model ``config`` describes, freshly initialised."""
-    return build_model(config.model, hidden=config.hidden, layers=config.layers, group=config.group)
+    return build_model(
+        config.model, hidden=config.hidden, layers=config.layers, group=config.group,
+        relative=config.relative, residual=config.residual, sign_augment=config.sign_augment,
+    )
 
 
 @torch.no_grad()
