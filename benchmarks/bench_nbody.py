@@ -50,10 +50,11 @@ def _append(path: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-def _options(name: str, args: argparse.Namespace) -> dict[str, bool]:
+def _options(name: str, args: argparse.Namespace) -> dict[str, bool | int]:
     """The backbone options that apply to model ``name`` (EGNN takes none, only tinv_gnn signs)."""
-    gnn = name != "egnn"
-    return {"relative": gnn and args.relative, "residual": gnn and args.residual,
+    if name == "egnn":
+        return {}
+    return {"layers": args.gnn_layers, "relative": args.relative, "residual": args.residual,
             "sign_augment": name == "tinv_gnn" and args.sign_augment}
 
 
@@ -62,7 +63,8 @@ def run_train(args: argparse.Namespace) -> None:
     for name in args.models:
         options = _options(name, args)
         config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
-        tag = "".join(f"_{key}" for key, on in options.items() if on)
+        tag = "".join(f"_{key}" for key, on in options.items() if on is True)
+        tag += f"_layers{args.gnn_layers}" if name != "egnn" and args.gnn_layers != 4 else ""
         model, result = train_nbody(config, data, checkpoint=args.out.parent / f"{name}{tag}.pt")
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
         _append(args.out, {"phase": "train", "model": name, "options": options, "epochs": args.epochs,
@@ -90,7 +92,7 @@ def run_timing(args: argparse.Namespace) -> None:
     canon, canon_seconds = _precomputed_canonical(data)
     gen = torch.Generator().manual_seed(args.seed)
     models = {name: build_model(name, **_options(name, args)) for name in args.models}
-    models["tinv_gnn_precomputed"] = GNN(relative=args.relative, residual=args.residual)
+    models["tinv_gnn_precomputed"] = GNN(layers=args.gnn_layers, relative=args.relative, residual=args.residual)
     opts = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(args.rounds):
@@ -106,7 +108,7 @@ def run_timing(args: argparse.Namespace) -> None:
                 if round_ > 0 or k >= 3:  # skip warm-up steps
                     times[name].append(time.perf_counter() - tick)
     medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    _append(args.out, {"phase": "timing", "seconds_per_step": medians, "steps_per_model": {n: len(t) for n, t in times.items()},
+    _append(args.out, {"phase": "timing", "gnn_options": _options("tinv_gnn", args), "seconds_per_step": medians, "steps_per_model": {n: len(t) for n, t in times.items()},
                        "canonicalize_train_set_seconds": canon_seconds})
     for name, value in medians.items():
         print(f"{name:22s} {1000 * value:8.1f} ms/step")
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gnn-layers", type=int, default=4, help="GNN family depth (EGNN keeps 4)")
     parser.add_argument("--relative", action="store_true", help="GNN family: relative-position edge input")
     parser.add_argument("--residual", action="store_true", help="GNN family: predict a displacement")
     parser.add_argument("--sign-augment", action="store_true", help="tinv_gnn: random axis signs in training")
