@@ -43,7 +43,8 @@ TESTS = ("z", "SO3", "SO3+scale")  # every model is tested under each
 def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     """(name, method, train protocol) in the order they are trained (cheap, informative first)."""
     out = [("tinv_z", "tinv", "z"), ("none_z", "none", "z"), ("aug", "aug", "z"),
-           ("pca_z", "pca", "z"), ("pca_SO3", "pca", "SO3"), ("fa_z", "fa", "z")]  # fmt: skip
+           ("pca_z", "pca", "z"), ("pca_SO3", "pca", "SO3"), ("fa_z", "fa", "z"),
+           ("tinv_signs_z", "tinv", "z")]  # fmt: skip  # tinv_signs: TinvWrapper(sign_augment=True)
     if tinv_so3:
         out.append(("tinv_SO3", "tinv", "SO3"))
     return out
@@ -221,7 +222,7 @@ def main() -> None:
             method=method, backbone="pointnet", group="O", dataset="modelnet40", points=args.points,
             per_class=args.per_class, train_protocol=protocol, test_protocol=protocol, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed, eval_every=args.epochs,
-            out=str(out / name),
+            sign_augment=name.startswith("tinv_signs"), out=str(out / name),
         )  # fmt: skip
         began = time.perf_counter()
         if args.stop_after_epoch is None:

@@ -76,14 +76,18 @@ def test_config_validation_lists_valid_names() -> None:
         TrainConfig(backbone="pointnet2")
     with pytest.raises(ValueError, match="unknown rotation protocol 'SO4'"):
         TrainConfig(train_protocol="SO4")
+    with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'fa'$"):
+        TrainConfig(method="fa", sign_augment=True)
+    with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'pca'$"):
+        build_model("pca", build_backbone("pointnet", 3, width=16), sign_augment=True)
 
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     flags = ["--points", "32", "--per-class", "4", "--test-per-class", "2", "--width", "16", "--batch-size", "8"]
-    assert main(["train", "--method", "tinv", "--epochs", "2", "--out", str(run), "--no-progress", *flags]) == 0
+    assert main(["train", "--method", "tinv", "--sign-augment", "--epochs", "2", "--out", str(run), "--no-progress", *flags]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["config"]["sign_augment"] is True
     capsys.readouterr()
     ckpt = str(run / "checkpoint.pt")
     assert main(["eval", ckpt, "--protocol", "z", "SO3+scale", "--json"]) == 0

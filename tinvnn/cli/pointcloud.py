@@ -34,6 +34,7 @@ _TRAIN_HELP = {
     "width": "global feature width (1024 in the papers)",
     "k": "DGCNN neighbours",
     "feature_transform": "PointNet feature T-Net",
+    "sign_augment": "tinv: random axis signs of the canonical frame in training (eval stays exact)",
     "eval_every": "epochs between test evaluations",
     "out": "run directory (checkpoint.pt, metrics.json)",
 }

@@ -102,6 +102,6 @@ def load_model(
         config["backbone"], len(meta["classes"]), width=config["width"], k=config["k"],
         feature_transform=config["feature_transform"],
     )  # fmt: skip
-    model = build_model(config["method"], backbone, group=config["group"])
+    model = build_model(config["method"], backbone, group=config["group"], sign_augment=config.get("sign_augment", False))
     model.load_state_dict(payload["state"]["model"])
     return model.eval(), config, meta

@@ -58,20 +58,24 @@ def build_backbone(
     return DGCNN(num_classes, k=k, edge_widths=edges, embedding=width, head_widths=head)
 
 
-def build_model(method: str, backbone: nn.Module, *, group: str = "O") -> nn.Module:
+def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augment: bool = False) -> nn.Module:
     """Wrap ``backbone`` for ``method`` (one of :data:`METHODS`) and ``group`` ("O" or "SO").
 
     ``none`` and ``aug`` return the backbone itself (``aug`` differs in training only).
+    ``sign_augment`` (``tinv`` only): random axis signs of the canonical frame in training,
+    see :class:`tinvnn.nn.TinvWrapper`.
     """
     _check("method", method, METHODS)
     _check("group", group, GROUPS)
+    if sign_augment and method != "tinv":
+        raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {method!r}")
     if method in ("none", "aug"):
         return backbone
     if method == "pca":
         return PCAAlign(backbone)
     if method == "fa":
         return FrameAveraging(backbone, group=group)
-    return TinvWrapper(backbone, group=group)
+    return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
 
 
 def train_augmentation(method: str, group: str) -> Protocol | None:

@@ -76,6 +76,7 @@ class TrainConfig:
     width: int = 1024
     k: int = 20
     feature_transform: bool = False
+    sign_augment: bool = False
     seed: int = 0
     eval_every: int = 1
     out: str = "runs/pointcloud"
@@ -94,6 +95,8 @@ class TrainConfig:
         for name in ("points", "epochs", "batch_size", "width", "k", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+        if self.sign_augment and self.method != "tinv":
+            raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {self.method!r}")
         if self.batch_size < 2:
             raise ValueError(f"expected batch_size >= 2 (batch norm), got {self.batch_size}")
 
@@ -154,7 +157,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
                             seed=config.seed, per_class=config.test_per_class)  # fmt: skip
     backbone = build_backbone(config.backbone, train_set.num_classes, width=config.width, k=config.k,
                               feature_transform=config.feature_transform)  # fmt: skip
-    model = build_model(config.method, backbone, group=config.group).to(device)
+    model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     train_protocol, test_protocol = parse_protocol(config.train_protocol), parse_protocol(config.test_protocol)
