@@ -4,7 +4,8 @@ Every method gets the same budget (same data, points, width, epochs, batch, opti
 Runs (train protocol in brackets):
 
 * none [z], aug [z, plus a random O(3) map per training cloud], pca [z] and pca [SO3],
-  fa [z], tinv [z] and, if ``--tinv-so3``, tinv [SO3];
+  fa [z], tinv [z], tinv_signs [z] (``TinvWrapper(sign_augment=True)``) and, if
+  ``--tinv-so3``, tinv [SO3];
 * ``none`` trained under SO3 *is* rotation augmentation, so its SO3/SO3 and SO3+scale cells
   are the ``aug`` run's; exactly invariant methods (fa, tinv) see the same canonical inputs
   whatever the training rotation, so their SO3 columns reuse the z-trained model unless
@@ -138,8 +139,10 @@ def report(paths: list[Path]) -> str:
     so3 = "tinv_SO3" if "tinv_SO3" in runs_ else "tinv_z"
     star = "" if so3 == "tinv_SO3" else " *"
     rows.append(("tinv", pct("tinv_z", "z"), pct("tinv_z", "SO3"), pct(so3, "SO3") + star, pct(so3, "SO3+scale") + star))
+    if "tinv_signs_z" in runs_:
+        rows.append(("tinv_signs", *(pct("tinv_signs_z", t) for t in ("z", "SO3")), *(pct("tinv_signs_z", t) + " *" for t in ("SO3", "SO3+scale"))))
     lines = ["| method | z/z | z/SO3 | SO3/SO3 | SO3/SO3+scale | train s |", "|---|---|---|---|---|---|"]
-    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z"}
+    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z", "tinv_signs": "tinv_signs_z"}
     for row in rows:
         run = runs_.get(train_s[row[0]])
         lines.append("| " + " | ".join(row) + f" | {run['train_seconds']:.0f} |" if run else "| " + " | ".join(row) + " | n/a |")

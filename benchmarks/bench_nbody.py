@@ -58,14 +58,20 @@ def _options(name: str, args: argparse.Namespace) -> dict[str, bool | int]:
             "sign_augment": name == "tinv_gnn" and args.sign_augment}
 
 
+def _checkpoint(name: str, args: argparse.Namespace) -> Path:
+    """Where ``train`` saves model ``name`` with the options of ``args`` (``bins`` reads it)."""
+    options = _options(name, args)
+    tag = "".join(f"_{key}" for key, on in options.items() if on is True)
+    tag += f"_layers{args.gnn_layers}" if options and args.gnn_layers != 4 else ""
+    return args.out.parent / f"{name}{tag}.pt"
+
+
 def run_train(args: argparse.Namespace) -> None:
     data = load_nbody(NBodyConfig())
     for name in args.models:
         options = _options(name, args)
         config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
-        tag = "".join(f"_{key}" for key, on in options.items() if on is True)
-        tag += f"_layers{args.gnn_layers}" if name != "egnn" and args.gnn_layers != 4 else ""
-        model, result = train_nbody(config, data, checkpoint=args.out.parent / f"{name}{tag}.pt")
+        model, result = train_nbody(config, data, checkpoint=_checkpoint(name, args))
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
         _append(args.out, {"phase": "train", "model": name, "options": options, "epochs": args.epochs,
                            "result": asdict(result), "equivariance": errors})
@@ -122,9 +128,9 @@ def run_bins(args: argparse.Namespace) -> None:
     errors = {}
     with torch.no_grad():
         for name in args.models:
-            model, _, _ = load_trained(args.out.parent / f"{name}.pt")
+            model, _, _ = load_trained(_checkpoint(name, args))
             errors[name] = ((model(data.loc, data.vel, charges=data.charges) - data.target) ** 2).mean((1, 2))
-    record = {"phase": "bins", "bins": {}}
+    record = {"phase": "bins", "options": {name: _options(name, args) for name in args.models}, "bins": {}}
     for label in ("sign_margin", "eigen_gap"):
         key = getattr(frame, label).to(torch.float64)
         edges = torch.quantile(key, torch.tensor([0.0, 0.1, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64))

@@ -127,3 +127,7 @@ def test_bad_inputs(model):
 def test_unknown_model_lists_choices():
     with pytest.raises(ValueError, match="tinv_gnn"):
         build_model("transformer")
+    with pytest.raises(ValueError, match=r"^relative, residual: options of the GNN family, not of 'egnn'$"):
+        build_model("egnn", residual=True)
+    with pytest.raises(ValueError, match=r"^sign_augment: an option of 'tinv_gnn' only, got model 'fa_gnn'$"):
+        build_model("fa_gnn", sign_augment=True)

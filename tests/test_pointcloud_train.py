@@ -63,6 +63,18 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
         torch.testing.assert_close(again[key], value)
 
 
+def test_checkpoint_written_before_a_config_key_existed_resumes(tmp_path: Path) -> None:
+    config = TrainConfig(method="tinv", out=str(tmp_path), **{**TINY, "epochs": 1})
+    train(config, progress=False)
+    path = tmp_path / "checkpoint.pt"
+    payload = torch.load(path, weights_only=False)
+    del payload["config"]["sign_augment"]  # as written before sign_augment was added
+    torch.save(payload, path)
+    assert [h["epoch"] for h in train(config, resume=True, progress=False)["history"]] == [1]
+    with pytest.raises(CheckpointMismatchError, match="sign_augment: checkpoint=False expected=True"):
+        train(TrainConfig(method="tinv", sign_augment=True, out=str(tmp_path), **{**TINY, "epochs": 1}), resume=True, progress=False)
+
+
 def test_checkpoint_from_another_backbone_is_refused(tmp_path: Path) -> None:
     train(TrainConfig(method="none", out=str(tmp_path), **{**TINY, "epochs": 1}), progress=False)
     with pytest.raises(CheckpointMismatchError, match="backbone: checkpoint='pointnet' expected='dgcnn'"):

@@ -8,7 +8,9 @@ or all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`).
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -115,14 +117,24 @@ class _FramedWrapper(nn.Module):
         return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
 
 
+@functools.lru_cache(maxsize=256)
+def _takes_keyword(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name`` (or has ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: let the call decide
+        return True
+    return any(p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params)
+
+
 def _check_accepts(backbone: nn.Module, name: str) -> None:
-    """Raise unless ``backbone.forward`` takes the keyword argument ``name`` (or ``**kwargs``).
+    """Raise unless the backbone's forward (or the backbone, if a plain callable) takes ``name``.
 
     Dropping ``mask`` or ``batch`` silently would let a backbone treat padded points as real
     ones or a flat batch as one sample, so a backbone without the argument is refused.
     """
-    params = inspect.signature(backbone.forward).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params):
+    forward = getattr(backbone, "forward", backbone)
+    if _takes_keyword(getattr(forward, "__func__", forward), name):
         return
     raise ValueError(
         f"{name}: the backbone {type(backbone).__name__} does not take a {name!r} argument, so it cannot "

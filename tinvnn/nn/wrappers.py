@@ -84,7 +84,8 @@ class TinvWrapper(_FramedWrapper):
         if self.sign_augment and self.training:
             signs = _random_signs(frame.num_samples, pos.shape[-1], self.group, frame.R)
             frame = dataclasses.replace(frame, R=frame.R * signs[:, None, :])
-            z = frame.to_canonical(pos, scale=self.scale)
+            dense = frame.layout.to_dense(z)
+            z = frame.layout.from_dense(dense * signs.to(dense.dtype).reshape(signs.shape[0], 1, -1))
         return frame, 1, z
 
 
@@ -150,8 +151,12 @@ def _scale(evals: Tensor, scale: bool) -> Tensor:
 
 
 def _random_signs(b: int, d: int, group: str, like: Tensor) -> Tensor:
-    """Random axis signs (B, D) like ``like``'s dtype and device; for SO their product is +1."""
-    signs = torch.randint(0, 2, (b, d), device=like.device).to(like.dtype) * 2 - 1
+    """Random axis signs (B, D) in ``like``'s dtype and device; for SO their product is +1.
+
+    Drawn from the global CPU generator whatever the device, so that a seeded (or resumed) run
+    draws the same signs on every device.
+    """
+    signs = (torch.randint(0, 2, (b, d)) * 2 - 1).to(device=like.device, dtype=like.dtype)
     if group == "SO":
         signs[:, -1] = signs[:, :-1].prod(dim=-1)
     return signs

@@ -52,6 +52,7 @@ def load_checkpoint(
     expected_config: Mapping[str, Any] | None = None,
     *,
     keys: Iterable[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`.
@@ -61,6 +62,8 @@ def load_checkpoint(
         expected_config: if given, the stored config must agree with it on ``keys``
             (default: every key of ``expected_config``).
         keys: the configuration keys that must agree.
+        defaults: values of keys that checkpoints written before the key existed lack (a
+            missing key compares as its default, so older runs still resume).
         map_location: passed to ``torch.load``.
 
     Raises:
@@ -78,7 +81,7 @@ def load_checkpoint(
     if not isinstance(payload, dict) or not {"config", "state"} <= payload.keys():
         raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (no 'config'/'state')")
     if expected_config is not None:
-        stored = payload["config"]
+        stored = {**(defaults or {}), **payload["config"]}
         names = list(expected_config) if keys is None else list(keys)
         diffs = [
             f"{k}: checkpoint={stored.get(k, '<missing>')!r} expected={expected_config.get(k, '<missing>')!r}"

@@ -106,6 +106,8 @@ class TrainConfig:
 
 # A resumed run must agree with its checkpoint on every key except where it writes.
 RESUME_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("out", "data_dir"))
+# Keys added after checkpoints were first written, with the value those checkpoints ran with.
+ADDED_KEYS = {"sign_augment": False}
 
 
 def _distributed() -> tuple[int, int, torch.device, bool]:
@@ -167,7 +169,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -
     if resume and not ckpt_path.is_file():
         log.warning("no checkpoint at %s; starting from scratch", ckpt_path)
     elif resume:
-        payload = load_checkpoint(ckpt_path, config.to_dict(), keys=RESUME_KEYS)
+        payload = load_checkpoint(ckpt_path, config.to_dict(), keys=RESUME_KEYS, defaults=ADDED_KEYS)
         state = payload["state"]
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

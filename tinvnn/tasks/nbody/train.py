@@ -88,10 +88,7 @@ class TrainConfig:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
         if self.group not in ("O", "SO"):
             raise ValueError(f"group: expected 'O' or 'SO', got {self.group!r}")
-        if self.model == "egnn" and (self.relative or self.residual):
-            raise ValueError("relative, residual: options of the GNN family, not of 'egnn'")
-        if self.sign_augment and self.model != "tinv_gnn":
-            raise ValueError(f"sign_augment: an option of 'tinv_gnn' only, got model {self.model!r}")
+        _check_options(self.model, relative=self.relative, residual=self.residual, sign_augment=self.sign_augment)
         for name in ("epochs", "batch_size", "hidden", "layers", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
@@ -145,6 +142,7 @@ def build_model(
     sign_augment: bool = False,
 ) -> nn.Module:
     """The named model, freshly initialised (see the module docstring and :class:`TrainConfig`)."""
+    _check_options(name, relative=relative, residual=residual, sign_augment=sign_augment)
     if name == "gnn":
         return GNN(hidden, layers, relative=relative, residual=residual)
     if name == "tinv_gnn":
@@ -156,6 +154,13 @@ def build_model(
     if name == "egnn":
         return EGNN(hidden, layers)
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
+
+
+def _check_options(name: str, *, relative: bool, residual: bool, sign_augment: bool) -> None:
+    if name == "egnn" and (relative or residual):
+        raise ValueError("relative, residual: options of the GNN family, not of 'egnn'")
+    if sign_augment and name != "tinv_gnn":
+        raise ValueError(f"sign_augment: an option of 'tinv_gnn' only, got model {name!r}")
 
 
 def model_from_config(config: TrainConfig) -> nn.Module:

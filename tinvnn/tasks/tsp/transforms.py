@@ -108,7 +108,8 @@ def apply_transform(name: str, coords: Tensor, *, seed: int = 0) -> tuple[Tensor
     """Apply the transformation ``name`` to (B, N, 2) coordinates with a seeded draw.
 
     The draws are made on the CPU whatever ``coords.device`` is (so a seed gives the same
-    transformation on every device) and the results are returned on ``coords.device``.
+    transformation on every device) and the results are returned on ``coords.device``,
+    detached (test data: no gradient flows back to ``coords``).
 
     Returns:
         ``(coords_t, factor, order)``: (B, N, 2) float64, the (B,) length factor and the
