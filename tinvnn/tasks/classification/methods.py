@@ -18,7 +18,7 @@ from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper
 from tinvnn.tasks.classification.protocols import Protocol
 
-__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "train_augmentation"]
+__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_sign_augment", "train_augmentation"]
 
 BACKBONES = ("pointnet", "dgcnn")
 METHODS = ("none", "aug", "pca", "fa", "tinv")
@@ -67,8 +67,7 @@ def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augm
     """
     _check("method", method, METHODS)
     _check("group", group, GROUPS)
-    if sign_augment and method != "tinv":
-        raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {method!r}")
+    check_sign_augment(method, sign_augment)
     if method in ("none", "aug"):
         return backbone
     if method == "pca":
@@ -76,6 +75,12 @@ def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augm
     if method == "fa":
         return FrameAveraging(backbone, group=group)
     return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
+
+
+def check_sign_augment(method: str, sign_augment: bool) -> None:
+    """Raise unless ``sign_augment`` is off or the method is ``tinv`` (the only one it applies to)."""
+    if sign_augment and method != "tinv":
+        raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {method!r}")
 
 
 def train_augmentation(method: str, group: str) -> Protocol | None:

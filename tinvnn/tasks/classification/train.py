@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 from tqdm.auto import tqdm
 
+from tinvnn._io import atomic_write
 from tinvnn.tasks.classification.datasets import DATASETS, load_dataset
 from tinvnn.tasks.classification.evaluate import evaluate
 from tinvnn.tasks.classification.methods import (
@@ -39,6 +40,7 @@ from tinvnn.tasks.classification.methods import (
     METHODS,
     build_backbone,
     build_model,
+    check_sign_augment,
     train_augmentation,
 )
 from tinvnn.tasks.classification.protocols import parse_protocol
@@ -95,8 +97,7 @@ class TrainConfig:
         for name in ("points", "epochs", "batch_size", "width", "k", "eval_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
-        if self.sign_augment and self.method != "tinv":
-            raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {self.method!r}")
+        check_sign_augment(self.method, self.sign_augment)
         if self.batch_size < 2:
             raise ValueError(f"expected batch_size >= 2 (batch norm), got {self.batch_size}")
 
@@ -125,9 +126,7 @@ def _distributed() -> tuple[int, int, torch.device, bool]:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: handle.write(json.dumps(payload, indent=2).encode()))
 
 
 def _checksum(model: nn.Module) -> float:

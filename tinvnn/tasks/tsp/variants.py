@@ -50,18 +50,23 @@ def unit_square(coords: Tensor) -> Tensor:
     return (coords - low) / side.clamp_min(torch.finfo(coords.dtype).tiny)
 
 
+def _square_symmetries(coords: Tensor, centre: float) -> list[Tensor]:
+    """The eight symmetries of an axis-aligned square centred at (centre, centre), applied to
+    (B, N, 2) coordinates: each axis kept or reflected (``2 centre - t``), then x and y kept or swapped."""
+    x, y = coords[..., :1], coords[..., 1:]
+    fx, fy = 2 * centre - x, 2 * centre - y
+    four = [(x, y), (fx, y), (x, fy), (fx, fy)]
+    return [torch.cat(p, -1) for p in four] + [torch.cat(p[::-1], -1) for p in four]
+
+
 def dihedral8(coords: Tensor) -> list[Tensor]:
     """POMO's eight symmetries of the unit square applied to (B, N, 2) coordinates in [0, 1]^2."""
-    x, y = coords[..., :1], coords[..., 1:]
-    four = [(x, y), (1 - x, y), (x, 1 - y), (1 - x, 1 - y)]
-    return [torch.cat(p, -1) for p in four] + [torch.cat(p[::-1], -1) for p in four]
+    return _square_symmetries(coords, 0.5)
 
 
 def signed_axis_views(coords: Tensor) -> list[Tensor]:
     """The eight maps (+-x, +-y), (+-y, +-x) of centred (B, N, 2) coordinates (the square's symmetries about 0)."""
-    x, y = coords[..., :1], coords[..., 1:]
-    four = [(x, y), (-x, y), (x, -y), (-x, -y)]
-    return [torch.cat(p, -1) for p in four] + [torch.cat(p[::-1], -1) for p in four]
+    return _square_symmetries(coords, 0.0)
 
 
 def random_orthogonal_2d(batch: int, *, generator: torch.Generator | None = None, dtype=torch.float64) -> Tensor:
