@@ -26,6 +26,7 @@ each sample is. See ``docs/conventions.md`` and ``docs/ambiguity.md``.
 from __future__ import annotations
 
 import warnings
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -70,6 +71,51 @@ def principal_axes(
     layout = Layout.from_input(pos, mask, batch, min_points=1)
     centre, evals, evecs, _ = _pca(_coordinate_major(pos, layout), layout)
     return centre, evals, evecs
+
+
+@overload
+def canonicalize(
+    pos: Tensor,
+    *,
+    mask: Tensor | None = ...,
+    batch: Tensor | None = ...,
+    scale: bool = ...,
+    group: str = ...,
+    return_frame: Literal[False] = ...,
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+) -> Tensor: ...
+
+
+@overload
+def canonicalize(
+    pos: Tensor,
+    *,
+    mask: Tensor | None = ...,
+    batch: Tensor | None = ...,
+    scale: bool = ...,
+    group: str = ...,
+    return_frame: Literal[True],
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+) -> tuple[Tensor, Frame]: ...
+
+
+@overload
+def canonicalize(
+    pos: Tensor,
+    *,
+    mask: Tensor | None = ...,
+    batch: Tensor | None = ...,
+    scale: bool = ...,
+    group: str = ...,
+    return_frame: bool,
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+) -> Tensor | tuple[Tensor, Frame]: ...
 
 
 def canonicalize(
