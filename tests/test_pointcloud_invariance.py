@@ -31,7 +31,7 @@ def clouds() -> torch.Tensor:
 
 @pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("group", ["O", "SO"])
-@pytest.mark.parametrize("method", ["tinv", "fa"])
+@pytest.mark.parametrize("method", ["tinv", "fa", "weighted"])
 def test_tinv_and_fa_are_exactly_invariant(method: str, group: str, backbone: str, clouds: torch.Tensor, dtype: torch.dtype) -> None:
     report = check_invariance(model(method, backbone, group, dtype), clouds.to(dtype), group=group, trials=4)
     assert report.ok(INVARIANCE_RTOL[dtype]), str(report)
@@ -71,11 +71,12 @@ def test_tinv_is_one_backbone_call_fa_is_eight(clouds: torch.Tensor) -> None:
 
 
 def test_methods_and_repr() -> None:
-    assert METHODS == ("none", "aug", "pca", "fa", "tinv")
+    assert METHODS == ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw")
     assert train_augmentation("aug", "O").rotation == "O3" and train_augmentation("aug", "SO").rotation == "SO3"
     assert train_augmentation("tinv", "O") is None
     assert "TinvWrapper" in repr(model("tinv", "pointnet"))
-    with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv'\)"):
+    assert "train_frames='draw'" in repr(model("weighted_draw", "pointnet"))
+    with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw'\)"):
         build_model("vn", torch.nn.Identity())
     with pytest.raises(ValueError, match=r"unknown group 'SE'"):
         build_model("tinv", torch.nn.Identity(), group="SE")

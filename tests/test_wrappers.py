@@ -71,16 +71,18 @@ def test_layouts_agree(wrapper: type, clouds: torch.Tensor) -> None:
     torch.testing.assert_close(model(padded, mask=mask) * 30 / 25, batched)  # the backbone mean-pools over 30 rows
 
 
-def test_tinv_wrapper_flat_batch(clouds: torch.Tensor) -> None:
-    class Flat(nn.Module):
-        def forward(self, z: torch.Tensor, *, batch: torch.Tensor) -> torch.Tensor:
-            return torch.zeros(int(batch.max()) + 1, 3, dtype=z.dtype).index_add(0, batch, z**2)
+class _FlatSquares(nn.Module):
+    """Per-sample sum of squared coordinates of a flat batch."""
 
+    def forward(self, z: torch.Tensor, *, batch: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(int(batch.max()) + 1, 3, dtype=z.dtype).index_add(0, batch, z**2)
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging])
+def test_flat_batch(wrapper: type, clouds: torch.Tensor) -> None:
     batch = torch.arange(4).repeat_interleave(25)
-    out = TinvWrapper(Flat())(clouds.reshape(100, 3), batch=batch)
-    torch.testing.assert_close(out, (TinvWrapper(nn.Identity())(clouds) ** 2).sum(1))
-    with pytest.raises(ValueError, match="FrameAveraging takes"):
-        FrameAveraging(Flat())(clouds.reshape(100, 3), batch=batch)
+    out = wrapper(_FlatSquares())(clouds.reshape(100, 3), batch=batch)
+    torch.testing.assert_close(out, wrapper(_Lambda(lambda z: (z**2).sum(-2)))(clouds))
 
 
 @pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, PCAAlign])

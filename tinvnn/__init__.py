@@ -5,9 +5,9 @@ reflection and scale, from which the unchanged backbone learns (Zhang et al., "R
 Transformation Invariant Geometric Deep Learning: Are Initial Representations All You Need?").
 
 Public API:
-    canonicalize, principal_axes, Frame, mds, MDSInfo, check_invariance, check_equivariance,
-    InvarianceReport, random_orthogonal, random_similarity, Similarity, AmbiguityWarning,
-    NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
+    canonicalize, principal_axes, Frame, weighted_frames, FrameSet, mds, MDSInfo,
+    check_invariance, check_equivariance, InvarianceReport, random_orthogonal, random_similarity,
+    Similarity, AmbiguityWarning, NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
 """
 
 from tinvnn.audit import InvarianceReport, check_equivariance, check_invariance
@@ -15,12 +15,14 @@ from tinvnn.canonicalize import AmbiguityWarning, canonicalize, principal_axes
 from tinvnn.frame import Frame
 from tinvnn.group import Similarity, random_orthogonal, random_similarity
 from tinvnn.mds import MDSInfo, NonEuclideanWarning, mds
+from tinvnn.weighted_frames import FrameSet, weighted_frames
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguityWarning",
     "Frame",
+    "FrameSet",
     "InvarianceReport",
     "MDSInfo",
     "NonEuclideanWarning",
@@ -32,4 +34,5 @@ __all__ = [
     "principal_axes",
     "random_orthogonal",
     "random_similarity",
+    "weighted_frames",
 ]

@@ -183,6 +183,18 @@ def canonicalize(
     return (out, frame) if return_frame else out
 
 
+def coincident_samples(centre: Tensor, radius: Tensor) -> Tensor:
+    """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
+    return radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
+
+
+def check_scale(coincident: Tensor) -> None:
+    """Raise the error for scale normalisation of samples whose points all coincide ((B,) bool)."""
+    if bool(coincident.any()):
+        i = int(coincident.nonzero()[0, 0])
+        raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
+
+
 # ------------------------------------------------------------------------------------ steps
 def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
     """Dense float64 points, coordinate-major: (B, D, N), padding columns 0.
@@ -214,10 +226,9 @@ def _canonical_frame(
     """Frame and canonical points (B, D, N) for coordinate-major float64 points ``x`` (B, D, N)."""
     centre, evals, axes, xc = _pca(x, layout)
     radius = evals.sum(-1).sqrt()  # RMS distance to the centroid
-    degenerate = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
-    if scale and bool(degenerate.any()):
-        i = int(degenerate.nonzero()[0, 0])
-        raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
+    degenerate = coincident_samples(centre, radius)
+    if scale:
+        check_scale(degenerate)
     unit = torch.where(degenerate, torch.ones_like(radius), radius)
     z = (axes / unit[:, None, None]).mT @ xc  # (B, D, N) along the unsigned axes, units of the radius
 

@@ -1,9 +1,11 @@
 """What every frame-based wrapper shares: map inputs into per-sample frames, run the
-unchanged backbone, map outputs back, and average over frames.
+unchanged backbone, map outputs back, and average over frames with their weights.
 
-A subclass only says which frames to use (:meth:`_FramedWrapper.frames`): one canonical frame
-(:class:`~tinvnn.nn.TinvWrapper`), the LAPACK-signed PCA frame (:class:`~tinvnn.nn.PCAAlign`),
-or all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`).
+A subclass only says which frames to use (:meth:`_FramedWrapper.frame_set`): one canonical
+frame (:class:`~tinvnn.nn.TinvWrapper`), the LAPACK-signed PCA frame
+(:class:`~tinvnn.nn.PCAAlign`), all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`)
+or the weighted canonical frames (:class:`~tinvnn.nn.WeightedFrames`). Samples may have
+different numbers of frames: all frames of a batch go through the backbone in one call.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tinvnn._checks import check_choice
+from tinvnn._checks import check_choice, check_finite, check_tensor
 from tinvnn._layout import Layout
 from tinvnn.frame import Frame
+from tinvnn.weighted_frames import FrameSet
 
-__all__ = ["OUTPUTS", "plain_frame"]
+__all__ = ["OUTPUTS", "check_backbone", "plain_frame", "single_frames"]
 
 OUTPUTS = ("invariant", "vector", "point")
 
@@ -32,7 +35,8 @@ def plain_frame(t: Tensor, R: Tensor, s: Tensor, eigenvalues: Tensor, layout: La
 
 
 class _FramedWrapper(nn.Module):
-    """Base class: ``forward`` runs ``backbone`` in each sample's frame(s) and averages."""
+    """Base class: ``forward`` runs ``backbone`` once on the points of all frames of the batch,
+    maps outputs back and averages them over each sample's frames with the frames' weights."""
 
     def __init__(
         self,
@@ -44,28 +48,16 @@ class _FramedWrapper(nn.Module):
         scale_vectors: bool = True,
     ) -> None:
         super().__init__()
+        check_backbone(backbone)
         self.backbone = backbone
         self.group = check_choice(group, "group", ("O", "SO"))
         self.scale = scale
         self.output = check_choice(output, "output", OUTPUTS)
         self.scale_vectors = scale_vectors
 
-    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
-        """Frames for ``pos`` and their number F per sample.
-
-        The frame's layout holds B * F samples, sample-major (sample b, frame f is row
-        ``b * F + f``); for F = 1 it is the layout of ``pos`` itself.
-        """
+    def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
+        """The frames of ``pos``, their weights and the points in each (see :class:`~tinvnn.FrameSet`)."""
         raise NotImplementedError
-
-    def canonical_points(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int, Tensor]:
-        """The frames, their number F, and ``pos`` in every frame (repeated F times, sample-major).
-
-        Subclasses whose frame computation already yields the canonical points override this to
-        avoid mapping the points a second time.
-        """
-        frame, count = self.frames(pos, mask, batch)
-        return frame, count, frame.to_canonical(_repeat(pos, count) if count > 1 else pos, scale=self.scale)
 
     def forward(
         self,
@@ -80,41 +72,103 @@ class _FramedWrapper(nn.Module):
 
         Args:
             pos: (N, D), (B, N, D) with optional ``mask`` (B, N), or flat (N_total, D) with
-                ``batch`` (flat layouts only for single-frame wrappers).
-            vectors: optional per-point vectors laid out like ``pos`` with optional extra dims,
-                (..., N, [K,] D); mapped into the frame (scaled when ``scale`` and
+                ``batch`` (N_total,).
+            vectors: optional finite per-point vectors laid out like ``pos`` with optional extra
+                dims, (..., N, [K,] D); mapped into the frame (scaled when ``scale`` and
                 ``scale_vectors``) and passed as the backbone's second argument.
-            mask, batch: passed on to the backbone when given.
+            mask, batch: passed on to the backbone when given (for several frames per sample:
+                the mask repeated per frame, the batch vector numbering the frames).
             **backbone_kwargs: invariant extras (per-point features such as charges), passed
                 on unchanged (repeated per frame when there are several).
 
         Returns:
-            ``output="invariant"``: the backbone's output (averaged over frames).
+            ``output="invariant"``: the backbone's output (weighted average over frames).
             ``"vector"``: per-point vectors (..., N, D) rotated back (and scaled).
             ``"point"``: per-point positions (..., N, D) mapped back with the full frame.
         """
-        frame, count, z = self.canonical_points(pos, mask, batch)
-        if count > 1:
-            vectors, mask = _repeat(vectors, count), _repeat(mask, count)
-            backbone_kwargs = {k: _repeat(v, count) for k, v in backbone_kwargs.items()}
-        args = [z]
         if vectors is not None:
-            args.append(frame.to_canonical(vectors, vector=True, scale=self.scale and self.scale_vectors))
-        for name, value in (("mask", mask), ("batch", batch)):
-            if value is not None:
-                _check_accepts(self.backbone, name)
-                backbone_kwargs[name] = value
+            _check_vectors(vectors, pos, mask)
+        frames = self.frame_set(pos, mask, batch)
+        args = [frames.points]
+        if vectors is not None:
+            args.append(frames.frame.to_canonical(frames.repeat(vectors), vector=True, scale=self.scale and self.scale_vectors))
+        backbone_kwargs = {k: frames.repeat(v) if isinstance(v, Tensor) else v for k, v in backbone_kwargs.items()}
+        if mask is not None:
+            _check_accepts(self.backbone, "mask")
+            backbone_kwargs["mask"] = frames.repeat(mask)
+        if batch is not None:
+            _check_accepts(self.backbone, "batch")
+            backbone_kwargs["batch"] = batch if frames.identity else frames.frame.layout.index[0]  # type: ignore[index]
         out = self.backbone(*args, **backbone_kwargs)
         if self.output == "vector":
-            out = frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
+            out = frames.frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
         elif self.output == "point":
-            out = frame.from_canonical(out, scale=self.scale)
-        if count > 1:
-            out = out.reshape(-1, count, *out.shape[1:]).mean(1)
-        return out
+            out = frames.frame.from_canonical(out, scale=self.scale)
+        return frames.average(out)
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
+
+
+def single_frames(frame: Frame, points: Tensor) -> FrameSet:
+    """The :class:`~tinvnn.FrameSet` of one frame per sample (weight 1), laid out like the input."""
+    layout = frame.layout
+    sample = torch.arange(layout.num_samples, device=layout.counts.device)
+    return FrameSet(frame, points, sample, torch.ones(layout.num_samples, dtype=torch.float64), layout)
+
+
+def check_backbone(backbone: object) -> None:
+    """Raise unless ``backbone`` is an ``nn.Module`` or a plain callable without hidden parameters.
+
+    A function or lambda that calls a module with parameters (``lambda z: net(z)``) would hide
+    them from the wrapper: ``parameters()`` would miss them and training would not update them.
+    """
+    if isinstance(backbone, nn.Module):
+        return
+    if not callable(backbone):
+        raise ValueError(f"backbone must be an nn.Module or a callable, got {type(backbone).__name__}")
+    hidden = [name for name, value in _reachable(backbone) if _has_parameters(value)]
+    if hidden:
+        raise ValueError(
+            f"backbone: the plain callable {getattr(backbone, '__name__', type(backbone).__name__)!r} uses "
+            f"parameters the wrapper cannot see ({', '.join(sorted(set(hidden)))}), so they would not be "
+            "trained or saved; pass an nn.Module that owns them (a subclass whose forward calls them)"
+        )
+
+
+def _reachable(fn: object) -> list[tuple[str, object]]:
+    """(name, value) pairs a callable reaches directly: its bound object, partial arguments,
+    closure cells, defaults, the globals its code names, or an object's attributes."""
+    if isinstance(fn, functools.partial):
+        return [("partial", fn.func), *((f"partial arg {i}", a) for i, a in enumerate(fn.args)), *fn.keywords.items()]
+    found: list[tuple[str, object]] = []
+    if getattr(fn, "__self__", None) is not None:
+        found.append(("self", fn.__self__))  # type: ignore[attr-defined]
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return found + list(getattr(fn, "__dict__", {}).items())
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            found.append((name, cell.cell_contents))
+        except ValueError:  # an empty cell
+            continue
+    found += [(f"default {i}", v) for i, v in enumerate(getattr(fn, "__defaults__", None) or ())]
+    scope = getattr(fn, "__globals__", {})
+    return found + [(name, scope[name]) for name in code.co_names if name in scope]
+
+
+def _has_parameters(value: object) -> bool:
+    if isinstance(value, nn.Module):
+        return any(True for _ in value.parameters())
+    return isinstance(value, Tensor) and value.requires_grad
+
+
+def _check_vectors(vectors: Tensor, pos: Tensor, mask: Tensor | None) -> None:
+    """Raise unless ``vectors`` is a floating tensor, finite on the real points."""
+    check_tensor(vectors, "vectors")
+    if mask is not None and vectors.shape[:2] == mask.shape:
+        vectors = torch.where(mask.reshape(*mask.shape, *([1] * (vectors.dim() - 2))), vectors, 0.0)
+    check_finite(vectors, "vectors")
 
 
 @functools.lru_cache(maxsize=256)
@@ -141,10 +195,3 @@ def _check_accepts(backbone: nn.Module, name: str) -> None:
         f"tell samples or padding apart; pass unpadded (B, N, D) samples without {name} or use a backbone "
         f"whose forward takes {name}"
     )
-
-
-def _repeat(x: Any, count: int) -> Any:
-    """Repeat a per-sample tensor for each frame: (B, ...) -> (B * count, ...), sample-major."""
-    if not isinstance(x, Tensor):
-        return x
-    return x.repeat_interleave(count, dim=0)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
-from tinvnn.canonicalize import AMBIGUITY_ACTIONS, canonicalize, principal_axes
-from tinvnn.frame import Frame
-from tinvnn.nn._framed import _FramedWrapper, plain_frame
+from tinvnn.canonicalize import AMBIGUITY_ACTIONS, canonicalize, check_scale, coincident_samples, principal_axes
+from tinvnn.nn._framed import _FramedWrapper, plain_frame, single_frames
+from tinvnn.weighted_frames import FrameSet, expand_layout
 
 __all__ = ["TinvWrapper", "FrameAveraging", "PCAAlign"]
 
@@ -76,7 +75,7 @@ class TinvWrapper(_FramedWrapper):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}, sign_augment={self.sign_augment}"
 
-    def canonical_points(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int, Tensor]:
+    def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         z, frame = canonicalize(
             pos, mask=mask, batch=batch, scale=self.scale, group=self.group,
             return_frame=True, on_ambiguity=self.on_ambiguity,
@@ -86,7 +85,7 @@ class TinvWrapper(_FramedWrapper):
             frame = dataclasses.replace(frame, R=frame.R * signs[:, None, :])
             dense = frame.layout.to_dense(z)
             z = frame.layout.from_dense(dense * signs.to(dense.dtype).reshape(signs.shape[0], 1, -1))
-        return frame, 1, z
+        return single_frames(frame, z)
 
 
 class PCAAlign(_FramedWrapper):
@@ -96,13 +95,14 @@ class PCAAlign(_FramedWrapper):
     flipped when needed so that ``det R = +1``.
     """
 
-    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
+    def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
         centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
         if self.group == "SO":
             axes = axes.clone()
             axes[..., -1] *= torch.linalg.det(axes)[:, None]
-        return plain_frame(centre, axes, _scale(evals, self.scale), evals, layout), 1
+        frame = plain_frame(centre, axes, _scale(centre, evals, self.scale), evals, layout)
+        return single_frames(frame, frame.to_canonical(pos, scale=self.scale))
 
 
 class FrameAveraging(_FramedWrapper):
@@ -114,40 +114,32 @@ class FrameAveraging(_FramedWrapper):
     are distinct; at repeated eigenvalues its frames are undefined (the axes ``eigh`` returns
     depend on the input's orientation).
 
-    Same arguments as :class:`TinvWrapper`; inputs (B, N, D) [+ mask] or (N, D). Tensors among
-    the backbone keyword arguments are treated as per-sample and repeated per frame.
+    Same arguments and layouts as :class:`TinvWrapper`. Tensors among the backbone keyword
+    arguments are treated as per-sample (or per-point) and repeated per frame.
     """
 
-    def forward(
-        self,
-        pos: Tensor,
-        vectors: Tensor | None = None,
-        *,
-        mask: Tensor | None = None,
-        batch: Tensor | None = None,
-        **backbone_kwargs: Any,
-    ) -> Tensor:
-        """See :meth:`TinvWrapper.forward`; flat ``batch`` layouts are not supported."""
-        if batch is not None:
-            raise ValueError("FrameAveraging takes (N, D) or padded (B, N, D) points, not a flat batch")
-        if pos.dim() == 2:  # one sample: run as a batch of one
-            extras = {k: v.unsqueeze(0) if isinstance(v, Tensor) else v for k, v in backbone_kwargs.items()}
-            vec = None if vectors is None else vectors.unsqueeze(0)
-            return super().forward(pos.unsqueeze(0), vec, mask=mask, **extras)[0]
-        return super().forward(pos, vectors, mask=mask, **backbone_kwargs)
-
-    def frames(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> tuple[Frame, int]:
-        centre, evals, axes = principal_axes(pos, mask=mask)
+    def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
+        layout = Layout.from_input(pos, mask, batch)
+        centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
         signs = _sign_patterns(axes.shape[-1], self.group, axes)  # (B, F, D)
         count = signs.shape[1]
+        sample = torch.arange(layout.num_samples, device=axes.device).repeat_interleave(count)
+        frames_layout, point_index = expand_layout(layout, sample)
         rotations = (axes[:, None] * signs[:, :, None, :]).flatten(0, 1)
-        rep = lambda x: x.repeat_interleave(count, dim=0)  # noqa: E731
-        layout = Layout.from_input(rep(pos), None if mask is None else rep(mask), None)
-        return plain_frame(rep(centre), rotations, rep(_scale(evals, self.scale)), rep(evals), layout), count
+        scale = _scale(centre, evals, self.scale)
+        frame = plain_frame(centre[sample], rotations, scale[sample], evals[sample], frames_layout)
+        weight = torch.full((len(sample),), 1.0 / count, dtype=torch.float64, device=axes.device)
+        frames = FrameSet(frame, pos, sample, weight, layout, point_index)
+        return dataclasses.replace(frames, points=frame.to_canonical(frames.repeat(pos), scale=self.scale))
 
 
-def _scale(evals: Tensor, scale: bool) -> Tensor:
-    return evals.sum(-1).sqrt() if scale else torch.ones_like(evals[:, 0])
+def _scale(centre: Tensor, evals: Tensor, scale: bool) -> Tensor:
+    """(B,) RMS radius of each sample (raising where the points coincide), or ones."""
+    if not scale:
+        return torch.ones_like(evals[:, 0])
+    radius = evals.sum(-1).sqrt()
+    check_scale(coincident_samples(centre, radius))
+    return radius
 
 
 def _random_signs(b: int, d: int, group: str, like: Tensor) -> Tensor:

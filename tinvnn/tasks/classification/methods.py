@@ -8,6 +8,11 @@
 * ``fa``: Frame Averaging over the 2^3 sign-flipped PCA frames (2^2 for SO),
   :class:`tinvnn.nn.FrameAveraging`; eight (four) backbone calls per cloud.
 * ``tinv``: canonical coordinates (TinvNN), :class:`tinvnn.nn.TinvWrapper`; one backbone call.
+* ``weighted``: the weighted canonical frames, :class:`tinvnn.nn.WeightedFrames` (default
+  threshold and cap); one backbone call for a confident cloud, up to four for an undecided
+  one, in training and evaluation.
+* ``weighted_draw``: the same model, trained on one frame per cloud drawn by its weight (the
+  training cost of ``tinv``); evaluation averages over the weighted frames.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ from __future__ import annotations
 from torch import nn
 
 from tinvnn.models import DGCNN, PointNet
-from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper
+from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol
 
 __all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_sign_augment", "train_augmentation"]
 
 BACKBONES = ("pointnet", "dgcnn")
-METHODS = ("none", "aug", "pca", "fa", "tinv")
+METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw")
 GROUPS = ("O", "SO")
 
 
@@ -74,6 +79,8 @@ def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augm
         return PCAAlign(backbone)
     if method == "fa":
         return FrameAveraging(backbone, group=group)
+    if method in ("weighted", "weighted_draw"):
+        return WeightedFrames(backbone, group=group, train_frames="draw" if method == "weighted_draw" else "average")
     return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
 
 
