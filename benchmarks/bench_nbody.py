@@ -10,7 +10,7 @@ Two phases, each appending JSON lines to ``--out``:
   every model alike; median per model. ``tinv_gnn_precomputed`` is the GNN trained on inputs
   canonicalized once beforehand (targets mapped into the same frames), the cost of tinv-GNN
   when the frames are a preprocessing step.
-* ``bins``: per-system test MSE of the trained checkpoints (``<out dir>/<model>.pt``) binned by
+* ``bins``: per-system test MSE of the trained models (``<out dir>/<model>/best.pt``) binned by
   the canonical frame's ``sign_margin`` and ``eigen_gap`` quantiles: does tinv-GNN lose where
   its frame is close to a sign or axis decision?
 
@@ -42,6 +42,7 @@ from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit, load_nbody
 from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
 from tinvnn.tasks.nbody.models import GNN
 from tinvnn.tasks.nbody.train import MODELS, TrainConfig, build_model, train_nbody
+from tinvnn.training import RunOptions
 
 
 def _append(path: Path, record: dict) -> None:
@@ -58,12 +59,12 @@ def _options(name: str, args: argparse.Namespace) -> dict[str, bool | int]:
             "sign_augment": name == "tinv_gnn" and args.sign_augment}
 
 
-def _checkpoint(name: str, args: argparse.Namespace) -> Path:
-    """Where ``train`` saves model ``name`` with the options of ``args`` (``bins`` reads it)."""
+def _run_dir(name: str, args: argparse.Namespace) -> Path:
+    """The run directory of model ``name`` with the options of ``args`` (``bins`` reads its best.pt)."""
     options = _options(name, args)
     tag = "".join(f"_{key}" for key, on in options.items() if on is True)
     tag += f"_layers{args.gnn_layers}" if options and args.gnn_layers != 4 else ""
-    return args.out.parent / f"{name}{tag}.pt"
+    return args.out.parent / f"{name}{tag}"
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -71,7 +72,8 @@ def run_train(args: argparse.Namespace) -> None:
     for name in args.models:
         options = _options(name, args)
         config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
-        model, result = train_nbody(config, data, checkpoint=_checkpoint(name, args))
+        run = RunOptions(out=str(_run_dir(name, args)), resume=True, progress=False)  # reruns continue
+        model, result = train_nbody(config, data, run)
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
         _append(args.out, {"phase": "train", "model": name, "options": options, "epochs": args.epochs,
                            "result": asdict(result), "equivariance": errors})
@@ -128,7 +130,7 @@ def run_bins(args: argparse.Namespace) -> None:
     errors = {}
     with torch.no_grad():
         for name in args.models:
-            model, _, _ = load_trained(_checkpoint(name, args))
+            model, _, _ = load_trained(_run_dir(name, args))
             errors[name] = ((model(data.loc, data.vel, charges=data.charges) - data.target) ** 2).mean((1, 2))
     record = {"phase": "bins", "options": {name: _options(name, args) for name in args.models}, "bins": {}}
     for label in ("sign_margin", "eigen_gap"):

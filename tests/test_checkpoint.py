@@ -28,3 +28,26 @@ def test_foreign_files_are_refused_with_a_message(tmp_path: Path, content: bytes
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+class _RunsCode:
+    def __reduce__(self):  # unpickling this calls os.system
+        import os
+
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state": {"model": _RunsCode()}, "meta": {}}, path)
+    with pytest.raises(CheckpointMismatchError, match="refused: it holds objects other than tensors.*could run code"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_truncated_checkpoint_is_refused_with_a_message(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "ck.pt", {"w": torch.randn(1000)}, {"lr": 0.1})
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(CheckpointMismatchError, match="is not a tinvnn checkpoint"):
+        load_checkpoint(path)

@@ -8,16 +8,17 @@ import pytest
 
 from tinvnn.cli import main
 
-TINY = ["--n-train", "20", "--n-val", "10", "--n-test", "10", "--epochs", "2", "--eval-every", "1",
-        "--hidden", "8", "--layers", "1", "--batch-size", "10"]
+TINY = ["--data-n-train", "20", "--data-n-val", "10", "--data-n-test", "10", "--epochs", "2", "--eval-every", "1",
+        "--hidden", "8", "--layers", "1", "--batch-size", "10", "--no-progress"]
 
 
 def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     # the CLI always simulates the benchmark system (frames 30 -> 40); 40 systems keep it cheap
-    ckpt = tmp_path / "tinv.pt"
-    assert main(["nbody", "train", "--model", "tinv_gnn", *TINY, "--out", str(ckpt), "--json"]) == 0
+    run = tmp_path / "tinv"
+    assert main(["nbody", "train", "--model", "tinv_gnn", *TINY, "--out", str(run), "--json"]) == 0
     trained = json.loads(capsys.readouterr().out)
-    assert trained["model"] == "tinv_gnn" and ckpt.is_file()
+    ckpt = run / "best.pt"
+    assert trained["model"] == "tinv_gnn" and trained["checkpoint"] == str(ckpt) and ckpt.is_file()
     assert 1 <= trained["best_epoch"] <= 2 and trained["test_mse"] > 0
 
     assert main(["nbody", "eval", str(ckpt), "--json", "--trials", "2"]) == 0
@@ -26,18 +27,18 @@ def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
     assert result["equivariance"]["O"]["orthogonal"] < 1e-9
     assert result["equivariance"]["SO"]["permutation"] < 1e-9
 
-    assert main(["nbody", "eval", str(ckpt)]) == 0
+    assert main(["nbody", "eval", str(run)]) == 0  # a run directory: its best.pt
     assert "test MSE" in capsys.readouterr().out
 
 
 def test_train_with_gnn_options(tmp_path, capsys):
-    ckpt = tmp_path / "tinv_opts.pt"
+    run = tmp_path / "tinv_opts"
     args = ["nbody", "train", "--model", "tinv_gnn", *TINY, "--relative", "--residual", "--sign-augment"]
-    assert main([*args, "--out", str(ckpt), "--json"]) == 0
+    assert main([*args, "--out", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_mse"] > 0
-    assert main(["nbody", "eval", str(ckpt), "--json", "--trials", "2"]) == 0
+    assert main(["nbody", "eval", str(run), "--json", "--trials", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["equivariance"]["O"]["orthogonal"] < 1e-9
-    assert main(["nbody", "train", "--model", "egnn", *TINY, "--residual", "--out", str(ckpt)]) == 2
+    assert main(["nbody", "train", "--model", "egnn", *TINY, "--residual", "--out", str(tmp_path / "egnn")]) == 2
     assert "relative, residual: options of the GNN family" in capsys.readouterr().err
 
 

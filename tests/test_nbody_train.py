@@ -9,7 +9,7 @@ from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
 from tinvnn.tasks.nbody.evaluate import load_trained
 from tinvnn.tasks.nbody.simulator import ChargedSystem
 from tinvnn.tasks.nbody.train import TrainConfig, evaluate_mse, train_nbody
-from tinvnn.training import save_checkpoint
+from tinvnn.training import CheckpointMismatchError, RunOptions, save_checkpoint
 
 DATA = NBodyConfig(n_train=20, n_val=10, n_test=10, frame_in=1, frame_out=3, system=ChargedSystem(n_steps=500))
 
@@ -18,14 +18,14 @@ DATA = NBodyConfig(n_train=20, n_val=10, n_test=10, frame_in=1, frame_out=3, sys
 def test_best_validation_epoch_and_checkpoint(name, tmp_path):
     data = load_nbody(DATA, root=tmp_path)
     config = TrainConfig(model=name, epochs=3, batch_size=10, hidden=8, layers=1, eval_every=1, data=DATA)
-    model, result = train_nbody(config, data, checkpoint=tmp_path / "m.pt")
+    model, result = train_nbody(config, data, RunOptions(out=str(tmp_path / "run"), progress=False))
     vals = [v for _, _, v in result.history]
     assert [e for e, _, _ in result.history] == [1, 2, 3]
     assert result.best_epoch == 1 + vals.index(min(vals)) and result.best_val_mse == min(vals)
     assert result.test_mse == pytest.approx(evaluate_mse(model, data["test"]), rel=1e-6)
     assert result.seconds_per_step > 0
-    loaded, loaded_config, meta = load_trained(tmp_path / "m.pt")
-    assert loaded_config == config and meta["best_epoch"] == result.best_epoch
+    loaded, loaded_config, meta = load_trained(tmp_path / "run")  # a run directory means its best.pt
+    assert loaded_config == config and meta["best"]["epoch"] == result.best_epoch
     split = data["test"]
     torch.testing.assert_close(loaded(split.loc, split.vel, charges=split.charges), model(split.loc, split.vel, charges=split.charges))
 
@@ -52,5 +52,8 @@ def test_config_round_trip_and_checks():
 
 def test_foreign_checkpoint_is_rejected(tmp_path):
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"arch": "pointnet"})
-    with pytest.raises(ValueError, match="not an n-body checkpoint"):
+    with pytest.raises(CheckpointMismatchError, match=r"not a tinvnn n-body checkpoint: TrainConfig: unknown keys \['arch'\]"):
         load_trained(tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "empty.pt", {"model": {}}, {})
+    with pytest.raises(CheckpointMismatchError, match="its weights do not fit its configuration"):
+        load_trained(tmp_path / "empty.pt")

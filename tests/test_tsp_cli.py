@@ -14,11 +14,12 @@ from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, write_tspli
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.pt"
+    run = tmp_path / "tiny"
     args = ["tsp", "train", "--variant", "unit", "--num-cities", "8", "--embed-dim", "16", "--num-layers", "1",
-            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--threads", "1", "--out", str(path)]
-    assert main(args) == 0 and path.is_file()
-    return path
+            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--val-instances", "4",
+            "--threads", "1", "--no-progress", "--out", str(run)]
+    assert main(args) == 0 and (run / "best.pt").is_file()
+    return run / "best.pt"
 
 
 def test_train_eval_json(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,6 +74,10 @@ def test_shipped_checkpoint_solves_tsplib(shared_data: Path, tmp_path: Path, cap
     assert 0 <= out["gap"] < 50 and plot.is_file()
 
 
-def test_train_refuses_view_only_variants(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["tsp", "train", "--variant", "tinv8", "--out", str(tmp_path / "x.pt")])
+def test_train_refuses_view_only_variants_and_bad_clips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tsp", "train", "--variant", "tinv8", "--out", str(tmp_path / "x")]) == 2
+    assert "tinv8 adds test-time views to another model; train variant 'tinv'" in capsys.readouterr().err
+    for clip in ("-1", "0", "nan"):
+        assert main(["tsp", "train", "--grad-clip", clip, "--out", str(tmp_path / "x")]) == 2
+        assert f"grad_clip: expected a finite positive number, got {float(clip)}" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # refused before any work

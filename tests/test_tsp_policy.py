@@ -12,7 +12,7 @@ from tinvnn.tasks.tsp.policy import farthest_start, solve
 from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
 from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
 from tinvnn.tasks.tsp.variants import VARIANTS, dihedral8, get_variant, unit_square
-from tinvnn.training import CheckpointMismatchError, save_checkpoint
+from tinvnn.training import LAST, CheckpointMismatchError, RunOptions, save_checkpoint
 
 
 def _tiny_model() -> AttentionTSP:
@@ -123,11 +123,10 @@ def test_farthest_start() -> None:
 
 def test_training_runs_and_round_trips(tmp_path) -> None:
     config = TrainConfig(variant="tinv", num_cities=8, embed_dim=16, num_layers=1, num_heads=2, ff_dim=16,
-                         batch_size=4, steps=3)
-    path = tmp_path / "tiny.pt"
-    model, history = train(config, checkpoint=path, log_every=1)
-    assert [h["step"] for h in history] == [1, 2, 3]
-    loaded, loaded_config = load_policy(path)
+                         batch_size=4, steps=3, steps_per_epoch=2, val_instances=4)
+    model, history = train(config, RunOptions(out=str(tmp_path / "run"), progress=False))
+    assert [h["epoch"] for h in history] == [1, 2] and all(h["val_length"] > 0 for h in history)
+    loaded, loaded_config = load_policy(tmp_path / "run" / LAST)
     assert loaded_config == config
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)

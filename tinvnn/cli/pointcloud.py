@@ -3,63 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import types
-import typing
 from pathlib import Path
 
-import torch
-
+from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.demo import run_demo
 from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
 from tinvnn.tasks.classification.train import TrainConfig, train
+from tinvnn.training import add_arguments, from_args
 
 __all__ = ["register"]
-
-_TRAIN_HELP = {
-    "method": "none | aug | pca | fa | tinv",
-    "backbone": "pointnet | dgcnn",
-    "group": "O (rotations and reflections) or SO (rotations only)",
-    "dataset": "synthetic (embedded, no files) or modelnet40 (<data>/modelnet40/*.npz)",
-    "data_dir": "data directory (default $TINVNN_DATA, else ./data)",
-    "points": "points per cloud (reproducible subset)",
-    "per_class": "synthetic: training clouds per class; modelnet40: cap per class",
-    "test_per_class": "the same for the test split",
-    "train_protocol": "ROTATION[+scale][+translate], ROTATION in I, z, SO3, O3",
-    "test_protocol": "protocol of the per-epoch test accuracy",
-    "width": "global feature width (1024 in the papers)",
-    "k": "DGCNN neighbours",
-    "feature_transform": "PointNet feature T-Net",
-    "sign_augment": "tinv: random axis signs of the canonical frame in training (eval stays exact)",
-    "eval_every": "epochs between test evaluations",
-    "out": "run directory (checkpoint.pt, metrics.json)",
-}
-
-
-def _field_type(name: str) -> type:
-    """The argparse type of a TrainConfig field (``int | None`` -> int)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return next(a for a in typing.get_args(hint) if a is not type(None))
-    return hint
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train``, ``eval``, ``sweep-angle``, ``audit`` and ``demo`` to the tinvnn parser."""
     p = sub.add_parser("train", help="train a point-cloud classifier")
-    for field in dataclasses.fields(TrainConfig):
-        kind = _field_type(field.name)
-        flag = "--" + field.name.replace("_", "-")
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=_TRAIN_HELP.get(field.name))
-        else:
-            p.add_argument(flag, type=kind, default=field.default, help=_TRAIN_HELP.get(field.name))
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    _common(p)
+    add_arguments(p, TrainConfig)
+    add_run_arguments(p, out="runs/pointcloud")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="accuracy of a checkpoint under test protocols")
@@ -97,8 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_runtime_arguments(p)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -108,14 +69,11 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    runtime_device(args)
 
 
 def _train(args: argparse.Namespace) -> int:
-    _threads(args)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    metrics = train(config, resume=args.resume, progress=not args.no_progress)
+    metrics = train(from_args(TrainConfig, args), run_options(args))
     print(json.dumps(metrics["final"]))
     return 0
 
@@ -175,5 +133,5 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     _threads(args)
-    run_demo(args.out, root=args.data_dir, epochs=args.epochs, progress=not args.no_progress)
+    run_demo(args.out, root=args.data_dir, epochs=args.epochs, progress=args.progress)
     return 0

@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
+from tinvnn.cli._run import add_run_arguments, run_options
+from tinvnn.training import BEST, LAST, add_arguments, from_args
 
 __all__ = ["register"]
 
@@ -23,22 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     from tinvnn.tasks.tsp.policy import DECODINGS
     from tinvnn.tasks.tsp.reinforce import TrainConfig
     from tinvnn.tasks.tsp.transforms import TRANSFORMS
-    from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
+    from tinvnn.tasks.tsp.variants import VARIANTS
 
     tsp = sub.add_parser("tsp", help="neural TSP solver (attention model, REINFORCE with POMO baseline)")
     tsp_sub = tsp.add_subparsers(dest="tsp_command", metavar="TSP_COMMAND", required=True)
 
-    train = tsp_sub.add_parser("train", help="train a policy on random uniform TSP instances")
-    defaults = TrainConfig()
-    for field in fields(TrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.name == "variant":
-            train.add_argument(flag, default=defaults.variant, choices=[v for v in VARIANTS if get_variant(v).trains_as == v])
-        else:
-            train.add_argument(flag, type=type(getattr(defaults, field.name)), default=getattr(defaults, field.name))
-    train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    train.add_argument("--log-every", type=int, default=50)
+    train = tsp_sub.add_parser("train", help="train a policy on random uniform TSP instances (REINFORCE, POMO baseline)")
+    add_arguments(train, TrainConfig)
+    add_run_arguments(train, out="runs/tsp")
     train.set_defaults(func=_train)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
@@ -75,12 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.reinforce import TrainConfig, train
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    log.info("training %s", json.dumps(asdict(config)))
-    train(config, checkpoint=args.out, log_every=args.log_every)
-    log.info("checkpoint written to %s", args.out)
+    options = run_options(args)
+    _, history = train(from_args(TrainConfig, args), options)
+    log.info("run directory %s: %s (last), %s (best validation length)", options.out, LAST, BEST)
+    print(json.dumps(history[-1] if history else {}))
     return 0
 
 

@@ -1,10 +1,45 @@
-"""Training utilities shared by every task: checkpoints, seeding.
+"""The run harness and what every task shares: configs, checkpoints, seeding, devices.
 
-Task-specific loops live with their task (``tinvnn.tasks.*``); this package only holds what
-they all need.
+* :func:`fit` with :class:`RunOptions`: the one training loop (device, torchrun, resume,
+  checkpoints, progress, metrics); a task is a :class:`Task` subclass.
+* :class:`Config`, :func:`option`, :func:`add_arguments`, :func:`from_args`: configuration
+  dataclasses and their command-line flags.
+* :func:`save_checkpoint`, :func:`load_checkpoint` (safe: ``weights_only``), :func:`read_config`.
 """
 
-from tinvnn.training.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from tinvnn.training.checkpoint import CheckpointMismatchError, check_config, load_checkpoint, read_config, save_checkpoint
+from tinvnn.training.config import Config, ConfigError, add_arguments, from_args, option
+from tinvnn.training.harness import BEST, LAST, METRICS, STEPS, RunDirectoryError, RunOptions, RunResult, TrainingDiverged, fit
+from tinvnn.training.runtime import DEVICE_HELP, Runtime, resolve_device, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
+from tinvnn.training.task import EpochContext, Task
 
-__all__ = ["CheckpointMismatchError", "load_checkpoint", "save_checkpoint", "seed_everything"]
+__all__ = [
+    "BEST",
+    "DEVICE_HELP",
+    "LAST",
+    "METRICS",
+    "STEPS",
+    "CheckpointMismatchError",
+    "Config",
+    "ConfigError",
+    "EpochContext",
+    "RunDirectoryError",
+    "RunOptions",
+    "RunResult",
+    "Runtime",
+    "Task",
+    "TrainingDiverged",
+    "add_arguments",
+    "check_config",
+    "fit",
+    "from_args",
+    "load_checkpoint",
+    "option",
+    "read_config",
+    "resolve_device",
+    "save_checkpoint",
+    "seed_everything",
+    "set_threads",
+    "start_runtime",
+]

@@ -1,29 +1,38 @@
-"""Atomic checkpoints that remember the configuration they were trained with.
+"""Atomic checkpoints that remember the configuration they were trained with, and cannot run code.
 
-A checkpoint is a ``torch.save`` dictionary ``{"config": dict, "state": dict, "meta": dict}``.
-:func:`save_checkpoint` writes to a temporary file in the same directory and renames it over
-the target, so a run killed mid-write never corrupts the previous checkpoint.
-:func:`load_checkpoint` refuses a checkpoint whose configuration differs from the expected one
-in the keys that matter, and names every difference.
+A checkpoint is a ``torch.save`` dictionary ``{"config": dict, "state": dict, "meta": dict}``
+holding only tensors, numbers, strings, None and plain containers.
+
+* :func:`save_checkpoint` writes to a temporary file in the same directory and renames it
+  over the target, so a run killed mid-write never corrupts the previous checkpoint.
+* :func:`load_checkpoint` reads with ``torch.load(weights_only=True)``: a file whose pickle
+  would build other objects (and so could run code) is refused with
+  :class:`CheckpointMismatchError`, as are truncated or foreign files.
+* :func:`read_config` turns the stored configuration into the task's
+  :class:`~tinvnn.training.config.Config` under the one compatibility rule (keys added later
+  take their defaults); :func:`check_config` names every difference from an expected one.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from tinvnn._io import atomic_write
+from tinvnn.training.config import Config, ConfigError
 
-__all__ = ["CheckpointMismatchError", "save_checkpoint", "load_checkpoint"]
+__all__ = ["CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "read_config", "check_config"]
+
+C = TypeVar("C", bound=Config)
 
 
 class CheckpointMismatchError(ValueError):
-    """The checkpoint was written by another model or configuration."""
+    """The file is not a (safe) tinvnn checkpoint, or was written by another model or configuration."""
 
 
 def save_checkpoint(
@@ -36,9 +45,9 @@ def save_checkpoint(
 
     Args:
         path: target file; its directory is created if needed.
-        state: anything ``torch.save`` accepts (model and optimizer state dicts, epoch, ...).
+        state: tensors and plain data (model and optimizer state dicts, epoch, RNG state, ...).
         config: the plain-data configuration (str, int, float, bool, None, lists, dicts).
-        meta: free-form extras (metrics so far, versions).
+        meta: free-form plain-data extras (metrics so far, class names).
 
     Returns:
         The path written.
@@ -51,45 +60,84 @@ def load_checkpoint(
     path: str | os.PathLike[str],
     expected_config: Mapping[str, Any] | None = None,
     *,
-    keys: Iterable[str] | None = None,
-    defaults: Mapping[str, Any] | None = None,
+    keys: Collection[str] | None = None,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`.
+    """Load a checkpoint written by :func:`save_checkpoint`, safely (``weights_only=True``).
 
     Args:
         path: the checkpoint file.
         expected_config: if given, the stored config must agree with it on ``keys``
             (default: every key of ``expected_config``).
         keys: the configuration keys that must agree.
-        defaults: values of keys that checkpoints written before the key existed lack (a
-            missing key compares as its default, so older runs still resume).
         map_location: passed to ``torch.load``.
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointMismatchError: the file is not a tinvnn checkpoint, or a config key differs;
-            the message lists each ``key: checkpoint=... expected=...``.
+        CheckpointMismatchError: not a checkpoint (truncated, foreign, or a pickle that would
+            build arbitrary objects), or a config key differs; the message names the file and
+            each ``key: checkpoint=... expected=...``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError) as err:
-        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint ({type(err).__name__}: {err})") from err
-    if not isinstance(payload, dict) or not {"config", "state"} <= payload.keys():
-        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (no 'config'/'state')")
-    if expected_config is not None:
-        stored = {**(defaults or {}), **payload["config"]}
-        names = list(expected_config) if keys is None else list(keys)
-        diffs = [
-            f"{k}: checkpoint={stored.get(k, '<missing>')!r} expected={expected_config.get(k, '<missing>')!r}"
-            for k in names
-            if stored.get(k, "<missing>") != expected_config.get(k, "<missing>")
-        ]
-        if diffs:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" in str(err):  # the pickle names a class or function to call
             raise CheckpointMismatchError(
-                f"checkpoint {path} was written with a different configuration:\n  " + "\n  ".join(diffs)
-            )
+                f"{path} refused: it holds objects other than tensors, numbers, strings and containers "
+                "(opening it could run code); tinvnn checkpoints never do"
+            ) from err
+        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (not a torch.save file of plain data)") from err
+    except (RuntimeError, EOFError, OSError, AttributeError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint ({type(err).__name__}: {err})") from err
+    if (
+        not isinstance(payload, dict)
+        or not {"config", "state"} <= payload.keys()
+        or not isinstance(payload["config"], dict)
+        or not isinstance(payload["state"], dict)
+    ):
+        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (no 'config'/'state' dictionaries)")
+    payload.setdefault("meta", {})
+    if expected_config is not None:
+        names = list(expected_config) if keys is None else list(keys)
+        _raise_diffs(path, payload["config"], expected_config, names)
     return payload
+
+
+def read_config(payload: Mapping[str, Any], cls: type[C], path: str | os.PathLike[str], *, what: str) -> C:
+    """The stored configuration as ``cls`` (keys it lacks take their defaults).
+
+    Args:
+        payload: from :func:`load_checkpoint`.
+        cls: the task's configuration class.
+        path: the file (for messages).
+        what: the kind of checkpoint expected, for messages ("point-cloud classifier").
+
+    Raises:
+        CheckpointMismatchError: the stored keys or values do not fit ``cls`` (another task's
+            or model's checkpoint).
+    """
+    try:
+        return cls.from_dict(payload["config"])
+    except ConfigError as err:
+        raise CheckpointMismatchError(f"{path} is not a {what} checkpoint: {err}") from err
+
+
+def check_config(
+    path: str | os.PathLike[str], stored: Config, expected: Config, *, ignore: Collection[str] = ()
+) -> None:
+    """Raise :class:`CheckpointMismatchError` listing each key (outside ``ignore``) that differs."""
+    a, b = stored.to_dict(), expected.to_dict()
+    _raise_diffs(Path(path), a, b, [k for k in b if k not in ignore])
+
+
+def _raise_diffs(path: Path, stored: Mapping[str, Any], expected: Mapping[str, Any], names: list[str]) -> None:
+    diffs = [
+        f"{k}: checkpoint={stored.get(k, '<missing>')!r} expected={expected.get(k, '<missing>')!r}"
+        for k in names
+        if stored.get(k, "<missing>") != expected.get(k, "<missing>")
+    ]
+    if diffs:
+        raise CheckpointMismatchError(f"checkpoint {path} was written with a different configuration:\n  " + "\n  ".join(diffs))

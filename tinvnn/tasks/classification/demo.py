@@ -23,6 +23,7 @@ from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
 from tinvnn.tasks.classification.train import TrainConfig, train
+from tinvnn.training import RunOptions
 
 __all__ = ["DemoPlan", "plan_demo", "run_demo", "format_table"]
 
@@ -90,9 +91,8 @@ def run_demo(
             method=method, dataset=plan.dataset, data_dir=None if root is None else str(root), points=plan.points,
             per_class=plan.per_class, test_per_class=plan.test_per_class, train_protocol="z", test_protocol="SO3",
             epochs=plan.epochs, batch_size=32, lr=2e-3, width=plan.width, eval_every=plan.epochs,
-            out=str(out / method),
         )  # fmt: skip
-        train(config, progress=progress)
+        train(config, RunOptions(out=str(out / method), progress=progress, overwrite=True))  # the demo reruns afresh
         model, _, _ = load_model(out / method / "checkpoint.pt")
         rows[method] = {
             "accuracy": {p: evaluate(model, test_set, parse_protocol(p), seed=1).accuracy for p in TEST_PROTOCOLS},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,12 +15,9 @@ from tinvnn import check_invariance
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.tasks.classification.protocols import Protocol
-from tinvnn.training import load_checkpoint
+from tinvnn.training import LAST, CheckpointMismatchError, load_checkpoint, read_config
 
-__all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict", "MODEL_KEYS"]
-
-# Configuration keys that define the network; a checkpoint must agree on them to be loaded.
-MODEL_KEYS = ("method", "backbone", "group", "width", "k", "feature_transform")
+__all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict"]
 
 
 @dataclass(frozen=True)
@@ -86,22 +84,35 @@ def load_model(
     """Rebuild the trained model of a checkpoint written by :func:`~.train.train`.
 
     Args:
-        path: the checkpoint.
+        path: the checkpoint (``checkpoint.pt`` or ``best.pt``), or a run directory (its
+            ``checkpoint.pt``).
         expected: if given, configuration values the checkpoint must have (e.g.
             ``{"backbone": "dgcnn"}``); a difference raises ``CheckpointMismatchError``.
 
     Returns:
-        (model in eval mode, config dict, meta dict with ``classes`` and the training history).
+        (model in eval mode, config dict with every key, meta dict with ``classes`` and the
+        training history).
+
+    Raises:
+        CheckpointMismatchError: not a point-cloud classifier checkpoint, or its weights do not
+            fit its own configuration.
     """
+    from tinvnn.tasks.classification.train import TrainConfig
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / LAST
     payload = load_checkpoint(path, expected)
-    config, meta = payload["config"], payload["meta"]
-    missing = [k for k in MODEL_KEYS if k not in config] + (["classes"] if "classes" not in meta else [])
-    if missing:
-        raise ValueError(f"checkpoint {path} is not a point-cloud classifier (missing {missing})")
-    backbone = build_backbone(
-        config["backbone"], len(meta["classes"]), width=config["width"], k=config["k"],
-        feature_transform=config["feature_transform"],
-    )  # fmt: skip
-    model = build_model(config["method"], backbone, group=config["group"], sign_augment=config.get("sign_augment", False))
-    model.load_state_dict(payload["state"]["model"])
-    return model.eval(), config, meta
+    config = read_config(payload, TrainConfig, path, what="point-cloud classifier")
+    meta = payload["meta"]
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or not classes or "model" not in payload["state"]:
+        raise CheckpointMismatchError(f"{path} is not a point-cloud classifier checkpoint (no class names or weights)")
+    backbone = build_backbone(config.backbone, len(classes), width=config.width, k=config.k,
+                              feature_transform=config.feature_transform)  # fmt: skip
+    model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment)
+    try:
+        model.load_state_dict(payload["state"]["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointMismatchError(f"{path}: its weights do not fit its configuration ({str(err).splitlines()[0]})") from err
+    return model.eval(), config.to_dict(), meta

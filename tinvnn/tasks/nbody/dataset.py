@@ -93,6 +93,10 @@ class NBodySplit:
         """The systems selected by ``index`` (a slice or an index tensor)."""
         return NBodySplit(*(t[index] for t in self.tensors()))
 
+    def to(self, device: torch.device | str) -> NBodySplit:
+        """The same systems on ``device``."""
+        return NBodySplit(*(t.to(device) for t in self.tensors()))
+
 
 def _split_key(split: str, num: int, config: NBodyConfig) -> str:
     settings = {"split": split, "num": num, "seed": config.seed, "system": asdict(config.system)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from torch import nn
 from tinvnn.audit import check_equivariance
 from tinvnn.tasks.nbody.dataset import NBodySplit
 from tinvnn.tasks.nbody.train import TrainConfig, model_from_config
-from tinvnn.training import load_checkpoint
+from tinvnn.training import BEST, CheckpointMismatchError, load_checkpoint, read_config
 
 __all__ = ["EquivarianceErrors", "equivariance_errors", "load_trained"]
 
@@ -77,21 +78,27 @@ def equivariance_errors(
 
 
 def load_trained(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
-    """Rebuild a model saved by :func:`tinvnn.tasks.nbody.train.train_nbody`.
+    """Rebuild a model trained by :func:`tinvnn.tasks.nbody.train.train_nbody`.
+
+    Args:
+        path: a checkpoint (``best.pt``, ``checkpoint.pt``) or a run directory (its ``best.pt``).
 
     Returns:
-        The model in eval mode, its :class:`TrainConfig`, and the stored metadata (the
-        :class:`~tinvnn.tasks.nbody.train.TrainResult` fields as a dict).
+        The model in eval mode, its :class:`TrainConfig`, and the stored metadata (``history``
+        and ``best``, the record of the best validation epoch).
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        CheckpointMismatchError: not an n-body checkpoint.
+        CheckpointMismatchError: not an n-body checkpoint, or weights that do not fit its configuration.
     """
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST
     payload = load_checkpoint(path)
-    try:
-        config = TrainConfig.from_dict(payload["config"])
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not an n-body checkpoint (config: {err})") from err
+    config = read_config(payload, TrainConfig, path, what="tinvnn n-body")
     model = model_from_config(config)
-    model.load_state_dict(payload["state"]["model"])
-    return model.eval(), config, payload.get("meta", {})
+    try:
+        model.load_state_dict(payload["state"]["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointMismatchError(f"{path}: its weights do not fit its configuration ({str(err).splitlines()[0]})") from err
+    return model.eval(), config, payload["meta"]

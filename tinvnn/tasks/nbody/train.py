@@ -1,8 +1,9 @@
-"""Training on the n-body task: one harness for every model (EGNN benchmark protocol).
+"""The n-body task on the run harness (:func:`tinvnn.training.fit`), EGNN benchmark protocol.
 
 Adam with weight decay 1e-12, batch 100, MSE on the predicted positions; validation every
-``eval_every`` epochs and the test MSE recorded at the best validation epoch (the protocol of
-the EGNN code's ``main_nbody.py``). Learning rates: 1e-3 for the GNN family, 5e-4 for EGNN.
+``eval_every`` epochs and the test MSE reported at the best validation epoch (the protocol of
+the EGNN code's ``main_nbody.py``; ``best.pt`` holds that model). Learning rates: 1e-3 for the
+GNN family, 5e-4 for EGNN.
 
 Models (:data:`MODELS`), all called as ``model(loc, vel, charges=charges)``:
 
@@ -24,70 +25,51 @@ so dividing out the scale would throw away information the target depends on.
 
 from __future__ import annotations
 
-import logging
 import math
-import os
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from tinvnn.canonicalize import GROUPS
 from tinvnn.nn import FrameAveraging, TinvWrapper
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit
 from tinvnn.tasks.nbody.models import EGNN, GNN
-from tinvnn.tasks.nbody.simulator import ChargedSystem
-from tinvnn.training import save_checkpoint, seed_everything
+from tinvnn.training import BEST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option
 
-__all__ = ["DEFAULT_LR", "MODELS", "TrainConfig", "TrainResult", "build_model", "evaluate_mse", "model_from_config", "train_nbody"]
-
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_LR", "MODELS", "NBodyTask", "TrainConfig", "TrainResult", "build_model", "evaluate_mse", "model_from_config", "train_nbody"]
 
 MODELS = ("gnn", "tinv_gnn", "fa_gnn", "egnn")
 DEFAULT_LR = {"gnn": 1e-3, "tinv_gnn": 1e-3, "fa_gnn": 1e-3, "egnn": 5e-4}
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (stored in the checkpoint).
+class TrainConfig(Config):
+    """Everything that determines an n-body training run (stored in the checkpoint); each
+    field's help is its ``tinvnn nbody train`` flag's. ``data`` is the dataset configuration
+    (flags ``--data-*``)."""
 
-    Attributes:
-        model: one of :data:`MODELS`.
-        epochs: passes over the training set.
-        batch_size: systems per step.
-        lr: learning rate; ``None`` takes :data:`DEFAULT_LR` of the model.
-        weight_decay: Adam weight decay.
-        hidden, layers: GNN / EGNN width and depth.
-        group: ``"O"`` or ``"SO"`` for the wrapped models.
-        relative: GNN edge input with relative positions (GNN family only).
-        residual: GNN predicts a displacement (GNN family only).
-        sign_augment: random axis signs of the canonical frame in training (``tinv_gnn`` only).
-        eval_every: epochs between validations (and the last epoch is always validated).
-        seed: model initialisation and batch order.
-        data: the dataset configuration.
-    """
-
-    model: str = "tinv_gnn"
-    epochs: int = 100
-    batch_size: int = 100
-    lr: float | None = None
-    weight_decay: float = 1e-12
-    hidden: int = 64
-    layers: int = 4
-    group: str = "O"
-    relative: bool = False
-    residual: bool = False
-    sign_augment: bool = False
-    eval_every: int = 5
-    seed: int = 0
+    model: str = option("tinv_gnn", "which network", choices=MODELS)
+    epochs: int = option(100, "passes over the training set")
+    batch_size: int = option(100, "systems per step")
+    lr: float | None = option(None, "learning rate (None: 1e-3, or 5e-4 for egnn)")
+    weight_decay: float = option(1e-12, "Adam weight decay")
+    hidden: int = option(64, "GNN / EGNN width")
+    layers: int = option(4, "GNN / EGNN depth")
+    group: str = option("O", "symmetry group of the wrapped models", choices=GROUPS)
+    relative: bool = option(False, "GNN edge input with relative positions (GNN family)")
+    residual: bool = option(False, "GNN predicts a displacement (GNN family)")
+    sign_augment: bool = option(False, "tinv_gnn: random axis signs of the canonical frame in training")
+    eval_every: int = option(5, "epochs between validations (the last epoch is always validated)")
+    seed: int = option(0, "model initialisation and batch order")
     data: NBodyConfig = field(default_factory=NBodyConfig)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
-        if self.group not in ("O", "SO"):
-            raise ValueError(f"group: expected 'O' or 'SO', got {self.group!r}")
+        if self.group not in GROUPS:
+            raise ValueError(f"group: expected one of {GROUPS}, got {self.group!r}")
         _check_options(self.model, relative=self.relative, residual=self.residual, sign_augment=self.sign_augment)
         for name in ("epochs", "batch_size", "hidden", "layers", "eval_every"):
             if getattr(self, name) < 1:
@@ -96,18 +78,6 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         return DEFAULT_LR[self.model] if self.lr is None else self.lr
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for checkpoints (nested dataclasses become dicts)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(values)
-        data = dict(values.pop("data"))
-        data["system"] = ChargedSystem(**data["system"])
-        return cls(**values, data=NBodyConfig(**data))
 
 
 @dataclass
@@ -118,8 +88,9 @@ class TrainResult:
         best_epoch: epoch (1-based) with the lowest validation MSE.
         best_val_mse: that validation MSE.
         test_mse: test MSE of the model at ``best_epoch``.
-        seconds_per_step: median wall time of one training step (forward, backward, Adam).
-        train_seconds: wall time of the whole run, validation included.
+        seconds_per_step: median wall time of one training step (forward, backward, Adam),
+            the median of the epochs' medians.
+        train_seconds: wall time of the epochs trained, validation included.
         history: ``(epoch, train_mse, val_mse)`` at each validation.
     """
 
@@ -175,73 +146,77 @@ def model_from_config(config: TrainConfig) -> nn.Module:
 def evaluate_mse(model: nn.Module, split: NBodySplit, *, batch_size: int = 500) -> float:
     """Mean squared error of the predicted positions over a split (model put in eval mode)."""
     model.eval()
+    device = next(model.parameters()).device
     total = 0.0
     for start in range(0, len(split), batch_size):
-        part = split.subset(slice(start, start + batch_size))
+        part = split.subset(slice(start, start + batch_size)).to(device)
         pred = model(part.loc, part.vel, charges=part.charges)
         total += float(((pred - part.target) ** 2).sum())
     return total / split.target.numel()
 
 
+class NBodyTask(Task):
+    """Predict positions after one time unit; select on the validation MSE, report the test MSE."""
+
+    monitor = ("val_mse", "min")
+    resumable_changes = ("epochs", "eval_every")
+
+    def __init__(self, config: TrainConfig, data: dict[str, NBodySplit]) -> None:
+        super().__init__(config)
+        self.config: TrainConfig = config
+        self.data = data
+
+    def build_model(self) -> nn.Module:
+        return model_from_config(self.config)
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
+
+    def batches(self, ctx: EpochContext) -> list[Tensor]:
+        order = torch.randperm(len(self.data["train"]), generator=ctx.generator)[ctx.rank :: ctx.world]
+        size = self.config.batch_size
+        return [order[k : k + size] for k in range(0, len(order), size)]
+
+    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        part = self.data["train"].subset(batch).to(ctx.device)
+        pred = model(part.loc, part.vel, charges=part.charges)
+        return nn.functional.mse_loss(pred, part.target), {}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        return {"val_mse": evaluate_mse(model, self.data["val"]), "test_mse": evaluate_mse(model, self.data["test"])}
+
+
 def train_nbody(
-    config: TrainConfig,
-    data: dict[str, NBodySplit],
-    *,
-    checkpoint: str | os.PathLike[str] | None = None,
+    config: TrainConfig, data: dict[str, NBodySplit], options: RunOptions | None = None
 ) -> tuple[nn.Module, TrainResult]:
     """Train ``config.model`` on ``data["train"]``, select on ``data["val"]``, report ``data["test"]``.
 
     Args:
         config: the run.
         data: splits from :func:`tinvnn.tasks.nbody.dataset.load_nbody`.
-        checkpoint: where to save the best model (with ``config`` and the result so far).
+        options: the run directory and execution (:class:`~tinvnn.training.RunOptions`);
+            ``<out>/best.pt`` holds the model of the best validation epoch.
 
     Returns:
-        The model with the best validation weights loaded, and the :class:`TrainResult`.
+        The model with the best validation weights loaded (eval mode), and the :class:`TrainResult`.
+
+    Raises:
+        TrainingDiverged: a non-finite training loss.
+        ValueError: no validation gave a finite MSE.
     """
-    generator = seed_everything(config.seed)
-    model = model_from_config(config)
-    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    train = data["train"]
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    best = {"epoch": 0, "val": math.inf, "test": math.inf, "state": None}
-    history: list[tuple[int, float, float]] = []
-    step_times: list[float] = []
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=generator)
-        epoch_loss = 0.0
-        for k in range(steps_per_epoch):
-            batch = train.subset(order[k * config.batch_size : (k + 1) * config.batch_size])
-            tick = time.perf_counter()
-            pred = model(batch.loc, batch.vel, charges=batch.charges)
-            loss = nn.functional.mse_loss(pred, batch.target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step_times.append(time.perf_counter() - tick)
-            epoch_loss += loss.item() * len(batch)
-        if epoch % config.eval_every and epoch != config.epochs:
-            continue
-        val = evaluate_mse(model, data["val"])
-        history.append((epoch, epoch_loss / len(train), val))
-        if val < best["val"]:
-            best.update(epoch=epoch, val=val, test=evaluate_mse(model, data["test"]))
-            best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        log.info(
-            "%s epoch %d: train %.5f val %.5f (best %.5f at %d, test %.5f)",
-            config.model, epoch, epoch_loss / len(train), val, best["val"], best["epoch"], best["test"],
-        )
-        if checkpoint is not None and best["epoch"] == epoch:  # the best model so far survives a crash
-            save_checkpoint(checkpoint, {"model": best["state"], "epoch": epoch}, config.to_dict())
-    if best["state"] is None:
-        raise ValueError(f"training diverged: expected a finite validation MSE, got {history[-1][2]} at every validation")
-    model.load_state_dict(best["state"])
+    run = fit(NBodyTask(config, data), options)
+    best = run.best
+    if not best:
+        raise ValueError(f"training diverged: expected a finite validation MSE, got {run.final.get('val_mse')} at every validation")
+    model = run.model
+    model.load_state_dict(load_checkpoint(Path(run.out) / BEST, map_location=next(model.parameters()).device)["state"]["model"])
     model.eval()
-    result = TrainResult(best["epoch"], best["val"], best["test"], _median(step_times), time.perf_counter() - start, history)
-    if checkpoint is not None:  # final: with the full history and timing as metadata
-        save_checkpoint(checkpoint, {"model": best["state"], "epoch": best["epoch"]}, config.to_dict(), asdict(result))
+    history = [(r["epoch"], r["loss"], r["val_mse"]) for r in run.history if "val_mse" in r]
+    result = TrainResult(
+        best_epoch=best["epoch"], best_val_mse=best["val_mse"], test_mse=best["test_mse"],
+        seconds_per_step=_median([r["step_seconds"] for r in run.history]),
+        train_seconds=sum(r["seconds"] for r in run.history), history=history,
+    )  # fmt: skip
     return model, result
 
 

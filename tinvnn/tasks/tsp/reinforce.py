@@ -18,120 +18,147 @@ in the instance's own units.
 
 from __future__ import annotations
 
-import logging
 import math
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
 from tinvnn.models.attention_tsp import AttentionTSP
-from tinvnn.tasks.tsp.instances import uniform_instances
+from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
 from tinvnn.tasks.tsp.objective import tour_length
-from tinvnn.tasks.tsp.variants import get_variant
-from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint, seed_everything
+from tinvnn.tasks.tsp.policy import solve
+from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
+from tinvnn.training import BEST, LAST, CheckpointMismatchError, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option, read_config
 
-__all__ = ["DEFAULT_CHECKPOINT", "TrainConfig", "build_model", "load_policy", "train"]
+__all__ = ["DEFAULT_CHECKPOINT", "ReinforceTask", "TrainConfig", "VALIDATION_SEED", "build_model", "load_policy", "train"]
 
-log = logging.getLogger(__name__)
+#: Seed of the fixed validation instances (Kool et al.'s validation seed).
+VALIDATION_SEED = 4321
 
 
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (stored in the checkpoint)."""
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """Everything a training run depends on (stored in the checkpoint).
 
-    variant: str = "tinv"
-    num_cities: int = 20
-    embed_dim: int = 64
-    num_layers: int = 3
-    num_heads: int = 4
-    ff_dim: int = 256
-    batch_size: int = 32
-    steps: int = 3000
-    lr: float = 1e-3
-    weight_decay: float = 1e-6
-    grad_clip: float = 1.0
-    seed: int = 0
+    ``steps_per_epoch``, ``eval_every`` and ``val_instances`` came after the shipped TSP-20
+    checkpoint; their defaults describe how it was trained (one stretch of steps, no validation
+    affected the weights).
+    """
+
+    variant: str = option("tinv", "input variant to train (views-only variants train as their base)", choices=VARIANTS)
+    num_cities: int = option(20, "cities per training instance")
+    embed_dim: int = option(64, "embedding width")
+    num_layers: int = option(3, "encoder layers")
+    num_heads: int = option(4, "attention heads")
+    ff_dim: int = option(256, "feed-forward width")
+    batch_size: int = option(32, "instances per step (per process under torchrun)")
+    steps: int = option(3000, "training steps in all; more with --resume extends a finished run")
+    steps_per_epoch: int = option(100, "steps between checkpoints (an epoch of fresh instances)")
+    lr: float = option(1e-3, "Adam learning rate")
+    weight_decay: float = option(1e-6, "Adam weight decay")
+    grad_clip: float = option(1.0, "gradient-norm clip (> 0)")
+    eval_every: int = option(1, "epochs between validations (greedy length on fixed instances)")
+    val_instances: int = option(128, "validation instances (seed 4321)")
+    seed: int = option(0, "seed of initialisation, instances and sampling")
 
     def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant: expected one of {VARIANTS}, got {self.variant!r}")
         if get_variant(self.variant).trains_as != self.variant:
             raise ValueError(
                 f"{self.variant} adds test-time views to another model; train variant "
                 f"{get_variant(self.variant).trains_as!r}"
             )
-        for name in ("num_cities", "batch_size", "steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
+        for name in ("num_cities", "embed_dim", "num_layers", "num_heads", "ff_dim", "batch_size", "steps",
+                     "steps_per_epoch", "eval_every", "val_instances"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.num_cities < 3:
+            raise ValueError(f"num_cities: expected at least 3 cities, got {self.num_cities}")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay: expected a finite non-negative number, got {self.weight_decay!r}")
 
 
-def build_model(config: TrainConfig | dict) -> AttentionTSP:
+def build_model(config: TrainConfig) -> AttentionTSP:
     """The untrained network of a configuration."""
-    cfg = asdict(config) if isinstance(config, TrainConfig) else config
-    return AttentionTSP(cfg["embed_dim"], cfg["num_layers"], cfg["num_heads"], cfg["ff_dim"])
+    return AttentionTSP(config.embed_dim, config.num_layers, config.num_heads, config.ff_dim)
 
 
-def train(
-    config: TrainConfig,
-    *,
-    checkpoint: str | Path | None = None,
-    log_every: int = 50,
-    callback: Callable[[int, dict], None] | None = None,
-) -> tuple[AttentionTSP, list[dict]]:
-    """Train a policy on fresh uniform instances each step; save it to ``checkpoint`` if given.
+class ReinforceTask(Task):
+    """REINFORCE with the POMO baseline on fresh uniform instances; validation: greedy length."""
 
-    Returns:
-        ``(model, history)``: the trained network (eval mode) and one record per
-        ``log_every`` steps (step, mean sampled length, seconds).
-    """
-    generator = seed_everything(config.seed)
-    variant = get_variant(config.variant)
-    model = build_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n = config.num_cities
-    starts = torch.arange(n).expand(config.batch_size, n)
-    history: list[dict] = []
-    start_time, running = time.perf_counter(), math.nan
-    model.train()
-    for step in range(1, config.steps + 1):
-        coords = uniform_instances(config.batch_size, n, generator=generator, dtype=torch.float64)
-        inputs = variant.train_input(coords, generator)
-        tours, log_prob = model.rollout(inputs.float(), starts, sample=True, generator=generator)
+    monitor = ("val_length", "min")
+    resumable_changes = ("steps", "eval_every")
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        self.config: TrainConfig = config
+        self.variant = get_variant(config.variant)
+        self.validation = fixed_test_set(config.num_cities, config.val_instances, seed=VALIDATION_SEED)
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.config.steps / self.config.steps_per_epoch)
+
+    def build_model(self) -> nn.Module:
+        return build_model(self.config)
+
+    def batches(self, ctx: EpochContext) -> range:
+        done = ctx.epoch * self.config.steps_per_epoch
+        return range(min(self.config.steps_per_epoch, self.config.steps - done))
+
+    def training_step(self, model: nn.Module, batch: int, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        c, g = self.config, ctx.generator
+        # every process draws the same instances and takes its share, so the data do not depend on the process count
+        coords = uniform_instances(c.batch_size * ctx.world, c.num_cities, generator=g, dtype=torch.float64)[ctx.rank :: ctx.world]
+        inputs = self.variant.train_input(coords, g).to(ctx.device)
+        starts = torch.arange(c.num_cities, device=ctx.device).expand(len(coords), c.num_cities)
+        tours, log_prob = model.rollout(inputs.float(), starts, sample=True, generator=g)
         with torch.no_grad():
             lengths = tour_length(inputs, tours).float()  # (B, N) in the input's units
             advantage = lengths - lengths.mean(1, keepdim=True)
         loss = (advantage * log_prob).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        mean_len = tour_length(coords, tours).mean().item()
-        running = mean_len if math.isnan(running) else 0.95 * running + 0.05 * mean_len
-        if step % log_every == 0 or step == config.steps:
-            record = {"step": step, "sampled_length": running, "seconds": time.perf_counter() - start_time}
-            history.append(record)
-            log.info("step %d  sampled length %.4f  %.0fs", step, running, record["seconds"])
-            if callback is not None:
-                callback(step, record)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, {"model": model.state_dict(), "step": step}, asdict(config), {"history": history})
-    model.eval()
-    return model, history
+        return loss, {"sampled_length": float(tour_length(coords, tours.cpu()).mean())}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        _, lengths = solve(model, self.variant, self.validation.to(device), decode="greedy")  # type: ignore[arg-type]
+        return {"val_length": float(lengths.mean())}
+
+
+def train(config: TrainConfig, options: RunOptions | None = None) -> tuple[AttentionTSP, list[dict]]:
+    """Train a policy on fresh uniform instances under the run harness.
+
+    Returns:
+        ``(model, history)``: the trained network (last weights, eval mode) and one record per
+        epoch (mean loss, sampled length, validation greedy length, seconds).
+    """
+    run = fit(ReinforceTask(config), options)
+    return run.model, run.history  # type: ignore[return-value]
 
 
 def load_policy(path: str | Path) -> tuple[AttentionTSP, TrainConfig]:
-    """The trained network and configuration stored in a checkpoint written by :func:`train`."""
+    """The trained network and configuration of a checkpoint written by :func:`train`.
+
+    Args:
+        path: a checkpoint file, or a run directory (its ``best.pt``, else ``checkpoint.pt``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST if (path / BEST).is_file() else path / LAST
     payload = load_checkpoint(path)
-    known = {f.name for f in fields(TrainConfig)}
-    if set(payload["config"]) != known or "model" not in payload["state"]:
-        raise CheckpointMismatchError(
-            f"{path} is not a TSP policy checkpoint: expected config keys {sorted(known)}, "
-            f"got {sorted(payload['config'])}"
-        )
-    config = TrainConfig(**payload["config"])
+    config = read_config(payload, TrainConfig, path, what="TSP policy")
     model = build_model(config)
-    model.load_state_dict(payload["state"]["model"])
+    try:
+        model.load_state_dict(payload["state"]["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointMismatchError(f"{path} is not a TSP policy checkpoint ({str(err).splitlines()[0]})") from err
     model.eval()
     return model, config
 

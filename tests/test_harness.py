@@ -1,0 +1,334 @@
+"""The run harness (tinvnn.training.fit) on a toy task and on each real task.
+
+Every task: a run stopped after an epoch and resumed ends bit-identical to an uninterrupted
+one; a finished run extended to more epochs equals a run trained that long from the start; two
+torchrun processes (gloo) keep equal replicas. Generic behaviour (run-directory protection,
+divergence, logs, devices) on a toy regression task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from tinvnn.tasks.classification.train import ClassificationTask
+from tinvnn.tasks.classification.train import TrainConfig as ClsConfig
+from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
+from tinvnn.tasks.nbody.simulator import ChargedSystem
+from tinvnn.tasks.nbody.train import NBodyTask
+from tinvnn.tasks.nbody.train import TrainConfig as NBodyConfigRun
+from tinvnn.tasks.tsp.reinforce import ReinforceTask
+from tinvnn.tasks.tsp.reinforce import TrainConfig as TSPConfig
+from tinvnn.training import (
+    BEST,
+    LAST,
+    METRICS,
+    STEPS,
+    Config,
+    ConfigError,
+    EpochContext,
+    RunDirectoryError,
+    RunOptions,
+    Task,
+    TrainingDiverged,
+    add_arguments,
+    fit,
+    from_args,
+    load_checkpoint,
+    option,
+    resolve_device,
+    set_threads,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- a toy task
+@dataclasses.dataclass(frozen=True)
+class ToyConfig(Config):
+    epochs: int = option(3, "epochs")
+    lr: float = option(0.05, "learning rate")
+    weight_decay: float = option(0.0, "weight decay")
+    seed: int = option(0, "seed")
+    eval_every: int = option(1, "epochs between evaluations")
+    dropout: float = option(0.2, "dropout (uses the global RNG)")
+
+
+class ToyTask(Task):
+    """Regress y = x @ w with a dropout MLP: global RNG (dropout) and generator (shuffling) both matter."""
+
+    monitor = ("val_loss", "min")
+
+    def __init__(self, config: ToyConfig) -> None:
+        super().__init__(config)
+        g = torch.Generator().manual_seed(123)
+        self.x = torch.randn(64, 4, generator=g)
+        self.y = self.x @ torch.randn(4, 1, generator=g)
+
+    def build_model(self) -> nn.Module:
+        return nn.Sequential(nn.Linear(4, 16), nn.Dropout(self.config.dropout), nn.ReLU(), nn.Linear(16, 1))
+
+    def batches(self, ctx: EpochContext) -> list[Tensor]:
+        order = torch.randperm(64, generator=ctx.generator)[ctx.rank :: ctx.world]
+        return list(order.split(8))
+
+    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        loss = nn.functional.mse_loss(model(self.x[batch].to(ctx.device)), self.y[batch].to(ctx.device))
+        return loss, {"double": 2 * float(loss.detach())}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        return {"val_loss": float(nn.functional.mse_loss(model(self.x.to(device)), self.y.to(device)))}
+
+
+def _weights(path: Path) -> dict[str, Tensor]:
+    return load_checkpoint(path)["state"]["model"]
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def _opts(out: Path, **kw: object) -> RunOptions:
+    return RunOptions(out=str(out), progress=False, device="cpu", **kw)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- every task
+def _classification(epochs: int) -> Task:
+    return ClassificationTask(ClsConfig(method="tinv", points=32, per_class=2, test_per_class=1, batch_size=8, width=8, epochs=epochs))
+
+
+_NBODY_DATA: dict[str, object] = {}
+
+
+def _nbody(epochs: int) -> Task:
+    data = NBodyConfig(n_train=20, n_val=10, n_test=10, frame_in=1, frame_out=3, system=ChargedSystem(n_steps=500))
+    if "splits" not in _NBODY_DATA:
+        _NBODY_DATA["splits"] = load_nbody(data, root=os.environ["TINVNN_CACHE"])
+    config = NBodyConfigRun(model="tinv_gnn", epochs=epochs, batch_size=10, hidden=8, layers=1, eval_every=1, data=data)
+    return NBodyTask(config, _NBODY_DATA["splits"])  # type: ignore[arg-type]
+
+
+def _tsp(epochs: int) -> Task:
+    config = TSPConfig(variant="tinv", num_cities=6, embed_dim=8, num_layers=1, num_heads=2, ff_dim=8, batch_size=4,
+                       steps=2 * epochs, steps_per_epoch=2, val_instances=4)  # fmt: skip
+    return ReinforceTask(config)
+
+
+TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)), "classification": _classification,
+                                           "nbody": _nbody, "tsp": _tsp}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_stopped_run_resumes_bit_identical(name: str, tmp_path: Path) -> None:
+    make = TASKS[name]
+    full = fit(make(3), _opts(tmp_path / "full"))
+    stopped = fit(make(3), _opts(tmp_path / "cut", stop_after=1))
+    assert not stopped.finished and [h["epoch"] for h in stopped.history] == [1]
+    assert load_checkpoint(tmp_path / "cut" / LAST)["state"]["epoch"] == 1
+    resumed = fit(make(3), _opts(tmp_path / "cut", resume=True))
+    assert resumed.finished and [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    _assert_same_weights(tmp_path / "full" / LAST, tmp_path / "cut" / LAST)
+    assert resumed.history[-1]["loss"] == full.history[-1]["loss"]
+    rows = list(csv.DictReader((tmp_path / "cut" / STEPS).open()))
+    assert [int(r["epoch"]) for r in rows] == sorted(int(r["epoch"]) for r in rows) and rows[-1]["epoch"] == "3"
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_finished_run_extends_to_more_epochs(name: str, tmp_path: Path) -> None:
+    make = TASKS[name]
+    fit(make(2), _opts(tmp_path / "long"))
+    fit(make(1), _opts(tmp_path / "short"))
+    again = fit(make(1), _opts(tmp_path / "short", resume=True))  # finished: nothing more to do
+    assert [h["epoch"] for h in again.history] == [1]
+    extended = fit(make(2), _opts(tmp_path / "short", resume=True))
+    assert [h["epoch"] for h in extended.history] == [1, 2]
+    # the learning-rate schedule is a function of (epoch, epochs): extending 1 -> 2 equals training 2
+    _assert_same_weights(tmp_path / "long" / LAST, tmp_path / "short" / LAST)
+
+
+_TORCHRUN_ARGS = {
+    "classification": ["train", "--method", "tinv", "--epochs", "1", "--points", "16", "--per-class", "2",
+                       "--test-per-class", "1", "--width", "8", "--batch-size", "4"],
+    "nbody": ["nbody", "train", "--model", "tinv_gnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
+              "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "1", "--batch-size", "10"],
+    "tsp": ["tsp", "train", "--variant", "tinv", "--num-cities", "6", "--embed-dim", "8", "--num-layers", "1",
+            "--num-heads", "2", "--ff-dim", "8", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
+            "--val-instances", "4"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(_TORCHRUN_ARGS))
+def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
+           *_TORCHRUN_ARGS[name], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / METRICS).read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1] and metrics["finished"]
+    # both ranks agree, and only rank 0 wrote files: one checkpoint, one best
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == [BEST, LAST]
+
+
+def test_toy_task_under_torchrun_matches_equal_replicas(tmp_path: Path) -> None:
+    script = tmp_path / "toy_ddp.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})\n"
+        "from test_harness import ToyTask, ToyConfig\n"
+        "from tinvnn.training import RunOptions, fit\n"
+        "r = fit(ToyTask(ToyConfig(epochs=2, dropout=0.0)), RunOptions(out=sys.argv[1], progress=False, device='cpu'))\n"
+        "print(json.dumps(r.extra['param_checksums']))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "run")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sums = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(sums) == 2 and sums[0] == sums[1]
+
+
+# ----------------------------------------------------------------------------- generic behaviour
+def test_outputs_best_and_logs(tmp_path: Path) -> None:
+    run = fit(ToyTask(ToyConfig(epochs=3)), _opts(tmp_path, log_every=3))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([BEST, LAST, METRICS, STEPS])  # no lock, no temporaries left
+    metrics = json.loads((tmp_path / METRICS).read_text())
+    vals = [h["val_loss"] for h in metrics["history"]]
+    assert metrics["best"]["val_loss"] == min(vals) and metrics["best"]["epoch"] == 1 + vals.index(min(vals))
+    assert load_checkpoint(tmp_path / BEST)["state"]["epoch"] == metrics["best"]["epoch"]
+    assert run.history[-1]["double"] == pytest.approx(2 * run.history[-1]["loss"], rel=1e-6)
+    rows = list(csv.DictReader((tmp_path / STEPS).open()))
+    assert [(r["epoch"], r["step"]) for r in rows] == [(str(e), str(s)) for e in (1, 2, 3) for s in (3, 6, 8)]
+    mode = stat.S_IMODE((tmp_path / LAST).stat().st_mode)
+    assert mode & stat.S_IRGRP, f"checkpoint readable by its owner only: {oct(mode)}"
+
+
+def test_existing_run_is_never_overwritten_silently(tmp_path: Path) -> None:
+    fit(ToyTask(ToyConfig(epochs=2)), _opts(tmp_path))
+    before = _weights(tmp_path / LAST)
+    with pytest.raises(RunDirectoryError, match=r"already holds a run .*--resume to continue it or --overwrite"):
+        fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
+    for key, value in _weights(tmp_path / LAST).items():
+        assert torch.equal(value, before[key])
+    fit(ToyTask(ToyConfig(epochs=1, seed=5)), _opts(tmp_path, overwrite=True))
+    assert load_checkpoint(tmp_path / LAST)["config"]["seed"] == 5
+    with pytest.raises(ValueError, match="resume and overwrite: choose one"):
+        _opts(tmp_path, resume=True, overwrite=True)
+
+
+def test_busy_directory_is_refused_and_a_dead_lock_taken_over(tmp_path: Path) -> None:
+    import socket
+
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / ".lock").write_text(f"{socket.gethostname()}:{os.getpid()}")  # a live process holds it
+    with pytest.raises(RunDirectoryError, match="in use by another run"):
+        fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / ".lock").write_text(f"{socket.gethostname()}:{dead}")
+    (tmp_path / ".checkpoint.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # left by a killed save
+    fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
+    assert not (tmp_path / ".lock").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunDirectoryError, match="is not a directory"):
+        fit(ToyTask(ToyConfig()), _opts(tmp_path / "file"))
+    with pytest.raises(RunDirectoryError, match="cannot create run directory"):
+        fit(ToyTask(ToyConfig()), _opts(tmp_path / "file" / "below"))
+
+
+def test_divergence_stops_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, step \d+: loss (nan|inf)"):
+        fit(ToyTask(ToyConfig(epochs=3, lr=1e30)), _opts(tmp_path / "x"))
+    with pytest.raises(TrainingDiverged):
+        fit(ToyTask(ToyConfig(epochs=3, lr=float("inf"))), _opts(tmp_path / "y"))
+    assert not (tmp_path / "x" / LAST).exists() and not (tmp_path / "y" / LAST).exists()  # nothing non-finite saved
+    assert not (tmp_path / "x" / ".lock").exists()  # the lock is released on failure too
+
+
+def test_resume_refuses_another_configuration(tmp_path: Path) -> None:
+    fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
+    from tinvnn.training import CheckpointMismatchError
+
+    with pytest.raises(CheckpointMismatchError, match=r"lr: checkpoint=0.05 expected=0.1"):
+        fit(ToyTask(ToyConfig(epochs=2, lr=0.1)), _opts(tmp_path, resume=True))
+
+
+def test_run_options_and_devices_are_validated() -> None:
+    with pytest.raises(ValueError, match="log_every: expected a positive integer, got 0"):
+        RunOptions(log_every=0)
+    with pytest.raises(ValueError, match="threads: expected a positive integer, got -1"):
+        RunOptions(threads=-1)
+    with pytest.raises(ValueError, match="threads: expected a positive integer, got 0"):
+        set_threads(0)
+    with pytest.raises(ValueError, match=r"device: expected auto .* got 'gpu'"):
+        resolve_device("gpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(ValueError, match="CUDA is not available here"):
+            resolve_device("cuda:0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", list(TASKS))
+def test_cuda_run_resumes_and_loads_on_cpu(name: str, tmp_path: Path) -> None:
+    make = TASKS[name]
+    fit(make(2), RunOptions(out=str(tmp_path), progress=False, device="cuda", stop_after=1))
+    run = fit(make(2), RunOptions(out=str(tmp_path), progress=False, device="cuda", resume=True))
+    assert next(run.model.parameters()).is_cuda and run.finished
+    assert all(not t.is_cuda for t in _weights(tmp_path / LAST).values())  # loads on a CPU-only machine
+
+
+# ----------------------------------------------------------------------------- config bridge
+@dataclasses.dataclass(frozen=True)
+class Inner(Config):
+    size: int = option(3, "inner size")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer(Config):
+    retired_keys = frozenset({"old"})
+    name: str = option("a", "a name", choices=("a", "b"))
+    rate: float | None = option(None, "a rate (None: automatic)")
+    flag: bool = option(False, "a switch")
+    inner: Inner = dataclasses.field(default_factory=Inner)
+
+
+def test_config_flags_round_trip_and_show_defaults() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Outer)
+    assert from_args(Outer, parser.parse_args([])) == Outer()
+    args = parser.parse_args(["--name", "b", "--rate", "0.5", "--flag", "--inner-size", "7"])
+    assert from_args(Outer, args) == Outer("b", 0.5, True, Inner(7))
+    assert from_args(Outer, parser.parse_args(["--rate", "none"])).rate is None
+    text = parser.format_help()
+    assert "a rate (None: automatic) (default: None)" in text and "inner size (default: 3)" in text
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--name", "c"])
+
+
+def test_stored_configs_missing_keys_take_defaults_unknown_keys_refused() -> None:
+    assert Outer.from_dict({"name": "b", "inner": {}}) == Outer(name="b")
+    assert Outer.from_dict({"old": 1, "inner": {"size": 4}}) == Outer(inner=Inner(4))  # retired key dropped
+    with pytest.raises(ConfigError, match=r"Outer: unknown keys \['colour'\]"):
+        Outer.from_dict({"colour": "red"})
+    with pytest.raises(ConfigError, match=r"Outer.inner: unknown keys \['depth'\]"):
+        Outer.from_dict({"inner": {"depth": 1}})

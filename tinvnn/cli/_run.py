@@ -1,0 +1,38 @@
+"""Flags every task's commands share, from one place: the run harness's options for training
+commands, ``--device``/``--threads``/``--progress`` for the others."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from tinvnn.training import DEVICE_HELP, RunOptions, add_arguments, from_args, resolve_device, set_threads
+
+__all__ = ["add_run_arguments", "add_runtime_arguments", "run_options", "runtime_device"]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, out: str) -> None:
+    """The :class:`~tinvnn.training.RunOptions` flags (``--out`` defaulting to ``out``)."""
+    group = parser.add_argument_group("run (where and how; not stored with the model)")
+    add_arguments(group, RunOptions)  # type: ignore[arg-type]
+    parser.set_defaults(out=out)
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The :class:`~tinvnn.training.RunOptions` the flags of :func:`add_run_arguments` describe."""
+    return from_args(RunOptions, args)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--threads`` and ``--progress/--no-progress`` for commands that do not train."""
+    defaults = RunOptions()
+    parser.add_argument("--device", default=defaults.device, help=f"{DEVICE_HELP} (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars (default: on)")
+
+
+def runtime_device(args: argparse.Namespace) -> torch.device:
+    """Apply ``--threads`` and return the device ``--device`` names (errors name the flag)."""
+    set_threads(args.threads)
+    return resolve_device(args.device)

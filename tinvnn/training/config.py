@@ -1,0 +1,179 @@
+"""One configuration base for every task, and its bridge to the command line.
+
+A task's configuration is a frozen dataclass deriving from :class:`Config`. Each field may
+carry its help text with :func:`option`; :func:`add_arguments` turns the fields into argparse
+flags (every flag shows its default), :func:`from_args` reads them back. Nested dataclass
+fields (the n-body dataset settings, say) become flags with the field's name as prefix
+(``data.n_train`` -> ``--data-n-train``).
+
+The compatibility rule for checkpoints, the only one: :meth:`Config.from_dict` fills a key
+that a stored configuration lacks with the field's default. So a key added later must default
+to the behaviour that older checkpoints were trained with, and its help says so. Keys that
+the class does not know are refused (the checkpoint belongs to another task or model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+__all__ = ["Config", "ConfigError", "option", "add_arguments", "from_args"]
+
+C = TypeVar("C", bound="Config")
+
+
+class ConfigError(ValueError):
+    """A stored configuration that this code cannot read (unknown keys or wrong types)."""
+
+
+def option(default: Any, help: str, *, choices: typing.Sequence[Any] | None = None) -> Any:  # noqa: A002
+    """A dataclass field with command-line help (and optional choices).
+
+    Example:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Demo(Config):
+        ...     width: int = option(256, "channels of the global feature")
+    """
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("option: use an immutable default (tuple, frozenset)")
+    if dataclasses.is_dataclass(default) and not isinstance(default, type):
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+class Config:
+    """Base of the frozen dataclass configurations; adds plain-data conversion.
+
+    Attributes:
+        retired_keys: keys that older checkpoints store but the class no longer has (a field
+            that moved elsewhere); :meth:`from_dict` drops them.
+    """
+
+    retired_keys: typing.ClassVar[frozenset[str]] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (nested dataclasses become dicts): what a checkpoint stores."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
+        """Inverse of :meth:`to_dict`; missing keys take their defaults (see module docstring).
+
+        Raises:
+            ConfigError: a key the class does not know, or values its checks refuse.
+        """
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(values).__name__}")
+        return _build(cls, {k: v for k, v in values.items() if k not in cls.retired_keys}, cls.__name__)
+
+    def replace(self: C, **changes: Any) -> C:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; expected a subset of {sorted(known)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        inner = _dataclass_type(hints[name])
+        kwargs[name] = _build(inner, value, f"{where}.{name}") if inner is not None and isinstance(value, Mapping) else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _dataclass_type(hint: Any) -> type | None:
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def _scalar_type(hint: Any) -> tuple[type, bool]:
+    """(argparse type, optional) of a field annotation such as ``int``, ``float | None``."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported field type {hint}")
+        return args[0], True
+    return hint, False
+
+
+def _optional(kind: type) -> typing.Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _flag(prefix: str, name: str) -> str:
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type[Config],
+    *,
+    exclude: typing.Collection[str] = (),
+    prefix: str = "",
+) -> None:
+    """Add one flag per field of ``cls`` (booleans as ``--x/--no-x``); help shows the default.
+
+    Args:
+        parser: where to add the flags.
+        cls: the configuration dataclass.
+        exclude: field names not to expose (the caller sets them).
+        prefix: flag prefix for a nested configuration (used recursively).
+    """
+    hints = typing.get_type_hints(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in exclude:
+            continue
+        default = getattr(defaults, f.name)
+        nested = _dataclass_type(hints[f.name])
+        if nested is not None:
+            add_arguments(parser, nested, prefix=f"{prefix}{f.name}_")
+            continue
+        kind, optional = _scalar_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": f"{help_text} (default: %(default)s)".strip()}
+        if f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        if kind is bool:
+            parser.add_argument(_flag(prefix, f.name), action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            kwargs["type"] = _optional(kind) if optional else kind
+            if "choices" not in kwargs:
+                kwargs["metavar"] = kind.__name__.upper()
+            parser.add_argument(_flag(prefix, f.name), **kwargs)
+
+
+def from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "", **fixed: Any) -> C:
+    """Build ``cls`` from the flags :func:`add_arguments` added, plus ``fixed`` values.
+
+    Raises:
+        ValueError: the configuration's own checks fail (the message names the field).
+    """
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in fixed:
+            values[f.name] = fixed[f.name]
+            continue
+        nested = _dataclass_type(hints[f.name])
+        if nested is not None:
+            values[f.name] = from_args(nested, args, prefix=f"{prefix}{f.name}_")
+        elif hasattr(args, prefix + f.name):
+            values[f.name] = getattr(args, prefix + f.name)
+    return cls(**values)

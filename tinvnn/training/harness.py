@@ -1,0 +1,446 @@
+"""The run harness: one training loop for every task.
+
+:func:`fit` trains a :class:`~tinvnn.training.task.Task` under :class:`RunOptions`:
+
+* **device and processes**: ``device="auto"|"cpu"|"cuda[:i]"``; under ``torchrun`` every
+  process trains on its share of each epoch's batches, gradients are averaged across processes
+  after each backward pass (gloo on CPU, nccl on GPU; any call pattern works, including a TSP
+  policy's ``rollout``), buffers (batch-norm statistics) follow rank 0 after each epoch, and
+  rank 0 alone evaluates, prints and writes files.
+* **reproducibility**: the model is initialised after ``seed_everything(seed)``; epoch ``e``'s
+  batches draw from a generator seeded by ``(seed, e)``; the global RNG state is stored in
+  every checkpoint. A run killed after any epoch and resumed ends with bit-identical weights.
+* **run directory** ``out/``: ``checkpoint.pt`` (last epoch) and ``best.pt`` (best
+  ``task.monitor``), written atomically; ``metrics.json`` (per-epoch history, best, final);
+  ``steps.csv`` (a row every ``log_every`` steps); TensorBoard events when ``tensorboard`` is
+  installed. An existing run is never overwritten unless asked (``overwrite``), a directory
+  busy with another live run is refused (``.lock``), and temporary files a killed save left
+  are removed.
+* **resume**: ``resume=True`` continues from ``checkpoint.pt`` (the configuration must agree
+  except on ``task.resumable_changes``); a larger ``epochs`` extends a finished run, with the
+  learning-rate schedule of the new length.
+* **safety**: a non-finite loss stops the run with :class:`TrainingDiverged` before anything is
+  written, so the last checkpoint stays the last finite one.
+* ``stop_after=k`` stops after ``k`` epochs of this call, as a kill would (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from tinvnn._io import atomic_write, stale_temporaries
+from tinvnn.training.checkpoint import check_config, load_checkpoint, read_config, save_checkpoint
+from tinvnn.training.config import Config, option
+from tinvnn.training.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
+from tinvnn.training.seed import seed_everything
+from tinvnn.training.task import EpochContext, Task
+
+__all__ = ["RunOptions", "RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "LAST", "BEST", "METRICS", "STEPS"]
+
+log = logging.getLogger(__name__)
+
+LAST, BEST, METRICS, STEPS, LOCK = "checkpoint.pt", "best.pt", "metrics.json", "steps.csv", ".lock"
+
+
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used as asked (exists, busy, or not a directory)."""
+
+
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite; nothing of that step was saved."""
+
+
+@dataclass(frozen=True)
+class RunOptions(Config):
+    """How a run executes (not what it learns: that is the task's configuration)."""
+
+    out: str = option("runs/run", "run directory: checkpoint.pt (last), best.pt, metrics.json, steps.csv")
+    device: str = option("auto", DEVICE_HELP)
+    resume: bool = option(False, "continue from <out>/checkpoint.pt; with more --epochs, extend a finished run")
+    overwrite: bool = option(False, "start afresh in a run directory that already holds a run, replacing its files")
+    log_every: int = option(50, "training steps between rows of steps.csv")
+    stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")
+    progress: bool = option(True, "progress bars")
+    threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
+
+    def __post_init__(self) -> None:
+        if self.log_every < 1:
+            raise ValueError(f"log_every: expected a positive integer, got {self.log_every}")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ValueError(f"stop_after: expected a positive integer or None, got {self.stop_after}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite: choose one")
+        _check_threads(self.threads)
+
+
+def _check_threads(threads: int | None) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+
+
+@dataclass
+class RunResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model, last epoch's weights, eval mode, on the run's device.
+        history: one record per epoch (``epoch``, ``loss``, logged means, ``lr``, ``seconds``,
+            ``step_seconds`` (median wall time of one training step: forward, backward, update)
+            and the evaluation numbers at evaluated epochs).
+        best: the evaluation record with the best monitored value (empty if none yet).
+        out: the run directory.
+        finished: all ``epochs`` are done (False after ``stop_after``).
+        extra: per-process facts (``param_checksums`` under torchrun).
+    """
+
+    model: nn.Module
+    history: list[dict[str, Any]]
+    best: dict[str, Any]
+    out: Path
+    finished: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+
+def fit(task: Task, options: RunOptions | None = None) -> RunResult:
+    """Train ``task`` (see the module docstring); return the :class:`RunResult`.
+
+    Raises:
+        RunDirectoryError: ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set,
+            another live process uses it, or it is not a directory.
+        CheckpointMismatchError: resuming a checkpoint of another configuration.
+        TrainingDiverged: a non-finite loss.
+    """
+    options = options or RunOptions()
+    set_threads(options.threads)
+    rt = start_runtime(options.device)
+    out = Path(options.out)
+    lock = _RunLock(out) if rt.is_main else None
+    try:
+        if lock is not None:
+            lock.acquire()
+            _prepare_directory(out, options)
+        return _run(task, options, rt, out)
+    finally:
+        if lock is not None:
+            lock.release()
+        rt.close()
+
+
+def _prepare_directory(out: Path, options: RunOptions) -> None:
+    for tmp in stale_temporaries(out):
+        log.info("removing %s, left by an interrupted save", tmp)
+        tmp.unlink(missing_ok=True)
+    last = out / LAST
+    if last.exists() and not options.resume:
+        if not options.overwrite:
+            raise RunDirectoryError(
+                f"{out} already holds a run ({last}); pass --resume to continue it or --overwrite to start afresh"
+            )
+        for name in (LAST, BEST, METRICS, STEPS):
+            (out / name).unlink(missing_ok=True)
+
+
+class _RunLock:
+    """``out/.lock`` holding ``host:pid``: one live run per directory; a dead owner's lock is taken over."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LOCK
+        self.held = False
+
+    def acquire(self) -> None:
+        if Path(self.path.parent).exists() and not self.path.parent.is_dir():
+            raise RunDirectoryError(f"run directory {self.path.parent} exists and is not a directory")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as err:
+            raise RunDirectoryError(f"cannot create run directory {self.path.parent}: {err}") from err
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self.path.read_text().strip() if self.path.exists() else ""
+                if _alive(owner):
+                    raise RunDirectoryError(f"{self.path.parent} is in use by another run (process {owner})") from None
+                log.info("taking over %s from a process that no longer runs (%s)", self.path, owner or "unknown")
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(me)
+            self.held = True
+            return
+        raise RunDirectoryError(f"could not lock {self.path.parent}")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def _alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return bool(owner) and host != socket.gethostname()  # another host's lock: assume alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
+    seed_everything(task.seed)
+    model = task.build_model().to(rt.device)
+    optimizer = task.build_optimizer(model)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    start, history, best = 0, [], {}
+    last = out / LAST
+    if options.resume and last.is_file():
+        start, history, best = _restore(task, last, model, optimizer, rt)
+        if rt.is_main:
+            log.info("resumed from %s after epoch %d of %d", last, start, task.epochs)
+    elif options.resume and rt.is_main:
+        log.warning("no checkpoint at %s; starting from scratch", last)
+    if rt.world > 1:
+        _broadcast_module(model)
+    monitor, mode = task.monitor
+    writer = _StepLog(out, start) if rt.is_main else None
+    stop = task.epochs if options.stop_after is None else min(task.epochs, start + options.stop_after)
+    run_began = time.perf_counter()
+    try:
+        for epoch in range(start, stop):
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr * task.lr_factor(epoch, task.epochs)
+            record = _train_epoch(task, model, optimizer, epoch, rt, options, writer)
+            if rt.world > 1:
+                _broadcast_module(model, buffers_only=True)
+            if rt.is_main:
+                if (epoch + 1) % task.eval_every == 0 or epoch + 1 == task.epochs:
+                    model.eval()
+                    with torch.no_grad():
+                        record.update(task.evaluate(model, rt.device))
+                    if _improves(record.get(monitor), best.get(monitor), mode):
+                        best = dict(record)
+                        _save(out / BEST, task, model, optimizer, epoch + 1, history + [record], best)
+                history.append(record)
+                _save(last, task, model, optimizer, epoch + 1, history, best)
+                _write_metrics(out, task, history, best, finished=epoch + 1 == task.epochs)
+                done = epoch + 1 - start
+                eta = (time.perf_counter() - run_began) / done * (stop - epoch - 1)
+                log.info("epoch %d/%d %s (eta %.0fs)", epoch + 1, task.epochs, _format(record), eta)
+            if rt.world > 1:
+                box = [history, best]
+                dist.broadcast_object_list(box, src=0)
+                history, best = box
+    finally:
+        if writer is not None:
+            writer.close()
+    extra: dict[str, Any] = {}
+    if rt.world > 1:
+        sums: list[Any] = [None] * rt.world
+        dist.all_gather_object(sums, float(sum(p.detach().double().sum() for p in model.parameters())))
+        extra["param_checksums"] = sums
+    if rt.is_main and start >= task.epochs:
+        log.info("run in %s had already finished %d epochs", out, start)
+    model.eval()
+    return RunResult(model, history, best, out, finished=len(history) >= task.epochs or start >= task.epochs, extra=extra)
+
+
+def _restore(
+    task: Task, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime
+) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    payload = load_checkpoint(path, map_location=rt.device)
+    stored = read_config(payload, type(task.config), path, what="matching")
+    check_config(path, stored, task.config, ignore=task.resumable_changes)
+    state = payload["state"]
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"].cpu())
+    if rt.device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), rt.device)
+    meta = payload["meta"]
+    return int(state["epoch"]), list(meta.get("history", [])), dict(meta.get("best", {}))
+
+
+def _train_epoch(
+    task: Task,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    rt: Runtime,
+    options: RunOptions,
+    writer: _StepLog | None,
+) -> dict[str, Any]:
+    began = time.perf_counter()
+    ctx = EpochContext(epoch, _epoch_generator(task.seed, epoch), rt.rank, rt.world, rt.device)
+    batches = task.batches(ctx)
+    if len(batches) == 0:
+        raise ValueError(f"epoch {epoch + 1}: the task produced no training batches (too little data for the batch size?)")
+    model.train()
+    sums: dict[str, float] = {}
+    window: dict[str, float] = {}
+    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{task.epochs}", leave=False, disable=not options.progress or not rt.is_main)
+    step_times: list[float] = []
+    for step, batch in enumerate(bar, 1):
+        tick = time.perf_counter()
+        loss, logs = task.training_step(model, batch, ctx)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = _reduce_gradients(model, loss.detach(), rt) if rt.world > 1 else float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch + 1}, step {step}: loss {value}; the last checkpoint is "
+                "the last finite one (lower the learning rate, or clip gradients)"
+            )
+        if task.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), task.grad_clip)
+        optimizer.step()
+        step_times.append(time.perf_counter() - tick)
+        values = {"loss": value, **logs}
+        for key, v in values.items():
+            sums[key] = sums.get(key, 0.0) + v
+            window[key] = window.get(key, 0.0) + v
+        if step % options.log_every == 0 or step == len(batches):
+            span = options.log_every if step % options.log_every == 0 else step % options.log_every
+            if writer is not None:
+                values_mean = {k: v / span for k, v in window.items()}
+                writer.write(epoch + 1, step, epoch * len(batches) + step, values_mean, optimizer.param_groups[0]["lr"])
+            window = {}
+            bar.set_postfix(loss=f"{sums['loss'] / step:.4g}")
+    record: dict[str, Any] = {"epoch": epoch + 1}
+    record.update({k: v / len(batches) for k, v in sums.items()})
+    step_times.sort()
+    record.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - began, step_seconds=step_times[len(step_times) // 2])
+    return record
+
+
+def _reduce_gradients(model: nn.Module, loss: torch.Tensor, rt: Runtime) -> float:
+    """Average gradients (and the loss) over processes; return the mean loss."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params] + [loss.reshape(1).to(params[0].dtype)])
+    dist.all_reduce(flat)
+    flat /= rt.world
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
+    return float(flat[-1])
+
+
+def _broadcast_module(model: nn.Module, *, buffers_only: bool = False) -> None:
+    tensors = list(model.buffers()) if buffers_only else [*model.parameters(), *model.buffers()]
+    with torch.no_grad():
+        for t in tensors:
+            dist.broadcast(t.data, src=0)
+
+
+def _improves(value: Any, best: Any, mode: str) -> bool:
+    if value is None or not math.isfinite(value):
+        return False
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def _save(
+    path: Path, task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
+    history: list[dict[str, Any]], best: dict[str, Any],
+) -> None:  # fmt: skip
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch}
+    if next(model.parameters()).is_cuda:
+        state["cuda_rng"] = torch.cuda.get_rng_state()
+    save_checkpoint(path, state, task.config.to_dict(), meta={**task.meta(), "history": history, "best": best})
+
+
+def _write_metrics(out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool) -> None:
+    payload = {"config": task.config.to_dict(), **task.meta(), "history": history, "best": best,
+               "final": history[-1] if history else {}, "finished": finished}  # fmt: skip
+    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
+    atomic_write(out / METRICS, lambda handle: handle.write(text.encode()))
+
+
+def _json_safe(obj: Any) -> Any:
+    """Plain JSON: non-finite floats become null (strict JSON has no NaN), other objects strings."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
+
+
+def _format(record: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch")
+
+
+class _StepLog:
+    """``steps.csv`` (and TensorBoard when installed): one row per ``log_every`` steps.
+
+    On resume the rows of epochs after the checkpoint (written before a kill) are dropped.
+    """
+
+    def __init__(self, out: Path, resumed_epoch: int) -> None:
+        self.path = out / STEPS
+        self.columns: list[str] | None = None
+        if self.path.exists():
+            with self.path.open(newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            kept = [r for r in rows if int(r["epoch"]) <= resumed_epoch]
+            self.columns = list(rows[0].keys()) if rows else None
+            if len(kept) != len(rows) and self.columns is not None:
+                with self.path.open("w", newline="") as handle:
+                    w = csv.DictWriter(handle, self.columns)
+                    w.writeheader()
+                    w.writerows(kept)
+        self.handle = self.path.open("a", newline="")
+        self.tb = _tensorboard(out)
+
+    def write(self, epoch: int, step: int, global_step: int, values: dict[str, float], lr: float) -> None:
+        row = {"epoch": epoch, "step": step, **{k: f"{v:.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "time": f"{time.time():.1f}"}
+        if self.columns is None:
+            self.columns = list(row)
+            csv.DictWriter(self.handle, self.columns).writeheader()
+        csv.DictWriter(self.handle, self.columns, extrasaction="ignore").writerow(row)
+        self.handle.flush()
+        if self.tb is not None:
+            for k, v in values.items():
+                self.tb.add_scalar(f"train/{k}", v, global_step)
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _tensorboard(out: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))

@@ -1,0 +1,96 @@
+"""Where a run executes: device choice, CPU threads, torchrun process groups.
+
+One source for what every command's ``--device`` and ``--threads`` mean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["DEVICE_HELP", "Runtime", "resolve_device", "set_threads", "start_runtime"]
+
+DEVICE_HELP = "auto (cuda if available, else cpu), cpu, cuda or cuda:INDEX"
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:
+    """The device a ``--device`` value names.
+
+    Args:
+        name: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:i"``.
+        local_rank: under torchrun, ``"auto"`` and ``"cuda"`` pick ``cuda:local_rank``.
+
+    Raises:
+        ValueError: an unknown name, or CUDA asked for where there is none.
+    """
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise ValueError(f"device: expected {DEVICE_HELP}, got {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for, but CUDA is not available here (use --device cpu)")
+    index = int(name.split(":")[1]) if ":" in name else local_rank
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"device: cuda:{index} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return torch.device("cuda", index)
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)``; None keeps torch's choice.
+
+    Raises:
+        ValueError: ``threads`` below 1.
+    """
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+    torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """This process's place in the run.
+
+    Attributes:
+        rank, world: process index and count (0 and 1 without torchrun).
+        device: the model's device.
+        created_group: this call initialised the process group (and must destroy it).
+    """
+
+    rank: int
+    world: int
+    device: torch.device
+    created_group: bool
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def close(self) -> None:
+        """Tear the process group down if this runtime created it (a live gloo/nccl group can
+        abort the process at exit)."""
+        if self.created_group and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def start_runtime(device: str = "auto") -> Runtime:
+    """Resolve the device and, under torchrun (``WORLD_SIZE`` > 1), join the process group
+    (nccl on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank=local)
+    created = world > 1 and not dist.is_initialized()
+    if created:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    return Runtime(dist.get_rank() if world > 1 else 0, world, dev, created)
