@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tinvnn import check_equivariance, check_invariance, random_orthogonal, random_similarity
+from tinvnn import canonicalize, check_equivariance, check_invariance, random_orthogonal, random_similarity
+from tinvnn.nn import TinvWrapper
 from tests._clouds import skewed_cloud
 
 
@@ -75,3 +76,54 @@ def test_audit_bad_input() -> None:
         check_invariance(lambda p: 1.0, torch.randn(5, 3))
     with pytest.raises(ValueError, match="trials must be >= 1, got 0"):
         check_invariance(lambda p: p, torch.randn(5, 3), trials=0)
+
+
+class _PooledMLP(torch.nn.Module):
+    """A backbone on a flat batch: per-point MLP, summed per sample. Shape: (N_total, 3) -> (B, 4)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+
+    def forward(self, z: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        h = self.mlp(z)
+        return torch.zeros(int(batch.max()) + 1, h.shape[1], dtype=h.dtype).index_add_(0, batch, h)
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["sorted", "interleaved"])
+def test_flat_batch_is_audited_per_sample(interleaved: bool, generator: torch.Generator) -> None:
+    """With batch=, each sample gets its own transform and points stay in their sample: no false alarm."""
+    sizes = torch.tensor([30, 40, 25])
+    pos = torch.cat([skewed_cloud(int(k), 3, generator=generator) for k in sizes])
+    batch = torch.repeat_interleave(torch.arange(3), sizes)
+    if interleaved:  # PyG does not require samples to be contiguous
+        order = torch.randperm(len(batch), generator=generator)
+        pos, batch = pos[order], batch[order]
+    model = TinvWrapper(_PooledMLP()).double().eval()
+    fn = lambda p: model(p, batch=batch)  # noqa: E731
+    assert check_invariance(fn, pos).max_rel > 0.01  # read as one cloud: points move across samples
+    assert check_invariance(fn, pos, batch=batch).ok(1e-9)
+    per_point = lambda p: canonicalize(p, batch=batch)  # noqa: E731
+    assert check_invariance(per_point, pos, batch=batch, per_point=True).ok(1e-9)
+    assert check_equivariance(lambda p: p * 1.0, pos, batch=batch, output="point").ok(1e-12)
+    # a joint quantity of the samples is not invariant when each sample moves on its own
+    assert check_invariance(lambda p: p.mean(0).norm(), pos, batch=batch, scale=False).max_rel > 0.01
+
+
+def test_unit_vectors_are_rotated_not_scaled(generator: torch.Generator) -> None:
+    x = skewed_cloud(60, 3, generator=generator)
+    normals = torch.nn.functional.normalize(torch.randn(60, 3, generator=generator, dtype=torch.float64), dim=1)
+
+    def canonical_normals(p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        _, frame = canonicalize(p, return_frame=True)
+        return frame.to_canonical(n, vector=True, scale=False)
+
+    assert check_invariance(canonical_normals, x, vectors=normals, per_point=True).max_rel > 0.1  # scaled normals
+    assert check_invariance(canonical_normals, x, vectors=normals, unit_vectors=True, per_point=True).ok(1e-10)
+
+
+def test_audit_bad_batch() -> None:
+    with pytest.raises(ValueError, match=r"batch must be an integer tensor of shape \(5,\)"):
+        check_invariance(lambda p: p, torch.randn(5, 3), batch=torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"with batch, pos must be flat \(N_total, D\)"):
+        check_invariance(lambda p: p, torch.randn(2, 5, 3), batch=torch.zeros(5, dtype=torch.long))

@@ -2,7 +2,9 @@
 
 Users check their own models with these (``tinvnn audit`` on a checkpoint, or in a test); the
 library's tests use them everywhere. Inputs are transformed in float64 and cast back to the
-input dtype; outputs are compared in float64.
+input dtype; outputs are compared in float64. All three point layouts are audited: one sample
+(N, D), a batch (B, N, D), and a flat PyG batch (N_total, D) with ``batch=`` (each sample moved
+by its own transform, points permuted within their sample).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_tensor
+from tinvnn._layout import Layout
 from tinvnn.group import Similarity, random_similarity
 
 __all__ = ["InvarianceReport", "check_invariance", "check_equivariance"]
@@ -55,7 +58,9 @@ def check_invariance(
     pos: Tensor,
     *,
     vectors: Tensor | None = None,
+    unit_vectors: bool = False,
     point_features: Mapping[str, Tensor] | None = None,
+    batch: Tensor | None = None,
     group: str = "O",
     scale: bool = True,
     translate: bool = True,
@@ -76,14 +81,19 @@ def check_invariance(
     Args:
         fn: ``fn(pos)`` or, with ``vectors``, ``fn(pos, vectors)``; returns a tensor. Put
             models in ``eval()`` mode first (dropout or batch statistics break invariance).
-        pos: (N, D) or (B, N, D) points.
+        pos: (N, D) one sample, (B, N, D) a batch, or flat (N_total, D) with ``batch``.
         vectors: optional per-point vectors (velocities, normals) (..., N, [K,] D), rotated
-            (and scaled when ``scale``) with the points.
+            (and scaled when ``scale``, unless ``unit_vectors``) with the points.
+        unit_vectors: ``vectors`` are unit directions (normals): rotated but never scaled.
         point_features: optional per-point invariant inputs (charges, colours) laid out like
             ``pos`` without its last dim, (N, ...) or (B, N, ...); permuted with the points and
             passed as keyword arguments: ``fn(pos[, vectors], **point_features)``.
+        batch: (N_total,) sample id of each point of a flat ``pos`` (PyG layout). Each sample
+            gets its own random transform, and points are permuted only among the points of
+            their own sample, so ``batch`` is the same for every call and ``fn`` may close over
+            it: ``check_invariance(lambda p: model(p, batch=batch), pos, batch=batch)``.
         per_point: the output has one row per point along the point dim of ``pos``
-            (dim 0 for (N, D), 1 for (B, N, D)), so it is un-permuted before comparing.
+            (dim 0 for (N, D) and flat, 1 for (B, N, D)), so it is un-permuted before comparing.
         trials, seed: how many random elements, and their seed.
 
     Returns:
@@ -94,7 +104,11 @@ def check_invariance(
         >>> report.ok(1e-5)
         True
     """
-    return _audit(fn, pos, vectors, point_features, None, group, scale, translate, permute, per_point, trials, seed, scale_range, translation)
+    return _audit(
+        fn, pos, vectors=vectors, unit_vectors=unit_vectors, point_features=point_features, batch=batch,
+        equivariant=None, group=group, scale=scale, translate=translate, permute=permute, per_point=per_point,
+        trials=trials, seed=seed, scale_range=scale_range, translation=translation,
+    )  # fmt: skip
 
 
 def check_equivariance(
@@ -103,7 +117,9 @@ def check_equivariance(
     *,
     output: str = "vector",
     vectors: Tensor | None = None,
+    unit_vectors: bool = False,
     point_features: Mapping[str, Tensor] | None = None,
+    batch: Tensor | None = None,
     scale_output: bool = True,
     group: str = "O",
     scale: bool = True,
@@ -119,18 +135,26 @@ def check_equivariance(
     Args:
         output: ``"vector"`` (velocities, forces, displacements: rotated, and scaled when
             ``scale_output``) or ``"point"`` (positions: the full similarity, translation included).
-        scale_output: vector outputs carry length units (scale with the input).
+        scale_output: vector outputs carry length units (scale with the input); False for unit
+            vectors such as predicted normals.
         Other arguments as in :func:`check_invariance`; outputs are per point, laid out like ``pos``.
     """
     check_choice(output, "output", OUTPUT_KINDS)
-    return _audit(fn, pos, vectors, point_features, (output, scale_output), group, scale, translate, permute, True, trials, seed, scale_range, translation)
+    return _audit(
+        fn, pos, vectors=vectors, unit_vectors=unit_vectors, point_features=point_features, batch=batch,
+        equivariant=(output, scale_output), group=group, scale=scale, translate=translate, permute=permute,
+        per_point=True, trials=trials, seed=seed, scale_range=scale_range, translation=translation,
+    )  # fmt: skip
 
 
 def _audit(
     fn: Callable[..., Tensor],
     pos: Tensor,
+    *,
     vectors: Tensor | None,
+    unit_vectors: bool,
     point_features: Mapping[str, Tensor] | None,
+    batch: Tensor | None,
     equivariant: tuple[str, bool] | None,
     group: str,
     scale: bool,
@@ -142,21 +166,27 @@ def _audit(
     scale_range: tuple[float, float],
     translation: float,
 ) -> InvarianceReport:
-    check_tensor(pos, "pos")
     check_choice(group, "group", ("O", "SO"))
-    if pos.dim() not in (2, 3):
-        raise ValueError(f"pos must have shape (N, D) or (B, N, D), got {tuple(pos.shape)}")
-    check_finite(pos, "pos")
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
-    point_dim = pos.dim() - 2
+    if batch is None:
+        check_tensor(pos, "pos")
+        if pos.dim() not in (2, 3):
+            raise ValueError(f"pos must have shape (N, D) or (B, N, D), got {tuple(pos.shape)}")
+        check_finite(pos, "pos")
+        sample = None
+        batch_shape = tuple(pos.shape[:-2])
+    else:
+        layout = Layout.from_input(pos, None, batch, min_points=1)
+        sample = batch.long()
+        batch_shape = (layout.num_samples,)
+    point_dim = 0 if sample is not None else pos.dim() - 2
     n, d = pos.shape[-2], pos.shape[-1]
-    batch_shape = tuple(pos.shape[:-2])
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
         features = dict(point_features or {})
         reference = _call(fn, pos, vectors, features).to(torch.float64)
-        radius = (pos.to(torch.float64) - pos.to(torch.float64).mean(-2, keepdim=True)).norm(dim=-1).amax()
+        radius = _radius(pos, sample)
         worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
         for trial in range(trials):
             g = random_similarity(
@@ -164,20 +194,21 @@ def _audit(
                 batch_shape,
                 group=group,
                 scale_range=scale_range if scale else None,
-                translation=float(radius) * translation if translate else 0.0,
+                translation=radius * translation if translate else 0.0,
                 generator=gen,
             )
             g = Similarity(g.Q.to(pos.device), g.s.to(pos.device), g.t.to(pos.device))
-            perm = torch.randperm(n, generator=gen).to(pos.device) if permute else torch.arange(n, device=pos.device)
-            moved_pos = g.points(pos).index_select(point_dim, perm)
+            act = _Action(g, sample)
+            perm = _permutation(n, sample, gen).to(pos.device) if permute else torch.arange(n, device=pos.device)
+            moved_pos = act.points(pos).index_select(point_dim, perm)
             moved_vec = None
             if vectors is not None:
-                moved_vec = g.vectors(vectors, scale=scale).index_select(point_dim, perm)
+                moved_vec = act.vectors(vectors, scale=scale and not unit_vectors).index_select(point_dim, perm)
             moved_features = {k: v.index_select(point_dim, perm) for k, v in features.items()}
             out = _call(fn, moved_pos, moved_vec, moved_features).to(torch.float64)
             if per_point:
                 out = out.index_select(point_dim, torch.argsort(perm))
-            expected = reference if equivariant is None else _expected(reference, g, *equivariant, scale=scale)
+            expected = reference if equivariant is None else _expected(reference, act, *equivariant, scale=scale)
             if out.shape != expected.shape:
                 raise ValueError(f"fn returned shape {tuple(out.shape)} for the moved input, {tuple(expected.shape)} before")
             err = float((out - expected).abs().max()) if out.numel() else 0.0
@@ -189,10 +220,53 @@ def _audit(
     return InvarianceReport(worst_abs, worst_rel, trials, worst_trial, kind)
 
 
-def _expected(reference: Tensor, g: Similarity, output: str, scale_output: bool, *, scale: bool) -> Tensor:
+@dataclass(frozen=True)
+class _Action:
+    """A similarity per sample acting on points or vectors; per point (via ``sample``) for flat layouts."""
+
+    g: Similarity
+    sample: Tensor | None
+
+    def points(self, x: Tensor) -> Tensor:
+        return self._apply(x, lambda g, y: g.points(y))
+
+    def vectors(self, x: Tensor, *, scale: bool) -> Tensor:
+        return self._apply(x, lambda g, y: g.vectors(y, scale=scale))
+
+    def _apply(self, x: Tensor, act: Callable[[Similarity, Tensor], Tensor]) -> Tensor:
+        if self.sample is None:
+            return act(self.g, x)
+        g = self.g
+        per_point = Similarity(g.Q[self.sample], g.s[self.sample], g.t[self.sample])
+        return act(per_point, x.unsqueeze(1)).squeeze(1)  # each flat row is a one-point sample
+
+
+def _radius(pos: Tensor, sample: Tensor | None) -> float:
+    """Largest distance of a point to its own sample's centroid (float64)."""
+    x = pos.to(torch.float64)
+    if sample is None:
+        return float((x - x.mean(-2, keepdim=True)).norm(dim=-1).amax())
+    counts = torch.bincount(sample).clamp(min=1)
+    centroids = torch.zeros(len(counts), x.shape[-1], dtype=x.dtype, device=x.device).index_add_(0, sample, x)
+    return float((x - (centroids / counts[:, None])[sample]).norm(dim=-1).amax()) if x.numel() else 0.0
+
+
+def _permutation(n: int, sample: Tensor | None, gen: torch.Generator) -> Tensor:
+    """A random permutation of n points; with ``sample``, one that keeps every point in its sample's slots."""
+    if sample is None:
+        return torch.randperm(n, generator=gen)
+    sample = sample.cpu()
+    slots = torch.argsort(sample, stable=True)  # each sample's slots, samples in order
+    shuffled = torch.argsort(sample.to(torch.float64) + torch.rand(n, generator=gen, dtype=torch.float64))
+    perm = torch.empty_like(slots)
+    perm[slots] = shuffled
+    return perm
+
+
+def _expected(reference: Tensor, act: _Action, output: str, scale_output: bool, *, scale: bool) -> Tensor:
     if output == "point":
-        return g.points(reference)
-    return g.vectors(reference, scale=scale and scale_output)
+        return act.points(reference)
+    return act.vectors(reference, scale=scale and scale_output)
 
 
 def _call(fn: Callable[..., Tensor], pos: Tensor, vectors: Tensor | None, features: dict[str, Tensor]) -> Tensor:
