@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from tinvnn.canonicalize import GROUPS
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol
@@ -27,7 +28,6 @@ __all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "c
 
 BACKBONES = ("pointnet", "dgcnn")
 METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw")
-GROUPS = ("O", "SO")
 
 
 def _check(kind: str, value: str, valid: tuple[str, ...]) -> None:

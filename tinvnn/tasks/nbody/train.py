@@ -7,14 +7,14 @@ GNN family, 5e-4 for EGNN.
 
 Models (:data:`MODELS`), all called as ``model(loc, vel, charges=charges)``:
 
-* ``"gnn"``: :class:`~tinvnn.tasks.nbody.models.GNN` on raw coordinates (no symmetry).
+* ``"gnn"``: :class:`~tinvnn.models.nbody.GNN` on raw coordinates (no symmetry).
 * ``"tinv_gnn"``: the same GNN inside ``TinvWrapper(output="point", scale=False)``: it sees
   canonical positions and velocities and its output positions are mapped back with the frame.
 * ``"fa_gnn"``: the same GNN inside ``FrameAveraging(output="point", scale=False)`` (8 frames).
-* ``"egnn"``: :class:`~tinvnn.tasks.nbody.models.EGNN`.
+* ``"egnn"``: :class:`~tinvnn.models.nbody.EGNN`.
 
 Options of the GNN family (off by default, which is the EGNN code's baseline): ``relative``
-and ``residual`` (see :class:`~tinvnn.tasks.nbody.models.GNN`), and for ``"tinv_gnn"``
+and ``residual`` (see :class:`~tinvnn.models.nbody.GNN`), and for ``"tinv_gnn"``
 ``sign_augment`` (random axis signs of the canonical frame in training, see
 :class:`~tinvnn.nn.TinvWrapper`).
 
@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from tinvnn.canonicalize import GROUPS
 from tinvnn.nn import FrameAveraging, TinvWrapper
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit
-from tinvnn.tasks.nbody.models import EGNN, GNN
+from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.training import BEST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option
 
 __all__ = ["DEFAULT_LR", "MODELS", "NBodyTask", "TrainConfig", "TrainResult", "build_model", "evaluate_mse", "model_from_config", "train_nbody"]

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinvnn.geometry.distances import euclidean_distances
+
 __all__ = ["euclidean_matrix", "nearest_neighbour", "greedy_edge", "two_opt", "two_opt_batch"]
 
 
@@ -21,9 +23,9 @@ def _check_matrix(dist: np.ndarray) -> int:
 
 
 def euclidean_matrix(coords: np.ndarray | Tensor) -> np.ndarray:
-    """(N, N) float64 Euclidean distances of (N, 2) coordinates."""
-    pts = np.asarray(coords, dtype=np.float64)
-    return np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1))
+    """(N, N) float64 Euclidean distances of (N, 2) coordinates, as NumPy
+    (:func:`tinvnn.geometry.euclidean_distances` computes them)."""
+    return euclidean_distances(torch.as_tensor(np.asarray(coords, dtype=np.float64))).numpy()
 
 
 def nearest_neighbour(dist: np.ndarray, start: int = 0) -> np.ndarray:

@@ -26,20 +26,16 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from tinvnn.group import random_orthogonal
+
 __all__ = ["TRANSFORMS", "apply_transform"]
 
 SCALE_RANGE = (1e-3, 1e4)
 TRANSLATE_MAX = 1e5
 
 
-def _rotation(angle: Tensor) -> Tensor:
-    c, s = angle.cos(), angle.sin()
-    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-
-
-def _reflection(angle: Tensor) -> Tensor:
-    c, s = (2 * angle).cos(), (2 * angle).sin()
-    return torch.stack([torch.stack([c, s], -1), torch.stack([s, -c], -1)], -2)
+def _orthogonal(x: Tensor, g: torch.Generator, det: int | None) -> Tensor:
+    return random_orthogonal(2, (x.shape[0],), det=det, generator=g, dtype=torch.float64)
 
 
 def _ones(x: Tensor) -> Tensor:
@@ -50,20 +46,16 @@ def _arange(x: Tensor) -> Tensor:
     return torch.arange(x.shape[1]).expand(x.shape[0], -1).clone()
 
 
-def _angles(b: int, g: torch.Generator) -> Tensor:
-    return torch.rand(b, generator=g, dtype=torch.float64) * (2 * math.pi)
-
-
 def _identity(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     return x.clone(), _ones(x), _arange(x)
 
 
 def _rotate(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    return x @ _rotation(_angles(x.shape[0], g)).transpose(-1, -2), _ones(x), _arange(x)
+    return x @ _orthogonal(x, g, 1).transpose(-1, -2), _ones(x), _arange(x)
 
 
 def _reflect(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    return x @ _reflection(_angles(x.shape[0], g)).transpose(-1, -2), _ones(x), _arange(x)
+    return x @ _orthogonal(x, g, -1).transpose(-1, -2), _ones(x), _arange(x)
 
 
 def _scale(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
@@ -83,10 +75,7 @@ def _permute(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _all(x: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    flip = torch.rand(x.shape[0], generator=g, dtype=torch.float64) < 0.5
-    angle = _angles(x.shape[0], g)
-    ortho = torch.where(flip[:, None, None], _reflection(angle), _rotation(angle))
-    x = x @ ortho.transpose(-1, -2)
+    x = x @ _orthogonal(x, g, None).transpose(-1, -2)
     x, factor, _ = _scale(x, g)
     x, _, _ = _translate(x, g)
     x, _, order = _permute(x, g)

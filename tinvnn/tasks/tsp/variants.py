@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tinvnn import canonicalize
+from tinvnn import canonicalize, random_orthogonal
 
-__all__ = ["Variant", "VARIANTS", "get_variant", "unit_square", "dihedral8", "signed_axis_views", "random_orthogonal_2d"]
+__all__ = ["Variant", "VARIANTS", "get_variant", "unit_square", "dihedral8", "signed_axis_views"]
 
 
 def unit_square(coords: Tensor) -> Tensor:
@@ -69,15 +69,6 @@ def signed_axis_views(coords: Tensor) -> list[Tensor]:
     return _square_symmetries(coords, 0.0)
 
 
-def random_orthogonal_2d(batch: int, *, generator: torch.Generator | None = None, dtype=torch.float64) -> Tensor:
-    """(batch, 2, 2) Haar-random orthogonal matrices: a uniform angle, a reflection with probability 1/2."""
-    angle = torch.rand(batch, generator=generator, dtype=torch.float64) * (2 * torch.pi)
-    c, s = angle.cos(), angle.sin()
-    flip = torch.where(torch.rand(batch, generator=generator, dtype=torch.float64) < 0.5, -1.0, 1.0)
-    rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-    return (rot * torch.stack([torch.ones_like(flip), flip], -1)[:, None, :]).to(dtype)
-
-
 @dataclass(frozen=True)
 class Variant:
     """One input variant; see the module docstring. Build them with :func:`get_variant`."""
@@ -100,7 +91,7 @@ class Variant:
     def train_input(self, coords: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The network's input for a training batch (B, N, 2)."""
         if self.name == "symnco":
-            rot = random_orthogonal_2d(coords.shape[0], generator=generator, dtype=coords.dtype)
+            rot = random_orthogonal(2, (coords.shape[0],), generator=generator, dtype=coords.dtype)
             return unit_square(coords @ rot)
         return self.inference_input(coords)
 
