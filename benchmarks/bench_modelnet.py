@@ -37,6 +37,7 @@ from tinvnn.tasks.classification.datasets import load_dataset
 from tinvnn.tasks.classification.evaluate import evaluate, load_model
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.train import TrainConfig, train
+from tinvnn.training import LAST, RunOptions, load_checkpoint
 
 TESTS = ("z", "SO3", "SO3+scale")  # every model is tested under each
 
@@ -51,37 +52,17 @@ def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     return out
 
 
-class _Stop(Exception):
-    pass
-
-
-def train_until(config: TrainConfig, epoch: int) -> list[dict]:
-    """Train (resuming) until the checkpoint of ``epoch`` of the config's schedule exists; its history.
+def train_until(config: TrainConfig, out: Path, epoch: int | None) -> list[dict]:
+    """Train (resuming) until the checkpoint of ``epoch`` (None: the last) of the config's schedule exists; its history.
 
     The run is the same as the full one up to that epoch (same schedule, data order, seeds).
     """
-    import tinvnn.tasks.classification.train as train_module
-    from tinvnn.training import load_checkpoint
-
-    path = Path(config.out) / "checkpoint.pt"
-    if path.is_file() and load_checkpoint(path)["state"]["epoch"] >= epoch:
+    path = out / LAST
+    done = load_checkpoint(path)["state"]["epoch"] if path.is_file() else 0
+    target = config.epochs if epoch is None else epoch
+    if done >= target:
         return load_checkpoint(path)["meta"]["history"]
-    original = train_module.save_checkpoint
-
-    def save_and_maybe_stop(*args, **kwargs):
-        written = original(*args, **kwargs)
-        if args[1]["epoch"] >= epoch:
-            raise _Stop
-        return written
-
-    train_module.save_checkpoint = save_and_maybe_stop
-    try:
-        train(config, resume=True, progress=False)
-    except _Stop:
-        pass
-    finally:
-        train_module.save_checkpoint = original
-    return load_checkpoint(path)["meta"]["history"]
+    return train(config, RunOptions(out=str(out), resume=True, progress=False, stop_after=target - done))["history"]
 
 
 def time_inference(model: torch.nn.Module, points: torch.Tensor, repeats: int) -> float:
@@ -225,13 +206,10 @@ def main() -> None:
             method=method, backbone="pointnet", group="O", dataset="modelnet40", points=args.points,
             per_class=args.per_class, train_protocol=protocol, test_protocol=protocol, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed, eval_every=args.epochs,
-            sign_augment=name.startswith("tinv_signs"), out=str(out / name),
+            sign_augment=name.startswith("tinv_signs"),
         )  # fmt: skip
         began = time.perf_counter()
-        if args.stop_after_epoch is None:
-            history = train(config, resume=True, progress=False)["history"]
-        else:
-            history = train_until(config, args.stop_after_epoch)
+        history = train_until(config, out / name, args.stop_after_epoch)
         train_seconds = sum(h["seconds"] for h in history)
         model, _, _ = load_model(out / name / "checkpoint.pt")
         entry = {"method": method, "train_protocol": protocol, "train_seconds": train_seconds,
