@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
 
 import tinvnn
 from tinvnn import check_equivariance, check_invariance
-from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper
+from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
+from tests._backbones import FlatSquares, Lambda, PointMLP
 from tests._clouds import skewed_cloud
-
-
-class PointMLP(nn.Module):
-    """Per-point MLP, optionally pooled; takes optional vectors and per-point features."""
-
-    def __init__(self, pool: bool, d: int = 3, vec: bool = False, feat: int = 0) -> None:
-        super().__init__()
-        self.pool, self.vec = pool, vec
-        self.net = nn.Sequential(nn.Linear(d * (2 if vec else 1) + feat, 32), nn.Tanh(), nn.Linear(32, d)).double()
-
-    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None, *, mask: torch.Tensor | None = None, charge: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [z] + ([v] if v is not None else []) + ([charge] if charge is not None else [])
-        out = self.net(torch.cat(parts, -1))
-        if mask is not None:
-            out = out * mask[..., None]
-        return out.mean(-2) if self.pool else out
 
 
 @pytest.fixture
@@ -71,38 +58,31 @@ def test_layouts_agree(wrapper: type, clouds: torch.Tensor) -> None:
     torch.testing.assert_close(model(padded, mask=mask) * 30 / 25, batched)  # the backbone mean-pools over 30 rows
 
 
-class _FlatSquares(nn.Module):
-    """Per-sample sum of squared coordinates of a flat batch."""
-
-    def forward(self, z: torch.Tensor, *, batch: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(int(batch.max()) + 1, 3, dtype=z.dtype).index_add(0, batch, z**2)
-
-
 @pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging])
 def test_flat_batch(wrapper: type, clouds: torch.Tensor) -> None:
     batch = torch.arange(4).repeat_interleave(25)
-    out = wrapper(_FlatSquares())(clouds.reshape(100, 3), batch=batch)
-    torch.testing.assert_close(out, wrapper(_Lambda(lambda z: (z**2).sum(-2)))(clouds))
+    out = wrapper(FlatSquares())(clouds.reshape(100, 3), batch=batch)
+    torch.testing.assert_close(out, wrapper(Lambda(lambda z: (z**2).sum(-2)))(clouds))
 
 
 @pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, PCAAlign])
 def test_backbone_without_mask_is_refused(wrapper: type, clouds: torch.Tensor) -> None:
     """Dropping the mask would let the backbone pool over padding: refuse with a clear error."""
-    model = wrapper(_Lambda(lambda z: z.mean(-2)))
+    model = wrapper(Lambda(lambda z: z.mean(-2)))
     mask = torch.ones(4, 25, dtype=torch.bool)
-    with pytest.raises(ValueError, match=r"^mask: the backbone _Lambda does not take a 'mask' argument, so it cannot tell"):
+    with pytest.raises(ValueError, match=r"^mask: the backbone Lambda does not take a 'mask' argument, so it cannot tell"):
         model(clouds, mask=mask)
-    with pytest.raises(ValueError, match=r"^batch: the backbone _Lambda does not take a 'batch' argument"):
-        TinvWrapper(_Lambda(lambda z: z))(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
+    with pytest.raises(ValueError, match=r"^batch: the backbone Lambda does not take a 'batch' argument"):
+        TinvWrapper(Lambda(lambda z: z))(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
     assert model(clouds).shape == (4, 3)  # without a mask the same backbone runs
     masked_mean = lambda z, mask: (z * mask[..., None]).sum(-2) / mask.sum(-1, keepdim=True)  # noqa: E731
-    torch.testing.assert_close(wrapper(masked_mean)(clouds, mask=mask), wrapper(_Lambda(lambda z: z.mean(-2)))(clouds))
+    torch.testing.assert_close(wrapper(masked_mean)(clouds, mask=mask), wrapper(Lambda(lambda z: z.mean(-2)))(clouds))
 
 
 @pytest.mark.parametrize("group", ["O", "SO"])
 def test_sign_augment_flips_axes_in_training_only(group: str, clouds: torch.Tensor) -> None:
     seen: list[torch.Tensor] = []
-    recorder = _Lambda(lambda z: seen.append(z) or z)
+    recorder = Lambda(lambda z: seen.append(z) or z)
     model = TinvWrapper(recorder, group=group, output="point", sign_augment=True)
     canonical = tinvnn.canonicalize(clouds, group=group)
     torch.manual_seed(0)
@@ -124,16 +104,7 @@ def test_sign_augment_flips_axes_in_training_only(group: str, clouds: torch.Tens
 def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: torch.Tensor) -> None:
     """A backbone blind to axis signs sees the same input through every frame."""
     even = lambda z: (z**2).mean(-2)  # noqa: E731
-    torch.testing.assert_close(FrameAveraging(_Lambda(even))(clouds), TinvWrapper(_Lambda(even))(clouds))
-
-
-class _Lambda(nn.Module):
-    def __init__(self, fn) -> None:  # type: ignore[no-untyped-def]
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.fn(z)
+    torch.testing.assert_close(FrameAveraging(Lambda(even))(clouds), TinvWrapper(Lambda(even))(clouds))
 
 
 def test_reprs_and_option_errors() -> None:
@@ -147,3 +118,41 @@ def test_reprs_and_option_errors() -> None:
         TinvWrapper(nn.Identity(), output="scalar")
     with pytest.raises(ValueError, match=r"group must be one of \['O', 'SO'\], got 'E3'"):
         FrameAveraging(nn.Identity(), group="E3")
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, PCAAlign, WeightedFrames])
+def test_coincident_points_raise_one_clear_error(wrapper: type, clouds: torch.Tensor) -> None:
+    """No NaN rows: every wrapper refuses scale normalisation of a sample whose points coincide."""
+    bad = clouds.clone()
+    bad[2] = 1.5
+    with pytest.raises(ValueError, match=r"^sample 2: all points coincide, so the scale is zero \(use scale=False\)$"):
+        wrapper(PointMLP(pool=True))(bad)
+    assert torch.isfinite(wrapper(PointMLP(pool=True), scale=False)(bad)).all()
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, FrameAveraging, WeightedFrames])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_vectors_are_refused(wrapper: type, value: float, clouds: torch.Tensor) -> None:
+    model = wrapper(PointMLP(pool=False, vec=True), output="vector")
+    vectors = torch.randn(4, 25, 3, dtype=torch.float64)
+    vectors[1, 3, 2] = value
+    with pytest.raises(ValueError, match=r"vectors must be finite, got NaN or Inf at index \(1, 3, 2\)"):
+        model(clouds, vectors)
+    mask = torch.ones(4, 25, dtype=torch.bool)
+    mask[1, 3] = False  # NaN in padding is allowed
+    assert torch.isfinite(model(clouds, vectors, mask=mask)[mask]).all()
+
+
+def test_callables_that_hide_parameters_are_refused(clouds: torch.Tensor) -> None:
+    inner = PointMLP(pool=True)
+    with pytest.raises(ValueError, match=r"backbone: the plain callable '<lambda>' uses parameters the wrapper cannot see \(inner\)"):
+        TinvWrapper(lambda z, batch=None: inner(z))
+    with pytest.raises(ValueError, match=r"cannot see \(self\)"):
+        FrameAveraging(inner.forward)
+    with pytest.raises(ValueError, match=r"cannot see \(partial\)"):
+        WeightedFrames(functools.partial(inner))
+    with pytest.raises(ValueError, match="backbone must be an nn.Module or a callable, got int"):
+        PCAAlign(3)  # type: ignore[arg-type]
+    stateless = TinvWrapper(lambda z: (z**2).mean(-2))  # a parameter-free function is fine
+    assert stateless(clouds).shape == (4, 3) and not list(stateless.parameters())
+    assert len(list(TinvWrapper(inner).parameters())) == 4
