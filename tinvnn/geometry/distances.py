@@ -20,11 +20,16 @@ infinite distances, which MDS cannot embed: these functions raise
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse import csgraph
-from scipy.spatial import cKDTree
+
+from tinvnn._optional import require
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = [
     "DisconnectedGraphError",
@@ -36,6 +41,11 @@ __all__ = [
 ]
 
 ArrayLike = torch.Tensor | np.ndarray
+
+
+def _scipy(module: str) -> ModuleType:
+    """``scipy.<module>``; scipy is optional (extra ``tasks``), so a missing one gets a one-line error."""
+    return require(f"scipy.{module}", "tinvnn.geometry")
 
 
 class DisconnectedGraphError(ValueError):
@@ -119,7 +129,7 @@ def _adjacency(edge_index: ArrayLike, num_nodes: int, weight: ArrayLike | None) 
     u, v, w = u[first], v[first], w[first]
     # Both directions stored, so Dijkstra runs as directed (no per-call symmetrisation); no
     # duplicates remain to be summed, and csr_matrix keeps explicit zeros as weight-0 edges.
-    adj = sp.csr_matrix(
+    adj = _scipy("sparse").csr_matrix(
         (np.concatenate([w, w]), (np.concatenate([u, v]), np.concatenate([v, u]))), shape=(num_nodes, num_nodes)
     )
     adj.sort_indices()
@@ -127,7 +137,7 @@ def _adjacency(edge_index: ArrayLike, num_nodes: int, weight: ArrayLike | None) 
 
 
 def _components_or_raise(adj: sp.csr_matrix, hint: str) -> None:
-    count, labels = csgraph.connected_components(adj, directed=True, connection="weak")
+    count, labels = _scipy("sparse.csgraph").connected_components(adj, directed=True, connection="weak")
     if count == 1:
         return
     sizes = np.bincount(labels, minlength=count)
@@ -150,7 +160,8 @@ def connected_components(edge_index: ArrayLike, num_nodes: int) -> torch.Tensor:
     Shape:
         edge_index: ``(2, E)``; returns ``(N,)`` int64.
     """
-    _, labels = csgraph.connected_components(_adjacency(edge_index, num_nodes, None), directed=True, connection="weak")
+    adj = _adjacency(edge_index, num_nodes, None)
+    _, labels = _scipy("sparse.csgraph").connected_components(adj, directed=True, connection="weak")
     return torch.from_numpy(labels.astype(np.int64))
 
 
@@ -196,7 +207,7 @@ def shortest_path_distances(
     adj = _adjacency(edge_index, num_nodes, weight)
     idx = _sources(sources, num_nodes)
     _components_or_raise(adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges.")
-    dist = csgraph.dijkstra(adj, directed=True, indices=idx)
+    dist = _scipy("sparse.csgraph").dijkstra(adj, directed=True, indices=idx)
     return torch.from_numpy(np.atleast_2d(dist))
 
 
@@ -221,7 +232,7 @@ def knn_graph(points: ArrayLike, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     n = pts.shape[0]
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= n - 1:
         raise ValueError(f"k: expected an integer in [1, {n - 1}] (N - 1), got {k!r}")
-    dist, nbr = cKDTree(pts).query(pts, k=k + 1)
+    dist, nbr = _scipy("spatial").cKDTree(pts).query(pts, k=k + 1)
     # Drop each point itself; with duplicate points the query may list a twin first, so drop by index.
     rows = np.repeat(np.arange(n), k + 1).reshape(n, k + 1)
     not_self = nbr != rows
@@ -252,4 +263,4 @@ def geodesic_distances(points: ArrayLike, k: int, *, sources: ArrayLike | None =
     adj = _adjacency(edge_index, n, weight)
     idx = _sources(sources, n)
     _components_or_raise(adj, f"increase k (got k={k}) or embed each component separately.")
-    return torch.from_numpy(np.atleast_2d(csgraph.dijkstra(adj, directed=True, indices=idx)))
+    return torch.from_numpy(np.atleast_2d(_scipy("sparse.csgraph").dijkstra(adj, directed=True, indices=idx)))

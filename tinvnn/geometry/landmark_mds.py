@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.sparse import csgraph
 
 from tinvnn.canonicalize import canonicalize
-from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, knn_graph
+from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
 
 __all__ = ["farthest_point_landmarks", "geodesic_landmark_mds", "graph_landmark_mds", "landmark_mds"]
 
@@ -122,9 +121,10 @@ def _farthest_points(adj, num_landmarks: int, first: int) -> tuple[np.ndarray, n
     dist = np.empty((num_landmarks, n))
     nearest = np.full(n, np.inf)
     current = int(first)
+    dijkstra = _scipy("sparse.csgraph").dijkstra
     for k in range(num_landmarks):
         landmarks[k] = current
-        dist[k] = csgraph.dijkstra(adj, directed=True, indices=current)  # adj is symmetric
+        dist[k] = dijkstra(adj, directed=True, indices=current)  # adj is symmetric
         np.minimum(nearest, dist[k], out=nearest)
         nearest[current] = -1.0  # never pick a landmark twice, even among zero-length edges
         current = int(np.argmax(nearest))
