@@ -35,6 +35,8 @@ __all__ = [
     "load_dataset",
     "load_modelnet40",
     "make_synthetic",
+    "normalise_clouds",
+    "sample_triangles",
     "subsample",
 ]
 
@@ -152,15 +154,22 @@ def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None =
 # --------------------------------------------------------------------------------------------
 
 
-def _triangles(rng: np.random.Generator, n: int, tris: np.ndarray) -> np.ndarray:
-    """Area-weighted uniform samples on triangles (T, 3, 3)."""
+def sample_triangles(rng: np.random.Generator, n: int, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Area-weighted uniform random points on a set of triangles (a mesh surface).
+
+    Shape:
+        tris (T, 3, 3) corners -> points (n, 3) and the index of each point's triangle (n,).
+        Raises ValueError when all triangles have zero area.
+    """
     a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
     area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    if not area.sum() > 0:
+        raise ValueError(f"expected triangles with a positive total area, got {area.sum()} ({len(tris)} triangles)")
     which = rng.choice(len(tris), size=n, p=area / area.sum())
     u, v = rng.random((2, n, 1))
     flip = (u + v) > 1
     u, v = np.where(flip, 1 - u, u), np.where(flip, 1 - v, v)
-    return a[which] + u * (b - a)[which] + v * (c - a)[which]
+    return a[which] + u * (b - a)[which] + v * (c - a)[which], which
 
 
 def _box_tris(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -197,7 +206,7 @@ def _ellipsoid(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _box(rng: np.random.Generator, n: int) -> np.ndarray:
     half = rng.uniform([0.5, 0.3, 0.1], [0.7, 0.45, 0.25])
-    return _triangles(rng, n, _box_tris(-half, half))
+    return sample_triangles(rng, n, _box_tris(-half, half))[0]
 
 
 def _cylinder(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -227,13 +236,13 @@ def _pyramid(rng: np.random.Generator, n: int) -> np.ndarray:
     base = np.array([[-a, -b, 0], [a, -b, 0], [a, b, 0], [-a, b, 0]])
     apex = np.array([0, 0, h])
     tris = [[base[i], base[(i + 1) % 4], apex] for i in range(4)] + [[base[0], base[1], base[2]], [base[0], base[2], base[3]]]
-    return _triangles(rng, n, np.array(tris))
+    return sample_triangles(rng, n, np.array(tris))[0]
 
 
 def _tetrahedron(rng: np.random.Generator, n: int) -> np.ndarray:
     s = rng.uniform([0.8, 0.5, 0.4], [1.0, 0.7, 0.6])
     v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float) * s
-    return _triangles(rng, n, np.array([[v[i], v[j], v[k]] for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))]))
+    return sample_triangles(rng, n, np.array([[v[i], v[j], v[k]] for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))]))[0]
 
 
 def _helix(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -255,7 +264,7 @@ def _table(rng: np.random.Generator, n: int) -> np.ndarray:
         for sy in (-1, 1):
             cx, cy = sx * (a - 2 * leg), sy * (b - 2 * leg)
             tris.append(_box_tris(np.array([cx - leg, cy - leg, 0]), np.array([cx + leg, cy + leg, h])))
-    return _triangles(rng, n, np.concatenate(tris))
+    return sample_triangles(rng, n, np.concatenate(tris))[0]
 
 
 def _hourglass(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -266,11 +275,11 @@ def _hourglass(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _cross(rng: np.random.Generator, n: int) -> np.ndarray:
     lx, ly, lz, w = rng.uniform(0.6, 0.8), rng.uniform(0.35, 0.55), rng.uniform(0.15, 0.3), rng.uniform(0.05, 0.1)
-    return _triangles(rng, n, np.concatenate([
+    return sample_triangles(rng, n, np.concatenate([
         _box_tris(np.array([-lx, -w, -w]), np.array([lx, w, w])),
         _box_tris(np.array([-w, -ly, -w]), np.array([w, ly, w])),
         _box_tris(np.array([-w, -w, -lz]), np.array([w, w, lz])),
-    ]))  # fmt: skip
+    ]))[0]  # fmt: skip
 
 
 def _mug(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -301,9 +310,14 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
 SYNTHETIC_CLASSES: tuple[str, ...] = tuple(_GENERATORS)
 
 
-def _normalise(cloud: np.ndarray) -> np.ndarray:
-    cloud = cloud - cloud.mean(axis=0)
-    return cloud / np.linalg.norm(cloud, axis=1).max()
+def normalise_clouds(points: np.ndarray) -> np.ndarray:
+    """Centre each cloud on its centroid and scale it to max radius 1 (into the unit ball).
+
+    Shape:
+        points (..., N, 3) -> (..., N, 3).
+    """
+    points = points - points.mean(axis=-2, keepdims=True)
+    return points / np.linalg.norm(points, axis=-1).max(axis=-1)[..., None, None]
 
 
 def make_synthetic(per_class: int, *, points: int = 1024, seed: int = 0, noise: float = 0.01) -> PointCloudDataset:
@@ -329,7 +343,7 @@ def make_synthetic(per_class: int, *, points: int = 1024, seed: int = 0, noise: 
             cloud = make(rng, points)
             while len(cloud) < points:  # rejection samplers may come back short
                 cloud = np.concatenate([cloud, make(rng, points)])
-            cloud = _normalise(cloud[rng.permutation(len(cloud))[:points]])
+            cloud = normalise_clouds(cloud[rng.permutation(len(cloud))[:points]])
             clouds.append(cloud + noise * rng.standard_normal(cloud.shape))
             labels.append(label)
     return PointCloudDataset(
