@@ -1,45 +1,97 @@
 """The ``tinvnn`` command line: parses arguments and calls the library; nothing else.
 
-Sub-commands are registered by one module per task:
+Sub-commands are registered by one module per task (:data:`TASK_COMMANDS`):
 
 * point clouds (``tinvnn.cli.pointcloud``): ``train``, ``eval``, ``sweep-angle``, ``audit``, ``demo``
 * TSP (``tinvnn.cli.tsp``): ``tsp train|eval|solve``
 * n-body (``tinvnn.cli.nbody``): ``nbody train|eval``
+* data files (``tinvnn.cli.data``): ``data convert``
+
+The core install (torch, numpy) runs ``tinvnn --help`` and ``tinvnn --version``. A task whose
+module needs a missing optional dependency still appears in ``--help``; running it prints one
+line naming the ``pip install`` that adds the dependency and exits with status 2, as does any
+command that reaches a missing optional dependency later.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
-from tinvnn.cli import nbody, pointcloud, tsp
+from tinvnn import __version__
+from tinvnn._optional import MissingDependencyError, missing_dependency
 
-__all__ = ["build_parser", "main"]
+__all__ = ["TASK_COMMANDS", "build_parser", "main"]
+
+# Each task's CLI module and the sub-commands its ``register`` adds: listed here so that they
+# show in ``tinvnn --help`` (as unavailable) when the module cannot be imported.
+TASK_COMMANDS: dict[str, tuple[str, ...]] = {
+    "tinvnn.cli.pointcloud": ("train", "eval", "sweep-angle", "audit", "demo"),
+    "tinvnn.cli.tsp": ("tsp",),
+    "tinvnn.cli.nbody": ("nbody",),
+    "tinvnn.cli.data": ("data",),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tinvnn`` parser with every task's sub-commands (placeholders for unavailable ones)."""
     parser = argparse.ArgumentParser(
         prog="tinvnn",
         description="Exactly invariant initial representations for geometric deep learning.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (pointcloud, tsp, nbody):
-        module.register(sub)
+    for module_name, commands in TASK_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            for command in commands:
+                _register_unavailable(sub, command, err)
+        else:
+            module.register(sub)
     return parser
 
 
+def _register_unavailable(sub: argparse._SubParsersAction, command: str, err: ModuleNotFoundError) -> None:
+    """A placeholder sub-command that takes any arguments and reports the missing dependency."""
+    missing = missing_dependency(err, f"tinvnn {command}")
+    if missing is None:  # not an optional dependency: a bug, shown in full
+        raise err
+    p = sub.add_parser(command, add_help=False, help=f"(unavailable without {missing.name}: {missing.install})")
+    p.set_defaults(unavailable=missing)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``tinvnn`` and ``python -m tinvnn``; returns the exit status."""
+    """Entry point of ``tinvnn`` and ``python -m tinvnn``; returns the exit status.
+
+    Exit status: 0 success; 2 bad input or a missing optional dependency (one line on stderr);
+    a sub-command may return others (``tinvnn audit --rtol`` returns 1 above the tolerance).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    unavailable: MissingDependencyError | None = getattr(args, "unavailable", None)
+    if unavailable is not None:
+        return _fail(unavailable)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
     )
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tinvnn: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        return _fail(err)
+    except ModuleNotFoundError as err:
+        missing = missing_dependency(err, f"tinvnn {args.command}")
+        if missing is None:
+            raise
+        return _fail(missing)
+
+
+def _fail(err: Exception) -> int:
+    print(f"tinvnn: error: {err}", file=sys.stderr)
+    return 2
