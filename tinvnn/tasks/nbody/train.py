@@ -12,6 +12,8 @@ Models (:data:`MODELS`), all called as ``model(loc, vel, charges=charges)``:
   canonical positions and velocities and its output positions are mapped back with the frame.
 * ``"fa_gnn"``: the same GNN inside ``FrameAveraging(output="point", scale=False)`` (8 frames).
 * ``"egnn"``: :class:`~tinvnn.models.nbody.EGNN`.
+* ``"weighted_gnn"``: the same GNN inside ``WeightedFrames(output="point", scale=False)``: the
+  weighted canonical frames (1 to 4 per system), averaged.
 
 Options of the GNN family (off by default, which is the EGNN code's baseline): ``relative``
 and ``residual`` (see :class:`~tinvnn.models.nbody.GNN`), and for ``"tinv_gnn"``
@@ -33,15 +35,15 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn.canonicalize import GROUPS
-from tinvnn.nn import FrameAveraging, TinvWrapper
+from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit
 from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.training import BEST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option
 
 __all__ = ["DEFAULT_LR", "MODELS", "NBodyTask", "TrainConfig", "TrainResult", "build_model", "evaluate_mse", "model_from_config", "train_nbody"]
 
-MODELS = ("gnn", "tinv_gnn", "fa_gnn", "egnn")
-DEFAULT_LR = {"gnn": 1e-3, "tinv_gnn": 1e-3, "fa_gnn": 1e-3, "egnn": 5e-4}
+MODELS = ("gnn", "tinv_gnn", "fa_gnn", "egnn", "weighted_gnn")
+DEFAULT_LR = {"gnn": 1e-3, "tinv_gnn": 1e-3, "fa_gnn": 1e-3, "egnn": 5e-4, "weighted_gnn": 1e-3}
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ def build_model(
         return FrameAveraging(backbone, group=group, scale=False, output="point")
     if name == "egnn":
         return EGNN(hidden, layers)
+    if name == "weighted_gnn":
+        backbone = GNN(hidden, layers, relative=relative, residual=residual)
+        return WeightedFrames(backbone, group=group, scale=False, output="point")
     raise ValueError(f"model: expected one of {MODELS}, got {name!r}")
 
 
