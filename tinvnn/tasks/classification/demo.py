@@ -21,7 +21,7 @@ from tinvnn.paths import data_dir
 from tinvnn.tasks.classification.datasets import load_dataset
 from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
 from tinvnn.tasks.classification.protocols import parse_protocol
-from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
+from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
 from tinvnn.tasks.classification.train import TrainConfig, train
 from tinvnn.training import RunOptions
 
@@ -44,6 +44,16 @@ class DemoPlan:
     epochs: int
     width: int
     description: str
+
+    @property
+    def title(self) -> str:
+        """The plot title: dataset, training budget and test set, readable without the terminal."""
+        name = "ModelNet40 (subset)" if self.dataset == "modelnet40" else "synthetic shapes (12 classes)"
+        return (
+            f"{name}: PointNet trained {self.epochs} epochs on {self.per_class} clouds/class "
+            f"({self.points} points, rotated about z)\ntested on {self.test_per_class} clouds/class, "
+            "each turned about its own random axis"
+        )
 
 
 def plan_demo(root: str | Path | None = None, *, epochs: int | None = None) -> DemoPlan:
@@ -99,7 +109,7 @@ def run_demo(
             "invariance": audit(model, test_set.points[:8], group="O"),
         }
         curves[method] = angle_sweep(model, test_set, ANGLES, seed=2)
-    png, _ = save_sweep(curves, ANGLES, out / "angle_sweep.png")
+    png, _ = save_sweep(curves, ANGLES, out / "angle_sweep.png", title=plan.title, chance=chance_level(test_set.labels))
     print()
     print(format_table(rows))
     print()

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.evaluate import predict
 from tinvnn.tasks.classification.protocols import axis_angle_rotation
 
-__all__ = ["angle_sweep", "save_sweep"]
+__all__ = ["angle_sweep", "chance_level", "save_sweep"]
 
 
 def angle_sweep(
@@ -40,11 +41,37 @@ def angle_sweep(
     return accuracies
 
 
-def save_sweep(curves: dict[str, list[float]], angles_deg: list[float], path: str | os.PathLike[str]) -> tuple[Path, Path]:
+def chance_level(labels: Tensor) -> float:
+    """Accuracy of always answering the most frequent class: the level a classifier must beat.
+
+    Equals 1 / C on a class-balanced set. Shape: labels (S,) int.
+    """
+    if labels.numel() == 0:
+        raise ValueError("chance_level needs at least one label")
+    return float(torch.bincount(labels).max()) / labels.numel()
+
+
+def save_sweep(
+    curves: dict[str, list[float]],
+    angles_deg: list[float],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    chance: float | None = None,
+) -> tuple[Path, Path]:
     """Plot accuracy-versus-angle curves to ``path`` (PNG) and write the numbers next to it (.json).
 
+    Args:
+        curves: label -> accuracies (fractions), one per angle.
+        angles_deg: (A,) test rotation angles in degrees.
+        path: the PNG file.
+        title: what a reader needs without the terminal: dataset, training budget, test set
+            (e.g. ``"ModelNet40: PointNet, 10 epochs on 80 clouds/class ..."``).
+        chance: accuracy of guessing (:func:`chance_level` of the test labels), drawn as a
+            dashed line.
+
     Returns:
-        (png path, json path).
+        (png path, json path); the JSON holds the angles, curves, title and chance level.
     """
     import matplotlib
 
@@ -56,6 +83,10 @@ def save_sweep(curves: dict[str, list[float]], angles_deg: list[float], path: st
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, acc in curves.items():
         ax.plot(angles_deg, [100 * a for a in acc], marker="o", label=label)
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({100 * chance:.1f}%)")
+    lines = (title or "accuracy vs test rotation angle").splitlines()
+    ax.set_title("\n".join(textwrap.fill(line, 80) for line in lines), fontsize=9)
     ax.set_xlabel("test rotation angle about a random axis (degrees)")
     ax.set_ylabel("accuracy (%)")
     ax.set_xlim(0, 180)
@@ -66,5 +97,5 @@ def save_sweep(curves: dict[str, list[float]], angles_deg: list[float], path: st
     fig.savefig(png, dpi=120)
     plt.close(fig)
     js = png.with_suffix(".json")
-    js.write_text(json.dumps({"angles_deg": angles_deg, "accuracy": curves}, indent=2))
+    js.write_text(json.dumps({"title": title, "chance": chance, "angles_deg": angles_deg, "accuracy": curves}, indent=2))
     return png, js
