@@ -1,0 +1,108 @@
+"""Weighted frames on ModelNet40: frames per shape, and resampling stability of trained classifiers.
+
+    python benchmarks/bench_weighted_frames.py frames [--points 256 1024] [--json out.json]
+    python benchmarks/bench_weighted_frames.py stability runs/a/checkpoint.pt ... [--json out.json]
+
+``frames``: for every shape of both splits (at each ``--points``, the training subset of
+``load_modelnet40``), the number of weighted frames (``tinvnn.weighted_frames``) at the default
+threshold and cap and at a few others: mean, distribution, backbone calls relative to Frame
+Averaging's 8, and the time to compute them.
+
+``stability``: each test shape's 1,024 points are split into two disjoint halves of 512 (one
+seeded permutation); a checkpoint is stable on a shape when it predicts the same class for both
+halves. Prints per checkpoint the fraction of stable shapes and the accuracy on each half
+(untransformed test data: upright, as stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from tinvnn import weighted_frames
+from tinvnn.tasks.classification.datasets import load_modelnet40
+from tinvnn.tasks.classification.evaluate import load_model, predict
+from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
+
+FA_FRAMES = 8  # Frame Averaging's frames per 3-D shape (group O)
+
+
+def frame_counts(points: torch.Tensor, threshold: float, max_frames: int | None) -> tuple[torch.Tensor, float]:
+    """Frames per shape (S,) for clouds (S, N, 3), and the seconds it took (batches of 512)."""
+    start = time.perf_counter()
+    counts = [weighted_frames(chunk.double(), threshold=threshold, max_frames=max_frames).counts() for chunk in points.split(512)]
+    return torch.cat(counts), time.perf_counter() - start
+
+
+def frames_report(points_list: list[int], root: str | None) -> dict:
+    settings = [(DEFAULT_THRESHOLD, DEFAULT_MAX_FRAMES), (DEFAULT_THRESHOLD, None), (0.5, DEFAULT_MAX_FRAMES),
+                (2.0, DEFAULT_MAX_FRAMES), (2.0, None)]  # fmt: skip
+    out: dict = {}
+    for n in points_list:
+        for split in ("train", "test"):
+            data = load_modelnet40(split, points=n, root=root)
+            for threshold, cap in settings:
+                counts, seconds = frame_counts(data.points, threshold, cap)
+                key = f"{split}/{n}/threshold={threshold}/max_frames={cap}"
+                hist = torch.bincount(counts).tolist()
+                out[key] = {
+                    "shapes": len(counts),
+                    "mean": float(counts.float().mean()),
+                    "calls_vs_fa": float(counts.float().mean()) / FA_FRAMES,
+                    "distribution": {k: v / len(counts) for k, v in enumerate(hist) if v},
+                    "seconds": seconds,
+                }
+                print(f"{key:45s} mean {out[key]['mean']:.2f} ({out[key]['calls_vs_fa']:.2f} of fa) "
+                      f"dist {{{', '.join(f'{k}: {100 * v:.1f}%' for k, v in out[key]['distribution'].items())}}} "
+                      f"{seconds:.1f} s")  # fmt: skip
+    return out
+
+
+def stability_report(checkpoints: list[str], root: str | None, seed: int) -> dict:
+    data = load_modelnet40("test", points=1024, root=root)
+    order = torch.randperm(1024, generator=torch.Generator().manual_seed(seed))
+    halves = [data.points[:, order[:512]], data.points[:, order[512:]]]
+    out: dict = {}
+    for path in checkpoints:
+        model, config, _ = load_model(path)
+        start = time.perf_counter()
+        preds = [predict(model, h, batch_size=64).argmax(1) for h in halves]
+        out[path] = {
+            "method": config["method"],
+            "stable": float((preds[0] == preds[1]).float().mean()),
+            "accuracy_halves": [float((p == data.labels).float().mean()) for p in preds],
+            "seconds": time.perf_counter() - start,
+        }
+        r = out[path]
+        print(f"{path}: {r['method']:<14} stable {100 * r['stable']:.1f}%  accuracy on the halves "
+              f"{100 * r['accuracy_halves'][0]:.1f} / {100 * r['accuracy_halves'][1]:.1f}  ({r['seconds']:.0f} s)")  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("frames", help="frames per shape at several thresholds")
+    p.add_argument("--points", type=int, nargs="+", default=[256, 1024])
+    p = sub.add_parser("stability", help="same prediction on two disjoint 512-point halves")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
+    for p in sub.choices.values():
+        p.add_argument("--data-dir", default=None, help="data directory (default: $TINVNN_DATA)")
+        p.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.command == "frames":
+        result = frames_report(args.points, args.data_dir)
+    else:
+        result = stability_report(args.checkpoints, args.data_dir, args.seed)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
