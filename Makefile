@@ -1,4 +1,5 @@
-# The two set-up commands of the README: `make demo` (main job) and `make test` (test suite).
+# The two set-up commands of the README: `make demo` (main job) and `make test` (lint, type
+# check, test suite).
 # Each creates its own virtual environment in .venv and installs torch==2.13.0 (CPU) and tinvnn.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,10 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/tinvnn demo
 
+# The linter and the type check (configured in pyproject.toml) run before the tests.
 test: venv
+	$(BIN)/ruff check tinvnn
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:
