@@ -5,9 +5,9 @@ and scaled into the unit ball; transformations are applied later by the protocol
 
 **ModelNet40 layout** (``<data>/modelnet40/{train,test}.npz``, found through
 :func:`tinvnn.paths.data_dir`): keys ``points`` float (S, P, 3) with P >= the requested points,
-``labels`` int (S,) in [0, 40), ``classes`` (40,) names. The public 1,024-point resampled copies
-of ModelNet40 (Wu et al., CVPR 2015; https://modelnet.cs.princeton.edu) converted to this layout
-work as is; see ``docs/data.md``.
+``labels`` int (S,) in [0, 40), ``classes`` (40,) names (and optional ``normals``, unused here).
+:mod:`tinvnn.tasks.classification.convert` (``tinvnn data convert``) writes it from the common
+ModelNet40 downloads (Wu et al., CVPR 2015); see ``docs/data.md``.
 
 **Synthetic shapes** (:data:`SYNTHETIC_CLASSES`, no files needed): twelve families of parametric
 surfaces with random proportions, area-weighted random surface sampling and Gaussian noise.
@@ -126,7 +126,10 @@ def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None =
         raise ValueError(f"expected split in {SPLITS}, got {split!r}")
     path = default_data_dir(root) / "modelnet40" / f"{split}.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"ModelNet40 file {path} not found; expected {MODELNET_LAYOUT}")
+        raise FileNotFoundError(
+            f"ModelNet40 file {path} not found; expected {MODELNET_LAYOUT} "
+            "(`tinvnn data convert` writes them from a ModelNet40 download, see docs/data.md)"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in ("points", "labels", "classes") if key in npz.files}
