@@ -55,5 +55,5 @@ def test_foreign_checkpoint_is_rejected(tmp_path):
     with pytest.raises(CheckpointMismatchError, match=r"not a tinvnn n-body checkpoint: TrainConfig: unknown keys \['arch'\]"):
         load_trained(tmp_path / "other.pt")
     save_checkpoint(tmp_path / "empty.pt", {"model": {}}, {})
-    with pytest.raises(CheckpointMismatchError, match="its weights do not fit its configuration"):
+    with pytest.raises(CheckpointMismatchError, match="its weights do not fit the n-body model its configuration describes"):
         load_trained(tmp_path / "empty.pt")

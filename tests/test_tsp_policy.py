@@ -134,7 +134,7 @@ def test_training_runs_and_round_trips(tmp_path) -> None:
         with pytest.raises(ValueError, match="adds test-time views to another model"):
             TrainConfig(variant=views_only)
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"lr": 1.0})
-    with pytest.raises(CheckpointMismatchError, match="not a TSP policy checkpoint"):
+    with pytest.raises(CheckpointMismatchError, match="its weights do not fit the TSP policy its configuration describes"):
         load_policy(tmp_path / "other.pt")
 
 

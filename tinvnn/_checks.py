@@ -6,12 +6,13 @@ docstrings and the tests describe the same contract.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 
 import torch
 from torch import Tensor
 
-__all__ = ["check_choice", "check_finite", "check_tensor"]
+__all__ = ["check_choice", "check_finite", "check_number", "check_positive_int", "check_tensor"]
 
 
 def check_tensor(x: object, name: str) -> Tensor:
@@ -38,3 +39,19 @@ def check_choice(value: object, name: str, choices: Collection[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return str(value)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Raise unless ``value`` is an int >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def check_number(value: object, name: str, *, positive: bool = False) -> float:
+    """Raise unless ``value`` is a finite real number, > 0 when ``positive``, else >= 0."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):  # type: ignore[operator]
+        kind = "positive" if positive else "non-negative"
+        raise ValueError(f"{name}: expected a finite {kind} number, got {value!r}")
+    return float(value)  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ import torch
 from tinvnn._io import atomic_write
 from tinvnn.training.config import Config, ConfigError
 
-__all__ = ["CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "read_config", "check_config"]
+__all__ = ["CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "read_config", "check_config", "load_weights"]
 
 C = TypeVar("C", bound=Config)
 
@@ -123,6 +123,21 @@ def read_config(payload: Mapping[str, Any], cls: type[C], path: str | os.PathLik
         return cls.from_dict(payload["config"])
     except ConfigError as err:
         raise CheckpointMismatchError(f"{path} is not a {what} checkpoint: {err}") from err
+
+
+def load_weights(model: torch.nn.Module, payload: Mapping[str, Any], path: str | os.PathLike[str], *, what: str) -> torch.nn.Module:
+    """Load ``payload["state"]["model"]`` into ``model`` (built from the stored configuration).
+
+    Raises:
+        CheckpointMismatchError: no weights, or weights that do not fit the model (a file
+            whose configuration and weights disagree, or another model's).
+    """
+    try:
+        model.load_state_dict(payload["state"]["model"])
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointMismatchError(f"{path}: its weights do not fit the {what} its configuration describes ({reason})") from err
+    return model
 
 
 def check_config(

@@ -42,6 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from tinvnn._checks import check_positive_int
 from tinvnn._io import atomic_write, stale_temporaries
 from tinvnn.training.checkpoint import check_config, load_checkpoint, read_config, save_checkpoint
 from tinvnn.training.config import Config, option
@@ -78,18 +79,12 @@ class RunOptions(Config):
     threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
 
     def __post_init__(self) -> None:
-        if self.log_every < 1:
-            raise ValueError(f"log_every: expected a positive integer, got {self.log_every}")
-        if self.stop_after is not None and self.stop_after < 1:
-            raise ValueError(f"stop_after: expected a positive integer or None, got {self.stop_after}")
+        check_positive_int(self.log_every, "log_every")
+        for name in ("stop_after", "threads"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite: choose one")
-        _check_threads(self.threads)
-
-
-def _check_threads(threads: int | None) -> None:
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
 
 
 @dataclass

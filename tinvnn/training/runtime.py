@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from tinvnn._checks import check_positive_int
+
 __all__ = ["DEVICE_HELP", "Runtime", "resolve_device", "set_threads", "start_runtime"]
 
 DEVICE_HELP = "auto (cuda if available, else cpu), cpu, cuda or cuda:INDEX"
@@ -48,11 +50,8 @@ def set_threads(threads: int | None) -> None:
     Raises:
         ValueError: ``threads`` below 1.
     """
-    if threads is None:
-        return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(check_positive_int(threads, "threads"))
 
 
 @dataclass(frozen=True)

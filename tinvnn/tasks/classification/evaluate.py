@@ -15,7 +15,7 @@ from tinvnn import check_invariance
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.tasks.classification.protocols import Protocol
-from tinvnn.training import LAST, CheckpointMismatchError, load_checkpoint, read_config
+from tinvnn.training import LAST, CheckpointMismatchError, load_checkpoint, load_weights, read_config
 
 __all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict"]
 
@@ -111,8 +111,5 @@ def load_model(
     backbone = build_backbone(config.backbone, len(classes), width=config.width, k=config.k,
                               feature_transform=config.feature_transform)  # fmt: skip
     model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment)
-    try:
-        model.load_state_dict(payload["state"]["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointMismatchError(f"{path}: its weights do not fit its configuration ({str(err).splitlines()[0]})") from err
+    load_weights(model, payload, path, what="classifier")
     return model.eval(), config.to_dict(), meta

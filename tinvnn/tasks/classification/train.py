@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
+from tinvnn._checks import check_number, check_positive_int
 from tinvnn.canonicalize import GROUPS
 from tinvnn.tasks.classification.datasets import DATASETS, PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.evaluate import evaluate
@@ -73,13 +74,9 @@ class TrainConfig(Config):
         parse_protocol(self.train_protocol)
         parse_protocol(self.test_protocol)
         for name in ("points", "epochs", "batch_size", "width", "k", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise ValueError(f"{name}: expected a finite {'positive' if name == 'lr' else 'non-negative'} number, got {value!r}")
+            check_positive_int(getattr(self, name), name)
+        check_number(self.lr, "lr", positive=True)
+        check_number(self.weight_decay, "weight_decay")
         check_sign_augment(self.method, self.sign_augment)
         if self.batch_size < 2:
             raise ValueError(f"batch_size: expected >= 2 (batch norm), got {self.batch_size}")

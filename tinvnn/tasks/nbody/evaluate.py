@@ -23,7 +23,7 @@ from torch import nn
 from tinvnn.audit import check_equivariance
 from tinvnn.tasks.nbody.dataset import NBodySplit
 from tinvnn.tasks.nbody.train import TrainConfig, model_from_config
-from tinvnn.training import BEST, CheckpointMismatchError, load_checkpoint, read_config
+from tinvnn.training import BEST, load_checkpoint, load_weights, read_config
 
 __all__ = ["EquivarianceErrors", "equivariance_errors", "load_trained"]
 
@@ -96,9 +96,5 @@ def load_trained(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig, 
         path = path / BEST
     payload = load_checkpoint(path)
     config = read_config(payload, TrainConfig, path, what="tinvnn n-body")
-    model = model_from_config(config)
-    try:
-        model.load_state_dict(payload["state"]["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointMismatchError(f"{path}: its weights do not fit its configuration ({str(err).splitlines()[0]})") from err
+    model = load_weights(model_from_config(config), payload, path, what="n-body model")
     return model.eval(), config, payload["meta"]

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from tinvnn._checks import check_number, check_positive_int
 from tinvnn.canonicalize import GROUPS
 from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit
@@ -74,8 +75,10 @@ class TrainConfig(Config):
             raise ValueError(f"group: expected one of {GROUPS}, got {self.group!r}")
         _check_options(self.model, relative=self.relative, residual=self.residual, sign_augment=self.sign_augment)
         for name in ("epochs", "batch_size", "hidden", "layers", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+            check_positive_int(getattr(self, name), name)
+        if self.lr is not None:
+            check_number(self.lr, "lr", positive=True)
+        check_number(self.weight_decay, "weight_decay")
 
     @property
     def learning_rate(self) -> float:

@@ -30,7 +30,8 @@ from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
-from tinvnn.training import BEST, LAST, CheckpointMismatchError, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option, read_config
+from tinvnn._checks import check_number, check_positive_int
+from tinvnn.training import BEST, LAST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, load_weights, option, read_config
 
 __all__ = ["DEFAULT_CHECKPOINT", "ReinforceTask", "TrainConfig", "VALIDATION_SEED", "build_model", "load_policy", "train"]
 
@@ -73,17 +74,12 @@ class TrainConfig(Config):
             )
         for name in ("num_cities", "embed_dim", "num_layers", "num_heads", "ff_dim", "batch_size", "steps",
                      "steps_per_epoch", "eval_every", "val_instances"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if self.num_cities < 3:
             raise ValueError(f"num_cities: expected at least 3 cities, got {self.num_cities}")
-        for name in ("lr", "grad_clip"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
-        if not isinstance(self.weight_decay, (int, float)) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay: expected a finite non-negative number, got {self.weight_decay!r}")
+        check_number(self.lr, "lr", positive=True)
+        check_number(self.grad_clip, "grad_clip", positive=True)
+        check_number(self.weight_decay, "weight_decay")
 
 
 def build_model(config: TrainConfig) -> AttentionTSP:
@@ -154,11 +150,7 @@ def load_policy(path: str | Path) -> tuple[AttentionTSP, TrainConfig]:
         path = path / BEST if (path / BEST).is_file() else path / LAST
     payload = load_checkpoint(path)
     config = read_config(payload, TrainConfig, path, what="TSP policy")
-    model = build_model(config)
-    try:
-        model.load_state_dict(payload["state"]["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointMismatchError(f"{path} is not a TSP policy checkpoint ({str(err).splitlines()[0]})") from err
+    model = load_weights(build_model(config), payload, path, what="TSP policy")
     model.eval()
     return model, config
 
