@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from typing_extensions import assert_type
 
-from tinvnn import Frame, canonicalize
+from tinvnn import Frame, MDSInfo, canonicalize, mds
 
 
 def test_canonicalize_overloads_follow_return_frame() -> None:
@@ -19,3 +19,12 @@ def test_canonicalize_overloads_follow_return_frame() -> None:
     flag: bool = bool(torch.rand(()) < 2)
     either = assert_type(canonicalize(x, return_frame=flag), Tensor | tuple[Tensor, Frame])
     assert isinstance(either, tuple)
+
+
+def test_mds_overloads_follow_return_info() -> None:
+    x = torch.randn(6, 2, dtype=torch.float64)
+    dist = (x[:, None] - x[None]).norm(dim=-1)
+    coords = assert_type(mds(dist, 2), Tensor)
+    assert coords.shape == (6, 2)
+    coords, info = assert_type(mds(dist, 2, return_info=True), tuple[Tensor, MDSInfo])
+    assert isinstance(info, MDSInfo)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 from torch import Tensor
@@ -41,6 +42,54 @@ class MDSInfo:
     negative_fraction: Tensor
     clipped: Tensor
     frame: Frame
+
+
+@overload
+def mds(
+    dist: Tensor,
+    dim: int,
+    *,
+    mask: Tensor | None = ...,
+    scale: bool = ...,
+    return_info: Literal[False] = ...,
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+    symmetry_tol: float = ...,
+    negative_tol: float = ...,
+) -> Tensor: ...
+
+
+@overload
+def mds(
+    dist: Tensor,
+    dim: int,
+    *,
+    mask: Tensor | None = ...,
+    scale: bool = ...,
+    return_info: Literal[True],
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+    symmetry_tol: float = ...,
+    negative_tol: float = ...,
+) -> tuple[Tensor, MDSInfo]: ...
+
+
+@overload
+def mds(
+    dist: Tensor,
+    dim: int,
+    *,
+    mask: Tensor | None = ...,
+    scale: bool = ...,
+    return_info: bool,
+    on_ambiguity: str = ...,
+    gap_tol: float = ...,
+    sign_tol: float = ...,
+    symmetry_tol: float = ...,
+    negative_tol: float = ...,
+) -> Tensor | tuple[Tensor, MDSInfo]: ...
 
 
 def mds(
