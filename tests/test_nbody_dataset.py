@@ -28,6 +28,20 @@ def test_generated_once_and_cached(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_cache_is_regenerated(tmp_path, damage, caplog):
+    config = NBodyConfig(n_train=3, n_val=2, n_test=2, frame_in=1, frame_out=3, system=TINY)
+    data = load_nbody(config, root=tmp_path)
+    path = trajectory_cache_path("train", config, tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes({"truncate": raw[: len(raw) // 2], "garbage": b"not an npz file", "empty": b""}[damage])
+    again = load_nbody(config, root=tmp_path)
+    assert "unreadable" in caplog.text and "generating it again" in caplog.text
+    for a, b in zip(data["train"].tensors(), again["train"].tensors()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same systems: generation is seeded
+    assert path.read_bytes() == raw
+
+
 def test_default_cache_is_the_cache_dir():
     config = NBodyConfig(n_train=2, n_val=2, n_test=2, frame_in=0, frame_out=1, system=TINY)
     load_nbody(config)

@@ -20,7 +20,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(handle)`` on a temporary file beside ``path``, flush it to disk, then rename
     it over ``path`` (atomic on POSIX). The directory is created if needed; the file gets the
     usual permissions (0666 less the umask), not the temporary file's 0600.

@@ -7,9 +7,26 @@
 * :func:`save_checkpoint`, :func:`load_checkpoint` (safe: ``weights_only``), :func:`read_config`.
 """
 
-from tinvnn.training.checkpoint import CheckpointMismatchError, check_config, load_checkpoint, load_weights, read_config, save_checkpoint
+from tinvnn.training.checkpoint import (
+    CheckpointMismatchError,
+    check_config,
+    load_checkpoint,
+    load_weights,
+    read_config,
+    save_checkpoint,
+)
 from tinvnn.training.config import Config, ConfigError, add_arguments, from_args, option
-from tinvnn.training.harness import BEST, LAST, METRICS, STEPS, RunDirectoryError, RunOptions, RunResult, TrainingDiverged, fit
+from tinvnn.training.harness import (
+    BEST,
+    LAST,
+    METRICS,
+    STEPS,
+    RunDirectoryError,
+    RunOptions,
+    RunResult,
+    TrainingDiverged,
+    fit,
+)
 from tinvnn.training.runtime import DEVICE_HELP, Runtime, resolve_device, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task

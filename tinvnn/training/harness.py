@@ -212,7 +212,9 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
     model = task.build_model().to(rt.device)
     optimizer = task.build_optimizer(model)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    start, history, best = 0, [], {}
+    start: int = 0
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {}
     last = out / LAST
     if options.resume and last.is_file():
         start, history, best = _restore(task, last, model, optimizer, rt)
@@ -248,9 +250,9 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
                 eta = (time.perf_counter() - run_began) / done * (stop - epoch - 1)
                 log.info("epoch %d/%d %s (eta %.0fs)", epoch + 1, task.epochs, _format(record), eta)
             if rt.world > 1:
-                box = [history, best]
+                box: list[Any] = [history, best]
                 dist.broadcast_object_list(box, src=0)
-                history, best = box
+                history, best = box[0], box[1]
     finally:
         if writer is not None:
             writer.close()
@@ -373,8 +375,8 @@ def _save(
 def _write_metrics(out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool) -> None:
     payload = {"config": task.config.to_dict(), **task.meta(), "history": history, "best": best,
                "final": history[-1] if history else {}, "finished": finished}  # fmt: skip
-    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
-    atomic_write(out / METRICS, lambda handle: handle.write(text.encode()))
+    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False).encode()
+    atomic_write(out / METRICS, lambda handle: handle.write(text))
 
 
 def _json_safe(obj: Any) -> Any:

@@ -21,7 +21,14 @@ from tinvnn._checks import check_number, check_positive_int
 from tinvnn.canonicalize import GROUPS
 from tinvnn.tasks.classification.datasets import DATASETS, PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.evaluate import evaluate
-from tinvnn.tasks.classification.methods import BACKBONES, METHODS, build_backbone, build_model, check_sign_augment, train_augmentation
+from tinvnn.tasks.classification.methods import (
+    BACKBONES,
+    METHODS,
+    build_backbone,
+    build_model,
+    check_sign_augment,
+    train_augmentation,
+)
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.training import Config, EpochContext, RunOptions, Task, fit, option
 
@@ -131,7 +138,8 @@ class ClassificationTask(Task):
         logits = model(points.to(ctx.device))
         loss = cross_entropy(logits, labels)
         if self.config.feature_transform:
-            loss = loss + FEATURE_TRANSFORM_WEIGHT * _backbone(model).feature_transform_loss
+            regulariser: Tensor = _backbone(model).feature_transform_loss  # type: ignore[assignment]
+            loss = loss + FEATURE_TRANSFORM_WEIGHT * regulariser
         return loss, {"train_accuracy": float((logits.argmax(dim=1) == labels).float().mean())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

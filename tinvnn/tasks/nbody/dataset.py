@@ -17,8 +17,10 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -120,11 +122,15 @@ def _generate(split: str, config: NBodyConfig) -> dict[str, np.ndarray]:
 def _load_or_generate(split: str, config: NBodyConfig, root: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     path = trajectory_cache_path(split, config, root)
     if path.is_file():
-        with np.load(path) as data:
-            return {k: data[k] for k in ("loc", "vel", "charges")}
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in ("loc", "vel", "charges")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            # the cache is derived data: a damaged file is regenerated, never trusted
+            log.warning("cached n-body split %s is unreadable (%s: %s); generating it again", path, type(err).__name__, err)
     log.info("generating %d n-body systems (%s split) into %s", config.sizes()[split], split, path)
     arrays = _generate(split, config)
-    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    atomic_write(path, lambda handle: np.savez(handle, loc=arrays["loc"], vel=arrays["vel"], charges=arrays["charges"]))
     return arrays
 
 

@@ -36,9 +36,9 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_number, check_positive_int
 from tinvnn.canonicalize import GROUPS
+from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit
-from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.training import BEST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option
 
 __all__ = ["DEFAULT_LR", "MODELS", "NBodyTask", "TrainConfig", "TrainResult", "build_model", "evaluate_mse", "model_from_config", "train_nbody"]

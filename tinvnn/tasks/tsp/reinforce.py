@@ -25,13 +25,25 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from tinvnn._checks import check_number, check_positive_int
 from tinvnn.models.attention_tsp import AttentionTSP
 from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
-from tinvnn._checks import check_number, check_positive_int
-from tinvnn.training import BEST, LAST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, load_weights, option, read_config
+from tinvnn.training import (
+    BEST,
+    LAST,
+    Config,
+    EpochContext,
+    RunOptions,
+    Task,
+    fit,
+    load_checkpoint,
+    load_weights,
+    option,
+    read_config,
+)
 
 __all__ = ["DEFAULT_CHECKPOINT", "ReinforceTask", "TrainConfig", "VALIDATION_SEED", "build_model", "load_policy", "train"]
 
@@ -116,7 +128,8 @@ class ReinforceTask(Task):
         coords = uniform_instances(c.batch_size * ctx.world, c.num_cities, generator=g, dtype=torch.float64)[ctx.rank :: ctx.world]
         inputs = self.variant.train_input(coords, g).to(ctx.device)
         starts = torch.arange(c.num_cities, device=ctx.device).expand(len(coords), c.num_cities)
-        tours, log_prob = model.rollout(inputs.float(), starts, sample=True, generator=g)
+        policy: AttentionTSP = model  # type: ignore[assignment]
+        tours, log_prob = policy.rollout(inputs.float(), starts, sample=True, generator=g)
         with torch.no_grad():
             lengths = tour_length(inputs, tours).float()  # (B, N) in the input's units
             advantage = lengths - lengths.mean(1, keepdim=True)
@@ -150,7 +163,8 @@ def load_policy(path: str | Path) -> tuple[AttentionTSP, TrainConfig]:
         path = path / BEST if (path / BEST).is_file() else path / LAST
     payload = load_checkpoint(path)
     config = read_config(payload, TrainConfig, path, what="TSP policy")
-    model = load_weights(build_model(config), payload, path, what="TSP policy")
+    model = build_model(config)
+    load_weights(model, payload, path, what="TSP policy")
     model.eval()
     return model, config
 
