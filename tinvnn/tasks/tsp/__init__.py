@@ -18,8 +18,8 @@ from tinvnn.tasks.tsp.evaluate import Decoding, evaluate_test_set, evaluate_tspl
 from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
 from tinvnn.tasks.tsp.objective import check_tours, gap_percent, matrix_tour_length, tour_length
 from tinvnn.tasks.tsp.policy import solve
-from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
 from tinvnn.tasks.tsp.reference import reference_lengths
+from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
 from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
 from tinvnn.tasks.tsp.tsplib import TSPLIBError, TSPLIBInstance, distance_matrix, read_solutions, read_tsplib
 from tinvnn.tasks.tsp.variants import VARIANTS, Variant, get_variant
