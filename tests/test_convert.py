@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,11 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main([*args, "--out", str(out), "--force"]) == 0
     assert main(["data", "convert", str(tmp_path / "nowhere"), "--format", "normal_resampled", "--up", "y", "--out", str(out), "--force"]) == 2
     assert "modelnet40_shape_names.txt not found" in capsys.readouterr().err
+
+
+def test_hdf5_without_h5py_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
+    assert main(["data", "convert", str(tmp_path), "--format", "hdf5", "--up", "y", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "tinvnn: error: reading modelnet40_ply_hdf5_2048 needs the optional dependency 'h5py': pip install 'tinvnn[tasks]'"
+    )
