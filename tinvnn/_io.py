@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "stale_temporaries"]
+__all__ = ["atomic_write", "json_safe", "stale_temporaries"]
 
 
 TMP_SUFFIX = ".tmp"
@@ -47,3 +48,17 @@ def stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     """Temporary files of :func:`atomic_write` in ``directory`` (left by a killed process)."""
     directory = Path(directory)
     return sorted(directory.glob(f".*{TMP_SUFFIX}")) if directory.is_dir() else []
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain data for strict JSON: non-finite floats become None (JSON has no NaN), tuples lists,
+    other objects their ``str``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)

@@ -29,7 +29,8 @@ class InvarianceReport:
     """Largest change of a function's output over random group elements.
 
     Attributes:
-        max_abs: max |f(T x) - expected| over all trials and output entries.
+        max_abs: max |f(T x) - expected| over all trials and output entries; ``inf`` when a
+            transformed input gave NaN or Inf.
         max_rel: ``max_abs`` divided by max |expected| of the same trial.
         trials: number of random group elements tried.
         worst_trial: index of the trial that gave ``max_rel``.
@@ -43,7 +44,7 @@ class InvarianceReport:
     kind: str = "invariance"
 
     def ok(self, rtol: float) -> bool:
-        """True when ``max_rel <= rtol``."""
+        """True when ``max_rel <= rtol`` (False when the output became NaN or Inf under a transform)."""
         return self.max_rel <= rtol
 
     def __str__(self) -> str:
@@ -186,6 +187,8 @@ def _audit(
     with torch.no_grad():
         features = dict(point_features or {})
         reference = _call(fn, pos, vectors, features).to(torch.float64)
+        if not bool(torch.isfinite(reference).all()):
+            raise ValueError("fn returned NaN or Inf on the untransformed input: its invariance cannot be measured")
         radius = _radius(pos, sample)
         worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
         for trial in range(trials):
@@ -212,6 +215,8 @@ def _audit(
             if out.shape != expected.shape:
                 raise ValueError(f"fn returned shape {tuple(out.shape)} for the moved input, {tuple(expected.shape)} before")
             err = float((out - expected).abs().max()) if out.numel() else 0.0
+            if not bool(torch.isfinite(out).all()):
+                err = float("inf")  # NaN compares false with everything: count it as the worst error
             rel = err / max(float(expected.abs().max()) if expected.numel() else 0.0, 1e-300)
             if rel > worst_rel or trial == 0:
                 worst_rel, worst_trial = rel, trial

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
+from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.demo import run_demo
@@ -124,11 +126,12 @@ def _audit(args: argparse.Namespace) -> int:
     report = audit(model, data.points[: args.clouds], group=config["group"], trials=args.trials, seed=args.seed)
     report.update(checkpoint=args.checkpoint, method=config["method"], group=config["group"], clouds=min(args.clouds, len(data)))
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report), allow_nan=False))  # a non-finite error prints as null
     else:
         print(f"{args.checkpoint} ({config['method']}, group {config['group']}): worst invariance error "
               f"max_abs={report['max_abs']:.3e} max_rel={report['max_rel']:.3e} over {report['trials']} trials")  # fmt: skip
-    return 1 if args.rtol is not None and report["max_rel"] > args.rtol else 0
+    failed = not math.isfinite(report["max_rel"]) or (args.rtol is not None and report["max_rel"] > args.rtol)
+    return 1 if failed else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tinvnn._checks import check_positive_int
-from tinvnn._io import atomic_write, stale_temporaries
+from tinvnn._io import atomic_write, json_safe, stale_temporaries
 from tinvnn.training.checkpoint import check_config, load_checkpoint, read_config, save_checkpoint
 from tinvnn.training.config import Config, option
 from tinvnn.training.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
@@ -375,21 +375,8 @@ def _save(
 def _write_metrics(out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool) -> None:
     payload = {"config": task.config.to_dict(), **task.meta(), "history": history, "best": best,
                "final": history[-1] if history else {}, "finished": finished}  # fmt: skip
-    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False).encode()
+    text = json.dumps(json_safe(payload), indent=2, allow_nan=False).encode()
     atomic_write(out / METRICS, lambda handle: handle.write(text))
-
-
-def _json_safe(obj: Any) -> Any:
-    """Plain JSON: non-finite floats become null (strict JSON has no NaN), other objects strings."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    return str(obj)
 
 
 def _format(record: dict[str, Any]) -> str:
