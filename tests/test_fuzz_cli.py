@@ -49,6 +49,7 @@ BAD_FLAGS = [
     (["train", *TINY_CLS, "--epochs", "two"], "invalid int value: 'two'"),
     (["train", *TINY_CLS, "--resume", "--overwrite"], "resume and overwrite: choose one"),
     (["train", *TINY_CLS, "--stop-after", "0"], "stop_after: expected a positive integer, got 0"),
+    (["train", *TINY_CLS, "--backbone", "dgcnn", "--k", "1000"], "k: expected fewer DGCNN neighbours than points per cloud (16), got 1000"),
     (["nbody", "train", *TINY_NBODY, "--epochs", "0"], "epochs: expected a positive integer, got 0"),
     (["nbody", "train", *TINY_NBODY, "--lr", "nan"], "lr: expected a finite positive number, got nan"),
     (["nbody", "train", *TINY_NBODY, "--threads", "0"], "threads: expected a positive integer, got 0"),

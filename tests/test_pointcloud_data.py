@@ -71,6 +71,11 @@ def test_modelnet_bad_inputs(tmp_path: Path) -> None:
     write_npz(tmp_path, "train", pts, np.array([0, 1]), ["a", "b"])
     with pytest.raises(ValueError, match=r"1 clouds contain NaN or inf coordinates \(first: \[1\]\)"):
         load_modelnet40("train", points=8, root=tmp_path)
+    write_npz(tmp_path, "train", np.zeros((2, 8, 3)), np.array([0.0, 1.7]), ["a", "b"])
+    with pytest.raises(ValueError, match="expected integer labels, got dtype float64 with non-integer values"):
+        load_modelnet40("train", points=8, root=tmp_path)
+    write_npz(tmp_path, "train", np.zeros((2, 8, 3)), np.array([0.0, 1.0]), ["a", "b"])  # integral floats are fine
+    assert load_modelnet40("train", points=8, root=tmp_path).labels.tolist() == [0, 1]
     write_npz(tmp_path, "train", np.zeros((2, 8, 3)), np.array([0, 1]), ["a", "b"])
     with pytest.raises(ValueError, match="at least 16 points"):
         load_modelnet40("train", points=16, root=tmp_path)

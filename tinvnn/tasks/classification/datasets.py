@@ -144,6 +144,9 @@ def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None =
             f"{path}: expected points (S, P, 3) and labels (S,), got {raw_points.shape} and {raw_labels.shape}"
         )
     names = tuple(str(c) for c in classes)
+    if not np.issubdtype(raw_labels.dtype, np.integer):
+        if not np.issubdtype(raw_labels.dtype, np.floating) or not np.array_equal(raw_labels, np.round(raw_labels)):
+            raise ValueError(f"{path}: expected integer labels, got dtype {raw_labels.dtype} with non-integer values")
     labels = torch.from_numpy(raw_labels.astype(np.int64))
     if labels.numel() and (labels.min() < 0 or labels.max() >= len(names)):
         raise ValueError(f"{path}: expected labels in [0, {len(names)}), got [{int(labels.min())}, {int(labels.max())}]")

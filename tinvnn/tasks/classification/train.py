@@ -85,6 +85,8 @@ class TrainConfig(Config):
         check_number(self.lr, "lr", positive=True)
         check_number(self.weight_decay, "weight_decay")
         check_sign_augment(self.method, self.sign_augment)
+        if self.backbone == "dgcnn" and self.k >= self.points:
+            raise ValueError(f"k: expected fewer DGCNN neighbours than points per cloud ({self.points}), got {self.k}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size: expected >= 2 (batch norm), got {self.batch_size}")
 
