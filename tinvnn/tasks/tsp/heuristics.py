@@ -1,19 +1,37 @@
-"""Classical TSP heuristics on a distance matrix: nearest neighbour, greedy edge, 2-opt.
+"""Classical TSP heuristics: nearest neighbour, greedy edge, insertion, 2-opt.
 
-All functions take an (N, N) symmetric NumPy distance matrix in the instance's own metric
-(Euclidean for random instances, the TSPLIB convention for TSPLIB files) and return a tour
-as an (N,) int64 array, a permutation of 0..N-1. Ties are broken by the lowest index.
+Two families, both returning a tour as an (N,) int64 array, a permutation of 0..N-1:
+
+* on an (N, N) symmetric distance matrix in the instance's own metric (Euclidean for random
+  instances, the TSPLIB convention for TSPLIB files): ``nearest_neighbour``, ``greedy_edge``,
+  ``two_opt`` (best improvement, O(N^2) per move). Ties are broken by the lowest index.
+* on (N, 2) coordinates, Euclidean, without an N x N matrix (for thousands of cities):
+  ``nearest_neighbour_tour`` (k-d tree, O(N log N)), ``greedy_edge_tour`` (greedy matching on
+  the k-nearest-neighbour graph, fragments joined nearest end first), ``insertion_tour``
+  (farthest or random insertion, cheapest position; O(N^2) time, O(N) memory). The
+  improvement step for these sizes is ``tinvnn.tasks.tsp.improve.improve_tour``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from torch import Tensor
 
 from tinvnn.geometry.distances import euclidean_distances
 
-__all__ = ["euclidean_matrix", "nearest_neighbour", "greedy_edge", "two_opt", "two_opt_batch"]
+__all__ = [
+    "UnvisitedIndex",
+    "euclidean_matrix",
+    "nearest_neighbour",
+    "greedy_edge",
+    "two_opt",
+    "two_opt_batch",
+    "nearest_neighbour_tour",
+    "greedy_edge_tour",
+    "insertion_tour",
+]
 
 
 def _check_matrix(dist: np.ndarray) -> int:
@@ -48,7 +66,13 @@ def greedy_edge(dist: np.ndarray) -> np.ndarray:
     """Greedy edge insertion: add the shortest edges that keep degrees <= 2 and close no early cycle."""
     n = _check_matrix(dist)
     iu, ju = np.triu_indices(n, 1)
-    order = np.argsort(dist[iu, ju], kind="stable")
+    adjacency = _greedy_fragments(n, iu, ju, dist[iu, ju])
+    start = next(c for c in range(n) if len(adjacency[c]) == 1)  # one end of the Hamiltonian path
+    return np.asarray(_walk(adjacency, start), dtype=np.int64)
+
+
+def _greedy_fragments(n: int, first: np.ndarray, second: np.ndarray, length: np.ndarray) -> list[list[int]]:
+    """Adjacency of the paths that greedy matching of the edges (first[e], second[e]) builds."""
     parent = list(range(n))
 
     def root(a: int) -> int:
@@ -57,28 +81,30 @@ def greedy_edge(dist: np.ndarray) -> np.ndarray:
             a = parent[a]
         return a
 
-    degree = np.zeros(n, dtype=np.int64)
     adjacency: list[list[int]] = [[] for _ in range(n)]
     edges = 0
-    for k in order:
-        a, b = int(iu[k]), int(ju[k])
-        if degree[a] == 2 or degree[b] == 2 or root(a) == root(b):
+    for e in np.argsort(length, kind="stable").tolist():
+        a, b = int(first[e]), int(second[e])
+        if len(adjacency[a]) == 2 or len(adjacency[b]) == 2 or root(a) == root(b):
             continue
         parent[root(a)] = root(b)
-        degree[a] += 1
-        degree[b] += 1
         adjacency[a].append(b)
         adjacency[b].append(a)
         edges += 1
         if edges == n - 1:
             break
-    start = int(np.flatnonzero(degree == 1)[0])  # one end of the Hamiltonian path
-    tour, prev = [start], -1
-    while len(tour) < n:
-        nxt = next(c for c in adjacency[tour[-1]] if c != prev)
-        prev = tour[-1]
-        tour.append(nxt)
-    return np.asarray(tour, dtype=np.int64)
+    return adjacency
+
+
+def _walk(adjacency: list[list[int]], start: int) -> list[int]:
+    """The cities of the path that starts at the end ``start``."""
+    path, prev = [start], -1
+    while True:
+        nxt = [c for c in adjacency[path[-1]] if c != prev]
+        if not nxt:
+            return path
+        prev = path[-1]
+        path.append(nxt[0])
 
 
 def two_opt(dist: np.ndarray, tour: np.ndarray, *, max_iter: int = 10_000) -> np.ndarray:
@@ -110,3 +136,125 @@ def two_opt_batch(coords: Tensor, tours: Tensor) -> Tensor:
         for c, t in zip(coords, tours)
     ]
     return torch.stack(out).to(tours.device)
+
+
+class UnvisitedIndex:
+    """The unvisited cities of a tour under construction, with a k-d tree over them.
+
+    The tree is rebuilt whenever half of the cities it holds have been visited, so queries stay
+    O(k log N) and the total rebuild cost O(N log N).
+
+    Args:
+        coords: (N, 2) coordinates.
+        first: the city the tour starts at (visited).
+    """
+
+    def __init__(self, coords: np.ndarray, first: int) -> None:
+        self.coords = coords
+        self.unvisited = np.ones(len(coords), dtype=bool)
+        self.left = len(coords)
+        self.visit(first)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.ids = np.flatnonzero(self.unvisited)
+        self.tree = cKDTree(self.coords[self.ids]) if len(self.ids) > 0 else None
+
+    def visit(self, city: int) -> None:
+        """Mark ``city`` visited."""
+        self.unvisited[city] = False
+        self.left -= 1
+
+    def nearest(self, point: np.ndarray, k: int) -> np.ndarray:
+        """The (at most k) unvisited cities nearest to ``point`` (2,), nearest first."""
+        if 2 * self.left < len(self.ids):
+            self._rebuild()
+        want = min(k, self.left)
+        ask = min(2 * k, len(self.ids))
+        while True:
+            _, j = self.tree.query(point, ask)
+            found = self.ids[np.atleast_1d(j)]
+            found = found[self.unvisited[found]]
+            if len(found) >= want or ask == len(self.ids):
+                return found[:want]
+            ask = min(4 * ask, len(self.ids))
+
+
+def nearest_neighbour_tour(coords: np.ndarray, start: int = 0) -> np.ndarray:
+    """Nearest neighbour from ``start`` on (N, 2) coordinates, with a k-d tree (O(N log N))."""
+    coords = np.asarray(coords, dtype=np.float64)
+    tour = [start]
+    left = UnvisitedIndex(coords, start)
+    while left.left:
+        (city,) = left.nearest(coords[tour[-1]], 1)
+        left.visit(int(city))
+        tour.append(int(city))
+    return np.asarray(tour, dtype=np.int64)
+
+
+def greedy_edge_tour(coords: np.ndarray, neighbours: int = 10) -> np.ndarray:
+    """Greedy edge on the ``neighbours``-nearest-neighbour graph of (N, 2) coordinates.
+
+    The greedy matching leaves paths (fragments); they are joined into one tour by always
+    moving from the current path's end to the nearest end of a path not yet used.
+    """
+    from tinvnn.tasks.tsp.improve import neighbour_lists
+
+    coords = np.asarray(coords, dtype=np.float64)
+    n = len(coords)
+    near = neighbour_lists(coords, neighbours)
+    first = np.repeat(np.arange(n), near.shape[1])
+    second = near.reshape(-1)
+    keep = first < second
+    length = np.linalg.norm(coords[first[keep]] - coords[second[keep]], axis=1)
+    adjacency = _greedy_fragments(n, first[keep], second[keep], length)
+    ends = [c for c in range(n) if len(adjacency[c]) < 2]
+    other = {}
+    for c in ends:
+        if c not in other:
+            path = _walk(adjacency, c)
+            other[c], other[path[-1]] = path[-1], c
+    index = np.asarray(ends)
+    left = UnvisitedIndex(coords[index], 0)
+    position = {c: i for i, c in enumerate(ends)}
+    tour = _walk(adjacency, ends[0])
+    if other[ends[0]] != ends[0]:
+        left.visit(position[other[ends[0]]])
+    while left.left:
+        (i,) = left.nearest(coords[tour[-1]], 1)
+        end = ends[int(i)]
+        left.visit(int(i))
+        if other[end] != end:
+            left.visit(position[other[end]])
+        tour += _walk(adjacency, end)
+    return np.asarray(tour, dtype=np.int64)
+
+
+def insertion_tour(coords: np.ndarray, order: str = "farthest", *, seed: int = 0) -> np.ndarray:
+    """Farthest or random insertion on (N, 2) coordinates, each city at its cheapest position.
+
+    ``farthest`` starts from the city farthest from the centroid and next inserts the city
+    farthest from the tour; ``random`` inserts the cities in a seeded random order.
+    """
+    if order not in ("farthest", "random"):
+        raise ValueError(f"order: expected 'farthest' or 'random', got {order!r}")
+    coords = np.asarray(coords, dtype=np.float64)
+    n = len(coords)
+    if order == "random":
+        sequence = np.random.default_rng(seed).permutation(n).tolist()
+    else:
+        sequence = [int(np.linalg.norm(coords - coords.mean(0), axis=1).argmax())]
+    tour = [sequence[0]]
+    gap = np.linalg.norm(coords - coords[tour[0]], axis=1)  # distance to the tour (farthest)
+    gap[tour[0]] = -1.0
+    for step in range(1, n):
+        city = sequence[step] if order == "random" else int(gap.argmax())
+        t = np.asarray(tour)
+        a, b = coords[t], coords[np.roll(t, -1)]
+        x = coords[city]
+        cost = np.linalg.norm(a - x, axis=1) + np.linalg.norm(b - x, axis=1) - np.linalg.norm(a - b, axis=1)
+        tour.insert(int(cost.argmin()) + 1, city)
+        if order == "farthest":
+            gap = np.minimum(gap, np.linalg.norm(coords - x, axis=1))
+            gap[city] = -1.0
+    return np.asarray(tour, dtype=np.int64)

@@ -1,0 +1,195 @@
+"""Local-view TSP policy: exact invariance of views and tours, valid tours, imitation states,
+the improvement step against the naive 2-opt, and the imitation loop's resume."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import tinvnn
+from tinvnn.tasks.tsp.heuristics import (
+    euclidean_matrix,
+    greedy_edge,
+    greedy_edge_tour,
+    insertion_tour,
+    nearest_neighbour,
+    nearest_neighbour_tour,
+    two_opt,
+)
+from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, _instance_states, build_scorer, imitation_loss, train_imitation
+from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
+from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, view_features
+from tinvnn.tasks.tsp.objective import matrix_tour_length
+from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
+
+TINY = ImitationConfig(k=8, dim=16, layers=1, heads=2)
+
+
+def _similarity(points: np.ndarray, seed: int, *, reflect: bool) -> np.ndarray:
+    """A random rotation (and reflection), scale and translation of (..., 2) points."""
+    gen = torch.Generator().manual_seed(seed)
+    q = tinvnn.random_orthogonal(2, generator=gen, dtype=torch.float64).numpy()
+    if reflect != (np.linalg.det(q) < 0):
+        q = q @ np.diag([1.0, -1.0])
+    scale = float(torch.empty(()).uniform_(0.1, 50.0, generator=gen))
+    shift = torch.empty(2, dtype=torch.float64).uniform_(-100.0, 100.0, generator=gen).numpy()
+    return scale * points @ q.T + shift
+
+
+@pytest.fixture
+def scorer() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_scorer(TINY).double().eval()
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_view_features_invariant(reflect: bool) -> None:
+    rng = np.random.default_rng(0)
+    cur, start, cand = rng.random((32, 2)), 5 * rng.random((32, 2)), rng.random((32, 8, 2))
+    valid = torch.from_numpy(rng.random((32, 8)) < 0.8)
+    valid[:, 0] = True
+    complete = torch.from_numpy(rng.random(32) < 0.5)
+
+    def feats(f):
+        view = LocalView(*(torch.from_numpy(f(x)) for x in (cur, start, cand)), valid, complete)
+        return view_features(view)
+
+    tokens, mask = feats(lambda x: x)
+    moved, moved_mask = feats(lambda x: _similarity(x, 1, reflect=reflect))
+    assert torch.equal(mask, moved_mask) and tokens.shape == (32, 10, 10)
+    torch.testing.assert_close(moved, tokens, rtol=0, atol=1e-9)
+    assert (tokens[~mask] == 0).all()
+
+
+def _permuted(coords: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(len(coords))
+    return coords[perm], perm
+
+
+@pytest.mark.parametrize("decoding", [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=4)])
+def test_tours_identical_for_transformed_and_permuted_copies(scorer: torch.nn.Module, decoding: LocalDecoding) -> None:
+    coords = np.random.default_rng(3).random((60, 2))
+    base = solve_local(scorer, coords, k=TINY.k, decoding=decoding).tour
+    for seed, reflect in ((1, False), (2, True)):
+        moved = solve_local(scorer, _similarity(coords, seed, reflect=reflect), k=TINY.k, decoding=decoding).tour
+        np.testing.assert_array_equal(moved, base)
+    shuffled, perm = _permuted(coords, 4)
+    np.testing.assert_array_equal(perm[solve_local(scorer, shuffled, k=TINY.k, decoding=decoding).tour], base)
+
+
+def test_invariant_starts_follow_the_cities() -> None:
+    coords = np.random.default_rng(5).random((200, 2))
+    starts = invariant_starts(coords, 6)
+    assert len(starts) == len(set(starts)) and 2 <= len(starts) <= 6
+    assert invariant_starts(_similarity(coords, 7, reflect=True), 6) == starts
+    shuffled, perm = _permuted(coords, 8)
+    assert [int(perm[s]) for s in invariant_starts(shuffled, 6)] == starts
+
+
+def test_construct_tours_valid_and_sampling_seeded(scorer: torch.nn.Module) -> None:
+    coords = np.random.default_rng(6).random((40, 2))
+    tours = construct_tours(scorer, coords, [0, 5, 39], k=TINY.k)
+    assert tours.shape == (3, 40) and list(tours[:, 0]) == [0, 5, 39]
+    assert all(sorted(t) == list(range(40)) for t in tours.tolist())
+
+    def drawn(seed: int) -> np.ndarray:
+        return construct_tours(scorer, coords, [0, 0], k=TINY.k, sample=True, generator=torch.Generator().manual_seed(seed))
+
+    np.testing.assert_array_equal(drawn(1), drawn(1))
+
+
+def test_trivial_and_duplicate_cities(scorer: torch.nn.Module) -> None:
+    for n in (1, 2, 3):
+        solution = solve_local(scorer, np.random.default_rng(n).random((n, 2)), k=TINY.k)
+        assert solution.tour.tolist() == list(range(n)) and solution.method.startswith("trivial")
+    with pytest.raises(ValueError, match=r"^cities 1 and 3 \(0-based\) have the same coordinates \(duplicate cities\)$"):
+        check_cities(np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0], [1.0, 2.0]]))
+
+
+def test_instance_states_match_brute_force() -> None:
+    rng = np.random.default_rng(9)
+    n, k = 30, 6
+    coords, tour = rng.random((n, 2)), rng.permutation(n)
+    states = _instance_states(coords, tour, 200, k, np.random.default_rng(0))
+    kept = len(states["target"])
+    assert kept + int(states["skipped"][0]) == 200 and kept > 50  # a random tour often jumps past the k nearest
+    index = {tuple(p): i for i, p in enumerate(coords.tolist())}
+    position = np.argsort(tour)
+    for i in range(kept):
+        cur, start = index[tuple(states["current"][i])], index[tuple(states["start"][i])]
+        cands = [index[tuple(p)] for p in states["candidates"][i][states["valid"][i]].tolist()]
+        nxt = cands[states["target"][i]]
+        step = 1 if tour[(position[cur] + 1) % n] == nxt else -1
+        assert tour[(position[cur] + step) % n] == nxt  # the tour's next city, either direction
+        visited = {int(tour[(position[start] + step * j) % n]) for j in range((position[cur] - position[start]) * step % n + 1)}
+        left = [c for c in range(n) if c not in visited]
+        nearest = sorted(left, key=lambda c: np.linalg.norm(coords[c] - coords[cur]))[:k]
+        assert cands == nearest
+        assert bool(states["complete"][i]) == (len(left) <= k)
+
+
+def test_improve_never_lengthens_and_reaches_naive_two_opt_optimum() -> None:
+    rng = np.random.default_rng(10)
+    for n in (5, 12, 80):
+        coords = rng.random((n, 2))
+        dist = euclidean_matrix(coords)
+        start = rng.permutation(n)
+        better = improve_tour(coords, start, neighbours=n - 1)
+        assert sorted(better.tolist()) == list(range(n))
+        assert matrix_tour_length(dist, better) <= matrix_tour_length(dist, start) + 1e-12
+        # with full neighbour lists the result is a 2-opt local optimum for the naive O(N^2) search
+        assert matrix_tour_length(dist, two_opt(dist, better)) == pytest.approx(matrix_tour_length(dist, better), abs=1e-9)
+    coords = rng.random((300, 2))
+    dist = euclidean_matrix(coords)
+    nn = nearest_neighbour(dist)
+    short = improve_tour(coords, nn)
+    assert matrix_tour_length(dist, short) < 0.92 * matrix_tour_length(dist, nn)
+
+
+def test_improve_with_matrix_and_neighbour_lists() -> None:
+    coords = np.random.default_rng(11).random((50, 2))
+    dist = euclidean_matrix(coords)
+    np.testing.assert_array_equal(neighbour_lists(coords, 7), neighbour_lists(coords, 7, dist))
+    tour = np.random.default_rng(12).permutation(50)
+    np.testing.assert_array_equal(improve_tour(coords, tour, dist=dist), improve_tour(coords, tour))
+    with pytest.raises(ValueError, match="permutation"):
+        improve_tour(coords, np.zeros(50, dtype=np.int64))
+
+
+def test_imitation_loss_and_resume(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    coords = torch.from_numpy(rng.random((2, 25, 2)))
+    tours = torch.stack([torch.from_numpy(nearest_neighbour(euclidean_matrix(c.numpy()))) for c in coords])
+    config = TINY.replace(epochs=1, steps_per_epoch=3, batch_size=16, val_states=20, states_per_city=2.0)
+    data = ImitationData([{"family": "uniform", "coords": coords, "tours": tours}], k=config.k, states_per_city=2.0)
+    assert len(data) + data.skipped == 100
+    model = build_scorer(config)
+    loss = imitation_loss(model, data.batch(torch.arange(16)))
+    loss.backward()
+    assert math.isfinite(loss.item()) and all(p.grad is not None for p in model.parameters())
+    path = tmp_path / "local.pt"
+    train_imitation(config, path, data=data)
+    again = train_imitation(config.replace(epochs=2), path, data=data)
+    from tinvnn.training import load_checkpoint
+
+    payload = load_checkpoint(path)
+    assert payload["state"]["epoch"] == 2 and [h["epoch"] for h in payload["meta"]["history"]] == [1, 2]
+    assert isinstance(again, torch.nn.Module)
+
+
+def test_scalable_heuristics_agree_with_matrix_versions() -> None:
+    coords = np.random.default_rng(14).random((120, 2))
+    dist = euclidean_matrix(coords)
+    np.testing.assert_array_equal(nearest_neighbour_tour(coords, 7), nearest_neighbour(dist, 7))
+    # on the complete graph, greedy edge on candidate lists is the classical greedy edge
+    assert matrix_tour_length(dist, greedy_edge_tour(coords, 119)) == pytest.approx(matrix_tour_length(dist, greedy_edge(dist)))
+    for tour in (greedy_edge_tour(coords, 5), insertion_tour(coords), insertion_tour(coords, "random", seed=3)):
+        assert sorted(tour.tolist()) == list(range(120))
+    # farthest insertion beats nearest neighbour on uniform points (about 10 % vs 25 % above optimal)
+    assert matrix_tour_length(dist, insertion_tour(coords)) < matrix_tour_length(dist, nearest_neighbour(dist))
+    with pytest.raises(ValueError, match="order: expected 'farthest' or 'random', got 'cheapest'"):
+        insertion_tour(coords, "cheapest")

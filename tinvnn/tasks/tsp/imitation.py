@@ -1,0 +1,333 @@
+"""Imitation learning of the local-view TSP policy from LKH-3 tours.
+
+Three pieces, kept apart so a run harness can take over the loop:
+
+* :func:`generate_tours`: random instances of mixed sizes and families (uniform, clustered,
+  lattice) and their LKH-3 tours (elkai), generated once into
+  ``cache_dir() / "tsp_imitation" / "tours-v1"`` in numbered chunks; an interrupted run
+  resumes at the first missing chunk.
+* :class:`ImitationData`: states sampled along those tours (both directions, random start
+  city, random step), each a local view with the index of the tour's next city among the
+  candidates; states whose next city is not among the ``k`` nearest unvisited ones are skipped
+  (counted in ``skipped``).
+* :func:`imitation_loss` (cross-entropy of the scorer's logits against that index) and
+  :func:`train_imitation`, a small loop that checkpoints every epoch and resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+from tinvnn.paths import cache_dir
+from tinvnn.tasks.tsp.heuristics import euclidean_matrix
+from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
+from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
+from tinvnn.models.local_tsp import LocalScorer
+from tinvnn.tasks.tsp.reference import lkh_tour
+from tinvnn.training import Config, load_checkpoint, option, save_checkpoint
+
+__all__ = [
+    "FAMILIES",
+    "ImitationConfig",
+    "ImitationData",
+    "build_scorer",
+    "export_policy",
+    "generate_tours",
+    "imitation_loss",
+    "load_tours",
+    "train_imitation",
+]
+
+log = logging.getLogger(__name__)
+
+#: Instance families of the training data and their generators.
+FAMILIES = {"uniform": uniform_instances, "clustered": clustered_instances, "lattice": lattice_instances}
+
+# One round of the generation plan per family: (cities, instances). Every third round adds
+# one 1,000-city instance (families in turn). About 8.5 s of LKH-3 per round on one core.
+_ROUND = ((100, 8), (200, 4), (500, 1))
+_LARGE = 1000
+
+
+def _tour_dir() -> Path:
+    return cache_dir() / "tsp_imitation" / "tours-v1"
+
+
+def _round_plan(index: int) -> list[tuple[str, int, int]]:
+    plan = [(family, n, count) for family in FAMILIES for n, count in _ROUND]
+    if index % 3 == 0:
+        plan.append((list(FAMILIES)[(index // 3) % len(FAMILIES)], _LARGE, 1))
+    return plan
+
+
+def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path:
+    """Generate ``rounds`` chunks of instances and LKH-3 tours into the cache (resumable).
+
+    Chunk ``r`` holds, per (family, size) of the round's plan, ``coords`` (M, N, 2) float64
+    in [0, 1]^2 and ``tours`` (M, N) int64; it is written atomically, so existing chunks are
+    complete and are skipped.
+
+    Returns:
+        The directory of the chunks.
+    """
+    from tqdm import tqdm
+
+    directory = _tour_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    todo = [r for r in range(rounds) if not (directory / f"chunk_{r:04d}.pt").is_file()]
+    for r in tqdm(todo, desc="LKH-3 tours", unit="round", disable=not progress):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
+        chunk = []
+        for family, n, count in _round_plan(r):
+            coords = FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
+            tours = torch.stack([torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()))) for c in coords])
+            chunk.append({"family": family, "coords": coords, "tours": tours})
+        tmp = directory / f".chunk_{r:04d}.pt.tmp"
+        torch.save(chunk, tmp)
+        os.replace(tmp, directory / f"chunk_{r:04d}.pt")
+    return directory
+
+
+def load_tours(rounds: int) -> list[dict]:
+    """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks."""
+    files = [_tour_dir() / f"chunk_{r:04d}.pt" for r in range(rounds)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of {rounds} tour chunks missing in {_tour_dir()} (first {missing[0]}); run generate_tours")
+    return [group for f in files for group in torch.load(f)]
+
+
+def _instance_states(
+    coords: np.ndarray, tour: np.ndarray, num: int, k: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """``num`` random states along one LKH tour: arrays of the local views and the target slot."""
+    n = len(tour)
+    position = np.empty(n, dtype=np.int64)
+    position[tour] = np.arange(n)
+    backwards = rng.integers(0, 2, num).astype(bool)
+    offset = rng.integers(0, n, num)
+    step = rng.integers(0, n - 2, num)  # at least two unvisited cities remain
+    sign = np.where(backwards, -1, 1)
+    current = tour[(offset + sign * step) % n]
+    target = tour[(offset + sign * (step + 1)) % n]
+    start = tour[offset]
+
+    def rank(cities: np.ndarray, rows: np.ndarray) -> np.ndarray:  # step at which a city is visited
+        return np.where(backwards[rows, None], offset[rows, None] - position[cities], position[cities] - offset[rows, None]) % n
+
+    rows = np.arange(num)
+    _, near = cKDTree(coords).query(coords, min(4 * k, n))
+    near = near[current]
+    unvisited = rank(near, rows) > step[:, None]
+    slots = np.argsort(~unvisited, axis=1, kind="stable")[:, :k]
+    cand = np.take_along_axis(near, slots, 1)
+    valid = np.take_along_axis(unvisited, slots, 1)
+    remaining = n - 1 - step
+    if cand.shape[1] < k:
+        cand = np.pad(cand, ((0, 0), (0, k - cand.shape[1])))
+        valid = np.pad(valid, ((0, 0), (0, k - valid.shape[1])))
+    for i in np.flatnonzero(valid.sum(1) < np.minimum(k, remaining)):  # the near list ran out
+        left = np.flatnonzero(rank(np.arange(n)[None], np.array([i]))[0] > step[i])
+        order = np.argsort(np.linalg.norm(coords[left] - coords[current[i]], axis=1), kind="stable")[:k]
+        cand[i], valid[i] = 0, False
+        cand[i, : len(order)], valid[i, : len(order)] = left[order], True
+    hit = (cand == target[:, None]) & valid
+    keep = hit.any(1)
+    return {
+        "current": coords[current][keep],
+        "start": coords[start][keep],
+        "candidates": coords[cand][keep],
+        "valid": valid[keep],
+        "complete": (remaining <= k)[keep],
+        "target": hit.argmax(1)[keep],
+        "skipped": np.array([num - int(keep.sum())]),
+    }
+
+
+class ImitationData:
+    """Decision states along LKH-3 tours, as local views with the index of the next city.
+
+    Each tour contributes ``states_per_city * N`` states with a random direction, start city
+    and step (at least two unvisited cities left). Coordinates are stored relative to the
+    current city in units of the view radius (float32; the features are invariant to both).
+
+    Attributes:
+        view: :class:`~tinvnn.tasks.tsp.local.LocalView` of all S states.
+        target: (S,) int64 slot of the tour's next city among the candidates.
+        skipped: states dropped because the next city was not among the k candidates.
+    """
+
+    def __init__(self, groups: list[dict], *, k: int, states_per_city: float, seed: int = 0) -> None:
+        from tqdm import tqdm
+
+        rng = np.random.default_rng(seed)
+        parts: dict[str, list[np.ndarray]] = {}
+        for group in tqdm(groups, desc="imitation states", unit="group", mininterval=2.0):
+            for coords, tour in zip(group["coords"].numpy(), group["tours"].numpy()):
+                num = max(1, int(round(states_per_city * len(tour))))
+                for key, value in _instance_states(coords, tour, num, k, rng).items():
+                    parts.setdefault(key, []).append(value)
+        arrays = {key: np.concatenate(value) for key, value in parts.items()}
+        current = arrays["current"][:, None]
+        radius = np.where(arrays["valid"], np.linalg.norm(arrays["candidates"] - current, axis=-1), 0.0).max(-1)
+        unit = radius[:, None, None]
+
+        def local(xy: np.ndarray) -> Tensor:
+            return torch.from_numpy(((xy - current) / unit).astype(np.float32))
+
+        self.view = LocalView(
+            torch.zeros(len(radius), 2),
+            local(arrays["start"][:, None])[:, 0],
+            local(arrays["candidates"]),
+            torch.from_numpy(arrays["valid"]),
+            torch.from_numpy(arrays["complete"]),
+        )
+        self.target = torch.from_numpy(arrays["target"])
+        self.skipped = int(arrays["skipped"].sum())
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def batch(self, index: Tensor) -> tuple[LocalView, Tensor]:
+        """The states at ``index`` (B,): their view and target slots (B,)."""
+        v = self.view
+        return LocalView(v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index]), self.target[index]
+
+    def batches(self, batch_size: int, generator: torch.Generator, *, rows: Tensor | None = None) -> Iterator[tuple[LocalView, Tensor]]:
+        """One shuffled pass over ``rows`` (default: all states) in batches."""
+        rows = torch.arange(len(self)) if rows is None else rows
+        order = rows[torch.randperm(len(rows), generator=generator)]
+        for i in range(0, len(order), batch_size):
+            yield self.batch(order[i : i + batch_size])
+
+
+def imitation_loss(model: LocalScorer, batch: tuple[LocalView, Tensor], *, axis_signs: Tensor | None = None) -> Tensor:
+    """Mean cross-entropy of the scorer's candidate logits against the tour's next city.
+
+    Args:
+        model: the scorer.
+        batch: ``(view, target)`` with B states and target (B,) int64 slots.
+        axis_signs: optional (B, 2) +-1 flips of the canonical axes (augmentation).
+
+    Returns:
+        Scalar loss.
+    """
+    view, target = batch
+    logits = model(view_features(view, axis_signs=axis_signs)[0]).masked_fill(~view.valid, -math.inf)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+@dataclass(frozen=True)
+class ImitationConfig(Config):
+    """Settings of an imitation run (stored in the checkpoint)."""
+
+    rounds: int = option(21, "chunks of generated LKH-3 tours to train on (about 6,600 cities each)")
+    k: int = option(16, "candidate cities per local view")
+    dim: int = option(64, "scorer embedding width")
+    layers: int = option(3, "scorer transformer layers")
+    heads: int = option(4, "scorer attention heads")
+    states_per_city: float = option(8.0, "states sampled per city of each tour")
+    batch_size: int = option(256, "states per step")
+    lr: float = option(1e-3, "Adam learning rate (cosine decay to 0 over all steps)")
+    epochs: int = option(15, "epochs (a checkpoint after each)")
+    steps_per_epoch: int = option(1000, "steps per epoch")
+    sign_augment: float = option(0.5, "probability of random signs of the canonical axes per training state")
+    val_states: int = option(20_000, "held-out states for the accuracy after each epoch")
+    seed: int = option(0, "seed of tours, states and training")
+
+
+def build_scorer(config: ImitationConfig) -> LocalScorer:
+    """The scorer a config describes (``NUM_FEATURES`` inputs)."""
+    return LocalScorer(NUM_FEATURES, dim=config.dim, layers=config.layers, heads=config.heads)
+
+
+def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for i in range(0, len(rows), 4096):
+            view, target = data.batch(rows[i : i + 4096])
+            logits = model(view_features(view)[0]).masked_fill(~view.valid, -math.inf)
+            hits += int((logits.argmax(-1) == target).sum())
+    model.train()
+    return hits / max(len(rows), 1)
+
+
+def train_imitation(config: ImitationConfig, checkpoint: Path, *, data: ImitationData | None = None) -> LocalScorer:
+    """Train the scorer by imitation, checkpointing every epoch; resumes from ``checkpoint``.
+
+    Each epoch is ``steps_per_epoch`` Adam steps on shuffled states (learning rate on a cosine
+    schedule over all epochs), then the greedy accuracy on ``val_states`` held-out states.
+    """
+    checkpoint = Path(checkpoint)
+    data = data or ImitationData(load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    model = build_scorer(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    total = config.epochs * config.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
+    val_rows, train_rows = perm[: config.val_states], perm[config.val_states :]
+    epoch, history = 0, []
+    if checkpoint.is_file():
+        payload = load_checkpoint(checkpoint, asdict(config), keys=[k for k in asdict(config) if k != "epochs"])
+        state = payload["state"]
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        epoch, history = state["epoch"], payload["meta"]["history"]
+        log.info("resumed %s at epoch %d", checkpoint, epoch)
+    log.info("%d states (%d skipped: next city not among the %d candidates), %d parameters", len(data), data.skipped, config.k, sum(p.numel() for p in model.parameters()))
+    batches = data.batches(config.batch_size, generator, rows=train_rows)
+    while epoch < config.epochs:
+        start, total_loss = time.perf_counter(), 0.0
+        for _ in range(config.steps_per_epoch):
+            batch = next(batches, None)
+            if batch is None:
+                batches = data.batches(config.batch_size, generator, rows=train_rows)
+                batch = next(batches)
+            flip = torch.rand(len(batch[1]), 1, generator=generator) < config.sign_augment
+            signs = torch.where(flip, torch.randint(0, 2, (len(batch[1]), 2), generator=generator) * 2.0 - 1.0, 1.0)
+            loss = imitation_loss(model, batch, axis_signs=signs)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item()
+        epoch += 1
+        record = {
+            "epoch": epoch,
+            "loss": total_loss / config.steps_per_epoch,
+            "val_accuracy": _accuracy(model, data, val_rows),
+            "seconds": time.perf_counter() - start,
+        }
+        history.append(record)
+        log.info("epoch %d: loss %.4f, held-out accuracy %.4f, %.0f s", epoch, record["loss"], record["val_accuracy"], record["seconds"])
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "generator": generator.get_state(), "epoch": epoch}
+        save_checkpoint(checkpoint, state, asdict(config), {"history": history, "states": len(data), "skipped": data.skipped})
+    return model
+
+
+def export_policy(run_checkpoint: Path, out: Path) -> Path:
+    """Write the scorer of a training checkpoint without optimizer state (the shipped form).
+
+    The exported file keeps the configuration and the training history, so
+    ``tinvnn.tasks.tsp.solver.load_local_policy`` reads it like the training checkpoint.
+    """
+    payload = load_checkpoint(run_checkpoint)
+    state = {"model": payload["state"]["model"]}
+    meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": Path(run_checkpoint).name}
+    return save_checkpoint(out, state, payload["config"], meta)

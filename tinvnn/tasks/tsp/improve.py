@@ -1,0 +1,174 @@
+"""Improvement step for any tour: 2-opt and Or-opt with neighbour lists and don't-look bits.
+
+A separate step from tour construction (the neural policy or a heuristic builds a tour; this
+shortens it). Moves considered for a city ``a``:
+
+* **2-opt**: for each tour neighbour ``b`` of ``a`` (successor, then predecessor) and each
+  city ``c`` among ``a``'s ``neighbours`` nearest with ``d(a, c) < d(a, b)``, replace the edges
+  ``(a, b)``, ``(c, e)`` by ``(a, c)``, ``(b, e)`` where ``e`` is ``c``'s neighbour on the same
+  side; the shorter of the two paths between the new edges is reversed.
+* **Or-opt**: move the segment of 1, 2 or 3 cities that starts at ``a`` (in tour order),
+  either way round, between two consecutive cities ``u, v`` where ``u`` or ``v`` is among the
+  segment ends' nearest neighbours and the new edge is shorter than the removal gain.
+
+A move is taken as soon as it shortens the tour by more than ``1e-9`` times the mean tour edge
+(first improvement); the cities it touches are queued again, the others keep their don't-look
+bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists (or when
+``max_seconds`` runs out). Cost: O(N neighbours) per pass over the queue plus O(length) per
+reversal; memory O(N neighbours); distances are computed on demand (Euclidean from
+coordinates) or read from an (N, N) matrix when one is given.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = ["improve_tour", "neighbour_lists"]
+
+
+def neighbour_lists(coords: np.ndarray, neighbours: int, dist: np.ndarray | None = None) -> np.ndarray:
+    """(N, m) indices of each city's m = min(neighbours, N - 1) nearest other cities, nearest first.
+
+    From a k-d tree over ``coords`` (N, 2), or from the rows of ``dist`` (N, N) when given.
+    """
+    n = len(coords) if dist is None else len(dist)
+    m = min(neighbours, n - 1)
+    if dist is not None:
+        order = np.argsort(dist + np.diag(np.full(n, np.inf)), axis=1, kind="stable")
+        return order[:, :m]
+    _, near = cKDTree(coords).query(coords, m + 1)
+    rows = np.arange(n)[:, None]
+    # drop each city itself (normally column 0; with duplicate points it may sit elsewhere)
+    own = near == rows
+    own[:, -1] |= ~own.any(1)
+    return near[~own].reshape(n, m)
+
+
+def improve_tour(
+    coords: np.ndarray,
+    tour: np.ndarray,
+    *,
+    neighbours: int = 10,
+    dist: np.ndarray | None = None,
+    max_seconds: float | None = None,
+) -> np.ndarray:
+    """2-opt + Or-opt local search from ``tour`` (see the module docstring).
+
+    Args:
+        coords: (N, 2) city coordinates (used for neighbour lists and Euclidean distances).
+        tour: (N,) a permutation of 0..N-1.
+        neighbours: candidate list length per city.
+        dist: optional (N, N) symmetric distances to optimise instead of Euclidean ones.
+        max_seconds: stop after about this long (None: run to a local optimum).
+
+    Returns:
+        (N,) int64 tour, never longer than ``tour`` (same start city is not guaranteed).
+    """
+    n = len(tour)
+    if sorted(np.asarray(tour).tolist()) != list(range(n)):
+        raise ValueError(f"expected a permutation of 0..{n - 1}")
+    if n < 5:
+        return np.asarray(tour, dtype=np.int64).copy()
+    near = neighbour_lists(coords, neighbours, dist).tolist()
+    if dist is not None:
+        rows = np.asarray(dist, dtype=np.float64).tolist()
+
+        def d(i: int, j: int) -> float:
+            return rows[i][j]
+    else:
+        xs, ys = np.asarray(coords, dtype=np.float64).T.tolist()
+
+        def d(i: int, j: int) -> float:
+            return math.hypot(xs[i] - xs[j], ys[i] - ys[j])
+
+    t = [int(c) for c in tour]
+    pos = [0] * n
+    for i, c in enumerate(t):
+        pos[c] = i
+    eps = 1e-9 * sum(d(t[i - 1], t[i]) for i in range(n)) / n
+
+    def reverse(i: int, j: int) -> None:
+        """Reverse the cyclic run of positions i..j (or, equivalently, the rest of the tour)."""
+        length = (j - i) % n + 1
+        if 2 * length > n:
+            i, j, length = (j + 1) % n, (i - 1) % n, n - length
+        for _ in range(length // 2):
+            ci, cj = t[i], t[j]
+            t[i], t[j] = cj, ci
+            pos[cj], pos[ci] = i, j
+            i = i + 1 if i + 1 < n else 0
+            j = j - 1 if j > 0 else n - 1
+
+    def two_opt(a: int) -> list[int] | None:
+        for forward in (True, False):
+            b = t[(pos[a] + 1) % n] if forward else t[pos[a] - 1]
+            dab = d(a, b)
+            for c in near[a]:
+                dac = d(a, c)
+                if dac >= dab:
+                    break
+                e = t[(pos[c] + 1) % n] if forward else t[pos[c] - 1]
+                if c == b or e == a:
+                    continue
+                if dac + d(b, e) - dab - d(c, e) < -eps:
+                    if forward:
+                        reverse(pos[b], pos[c])
+                    else:
+                        reverse(pos[a], pos[e])
+                    return [a, b, c, e]
+        return None
+
+    def or_opt(a: int) -> list[int] | None:
+        for length in (1, 2, 3):
+            first = pos[a]
+            seg = [t[(first + i) % n] for i in range(length)]
+            s1, sl = seg[0], seg[-1]
+            p, nx = t[first - 1], t[(first + length) % n]
+            gain = d(p, s1) + d(sl, nx) - d(p, nx)
+            if gain <= eps:
+                continue
+            for end in (s1, sl):
+                for c in near[end]:
+                    if d(c, end) >= gain:
+                        break
+                    if c in seg:
+                        continue
+                    for u, v in ((c, t[(pos[c] + 1) % n]), (t[pos[c] - 1], c)):
+                        if v in seg or u in seg:
+                            continue
+                        duv = d(u, v)
+                        keep = d(u, s1) + d(sl, v) - duv
+                        flip = d(u, sl) + d(s1, v) - duv
+                        if min(keep, flip) < gain - eps:
+                            wraps = first + length > n
+                            rest = t[first + length - n : first] if wraps else t[first + length :] + t[:first]
+                            at = rest.index(u) + 1
+                            t[:] = rest[:at] + (seg if keep <= flip else seg[::-1]) + rest[at:]
+                            for i, x in enumerate(t):
+                                pos[x] = i
+                            return [p, nx, u, v, s1, sl]
+        return None
+
+    queue = deque(t)
+    queued = [True] * n
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+    moves = 0
+    while queue:
+        a = queue.popleft()
+        queued[a] = False
+        touched = two_opt(a) or or_opt(a)
+        if touched is None:
+            continue
+        moves += 1
+        for x in touched:
+            if not queued[x]:
+                queued[x] = True
+                queue.append(x)
+        if deadline is not None and moves % 64 == 0 and time.perf_counter() > deadline:
+            break
+    return np.asarray(t, dtype=np.int64)
