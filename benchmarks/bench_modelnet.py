@@ -4,7 +4,8 @@ Every method gets the same budget (same data, points, width, epochs, batch, opti
 Runs (train protocol in brackets):
 
 * none [z], aug [z, plus a random O(3) map per training cloud], pca [z] and pca [SO3],
-  fa [z], tinv [z], tinv_signs [z] (``TinvWrapper(sign_augment=True)``) and, if
+  fa [z], tinv [z], tinv_signs [z] (``TinvWrapper(sign_augment=True)``), weighted [z] and
+  weighted_draw [z] (``WeightedFrames``, trained on the average or one drawn frame) and, if
   ``--tinv-so3``, tinv [SO3];
 * ``none`` trained under SO3 *is* rotation augmentation, so its SO3/SO3 and SO3+scale cells
   are the ``aug`` run's; exactly invariant methods (fa, tinv) see the same canonical inputs
@@ -46,7 +47,8 @@ def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     """(name, method, train protocol) in the order they are trained (cheap, informative first)."""
     out = [("tinv_z", "tinv", "z"), ("none_z", "none", "z"), ("aug", "aug", "z"),
            ("pca_z", "pca", "z"), ("pca_SO3", "pca", "SO3"), ("fa_z", "fa", "z"),
-           ("tinv_signs_z", "tinv", "z")]  # fmt: skip  # tinv_signs: TinvWrapper(sign_augment=True)
+           ("tinv_signs_z", "tinv", "z"), ("weighted_z", "weighted", "z"),
+           ("weighted_draw_z", "weighted_draw", "z")]  # fmt: skip  # tinv_signs: TinvWrapper(sign_augment=True)
     if tinv_so3:
         out.append(("tinv_SO3", "tinv", "SO3"))
     return out
@@ -120,10 +122,12 @@ def report(paths: list[Path]) -> str:
     so3 = "tinv_SO3" if "tinv_SO3" in runs_ else "tinv_z"
     star = "" if so3 == "tinv_SO3" else " *"
     rows.append(("tinv", pct("tinv_z", "z"), pct("tinv_z", "SO3"), pct(so3, "SO3") + star, pct(so3, "SO3+scale") + star))
-    if "tinv_signs_z" in runs_:
-        rows.append(("tinv_signs", *(pct("tinv_signs_z", t) for t in ("z", "SO3")), *(pct("tinv_signs_z", t) + " *" for t in ("SO3", "SO3+scale"))))
+    for name in ("tinv_signs", "weighted", "weighted_draw"):
+        if f"{name}_z" in runs_:
+            rows.append((name, *(pct(f"{name}_z", t) for t in ("z", "SO3")), *(pct(f"{name}_z", t) + " *" for t in ("SO3", "SO3+scale"))))
     lines = ["| method | z/z | z/SO3 | SO3/SO3 | SO3/SO3+scale | train s |", "|---|---|---|---|---|---|"]
-    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z", "tinv_signs": "tinv_signs_z"}
+    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z", "tinv_signs": "tinv_signs_z",
+               "weighted": "weighted_z", "weighted_draw": "weighted_draw_z"}  # fmt: skip
     for row in rows:
         run = runs_.get(train_s[row[0]])
         lines.append("| " + " | ".join(row) + f" | {run['train_seconds']:.0f} |" if run else "| " + " | ".join(row) + " | n/a |")

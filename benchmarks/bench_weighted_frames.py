@@ -2,6 +2,7 @@
 
     python benchmarks/bench_weighted_frames.py frames [--points 256 1024] [--json out.json]
     python benchmarks/bench_weighted_frames.py stability runs/a/checkpoint.pt ... [--json out.json]
+    python benchmarks/bench_weighted_frames.py timing [--points 256] [--width 256] [--batches 24]
 
 ``frames``: for every shape of both splits (at each ``--points``, the training subset of
 ``load_modelnet40``), the number of weighted frames (``tinvnn.weighted_frames``) at the default
@@ -12,12 +13,17 @@ Averaging's 8, and the time to compute them.
 seeded permutation); a checkpoint is stable on a shape when it predicts the same class for both
 halves. Prints per checkpoint the fraction of stable shapes and the accuracy on each half
 (untransformed test data: upright, as stored).
+
+``timing``: eval-mode forward time of untrained PointNets (tinv, weighted, fa) on the first
+``--batches`` batches of 32 ModelNet40 test clouds (real clouds: the weighted frames' count
+depends on the data), timed round-robin per batch, one thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -25,6 +31,7 @@ import torch
 from tinvnn import weighted_frames
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.evaluate import load_model, predict
+from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 
 FA_FRAMES = 8  # Frame Averaging's frames per 3-D shape (group O)
@@ -82,6 +89,26 @@ def stability_report(checkpoints: list[str], root: str | None, seed: int) -> dic
     return out
 
 
+def timing_report(points: int, width: int, batches: int, root: str | None) -> dict:
+    clouds = load_modelnet40("test", points=points, root=root).points[: 32 * batches]
+    torch.manual_seed(0)
+    models = {m: build_model(m, build_backbone("pointnet", 40, width=width)).eval() for m in ("tinv", "weighted", "fa")}
+    seconds: dict[str, list[float]] = {m: [] for m in models}
+    with torch.no_grad():
+        for batch in clouds.split(32):
+            for name, model in models.items():
+                began = time.perf_counter()
+                model(batch)
+                seconds[name].append(time.perf_counter() - began)
+    out = {name: {"median_ms": 1e3 * statistics.median(t), "total_s": sum(t)} for name, t in seconds.items()}
+    out["frames_mean"] = float(weighted_frames(clouds.double()).counts().float().mean())
+    print(f"{points} points, width {width}, {len(clouds)} test clouds in batches of 32 (weighted: "
+          f"{out['frames_mean']:.2f} frames per cloud): " + ", ".join(
+              f"{m} {out[m]['median_ms']:.1f} ms ({out[m]['total_s'] / out['tinv']['total_s']:.2f}x tinv in total)"
+              for m in models))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +117,10 @@ def main() -> None:
     p = sub.add_parser("stability", help="same prediction on two disjoint 512-point halves")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
+    p = sub.add_parser("timing", help="forward time per batch of real test clouds: tinv, weighted, fa")
+    p.add_argument("--points", type=int, default=256)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--batches", type=int, default=24)
     for p in sub.choices.values():
         p.add_argument("--data-dir", default=None, help="data directory (default: $TINVNN_DATA)")
         p.add_argument("--json", help="write the figures here")
@@ -97,8 +128,10 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.command == "frames":
         result = frames_report(args.points, args.data_dir)
-    else:
+    elif args.command == "stability":
         result = stability_report(args.checkpoints, args.data_dir, args.seed)
+    else:
+        result = timing_report(args.points, args.width, args.batches, args.data_dir)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)

@@ -43,7 +43,7 @@ from tinvnn._layout import Layout
 from tinvnn.canonicalize import NULL_TOL, canonicalize
 from tinvnn.frame import Frame
 
-__all__ = ["FrameSet", "weighted_frames", "frame_weight", "DEFAULT_THRESHOLD", "DEFAULT_MAX_FRAMES"]
+__all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_THRESHOLD", "FrameSet", "check_frame_options", "expand_layout", "frame_weight", "weighted_frames"]
 
 # Confidences (margins in units of their standard error) from which a decision is taken alone,
 # and the cap on frames per sample: 2.5 frames per ModelNet40 test cloud of 256 points (fa: 8).
@@ -137,6 +137,14 @@ def frame_weight(confidence: Tensor, threshold: float) -> Tensor:
     return 0.5 + (3 * x - x**3) / 4
 
 
+def check_frame_options(threshold: float, max_frames: int | None) -> None:
+    """Raise unless ``threshold > 0`` and ``max_frames`` is None or at least 1."""
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+
+
 def weighted_frames(
     pos: Tensor,
     *,
@@ -174,10 +182,7 @@ def weighted_frames(
         >>> fs.counts().tolist(), fs.average(fs.points.mean(1)).shape   # doctest: +SKIP
         ([2, 1, 4, 1], torch.Size([4, 3]))
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    check_frame_options(threshold, max_frames)
     z, frame = canonicalize(pos, mask=mask, batch=batch, scale=scale, group=group, return_frame=True)
     layout = frame.layout
     d = z.shape[-1]

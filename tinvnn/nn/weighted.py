@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn.nn._framed import _FramedWrapper
-from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, FrameSet, weighted_frames
+from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, FrameSet, check_frame_options, weighted_frames
 
 __all__ = ["WeightedFrames", "TRAIN_FRAMES"]
 
@@ -57,10 +57,7 @@ class WeightedFrames(_FramedWrapper):
         train_frames: str = "average",
     ) -> None:
         super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
-        if not threshold > 0:
-            raise ValueError(f"threshold must be > 0, got {threshold}")
-        if max_frames is not None and max_frames < 1:
-            raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+        check_frame_options(threshold, max_frames)
         self.threshold = threshold
         self.max_frames = max_frames
         self.orders = orders
