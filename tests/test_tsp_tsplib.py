@@ -10,13 +10,18 @@ import pytest
 
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
+from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.tsplib import (
+    EDGE_WEIGHT_FORMATS,
     TSPLIBError,
     TSPLIBInstance,
     distance_matrix,
+    instance_matrix,
     planar_coordinates,
     read_solutions,
     read_tsplib,
+    tour_length_tsplib,
+    write_tour,
     write_tsplib,
 )
 
@@ -28,6 +33,7 @@ def _write(tmp_path: Path, body: str, name: str = "bad.tsp") -> Path:
 
 
 HEADER = "NAME : tiny\nTYPE : TSP\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : {ewt}\nNODE_COORD_SECTION\n"
+EXPLICIT = "NAME : tiny\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_FORMAT : {fmt}\nEDGE_WEIGHT_SECTION\n"
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -65,6 +71,51 @@ def test_geo_convention() -> None:
     assert lonlat[1, 0] == pytest.approx(3.141592 / 180) and lonlat[2, 1] == pytest.approx(3.141592 * 0.5 / 180)
 
 
+@pytest.mark.parametrize("fmt", list(EDGE_WEIGHT_FORMATS))
+def test_explicit_formats_read_the_same_matrix(tmp_path: Path, fmt: str) -> None:
+    rng = np.random.default_rng(1)
+    n = 7
+    full = distance_matrix(rng.uniform(0, 100, (n, 2)), "EUC_2D")
+    shape, diagonal = EDGE_WEIGHT_FORMATS[fmt]
+    by_rows = {"full": [full[i, j] for i in range(n) for j in range(n)],
+               "upper": [full[i, j] for i in range(n) for j in range(n) if j > i or (diagonal and j == i)],
+               "lower": [full[i, j] for i in range(n) for j in range(n) if j < i or (diagonal and j == i)]}[shape]
+    numbers = " ".join(f"{w:.0f}" for w in by_rows)
+    body = EXPLICIT.replace("DIMENSION : 3", f"DIMENSION : {n}").format(fmt=fmt) + numbers + "\nDISPLAY_DATA_SECTION\n1 0 0\nEOF\n"
+    inst = read_tsplib(_write(tmp_path, body, "ex.tsp"))
+    assert inst.edge_weight_type == "EXPLICIT" and inst.coords is None and inst.num_cities == n
+    np.testing.assert_array_equal(inst.weights, full)
+    back = read_tsplib(write_tsplib(inst, tmp_path / "back.tsp"))
+    np.testing.assert_array_equal(back.weights, full)
+    tour = rng.permutation(n)
+    assert tour_length_tsplib(inst, tour) == matrix_tour_length(full, tour)
+
+
+@pytest.mark.parametrize("ewt", ["EUC_2D", "CEIL_2D", "ATT", "GEO"])
+def test_tour_length_edge_by_edge_matches_matrix(ewt: str) -> None:
+    rng = np.random.default_rng(2)
+    inst = TSPLIBInstance("t", rng.uniform(0, 80, (40, 2)), ewt)
+    tour = rng.permutation(40)
+    assert tour_length_tsplib(inst, tour) == matrix_tour_length(instance_matrix(inst), tour)
+    with pytest.raises(ValueError, match="permutation of 0..39"):
+        tour_length_tsplib(inst, tour[:-1])
+
+
+def test_explicit_planar_coordinates_from_mds() -> None:
+    coords = np.random.default_rng(3).uniform(0, 100, (20, 2))
+    inst = TSPLIBInstance("m", None, "EXPLICIT", weights=euclidean_matrix(coords))
+    planar = planar_coordinates(inst)
+    np.testing.assert_allclose(euclidean_matrix(planar) * (euclidean_matrix(coords).max() / euclidean_matrix(planar).max()),
+                               euclidean_matrix(coords), atol=1e-8)
+
+
+def test_write_tour(tmp_path: Path) -> None:
+    path = write_tour("eil5", [2, 0, 1, 4, 3], tmp_path / "eil5.tour", comment="length 7")
+    assert path.read_text() == (
+        "NAME : eil5.tour\nCOMMENT : length 7\nTYPE : TOUR\nDIMENSION : 5\nTOUR_SECTION\n3\n1\n2\n5\n4\n-1\nEOF\n"
+    )
+
+
 def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
     path = _write(tmp_path, HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 0 0\n3 1 0\n4 0 1\nEOF\n", "dup.tsp")
     inst = read_tsplib(path)
@@ -80,11 +131,16 @@ def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 abc\n3 2 0\n", 7, "expected a number for y, got 'abc'"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n2 2 0\n", 8, "duplicate city index 2 (first on line 7)"),
         (HEADER.format(n=3, ewt="MAN_2D") + "1 0 0\n2 1 1\n3 2 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'MAN_2D'"),
-        (HEADER.format(n=2, ewt="EUC_2D") + "1 0 0\n2 1 1\n", 3, "expected at least 3 cities"),
+        (HEADER.format(n=0, ewt="EUC_2D"), 3, "expected at least 1 city"),
+        (HEADER.format(n=3, ewt="EUC_3D") + "1 0 0 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)"),
+        (HEADER.format(n=3, ewt="EXPLICIT").replace("NODE_COORD", "EDGE_WEIGHT") + "1 2 3\n", None, "EXPLICIT needs an EDGE_WEIGHT_FORMAT"),
+        (EXPLICIT.format(fmt="UPPER_ROW") + "1 2\n", 5, "EDGE_WEIGHT_SECTION has 2 numbers; UPPER_ROW of DIMENSION 3 needs 3"),
+        (EXPLICIT.format(fmt="FULL_MATRIX") + "0 1 2\n1 0 3\n2 4 0\n", 5, "EDGE_WEIGHT_SECTION is not symmetric (cities 2 and 3)"),
+        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "EDGE_WEIGHT"), 5, "EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n5 2 0\n", 8, "city index 5 outside 1..3"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1\n3 2 0\n", 7, "expected 'index x y'"),
         ("NAME : x\nTYPE : ATSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n", 2, "unsupported TYPE"),
-        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "EDGE_WEIGHT"), 5, "unsupported section"),
+        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "FIXED_EDGES"), 5, "unsupported section FIXED_EDGES_SECTION"),
     ],
 )
 def test_malformed_files_name_file_line_and_problem(tmp_path: Path, body: str, line: int | None, message: str) -> None:

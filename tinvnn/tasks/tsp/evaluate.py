@@ -24,7 +24,7 @@ from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge, nearest_n
 from tinvnn.tasks.tsp.objective import gap_percent, matrix_tour_length
 from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.transforms import apply_transform
-from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, planar_coordinates, read_solutions, read_tsplib
+from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, instance_matrix, planar_coordinates, read_solutions, read_tsplib
 from tinvnn.tasks.tsp.variants import Variant
 
 __all__ = ["HEURISTICS", "Decoding", "evaluate_test_set", "heuristic_gaps", "load_tsplib_dir", "evaluate_tsplib"]
@@ -126,7 +126,7 @@ def evaluate_tsplib(
     """
     records = []
     for inst in instances:
-        dist = distance_matrix(inst.coords, inst.edge_weight_type)
+        dist = instance_matrix(inst)
         if heuristic is not None:
             tour = _heuristic_tour(heuristic, dist)
         else:

@@ -1,8 +1,12 @@
-"""Reader and writer of TSPLIB95 symmetric TSP files with node coordinates.
+"""Reader and writer of TSPLIB95 symmetric TSP files, and tour files.
 
 Supported: ``TYPE : TSP`` with a ``NODE_COORD_SECTION`` and ``EDGE_WEIGHT_TYPE`` one of
-``EUC_2D``, ``CEIL_2D``, ``ATT`` or ``GEO``; anything else is refused with a message naming
-the file, the line and the problem (:class:`TSPLIBError`, a ValueError).
+``EUC_2D``, ``CEIL_2D``, ``ATT`` or ``GEO``, or ``EDGE_WEIGHT_TYPE : EXPLICIT`` with an
+``EDGE_WEIGHT_SECTION`` in any ``EDGE_WEIGHT_FORMAT`` of the standard (``FULL_MATRIX``,
+``UPPER_ROW``, ``LOWER_ROW``, ``UPPER_DIAG_ROW``, ``LOWER_DIAG_ROW`` and the ``_COL``
+variants); a ``DISPLAY_DATA_SECTION`` is read past. Anything else (3-D, Manhattan or maximum
+metrics, other sections) is refused with a message naming the file, the line and the problem
+(:class:`TSPLIBError`, a ValueError).
 
 Distance conventions (TSPLIB95 documentation, Reinelt 1995), for cities i, j with
 ``dx = x_i - x_j``, ``dy = y_i - y_j`` and ``nint(v) = floor(v + 0.5)``:
@@ -17,17 +21,22 @@ Distance conventions (TSPLIB95 documentation, Reinelt 1995), for cities i, j wit
   ``int(6378.388 * acos(0.5 * ((1 + q1) * q2 - (1 - q1) * q3)) + 1)`` with
   ``q1 = cos(lon_i - lon_j)``, ``q2 = cos(lat_i - lat_j)``, ``q3 = cos(lat_i + lat_j)``.
 
+* ``EXPLICIT``: the matrix as given (symmetric; the diagonal is ignored).
+
 Cities are renumbered 0..N-1 in the order of their indices in the file; the file's own
-indices must be 1..N, each once. Duplicate coordinates are allowed (their distance is 0).
-The policy sees ``planar_coordinates``: the file's x, y for the planar types, and
-(longitude, latitude) in radians for GEO (a planar approximation, used only to choose the
-tour; lengths always use the file's metric).
+indices must be 1..N, each once. Duplicate coordinates are read (their distance is 0); the
+solvers refuse them. The policy sees ``planar_coordinates``: the file's x, y for the planar
+types, (longitude, latitude) in radians for GEO (a planar approximation), and for EXPLICIT
+the 2-D canonical coordinates that classical MDS (``tinvnn.mds``) finds from the distances
+alone. Coordinates only choose the tour; lengths always use the file's metric
+(:func:`tour_length_tsplib`, O(N) memory).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,16 +44,42 @@ import numpy as np
 
 __all__ = [
     "EDGE_WEIGHT_TYPES",
+    "EDGE_WEIGHT_FORMATS",
     "TSPLIBError",
     "TSPLIBInstance",
     "read_tsplib",
     "write_tsplib",
+    "write_tour",
     "read_solutions",
     "distance_matrix",
+    "instance_matrix",
+    "pair_distances",
+    "tour_length_tsplib",
     "planar_coordinates",
 ]
 
-EDGE_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO")
+EDGE_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "EXPLICIT")
+#: EDGE_WEIGHT_FORMAT of EXPLICIT files -> (triangle read row by row, with the diagonal);
+#: a symmetric matrix's upper triangle by columns is its lower triangle by rows.
+EDGE_WEIGHT_FORMATS = {
+    "FULL_MATRIX": ("full", False),
+    "UPPER_ROW": ("upper", False),
+    "LOWER_ROW": ("lower", False),
+    "UPPER_DIAG_ROW": ("upper", True),
+    "LOWER_DIAG_ROW": ("lower", True),
+    "UPPER_COL": ("lower", False),
+    "LOWER_COL": ("upper", False),
+    "UPPER_DIAG_COL": ("lower", True),
+    "LOWER_DIAG_COL": ("upper", True),
+}
+_WHY_NOT = {
+    "EUC_3D": "3-D coordinates; the solvers build planar tours",
+    "MAN_3D": "3-D coordinates; the solvers build planar tours",
+    "MAX_3D": "3-D coordinates; the solvers build planar tours",
+    "CEIL_3D": "3-D coordinates; the solvers build planar tours",
+    "MAN_2D": "Manhattan distances are not Euclidean",
+    "MAX_2D": "maximum-norm distances are not Euclidean",
+}
 
 
 class TSPLIBError(ValueError):
@@ -58,23 +93,25 @@ class TSPLIBError(ValueError):
 
 @dataclass(frozen=True)
 class TSPLIBInstance:
-    """A symmetric TSP with node coordinates.
+    """A symmetric TSP with node coordinates or an explicit distance matrix.
 
     Attributes:
         name: the NAME field (else the file's stem).
-        coords: (N, 2) float64 coordinates as written in the file.
+        coords: (N, 2) float64 coordinates as written in the file; None for EXPLICIT.
         edge_weight_type: one of ``EDGE_WEIGHT_TYPES``.
         comment: the COMMENT field, or "".
+        weights: (N, N) float64 symmetric distances with a zero diagonal for EXPLICIT, else None.
     """
 
     name: str
-    coords: np.ndarray
+    coords: np.ndarray | None
     edge_weight_type: str
     comment: str = ""
+    weights: np.ndarray | None = None
 
     @property
     def num_cities(self) -> int:
-        return int(self.coords.shape[0])
+        return int((self.coords if self.weights is None else self.weights).shape[0])
 
 
 def _number(path: Path, lineno: int, text: str, what: str) -> float:
@@ -100,18 +137,26 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
     header: dict[str, tuple[str, int]] = {}
     nodes: dict[int, tuple[float, float]] = {}
     node_line: dict[int, int] = {}
-    in_coords = False
-    coord_section_line = None
+    weights: list[float] = []
+    section, section_line = None, {}
     for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
         if line == "EOF":
             break
-        if in_coords:
+        first = line.split()[0]
+        if first.endswith("_SECTION"):
+            if first not in ("NODE_COORD_SECTION", "EDGE_WEIGHT_SECTION", "DISPLAY_DATA_SECTION"):
+                raise TSPLIBError(
+                    path, lineno, f"unsupported section {first} (only NODE_COORD_SECTION, EDGE_WEIGHT_SECTION, DISPLAY_DATA_SECTION)"
+                )
+            if "EDGE_WEIGHT_TYPE" in header:  # refuse an unusable metric before reading its data
+                _edge_weight_type(path, header)
+            section, section_line[first] = first, lineno
+            continue
+        if section == "NODE_COORD_SECTION":
             parts = line.split()
-            if parts[0].endswith("_SECTION"):
-                raise TSPLIBError(path, lineno, f"unsupported section {parts[0]} (only NODE_COORD_SECTION)")
             if len(parts) != 3:
                 raise TSPLIBError(path, lineno, f"expected 'index x y', got {line!r}")
             index_f = _number(path, lineno, parts[0], "the city index")
@@ -123,26 +168,20 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
             nodes[index] = (_number(path, lineno, parts[1], "x"), _number(path, lineno, parts[2], "y"))
             node_line[index] = lineno
             continue
-        if line.startswith("NODE_COORD_SECTION"):
-            in_coords, coord_section_line = True, lineno
+        if section == "EDGE_WEIGHT_SECTION":
+            weights += [_number(path, lineno, part, "an edge weight") for part in line.split()]
             continue
-        if line.split()[0].endswith("_SECTION"):
-            raise TSPLIBError(path, lineno, f"unsupported section {line.split()[0]} (only NODE_COORD_SECTION)")
+        if section == "DISPLAY_DATA_SECTION":
+            continue
         if ":" not in line:
-            raise TSPLIBError(path, lineno, f"expected 'KEY : VALUE' or NODE_COORD_SECTION, got {line!r}")
+            raise TSPLIBError(path, lineno, f"expected 'KEY : VALUE' or a *_SECTION, got {line!r}")
         key, value = (part.strip() for part in line.split(":", 1))
         header[key.upper()] = (value, lineno)
 
     problem_type, type_line = header.get("TYPE", ("TSP", None))
     if problem_type.upper() != "TSP":
         raise TSPLIBError(path, type_line, f"unsupported TYPE {problem_type!r} (only symmetric TSP)")
-    if "EDGE_WEIGHT_TYPE" not in header:
-        raise TSPLIBError(path, None, "missing EDGE_WEIGHT_TYPE")
-    ewt, ewt_line = header["EDGE_WEIGHT_TYPE"]
-    if ewt.upper() not in EDGE_WEIGHT_TYPES:
-        raise TSPLIBError(
-            path, ewt_line, f"unsupported EDGE_WEIGHT_TYPE {ewt!r}; expected one of {', '.join(EDGE_WEIGHT_TYPES)}"
-        )
+    ewt = _edge_weight_type(path, header)
     if "DIMENSION" not in header:
         raise TSPLIBError(path, None, "missing DIMENSION")
     dim_text, dim_line = header["DIMENSION"]
@@ -150,32 +189,99 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
         dimension = int(dim_text)
     except ValueError:
         raise TSPLIBError(path, dim_line, f"expected an integer DIMENSION, got {dim_text!r}") from None
-    if dimension < 3:
-        raise TSPLIBError(path, dim_line, f"expected at least 3 cities, got DIMENSION {dimension}")
-    if coord_section_line is None:
+    if dimension < 1:
+        raise TSPLIBError(path, dim_line, f"expected at least 1 city, got DIMENSION {dimension}")
+    name = header.get("NAME", (path.stem, None))[0]
+    comment = header.get("COMMENT", ("", None))[0]
+    if ewt == "EXPLICIT":
+        matrix = _explicit_matrix(path, header, weights, section_line.get("EDGE_WEIGHT_SECTION"), dimension)
+        return TSPLIBInstance(name, None, ewt, comment, matrix)
+    if "EDGE_WEIGHT_SECTION" in section_line:
+        raise TSPLIBError(path, section_line["EDGE_WEIGHT_SECTION"], f"EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT, got {ewt}")
+    if "NODE_COORD_SECTION" not in section_line:
         raise TSPLIBError(path, None, "missing NODE_COORD_SECTION")
     if len(nodes) != dimension:
         raise TSPLIBError(
-            path, coord_section_line, f"DIMENSION is {dimension} but NODE_COORD_SECTION has {len(nodes)} cities"
+            path, section_line["NODE_COORD_SECTION"], f"DIMENSION is {dimension} but NODE_COORD_SECTION has {len(nodes)} cities"
         )
     if sorted(nodes) != list(range(1, dimension + 1)):
         bad = min(set(nodes) - set(range(1, dimension + 1)))
         raise TSPLIBError(path, node_line[bad], f"city index {bad} outside 1..{dimension}")
     coords = np.array([nodes[i] for i in range(1, dimension + 1)], dtype=np.float64)
-    name = header.get("NAME", (path.stem, None))[0]
-    return TSPLIBInstance(name, coords, ewt.upper(), header.get("COMMENT", ("", None))[0])
+    return TSPLIBInstance(name, coords, ewt, comment)
+
+
+def _edge_weight_type(path: Path, header: dict[str, tuple[str, int]]) -> str:
+    """The header's EDGE_WEIGHT_TYPE, upper case, if it is one of ``EDGE_WEIGHT_TYPES``."""
+    if "EDGE_WEIGHT_TYPE" not in header:
+        raise TSPLIBError(path, None, "missing EDGE_WEIGHT_TYPE")
+    ewt, line = header["EDGE_WEIGHT_TYPE"]
+    ewt = ewt.upper()
+    if ewt not in EDGE_WEIGHT_TYPES:
+        why = f" ({_WHY_NOT[ewt]})" if ewt in _WHY_NOT else ""
+        raise TSPLIBError(path, line, f"unsupported EDGE_WEIGHT_TYPE {ewt!r}{why}; expected one of {', '.join(EDGE_WEIGHT_TYPES)}")
+    return ewt
+
+
+def _explicit_matrix(
+    path: Path, header: dict[str, tuple[str, int]], weights: list[float], line: int | None, n: int
+) -> np.ndarray:
+    """The (N, N) matrix of an EXPLICIT file's EDGE_WEIGHT_SECTION in its EDGE_WEIGHT_FORMAT."""
+    fmt, fmt_line = header.get("EDGE_WEIGHT_FORMAT", ("", None))
+    if fmt.upper() not in EDGE_WEIGHT_FORMATS:
+        raise TSPLIBError(
+            path, fmt_line, f"EXPLICIT needs an EDGE_WEIGHT_FORMAT, one of {', '.join(EDGE_WEIGHT_FORMATS)}; got {fmt!r}"
+        )
+    if line is None:
+        raise TSPLIBError(path, None, "missing EDGE_WEIGHT_SECTION")
+    shape, diagonal = EDGE_WEIGHT_FORMATS[fmt.upper()]
+    if shape == "full":
+        rows, cols = np.indices((n, n)).reshape(2, -1)
+    else:
+        offset = 0 if diagonal else (1 if shape == "upper" else -1)
+        rows, cols = np.triu_indices(n, offset) if shape == "upper" else np.tril_indices(n, offset)
+    if len(weights) != len(rows):
+        raise TSPLIBError(
+            path, line, f"EDGE_WEIGHT_SECTION has {len(weights)} numbers; {fmt.upper()} of DIMENSION {n} needs {len(rows)}"
+        )
+    matrix = np.zeros((n, n))
+    matrix[rows, cols] = weights
+    if shape != "full":
+        matrix[cols, rows] = weights
+    np.fill_diagonal(matrix, 0.0)
+    if not np.array_equal(matrix, matrix.T):
+        i, j = np.argwhere(matrix != matrix.T)[0]
+        raise TSPLIBError(path, line, f"EDGE_WEIGHT_SECTION is not symmetric (cities {i + 1} and {j + 1}); only symmetric TSP")
+    if (matrix < 0).any():
+        raise TSPLIBError(path, line, "EDGE_WEIGHT_SECTION has negative distances")
+    return matrix
 
 
 def write_tsplib(instance: TSPLIBInstance, path: str | os.PathLike[str]) -> Path:
-    """Write ``instance`` in TSPLIB95 format (coordinates with ``repr`` precision)."""
+    """Write ``instance`` in TSPLIB95 format (coordinates with ``repr`` precision; EXPLICIT as FULL_MATRIX)."""
     path = Path(path)
     lines = [f"NAME : {instance.name}"]
     if instance.comment:
         lines.append(f"COMMENT : {instance.comment}")
     lines += ["TYPE : TSP", f"DIMENSION : {instance.num_cities}", f"EDGE_WEIGHT_TYPE : {instance.edge_weight_type}"]
-    lines.append("NODE_COORD_SECTION")
-    lines += [f"{i + 1} {x!r} {y!r}" for i, (x, y) in enumerate(instance.coords.tolist())]
+    if instance.weights is not None:
+        lines += ["EDGE_WEIGHT_FORMAT : FULL_MATRIX", "EDGE_WEIGHT_SECTION"]
+        lines += [" ".join(f"{w!r}" for w in row) for row in instance.weights.tolist()]
+    else:
+        lines.append("NODE_COORD_SECTION")
+        lines += [f"{i + 1} {x!r} {y!r}" for i, (x, y) in enumerate(instance.coords.tolist())]
     lines.append("EOF")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_tour(name: str, tour: np.ndarray | list[int], path: str | os.PathLike[str], *, comment: str = "") -> Path:
+    """Write a TSPLIB95 ``.tour`` file: ``TYPE : TOUR``, the 1-based cities of ``tour`` (N,), ``-1``, ``EOF``."""
+    path = Path(path)
+    cities = [int(c) + 1 for c in tour]
+    lines = [f"NAME : {name}.tour"] + ([f"COMMENT : {comment}"] if comment else [])
+    lines += ["TYPE : TOUR", f"DIMENSION : {len(cities)}", "TOUR_SECTION", *map(str, cities), "-1", "EOF"]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -208,36 +314,68 @@ def _nint(values: np.ndarray) -> np.ndarray:
     return np.floor(values + 0.5)
 
 
+def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.ndarray:
+    """TSPLIB distances between coordinates ``a`` (..., 2) and ``b`` (..., 2), broadcast: (...) float64."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    kind = edge_weight_type.upper()
+    if kind == "GEO":
+        lat_a, lon_a = _geo_radians(a[..., 0]), _geo_radians(a[..., 1])
+        lat_b, lon_b = _geo_radians(b[..., 0]), _geo_radians(b[..., 1])
+        q1, q2, q3 = np.cos(lon_a - lon_b), np.cos(lat_a - lat_b), np.cos(lat_a + lat_b)
+        inner = np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0)
+        return np.trunc(6378.388 * np.arccos(inner) + 1.0)
+    sq = ((a - b) ** 2).sum(-1)
+    if kind == "EUC_2D":
+        return _nint(np.sqrt(sq))
+    if kind == "CEIL_2D":
+        return np.ceil(np.sqrt(sq))
+    if kind == "ATT":
+        r = np.sqrt(sq / 10.0)
+        t = _nint(r)
+        return np.where(t < r, t + 1.0, t)
+    coordinate_types = [t for t in EDGE_WEIGHT_TYPES if t != "EXPLICIT"]
+    raise ValueError(f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; expected one of {', '.join(coordinate_types)}")
+
+
 def distance_matrix(coords: np.ndarray, edge_weight_type: str) -> np.ndarray:
     """(N, N) float64 matrix of TSPLIB integer distances (zero diagonal) under a convention."""
     coords = np.asarray(coords, dtype=np.float64)
-    kind = edge_weight_type.upper()
-    if kind == "GEO":
-        lat, lon = _geo_radians(coords[:, 0]), _geo_radians(coords[:, 1])
-        q1 = np.cos(lon[:, None] - lon[None, :])
-        q2 = np.cos(lat[:, None] - lat[None, :])
-        q3 = np.cos(lat[:, None] + lat[None, :])
-        inner = np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0)
-        dist = np.trunc(6378.388 * np.arccos(inner) + 1.0)
-    else:
-        diff = coords[:, None, :] - coords[None, :, :]
-        sq = (diff**2).sum(-1)
-        if kind == "EUC_2D":
-            dist = _nint(np.sqrt(sq))
-        elif kind == "CEIL_2D":
-            dist = np.ceil(np.sqrt(sq))
-        elif kind == "ATT":
-            r = np.sqrt(sq / 10.0)
-            t = _nint(r)
-            dist = np.where(t < r, t + 1.0, t)
-        else:
-            raise ValueError(f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r}; expected one of {', '.join(EDGE_WEIGHT_TYPES)}")
+    dist = pair_distances(coords[:, None, :], coords[None, :, :], edge_weight_type)
     np.fill_diagonal(dist, 0.0)
     return dist
 
 
+def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
+    """(N, N) distances of an instance in its own metric (O(N^2) memory: small instances only)."""
+    if instance.weights is not None:
+        return instance.weights
+    return distance_matrix(instance.coords, instance.edge_weight_type)
+
+
+def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
+    """Length of a closed tour (N,) in the instance's own metric, edge by edge (O(N) memory)."""
+    t = np.asarray(tour, dtype=np.int64)
+    if t.shape != (instance.num_cities,) or not np.array_equal(np.sort(t), np.arange(instance.num_cities)):
+        raise ValueError(f"expected a tour that is a permutation of 0..{instance.num_cities - 1}")
+    nxt = np.roll(t, -1)
+    if instance.weights is not None:
+        return float(instance.weights[t, nxt].sum())
+    return float(pair_distances(instance.coords[t], instance.coords[nxt], instance.edge_weight_type).sum())
+
+
 def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
-    """(N, 2) coordinates the policy sees: as written, or (longitude, latitude) radians for GEO."""
+    """(N, 2) coordinates the policy sees: as written, (longitude, latitude) radians for GEO,
+    classical MDS coordinates (``tinvnn.mds``, canonical) for EXPLICIT."""
+    if instance.weights is not None:
+        import torch
+
+        from tinvnn.mds import NonEuclideanWarning, mds
+
+        if instance.num_cities == 1:
+            return np.zeros((1, 2))
+        with warnings.catch_warnings():  # expected for road or rounded distances: the
+            warnings.simplefilter("ignore", NonEuclideanWarning)  # coordinates only guide the search
+            return mds(torch.from_numpy(instance.weights), 2).numpy()
     if instance.edge_weight_type == "GEO":
         return np.stack([_geo_radians(instance.coords[:, 1]), _geo_radians(instance.coords[:, 0])], -1)
     return instance.coords.copy()
