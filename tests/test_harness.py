@@ -181,26 +181,10 @@ def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / METRICS).read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1] and metrics["finished"]
-    # both ranks agree, and only rank 0 wrote files: one checkpoint, one best
-    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == [BEST, LAST]
-
-
-def test_toy_task_under_torchrun_matches_equal_replicas(tmp_path: Path) -> None:
-    script = tmp_path / "toy_ddp.py"
-    script.write_text(
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(REPO)!r}); sys.path.insert(0, {str(REPO / 'tests')!r})\n"
-        "from test_harness import ToyTask, ToyConfig\n"
-        "from tinvnn.training import RunOptions, fit\n"
-        "r = fit(ToyTask(ToyConfig(epochs=2, dropout=0.0)), RunOptions(out=sys.argv[1], progress=False, device='cpu'))\n"
-        "print(json.dumps(r.extra['param_checksums']))\n"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "run")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    sums = json.loads(done.stdout.strip().splitlines()[-1])
+    sums = metrics["param_checksums"]  # each process's sum of its parameters: the replicas are equal
     assert len(sums) == 2 and sums[0] == sums[1]
+    # only rank 0 wrote files: one checkpoint, one best
+    assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == [BEST, LAST]
 
 
 # ----------------------------------------------------------------------------- generic behaviour

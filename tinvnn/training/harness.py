@@ -257,10 +257,12 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         if writer is not None:
             writer.close()
     extra: dict[str, Any] = {}
-    if rt.world > 1:
+    if rt.world > 1:  # a check that the replicas stayed equal, kept in metrics.json
         sums: list[Any] = [None] * rt.world
         dist.all_gather_object(sums, float(sum(p.detach().double().sum() for p in model.parameters())))
         extra["param_checksums"] = sums
+        if rt.is_main and history:
+            _write_metrics(out, task, history, best, finished=len(history) >= task.epochs, extra=extra)
     if rt.is_main and start >= task.epochs:
         log.info("run in %s had already finished %d epochs", out, start)
     model.eval()
@@ -372,9 +374,11 @@ def _save(
     save_checkpoint(path, state, task.config.to_dict(), meta={**task.meta(), "history": history, "best": best})
 
 
-def _write_metrics(out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool) -> None:
+def _write_metrics(
+    out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool, extra: dict[str, Any] | None = None
+) -> None:
     payload = {"config": task.config.to_dict(), **task.meta(), "history": history, "best": best,
-               "final": history[-1] if history else {}, "finished": finished}  # fmt: skip
+               "final": history[-1] if history else {}, "finished": finished, **(extra or {})}  # fmt: skip
     text = json.dumps(json_safe(payload), indent=2, allow_nan=False).encode()
     atomic_write(out / METRICS, lambda handle: handle.write(text))
 
