@@ -17,7 +17,7 @@ from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_option
 from tinvnn.tasks.nbody.dataset import load_nbody
 from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
 from tinvnn.tasks.nbody.train import TrainConfig, evaluate_mse, train_nbody
-from tinvnn.training import BEST, add_arguments, from_args
+from tinvnn.training import BEST, add_arguments, from_args, is_main_process
 
 __all__ = ["register"]
 
@@ -58,6 +58,8 @@ def _train(args: argparse.Namespace) -> int:
         "val_mse": result.best_val_mse, "test_mse": result.test_mse,
         "seconds_per_step": result.seconds_per_step, "train_seconds": result.train_seconds,
     }  # fmt: skip
+    if not is_main_process():
+        return 0
     if args.json:
         print(json.dumps(summary))
     else:

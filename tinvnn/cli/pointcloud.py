@@ -13,9 +13,9 @@ from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.demo import run_demo
 from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
 from tinvnn.tasks.classification.protocols import parse_protocol
-from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
+from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
 from tinvnn.tasks.classification.train import TrainConfig, train
-from tinvnn.training import add_arguments, from_args
+from tinvnn.training import add_arguments, from_args, is_main_process
 
 __all__ = ["register"]
 
@@ -76,7 +76,8 @@ def _threads(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     metrics = train(from_args(TrainConfig, args), run_options(args))
-    print(json.dumps(metrics["final"]))
+    if is_main_process():
+        print(json.dumps(json_safe(metrics["final"]), allow_nan=False))
     return 0
 
 
@@ -109,12 +110,17 @@ def _sweep(args: argparse.Namespace) -> int:
         raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
     count = int(180 // args.step)
     angles = [i * args.step for i in range(count + 1)]
-    curves = {}
+    curves, budgets, chance = {}, [], None
     for path in args.checkpoints:
-        model, config, _ = load_model(path)
+        model, config, meta = load_model(path)
         label = f"{config['method']} ({Path(path).parent.name})"
-        curves[label] = angle_sweep(model, _test_set(config, args), angles, seed=args.seed)
-    png, js = save_sweep(curves, angles, args.out)
+        data = _test_set(config, args)
+        curves[label] = angle_sweep(model, data, angles, seed=args.seed)
+        budgets.append(f"{config['backbone']}, {config['points']} points, width {config['width']}, "
+                       f"{len(meta.get('history', []))} epochs, trained under {config['train_protocol']}")  # fmt: skip
+        chance = chance_level(data.labels)
+    title = f"{config['dataset']}, {len(data)} test clouds rotated about random axes; " + "; ".join(sorted(set(budgets)))
+    png, js = save_sweep(curves, angles, args.out, title=title, chance=chance)
     print(f"wrote {png} and {js}")
     return 0
 

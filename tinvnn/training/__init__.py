@@ -27,7 +27,7 @@ from tinvnn.training.harness import (
     TrainingDiverged,
     fit,
 )
-from tinvnn.training.runtime import DEVICE_HELP, Runtime, resolve_device, set_threads, start_runtime
+from tinvnn.training.runtime import DEVICE_HELP, Runtime, is_main_process, resolve_device, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task
 
@@ -50,6 +50,7 @@ __all__ = [
     "add_arguments",
     "check_config",
     "fit",
+    "is_main_process",
     "from_args",
     "load_checkpoint",
     "load_weights",

@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 from tinvnn._checks import check_positive_int
 
-__all__ = ["DEVICE_HELP", "Runtime", "resolve_device", "set_threads", "start_runtime"]
+__all__ = ["DEVICE_HELP", "Runtime", "is_main_process", "resolve_device", "set_threads", "start_runtime"]
 
 DEVICE_HELP = "auto (cuda if available, else cpu), cpu, cuda or cuda:INDEX"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -42,6 +42,11 @@ def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:
     if index >= torch.cuda.device_count():
         raise ValueError(f"device: cuda:{index} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
     return torch.device("cuda", index)
+
+
+def is_main_process() -> bool:
+    """True except in the processes of rank > 0 under torchrun (they neither print nor write)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def set_threads(threads: int | None) -> None:
