@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``tsp`` and its sub-commands ``train``, ``eval``, ``solve`` to the tinvnn parser."""
+    from tinvnn.tasks.tsp.imitation import ImitationConfig
     from tinvnn.tasks.tsp.policy import DECODINGS
     from tinvnn.tasks.tsp.reinforce import TrainConfig
     from tinvnn.tasks.tsp.transforms import TRANSFORMS
@@ -33,6 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(train, TrainConfig)
     add_run_arguments(train, out="runs/tsp")
     train.set_defaults(func=_train)
+
+    imitate = tsp_sub.add_parser(
+        "imitate", help="train the local-view policy by imitation of LKH-3 tours (generates the tours first)"
+    )
+    add_arguments(imitate, ImitationConfig)
+    imitate.add_argument("--out", type=Path, required=True, help="checkpoint file to write (resumed when it exists)")
+    imitate.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    imitate.set_defaults(func=_imitate)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
         p.add_argument("--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp20_tinv.pt)")
@@ -56,9 +66,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     evaluate.set_defaults(func=_eval)
 
-    solve = tsp_sub.add_parser("solve", help="solve one TSPLIB file, print the tour and save a plot")
-    solve.add_argument("file", type=Path, help="a TSPLIB .tsp file")
-    policy_options(solve, "multistart")
+    solve = tsp_sub.add_parser(
+        "solve",
+        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt), print the tour and save a plot",
+        description="Solve one TSPLIB file. The default policy is the shipped local-view policy "
+        "(tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start city and the k nearest "
+        "unvisited cities, canonicalized, so tours are exactly invariant to rotation, reflection, scale, "
+        "translation and city order. --checkpoint also takes a TSP-20 attention checkpoint of `tsp train`.",
+    )
+    solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
+    solve.add_argument("--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp_local.pt)")
+    solve.add_argument(
+        "--decode", choices=("auto", *DECODINGS), default="auto",
+        help="auto: multistart x16 up to 200 cities, x8 up to 1,000, greedy beyond (attention checkpoints: multistart)",
+    )
+    solve.add_argument("--starts", type=int, default=None, help="invariant start cities of multistart (local policy)")
+    solve.add_argument("--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)")
+    solve.add_argument(
+        "--improve", "--two-opt", action=argparse.BooleanOptionalAction, default=None,
+        help="improvement step after construction: 2-opt + Or-opt with neighbour lists (local policy, default on) "
+        "or 2-opt (attention checkpoints, default off)",
+    )
+    solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
+    solve.add_argument("--seed", type=int, default=0, help="seed of sampling")
+    solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    solve.add_argument("--tour", type=Path, default=None, help="also write the tour as a TSPLIB .tour file")
     solve.add_argument("--optimum", type=float, default=None, help="known optimal length (default: solutions.txt beside FILE)")
     solve.add_argument("--plot", type=Path, default=None, help="PNG to write (default: ./<name>_tour.png)")
     solve.add_argument("--no-plot", action="store_true", help="do not write a plot")
@@ -72,6 +104,19 @@ def _train(args: argparse.Namespace) -> int:
     _, history = train(from_args(TrainConfig, args), options)
     log.info("run directory %s: %s (last), %s (best validation length)", options.out, LAST, BEST)
     print(json.dumps(history[-1] if history else {}))
+    return 0
+
+
+def _imitate(args: argparse.Namespace) -> int:
+    from tinvnn.tasks.tsp.imitation import ImitationConfig, generate_tours, train_imitation
+    from tinvnn.training import set_threads
+
+    set_threads(args.threads)
+    config = from_args(ImitationConfig, args)
+    log.info("imitation %s", json.dumps(config.to_dict()))
+    generate_tours(config.rounds, seed=config.seed)
+    train_imitation(config, args.out)
+    log.info("checkpoint written to %s", args.out)
     return 0
 
 
@@ -147,33 +192,101 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.tsp.evaluate import evaluate_tsplib
-    from tinvnn.tasks.tsp.tsplib import read_solutions, read_tsplib
+    import numpy as np
 
-    model, _, variant, path = _load(args)
+    from tinvnn.tasks.tsp.tsplib import planar_coordinates, read_solutions, read_tsplib, tour_length_tsplib, write_tour
+
+    start = time.perf_counter()
+    policy = _local_policy(args) if _is_local(args) else _load(args)  # bad options fail before reading
     instance = read_tsplib(args.file)
     optimum = args.optimum
     solutions = args.file.parent / "solutions.txt"
     if optimum is None and solutions.is_file():
         optimum = read_solutions(solutions).get(instance.name)
-    optima = {} if optimum is None else {instance.name: optimum}
-    (record,) = evaluate_tsplib(model, variant, [instance], optima, decoding=_decoding(args), seed=args.seed)
-    record.update(checkpoint=str(path), variant=variant.name, edge_weight_type=instance.edge_weight_type)
+    coords = planar_coordinates(instance)
+    if len(policy) == 3:
+        record = _solve_local(args, instance, coords, policy)
+    else:
+        record = _solve_attention(args, instance, optimum, policy)
+    tour = np.asarray(record["tour"])
+    record.update(
+        name=instance.name, n=instance.num_cities, edge_weight_type=instance.edge_weight_type,
+        length=tour_length_tsplib(instance, tour), optimum=optimum, seconds=time.perf_counter() - start,
+    )
+    record["gap"] = None if optimum is None else 100.0 * (record["length"] / optimum - 1.0)
+    if args.tour is not None:
+        write_tour(instance.name, tour, args.tour, comment=f"length {record['length']:.0f}, {record['method']}")
+        record["tour_file"] = str(args.tour)
     if not args.no_plot:
         plot = args.plot or Path(f"{instance.name}_tour.png")
-        _plot_tour(instance.coords, record["tour"], f"{instance.name}: length {record['length']:.0f}", plot)
+        _plot_tour(coords, record["tour"], _tour_title(record), plot)
         record["plot"] = str(plot)
     if args.json:
         print(json.dumps(record))
         return 0
-    print(f"{instance.name}: {instance.num_cities} cities, {instance.edge_weight_type}")
+    print(f"{instance.name}: {instance.num_cities} cities, {instance.edge_weight_type}; {record['method']}")
     print("tour (0-based): " + " ".join(map(str, record["tour"])))
-    print(f"length: {record['length']:.0f}")
+    print(f"length: {record['length']:.0f}  ({record['seconds']:.2f} s)")
     if record["gap"] is not None:
         print(f"optimum: {record['optimum']:.0f}  gap: {record['gap']:.2f} %")
-    if "plot" in record:
-        print(f"plot: {record['plot']}")
+    for key in ("tour_file", "plot"):
+        if key in record:
+            print(f"{key.replace('_', ' ')}: {record[key]}")
     return 0
+
+
+def _is_local(args: argparse.Namespace) -> bool:
+    from tinvnn.tasks.tsp.solver import is_local_checkpoint
+
+    if args.checkpoint is not None and not is_local_checkpoint(args.checkpoint):
+        return False
+    if args.variant is not None:
+        raise ValueError("--variant applies to attention checkpoints (tsp train); the local policy has no variants")
+    return True
+
+
+def _local_policy(args: argparse.Namespace) -> tuple:
+    from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, load_local_policy
+
+    path = args.checkpoint or DEFAULT_LOCAL_CHECKPOINT
+    return (*load_local_policy(path), path)
+
+
+def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> dict:
+    from tinvnn.tasks.tsp.solver import LocalDecoding, auto_decoding, solve_local
+
+    model, config, path = policy
+    improve = True if args.improve is None else args.improve
+    if args.decode == "auto":
+        decoding = auto_decoding(instance.num_cities, improve=improve)
+    else:
+        decoding = LocalDecoding(args.decode, starts=args.starts or 8, samples=args.samples or 16, improve=improve)
+    solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=instance.weights, seed=args.seed)
+    return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path)}
+
+
+def _solve_attention(args: argparse.Namespace, instance, optimum: float | None, policy: tuple) -> dict:
+    from tinvnn.tasks.tsp.evaluate import Decoding, evaluate_tsplib
+
+    if instance.weights is not None or instance.num_cities < 4:
+        raise ValueError("attention checkpoints solve coordinate instances of at least 4 cities; use the local policy")
+    model, _, variant, path = policy
+    decode = "multistart" if args.decode == "auto" else args.decode
+    decoding = Decoding(decode, args.samples or 1, bool(args.improve))
+    optima = {} if optimum is None else {instance.name: optimum}
+    (record,) = evaluate_tsplib(model, variant, [instance], optima, decoding=decoding, seed=args.seed)
+    method = f"attention policy ({variant.name}), {decode}" + (" + 2-opt" if decoding.two_opt else "")
+    return {"tour": record["tour"], "method": method, "checkpoint": str(path), "variant": variant.name}
+
+
+def _tour_title(record: dict) -> str:
+    """Plot title: instance, method, length and (when the optimum is known) gap."""
+    title = f"{record['name']} ({record['n']} cities): {record['method']}\nlength {record['length']:.0f}"
+    if record["gap"] is not None:
+        title += f", gap {record['gap']:.2f} % to optimum {record['optimum']:.0f}"
+    if record["edge_weight_type"] == "EXPLICIT":
+        title += "\n(cities drawn at their MDS coordinates)"
+    return title
 
 
 def _plot_tour(coords, tour: list[int], title: str, path: Path) -> None:
@@ -185,8 +298,8 @@ def _plot_tour(coords, tour: list[int], title: str, path: Path) -> None:
     closed = list(tour) + [tour[0]]
     fig, ax = plt.subplots(figsize=(6, 6))
     ax.plot(coords[closed, 0], coords[closed, 1], "-", lw=1, color="tab:blue")
-    ax.plot(coords[:, 0], coords[:, 1], "o", ms=3, color="tab:red")
-    ax.set_title(title)
+    ax.plot(coords[:, 0], coords[:, 1], "o", ms=3 if len(coords) <= 1000 else 1, color="tab:red")
+    ax.set_title(title, fontsize=9)
     ax.set_aspect("equal")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,104 @@
+"""``tinvnn tsp solve`` with a local-view policy, as a user runs it: tours, .tour files, plot
+titles, EXPLICIT instances, trivial instances and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tinvnn.cli import main
+from tinvnn.cli.tsp import _tour_title
+from tinvnn.tasks.tsp.heuristics import euclidean_matrix
+from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
+from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, read_tsplib, write_tsplib
+from tinvnn.training import save_checkpoint
+
+
+@pytest.fixture
+def local_checkpoint(tmp_path: Path) -> Path:
+    config = ImitationConfig(k=6, dim=16, layers=1, heads=2)
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path / "local.pt", {"model": build_scorer(config).state_dict()}, config.to_dict())
+
+
+def _instance(tmp_path: Path, n: int, name: str = "small") -> tuple[TSPLIBInstance, Path]:
+    inst = TSPLIBInstance(name, np.random.default_rng(n).uniform(0, 1000, (n, 2)).round(1), "EUC_2D")
+    return inst, write_tsplib(inst, tmp_path / f"{name}.tsp")
+
+
+def test_solve_writes_tour_file_and_reports_method(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inst, tsp = _instance(tmp_path, 30)
+    (tmp_path / "solutions.txt").write_text("small : 4000\n")
+    tour_file = tmp_path / "out" / "small.tour"
+    capsys.readouterr()
+    args = ["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--tour", str(tour_file), "--no-plot", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt" and sorted(out["tour"]) == list(range(30))
+    dist = distance_matrix(inst.coords, "EUC_2D")
+    assert out["length"] == dist[out["tour"], np.roll(out["tour"], -1)].sum()
+    assert out["gap"] == pytest.approx(100 * (out["length"] / 4000 - 1))
+    lines = tour_file.read_text().splitlines()
+    assert lines[2:5] == ["TYPE : TOUR", "DIMENSION : 30", "TOUR_SECTION"] and lines[-2:] == ["-1", "EOF"]
+    assert [int(c) - 1 for c in lines[5:-2]] == out["tour"]
+    assert main(args[:-1] + ["--decode", "greedy", "--no-improve"]) == 0
+    assert "local policy, greedy" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:
+    record = {"name": "eil51", "n": 51, "method": "local policy, greedy", "length": 440.0, "gap": 3.29, "optimum": 426.0,
+              "edge_weight_type": "EUC_2D"}
+    assert _tour_title(record) == "eil51 (51 cities): local policy, greedy\nlength 440, gap 3.29 % to optimum 426"
+    _, tsp = _instance(tmp_path, 12)
+    plot = tmp_path / "tour.png"
+    assert main(["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--plot", str(plot)]) == 0
+    assert plot.stat().st_size > 1000
+
+
+def test_solve_explicit_matrix_through_mds(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    coords = np.random.default_rng(1).uniform(0, 100, (25, 2))
+    weights = np.rint(euclidean_matrix(coords))
+    path = write_tsplib(TSPLIBInstance("ex25", None, "EXPLICIT", weights=weights), tmp_path / "ex25.tsp")
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(path), "--checkpoint", str(local_checkpoint), "--no-plot", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["edge_weight_type"] == "EXPLICIT" and sorted(out["tour"]) == list(range(25))
+    assert out["length"] == weights[out["tour"], np.roll(out["tour"], -1)].sum()
+    assert read_tsplib(path).weights.shape == (25, 25)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_one_to_three_cities_solved_trivially(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int) -> None:
+    _, tsp = _instance(tmp_path, n)
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--no-plot", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tour"] == list(range(n)) and out["method"] == "trivial (at most 3 cities)"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("DIMENSION : 4\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n4 3 0\n",
+         "cities 1 and 3 (0-based) have the same coordinates (duplicate cities)"),
+        ("DIMENSION : 5\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n",
+         "bad.tsp:4: DIMENSION is 5 but NODE_COORD_SECTION has 3 cities"),
+        ("DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_3D\nNODE_COORD_SECTION\n1 0 0 0\n2 3 0 0\n3 0 4 0\n",
+         "bad.tsp:3: unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)"),
+        ("DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nEDGE_DATA_SECTION\n1 2\n",
+         "bad.tsp:4: unsupported section EDGE_DATA_SECTION"),
+    ],
+)
+def test_bad_input_one_line_error(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, message: str
+) -> None:
+    bad = tmp_path / "bad.tsp"
+    bad.write_text("NAME : bad\n" + body)
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(bad), "--checkpoint", str(local_checkpoint), "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tinvnn: error: ") and message in err
