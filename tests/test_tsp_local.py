@@ -70,7 +70,9 @@ def _permuted(coords: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return coords[perm], perm
 
 
-@pytest.mark.parametrize("decoding", [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=4)])
+@pytest.mark.parametrize(
+    "decoding", [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=4, kicks=100)], ids=["greedy", "multistart+kicks"]
+)
 def test_tours_identical_for_transformed_and_permuted_copies(scorer: torch.nn.Module, decoding: LocalDecoding) -> None:
     coords = np.random.default_rng(3).random((60, 2))
     base = solve_local(scorer, coords, k=TINY.k, decoding=decoding).tour
@@ -148,6 +150,21 @@ def test_improve_never_lengthens_and_reaches_naive_two_opt_optimum() -> None:
     nn = nearest_neighbour(dist)
     short = improve_tour(coords, nn)
     assert matrix_tour_length(dist, short) < 0.92 * matrix_tour_length(dist, nn)
+
+
+def test_kicks_only_shorten_and_solution_stages(scorer: torch.nn.Module) -> None:
+    coords = np.random.default_rng(15).random((150, 2))
+    dist = euclidean_matrix(coords)
+    plain = improve_tour(coords, nearest_neighbour(dist))
+    kicked = improve_tour(coords, plain, kicks=300, seed=1)
+    assert sorted(kicked.tolist()) == list(range(150))
+    assert matrix_tour_length(dist, kicked) < matrix_tour_length(dist, plain)
+    np.testing.assert_array_equal(kicked, improve_tour(coords, plain, kicks=300, seed=1))
+    solution = solve_local(scorer, coords, k=TINY.k, decoding=LocalDecoding("greedy", kicks=50))
+    assert list(solution.stages) == list(solution.seconds) == ["construct", "2-opt/Or-opt", "kicks"]
+    lengths = [matrix_tour_length(dist, t) for t in solution.stages.values()]
+    assert lengths[0] >= lengths[1] >= lengths[2] == pytest.approx(solution.length)
+    assert solution.method == "local policy, greedy + 2-opt/Or-opt + 50 kicks"
 
 
 def test_improve_with_matrix_and_neighbour_lists() -> None:

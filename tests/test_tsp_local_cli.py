@@ -38,7 +38,7 @@ def test_solve_writes_tour_file_and_reports_method(local_checkpoint: Path, tmp_p
     args = ["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--tour", str(tour_file), "--no-plot", "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt" and sorted(out["tour"]) == list(range(30))
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and sorted(out["tour"]) == list(range(30))
     dist = distance_matrix(inst.coords, "EUC_2D")
     assert out["length"] == dist[out["tour"], np.roll(out["tour"], -1)].sum()
     assert out["gap"] == pytest.approx(100 * (out["length"] / 4000 - 1))
@@ -46,7 +46,9 @@ def test_solve_writes_tour_file_and_reports_method(local_checkpoint: Path, tmp_p
     assert lines[2:5] == ["TYPE : TOUR", "DIMENSION : 30", "TOUR_SECTION"] and lines[-2:] == ["-1", "EOF"]
     assert [int(c) - 1 for c in lines[5:-2]] == out["tour"]
     assert main(args[:-1] + ["--decode", "greedy", "--no-improve"]) == 0
-    assert "local policy, greedy" in capsys.readouterr().out.splitlines()[0]
+    assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, greedy")
+    assert main(args[:-1] + ["--kicks", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, multistart x16 + 2-opt/Or-opt")
 
 
 def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Parsing only; the work is done by ``tinvnn.tasks.tsp``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -80,12 +81,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--decode", choices=("auto", *DECODINGS), default="auto",
         help="auto: multistart x16 up to 200 cities, x8 up to 1,000, greedy beyond (attention checkpoints: multistart)",
     )
-    solve.add_argument("--starts", type=int, default=None, help="invariant start cities of multistart (local policy)")
+    solve.add_argument("--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy)")
     solve.add_argument("--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)")
     solve.add_argument(
         "--improve", "--two-opt", action=argparse.BooleanOptionalAction, default=None,
         help="improvement step after construction: 2-opt + Or-opt with neighbour lists (local policy, default on) "
         "or 2-opt (attention checkpoints, default off)",
+    )
+    solve.add_argument(
+        "--kicks", type=int, default=None,
+        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
     )
     solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling")
@@ -257,10 +262,11 @@ def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> d
 
     model, config, path = policy
     improve = True if args.improve is None else args.improve
-    if args.decode == "auto":
-        decoding = auto_decoding(instance.num_cities, improve=improve)
-    else:
-        decoding = LocalDecoding(args.decode, starts=args.starts or 8, samples=args.samples or 16, improve=improve)
+    decoding = auto_decoding(instance.num_cities, improve=improve)
+    if args.decode != "auto":
+        decoding = LocalDecoding(args.decode, starts=args.starts, samples=args.samples or 16, improve=improve, kicks=decoding.kicks)
+    if args.kicks is not None:
+        decoding = dataclasses.replace(decoding, kicks=args.kicks if improve else 0)
     solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=instance.weights, seed=args.seed)
     return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path)}
 

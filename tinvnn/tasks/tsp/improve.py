@@ -14,7 +14,10 @@ shortens it). Moves considered for a city ``a``:
 A move is taken as soon as it shortens the tour by more than ``1e-9`` times the mean tour edge
 (first improvement); the cities it touches are queued again, the others keep their don't-look
 bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists (or when
-``max_seconds`` runs out). Cost: O(N neighbours) per pass over the queue plus O(length) per
+``max_seconds`` runs out). Optional ``kicks`` turn it into iterated local search: local
+double-bridge perturbations (Or-3opt moves, which 2-opt and Or-opt cannot undo), each kept only
+if the repaired tour is shorter; the draws depend on tour positions only, so the result is
+still invariant to transformations and renumbering of the cities. Cost: O(N neighbours) per pass over the queue plus O(length) per
 reversal; memory O(N neighbours); distances are computed on demand (Euclidean from
 coordinates) or read from an (N, N) matrix when one is given.
 """
@@ -22,6 +25,7 @@ coordinates) or read from an (N, N) matrix when one is given.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import deque
 
@@ -29,6 +33,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 __all__ = ["improve_tour", "neighbour_lists"]
+
+_KICK_WINDOW = 50
 
 
 def neighbour_lists(coords: np.ndarray, neighbours: int, dist: np.ndarray | None = None) -> np.ndarray:
@@ -55,6 +61,8 @@ def improve_tour(
     *,
     neighbours: int = 10,
     dist: np.ndarray | None = None,
+    kicks: int = 0,
+    seed: int = 0,
     max_seconds: float | None = None,
 ) -> np.ndarray:
     """2-opt + Or-opt local search from ``tour`` (see the module docstring).
@@ -64,7 +72,11 @@ def improve_tour(
         tour: (N,) a permutation of 0..N-1.
         neighbours: candidate list length per city.
         dist: optional (N, N) symmetric distances to optimise instead of Euclidean ones.
-        max_seconds: stop after about this long (None: run to a local optimum).
+        kicks: perturbations after the first local optimum (iterated local search): each is a
+            double bridge of three consecutive segments inside a window of 50 tour positions
+            (drawn with ``seed``), repaired by the same local search from its six end cities,
+            and kept only if the tour got shorter.
+        max_seconds: stop after about this long (None: run to a local optimum and every kick).
 
     Returns:
         (N,) int64 tour, never longer than ``tour`` (same start city is not guaranteed).
@@ -104,7 +116,7 @@ def improve_tour(
             i = i + 1 if i + 1 < n else 0
             j = j - 1 if j > 0 else n - 1
 
-    def two_opt(a: int) -> list[int] | None:
+    def two_opt(a: int) -> tuple[list[int], float] | None:
         for forward in (True, False):
             b = t[(pos[a] + 1) % n] if forward else t[pos[a] - 1]
             dab = d(a, b)
@@ -115,15 +127,16 @@ def improve_tour(
                 e = t[(pos[c] + 1) % n] if forward else t[pos[c] - 1]
                 if c == b or e == a:
                     continue
-                if dac + d(b, e) - dab - d(c, e) < -eps:
+                delta = dac + d(b, e) - dab - d(c, e)
+                if delta < -eps:
                     if forward:
                         reverse(pos[b], pos[c])
                     else:
                         reverse(pos[a], pos[e])
-                    return [a, b, c, e]
+                    return [a, b, c, e], -delta
         return None
 
-    def or_opt(a: int) -> list[int] | None:
+    def or_opt(a: int) -> tuple[list[int], float] | None:
         for length in (1, 2, 3):
             first = pos[a]
             seg = [t[(first + i) % n] for i in range(length)]
@@ -149,26 +162,57 @@ def improve_tour(
                             rest = t[first + length - n : first] if wraps else t[first + length :] + t[:first]
                             at = rest.index(u) + 1
                             t[:] = rest[:at] + (seg if keep <= flip else seg[::-1]) + rest[at:]
-                            for i, x in enumerate(t):
-                                pos[x] = i
-                            return [p, nx, u, v, s1, sl]
+                            reindex()
+                            return [p, nx, u, v, s1, sl], gain - min(keep, flip)
         return None
 
-    queue = deque(t)
-    queued = [True] * n
+    def reindex() -> None:
+        for i, x in enumerate(t):
+            pos[x] = i
+
+    queued = [False] * n
     deadline = None if max_seconds is None else time.perf_counter() + max_seconds
-    moves = 0
-    while queue:
-        a = queue.popleft()
-        queued[a] = False
-        touched = two_opt(a) or or_opt(a)
-        if touched is None:
-            continue
-        moves += 1
-        for x in touched:
-            if not queued[x]:
-                queued[x] = True
-                queue.append(x)
-        if deadline is not None and moves % 64 == 0 and time.perf_counter() > deadline:
+
+    def search(queue: deque[int]) -> float:
+        """Apply moves from the queued cities until none applies (or time is up); the total gain."""
+        for a in queue:
+            queued[a] = True
+        total, moves = 0.0, 0
+        while queue:
+            a = queue.popleft()
+            queued[a] = False
+            move = two_opt(a) or or_opt(a)
+            if move is None:
+                continue
+            total += move[1]
+            moves += 1
+            for x in move[0]:
+                if not queued[x]:
+                    queued[x] = True
+                    queue.append(x)
+            if deadline is not None and moves % 64 == 0 and time.perf_counter() > deadline:
+                for x in queue:
+                    queued[x] = False
+                break
+        return total
+
+    search(deque(t))
+    rng = random.Random(seed)
+    window = min(n, _KICK_WINDOW)
+    for _ in range(kicks if n >= 8 else 0):
+        if deadline is not None and time.perf_counter() > deadline:
             break
+        saved_t, saved_pos = t[:], pos[:]
+        start = rng.randrange(n)
+        i, j, k = sorted(rng.sample(range(1, window), 3))
+        # positions start + i - 1 .. start + k hold: the end of A, B, C, the start of the rest
+        cities = [t[(start + x) % n] for x in range(i - 1, k + 1)]
+        a, b, c, r = cities[0], cities[1 : j - i + 1], cities[j - i + 1 : -1], cities[-1]
+        added = d(a, c[0]) + d(c[-1], b[0]) + d(b[-1], r)
+        removed = d(a, b[0]) + d(b[-1], c[0]) + d(c[-1], r)
+        for x, city in enumerate(c + b):
+            at = (start + i + x) % n
+            t[at], pos[city] = city, at
+        if added - removed - search(deque([a, b[0], b[-1], c[0], c[-1], r])) >= -eps:
+            t[:], pos[:] = saved_t, saved_pos  # no gain: undo the kick and its repairs
     return np.asarray(t, dtype=np.int64)

@@ -6,7 +6,8 @@ Two clearly separate stages:
    invariant start), ``multistart`` (several invariant starts, built side by side) or
    ``sample`` (rollouts drawn from the policy's softmax, seeded, plus the greedy one).
 2. **Improvement** (optional): 2-opt + Or-opt with neighbour lists
-   (``tinvnn.tasks.tsp.improve``) on the best constructed tours.
+   (``tinvnn.tasks.tsp.improve``) on the best constructed tours, then ``kicks`` local
+   double-bridge perturbations of the best one (iterated local search; 0 for plain 2-opt/Or-opt).
 
 :func:`auto_decoding` picks the decoding by size so that, on one CPU thread, 1,000 cities
 take a few seconds and 6,000 well under a minute. Memory is O(N k) throughout (no N x N
@@ -57,6 +58,7 @@ class LocalDecoding:
         samples: sampled rollouts (``sample``), besides the greedy one.
         temperature: softmax temperature of ``sample``.
         improve: run the 2-opt + Or-opt improvement step.
+        kicks: perturbations of the improved best tour (iterated local search; needs ``improve``).
     """
 
     decode: str = "greedy"
@@ -64,31 +66,36 @@ class LocalDecoding:
     samples: int = 16
     temperature: float = 1.0
     improve: bool = True
+    kicks: int = 0
 
     def __post_init__(self) -> None:
         if self.decode not in LOCAL_DECODINGS:
             raise ValueError(f"decode: expected one of {', '.join(LOCAL_DECODINGS)}, got {self.decode!r}")
-        if self.starts < 1 or self.samples < 1 or not self.temperature > 0:
+        if self.starts < 1 or self.samples < 1 or not self.temperature > 0 or self.kicks < 0:
             raise ValueError(
-                f"expected starts >= 1, samples >= 1, temperature > 0; got {self.starts}, {self.samples}, {self.temperature}"
+                "expected starts >= 1, samples >= 1, temperature > 0, kicks >= 0; got "
+                f"{self.starts}, {self.samples}, {self.temperature}, {self.kicks}"
             )
 
     def describe(self) -> str:
-        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt``."""
+        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt + 1000 kicks``."""
         what = {"greedy": "greedy", "multistart": f"multistart x{self.starts}", "sample": f"sampling x{self.samples}"}
-        return f"local policy, {what[self.decode]}" + (" + 2-opt/Or-opt" if self.improve else "")
+        improve = (" + 2-opt/Or-opt" + (f" + {self.kicks} kicks" if self.kicks else "")) if self.improve else ""
+        return f"local policy, {what[self.decode]}{improve}"
 
 
 def auto_decoding(num_cities: int, *, improve: bool = True) -> LocalDecoding:
     """The decoding ``tinvnn tsp solve`` uses by default: more starts for smaller instances.
 
-    16 starts up to 200 cities, 8 up to 1,000 cities, 1 beyond (greedy).
+    16 starts up to 200 cities, 4 up to 1,000 cities, 1 beyond (greedy); with ``improve``,
+    ``clip(N, 1000, 10000)`` kicks.
     """
+    kicks = min(max(num_cities, 1000), 10_000) if improve else 0
     if num_cities <= 200:
-        return LocalDecoding("multistart", starts=16, improve=improve)
+        return LocalDecoding("multistart", starts=16, improve=improve, kicks=kicks)
     if num_cities <= 1000:
-        return LocalDecoding("multistart", starts=8, improve=improve)
-    return LocalDecoding("greedy", improve=improve)
+        return LocalDecoding("multistart", starts=4, improve=improve, kicks=kicks)
+    return LocalDecoding("greedy", improve=improve, kicks=kicks)
 
 
 @dataclass(frozen=True)
@@ -99,15 +106,16 @@ class Solution:
         tour: (N,) int64 permutation of 0..N-1.
         length: its length in the metric used for the search (Euclidean, or ``dist``).
         method: what built it (``LocalDecoding.describe`` or "trivial").
-        seconds: time of ``construct`` and ``improve``.
-        constructed: (N,) the shortest tour before the improvement step.
+        stages: the best tour (N,) after each stage that ran: ``construct``, ``2-opt/Or-opt``,
+            ``kicks`` (the last is ``tour``).
+        seconds: time of each stage.
     """
 
     tour: np.ndarray
     length: float
     method: str
+    stages: dict[str, np.ndarray]
     seconds: dict[str, float]
-    constructed: np.ndarray
 
 
 def is_local_checkpoint(path: str | Path) -> bool:
@@ -159,7 +167,7 @@ def solve_local(
         decoding: default :func:`auto_decoding` of N.
         dist: optional (N, N) distances that tours are measured and improved in (EXPLICIT
             instances); default Euclidean on ``coords``.
-        seed: seed of ``sample``.
+        seed: seed of ``sample`` and of the kicks.
         progress: progress bar over construction steps (default: from 2,000 cities).
 
     Returns:
@@ -170,7 +178,7 @@ def solve_local(
     n = len(coords)
     if n <= 3:
         tour = np.arange(n, dtype=np.int64)
-        return Solution(tour, float(_lengths(coords, tour, dist)), "trivial (at most 3 cities)", {"construct": 0.0, "improve": 0.0}, tour)
+        return Solution(tour, float(_lengths(coords, tour, dist)), "trivial (at most 3 cities)", {"construct": tour}, {"construct": 0.0})
     decoding = decoding or auto_decoding(n)
     progress = n >= _PROGRESS_FROM if progress is None else progress
     start = time.perf_counter()
@@ -185,13 +193,19 @@ def solve_local(
     else:
         starts = invariant_starts(coords, decoding.starts if decoding.decode == "multistart" else 1)
         tours = construct_tours(model, coords, starts, k=k, progress=progress)
-    built = time.perf_counter()
     lengths = _lengths(coords, tours, dist)
-    constructed = tours[int(np.argmin(lengths))]
+    stages = {"construct": tours[int(np.argmin(lengths))]}
+    seconds = {"construct": time.perf_counter() - start}
     if decoding.improve:
+        start = time.perf_counter()
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
         tours = np.stack([improve_tour(coords, tours[i], dist=dist) for i in best])
         lengths = _lengths(coords, tours, dist)
-    i = int(np.argmin(lengths))
-    seconds = {"construct": built - start, "improve": time.perf_counter() - built}
-    return Solution(tours[i], float(lengths[i]), decoding.describe(), seconds, constructed)
+        stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
+        seconds["2-opt/Or-opt"] = time.perf_counter() - start
+        if decoding.kicks:
+            start = time.perf_counter()
+            stages["kicks"] = improve_tour(coords, stages["2-opt/Or-opt"], dist=dist, kicks=decoding.kicks, seed=seed)
+            seconds["kicks"] = time.perf_counter() - start
+    tour = list(stages.values())[-1]
+    return Solution(tour, float(_lengths(coords, tour, dist)), decoding.describe(), stages, seconds)
