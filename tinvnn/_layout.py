@@ -31,6 +31,8 @@ class Layout:
         mask: (B, N_max) bool, True on real points; None when all rows are real.
         index: flat layout only: (N_total,) sample id and (N_total,) slot of each point in the
             dense view.
+        contiguous: flat layout whose samples are consecutive and equally sized, so that the
+            dense view is a reshape.
     """
 
     kind: str
@@ -39,16 +41,31 @@ class Layout:
     counts: Tensor
     mask: Tensor | None
     index: tuple[Tensor, Tensor] | None = None
+    contiguous: bool = False
 
     @staticmethod
     def from_input(
-        pos: Tensor, mask: Tensor | None, batch: Tensor | None, *, name: str = "pos", min_points: int = 2
+        pos: Tensor,
+        mask: Tensor | None,
+        batch: Tensor | None,
+        *,
+        name: str = "pos",
+        min_points: int = 2,
+        check_values: bool = True,
     ) -> Layout:
         """Validate ``pos`` (with ``mask`` or ``batch``) and describe its layout.
 
+        ``check_values=False`` leaves the NaN/Inf check of ``pos`` to the caller (the engine
+        reads it off its per-sample sums, saving a pass over the points). Under
+        ``torch.compile`` the checks that depend on values (a mask's row counts) become
+        ``torch._assert_async`` calls, so that the padded and single layouts trace without a
+        host synchronisation; the flat layout's sizes depend on ``batch``'s values, so it
+        cannot be traced as one graph.
+
         Raises:
             ValueError: wrong type, rank or shape; NaN/Inf in a real point; a mask or batch
-                vector that does not match; a sample with fewer than ``min_points`` real points.
+                vector that does not match; sample ids that do not run 0..B-1; a sample with
+                fewer than ``min_points`` real points.
         """
         check_tensor(pos, name)
         if pos.dim() not in (2, 3):
@@ -63,46 +80,35 @@ class Layout:
                 raise ValueError("pass either mask (padded batch) or batch (flat batch), not both")
             if pos.dim() != 2:
                 raise ValueError(f"with batch, {name} must be flat (N_total, D), got {tuple(pos.shape)}")
-            if not isinstance(batch, Tensor) or batch.dtype not in (torch.int32, torch.int64) or batch.shape != pos.shape[:1]:
-                raise ValueError(
-                    f"batch must be an integer tensor of shape ({pos.shape[0]},), got "
-                    f"{getattr(batch, 'dtype', type(batch).__name__)} {tuple(getattr(batch, 'shape', ()))}"
-                )
-            if batch.numel() and int(batch.min()) < 0:
-                raise ValueError("batch must hold sample ids >= 0")
-            check_finite(pos, name)
-            batch = batch.long()
-            num = int(batch.max()) + 1 if batch.numel() else 0
-            counts = torch.bincount(batch, minlength=num)
-            _check_counts(counts, min_points, name, "flat")
-            order = torch.argsort(batch, stable=True)
-            starts = torch.cumsum(counts, 0) - counts
-            slot = torch.empty_like(batch)
-            slot[order] = torch.arange(len(batch), device=batch.device) - starts[batch[order]]
-            n_max = int(counts.max())
-            dense_mask = torch.arange(n_max, device=batch.device)[None, :] < counts[:, None]
-            equal = bool((counts == n_max).all())
-            return Layout("flat", (pos.shape[0],), num, counts, None if equal else dense_mask, (batch, slot))
+            if check_values:
+                check_finite(pos, name)
+            return _flat_layout(pos, batch, name, min_points)
         if pos.dim() == 2:
             if mask is not None:
                 raise ValueError(f"mask needs a padded batch (B, N, D), got {name} of shape {tuple(pos.shape)}")
-            check_finite(pos, name)
-            counts = torch.tensor([pos.shape[0]], device=pos.device)
-            _check_counts(counts, min_points, name, "single")
-            return Layout("single", (pos.shape[0],), 1, counts, None)
+            if check_values:
+                check_finite(pos, name)
+            _check_size(pos.shape[0], min_points, name)
+            return Layout("single", (pos.shape[0],), 1, _full_counts(1, pos), None)
         b, n = pos.shape[:2]
         if mask is None:
-            check_finite(pos, name)
-            counts = torch.full((b,), n, device=pos.device)
-            _check_counts(counts, min_points, name, "padded")
-            return Layout("padded", (b, n), b, counts, None)
+            if check_values:
+                check_finite(pos, name)
+            if b == 0:
+                raise ValueError(f"{name} holds no samples")
+            _check_size(n, min_points, name)
+            return Layout("padded", (b, n), b, _full_counts(b, pos), None)
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != (b, n):
             raise ValueError(
                 f"mask must be a bool tensor of shape ({b}, {n}), got "
                 f"{getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}"
             )
-        check_finite(torch.where(mask[..., None], pos, 0.0), name)  # padding may hold anything
+        if check_values:
+            check_finite(torch.where(mask[..., None], pos, 0.0), name)  # padding may hold anything
         counts = mask.sum(1)
+        if torch.compiler.is_compiling():
+            torch._assert_async((counts >= min_points).all(), f"every sample of {name} needs at least {min_points} real points")
+            return Layout("padded", (b, n), b, counts, mask)
         _check_counts(counts, min_points, name, "padded")
         return Layout("padded", (b, n), b, counts, None if bool(mask.all()) else mask)
 
@@ -118,6 +124,8 @@ class Layout:
             return x.unsqueeze(0)
         if self.kind == "padded":
             return x if self.mask is None else torch.where(self._weight_like(x) > 0, x, 0)
+        if self.contiguous:
+            return x.view(self.num_samples, -1, *x.shape[1:])
         sample, slot = self.index  # type: ignore[misc]
         dense = x.new_zeros(self.num_samples, int(self.counts.max()), *x.shape[1:])
         dense[sample, slot] = x
@@ -129,6 +137,8 @@ class Layout:
             return dense[0]
         if self.kind == "padded":
             return dense if self.mask is None else torch.where(self._weight_like(dense) > 0, dense, 0)
+        if self.contiguous:
+            return dense.reshape(-1, *dense.shape[2:])
         sample, slot = self.index  # type: ignore[misc]
         return dense[sample, slot]
 
@@ -148,6 +158,60 @@ class Layout:
     def _weight_like(self, dense: Tensor) -> Tensor:
         assert self.mask is not None
         return self.mask.to(dense.dtype).reshape(*self.mask.shape, *([1] * (dense.dim() - 2)))
+
+
+def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layout:
+    """The layout of flat points (N_total, D) with sample ids ``batch`` (N_total,).
+
+    Ids must run 0..B-1 without gaps (PyG's convention); an id of N_total or more necessarily
+    leaves a gap and is refused before anything of that size is allocated. Ids in order (as
+    PyG's batching produces them) need no sort, and equal sample sizes in order make the
+    dense view a reshape (``contiguous``).
+    """
+    if not isinstance(batch, Tensor) or batch.dtype not in (torch.int32, torch.int64) or batch.shape != pos.shape[:1]:
+        raise ValueError(
+            f"batch must be an integer tensor of shape ({pos.shape[0]},), got "
+            f"{getattr(batch, 'dtype', type(batch).__name__)} {tuple(getattr(batch, 'shape', ()))}"
+        )
+    total = batch.shape[0]
+    if total == 0:
+        raise ValueError(f"{name} holds no samples")
+    lo, hi = (int(v) for v in torch.aminmax(batch))
+    if lo < 0:
+        raise ValueError(f"batch must hold sample ids >= 0, got {lo}")
+    if hi >= total:
+        raise ValueError(
+            f"batch ids must run 0..B-1 without gaps, got id {hi} for {total} points; "
+            "renumber them with torch.unique(batch, return_inverse=True)[1]"
+        )
+    batch = batch.long()
+    counts = torch.bincount(batch, minlength=hi + 1)
+    _check_counts(counts, min_points, name, "flat")
+    starts = torch.cumsum(counts, 0) - counts
+    ordered = bool((batch[1:] >= batch[:-1]).all())
+    n_max = int(counts.max())
+    equal = bool((counts == n_max).all())
+    if ordered and equal:
+        slot = torch.arange(n_max, device=batch.device).repeat(hi + 1)
+    elif ordered:
+        slot = torch.arange(total, device=batch.device) - starts[batch]
+    else:
+        order = torch.argsort(batch, stable=True)
+        slot = torch.empty_like(batch)
+        slot[order] = torch.arange(total, device=batch.device) - starts[batch[order]]
+    dense_mask = None if equal else torch.arange(n_max, device=batch.device)[None, :] < counts[:, None]
+    return Layout("flat", (total,), hi + 1, counts, dense_mask, (batch, slot), contiguous=ordered and equal)
+
+
+def _full_counts(b: int, pos: Tensor) -> Tensor:
+    """(b,) counts of a layout without padding: every sample has all ``pos.shape[-2]`` points."""
+    return torch.full((b,), pos.shape[-2], device=pos.device)
+
+
+def _check_size(n: int, min_points: int, name: str) -> None:
+    """Raise when samples of ``n`` points (a layout without padding) are too small."""
+    if n < min_points:
+        raise ValueError(f"sample 0 of {name} has {n} point(s); at least {min_points} points are needed")
 
 
 def _check_counts(counts: Tensor, min_points: int, name: str, kind: str) -> None:

@@ -25,6 +25,7 @@ each sample is. See ``docs/conventions.md`` and ``docs/ambiguity.md``.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Literal, overload
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinvnn._checks import check_choice
+from tinvnn._checks import check_choice, check_finite
 from tinvnn._layout import Layout
 from tinvnn.frame import Frame
 
@@ -47,6 +48,11 @@ _ZERO_SCALE_TOL = 64 * torch.finfo(torch.float64).eps
 _TIE_STARTS = 64
 _TIE_ORDERS = (4, 3, 6)
 _TIE_TOL = 1e-3
+# A statistic within this fraction of its threshold sits on it: rounding can take the decision
+# either way, so the sample counts as ambiguous (sign chain, tie-or-not eigen-gap).
+_BAND = 1e-2
+# RMS radii float64 can square without overflow or loss of digits to underflow.
+_MIN_EXTENT, _MAX_EXTENT = 1e-150, 1e150
 
 
 class AmbiguityWarning(UserWarning):
@@ -68,8 +74,8 @@ def principal_axes(
         ``(centre, eigenvalues, eigenvectors)`` in float64: (B, D), (B, D) descending, and
         (B, D, D) with the axes as columns.
     """
-    layout = Layout.from_input(pos, mask, batch, min_points=1)
-    centre, evals, evecs, _ = _pca(_coordinate_major(pos, layout), layout)
+    layout = Layout.from_input(pos, mask, batch, min_points=1, check_values=False)
+    centre, _, evals, evecs, _ = _pca(pos, layout)
     return centre, evals, evecs
 
 
@@ -138,8 +144,10 @@ def canonicalize(
 
     Args:
         pos: (N, D) one sample; (B, N, D) a batch, with optional bool ``mask`` (B, N) marking
-            real points; or flat (N_total, D) with an integer ``batch`` (N_total,) of sample ids.
-            Any D >= 1; any floating dtype (computed in float64, returned in ``pos.dtype``).
+            real points; or flat (N_total, D) with an integer ``batch`` (N_total,) of sample ids
+            running 0..B-1. Any D >= 1; any floating dtype, float16 and bfloat16 included
+            (computed in float64, returned in ``pos.dtype``). Each sample's RMS radius must lie
+            in [1e-150, 1e150] (float64 squares it), unless its points coincide.
         mask: (B, N) bool, True for real points; padded rows of the output are 0.
         batch: (N_total,) sample id of each point (PyG convention).
         scale: divide by the RMS radius ``s`` (scale invariance). Raises for a sample whose
@@ -150,8 +158,8 @@ def canonicalize(
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
         gap_tol: relative eigen-gap below which eigenvalues count as tied. (The tie rule's own
-            decisiveness threshold, ``tie_margin < 1e-3``, is fixed; see ``docs/conventions.md``.)
-        sign_tol: standardised odd moment (skewness) below which a sign counts as ambiguous.
+            decisiveness threshold, ``tie_margin <= 1e-3``, is fixed; see ``docs/conventions.md``.)
+        sign_tol: standardised odd moment (skewness) at or below which a sign counts as ambiguous.
 
     Returns:
         ``Z`` with the layout and dtype of ``pos``, or ``(Z, frame)``.
@@ -168,17 +176,19 @@ def canonicalize(
     Gradients flow through the centroid, the scale and the eigenvectors; the sign and tie
     decisions are piecewise constant. Near repeated eigenvalues the eigenvector gradient has
     ``1 / (l_i - l_j)`` factors and becomes huge or NaN: detach the input there.
+
+    ``torch.compile(canonicalize, fullgraph=True)`` traces the single and padded layouts
+    (``on_ambiguity="ignore"``): the rare cases (tied eigenvalues, signs the skewness cannot
+    decide) run in a separate branch of ``torch.cond``, and value checks become
+    ``torch._assert_async`` (a ``RuntimeError`` naming ``pos``).
     """
     check_choice(group, "group", GROUPS)
     check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
-    if gap_tol < 0 or sign_tol < 0:
+    if not (gap_tol >= 0 and sign_tol >= 0):
         raise ValueError(f"gap_tol and sign_tol must be >= 0, got {gap_tol} and {sign_tol}")
-    layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1)
-    frame, z = _canonical_frame(
-        _coordinate_major(pos, layout), layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol
-    )
+    layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1, check_values=False)
+    frame, dense = _canonical_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
     _handle_ambiguity(frame, on_ambiguity)
-    dense = torch.empty(z.shape[0], z.shape[2], z.shape[1], dtype=pos.dtype, device=pos.device).copy_(z.mT)
     out = layout.from_dense(dense)
     return (out, frame) if return_frame else out
 
@@ -190,9 +200,12 @@ def coincident_samples(centre: Tensor, radius: Tensor) -> Tensor:
 
 def check_scale(coincident: Tensor) -> None:
     """Raise the error for scale normalisation of samples whose points all coincide ((B,) bool)."""
-    if bool(coincident.any()):
+    message = "all points coincide, so the scale is zero (use scale=False)"
+    if torch.compiler.is_compiling():
+        torch._assert_async(~coincident.any(), f"pos: a sample's {message}")
+    elif bool(coincident.any()):
         i = int(coincident.nonzero()[0, 0])
-        raise ValueError(f"sample {i}: all points coincide, so the scale is zero (use scale=False)")
+        raise ValueError(f"sample {i}: {message}")
 
 
 # ------------------------------------------------------------------------------------ steps
@@ -200,32 +213,71 @@ def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
     """Dense float64 points, coordinate-major: (B, D, N), padding columns 0.
 
     The engine works in this layout because every per-sample operation then broadcasts along
-    the long, contiguous point dimension (a (B, N, 3) tensor broadcast against (B, 1, 3) is
-    several times slower on CPU).
+    the long, contiguous point dimension (a (B, N, 3) tensor broadcast against (B, 1, 3), or
+    multiplied by a (B, 3, 3) matrix, is several times slower on CPU).
     """
     dense = layout.to_dense(pos)
     return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(dense.mT)
 
 
-def _pca(x: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """For coordinate-major float64 points x (B, D, N): centroid (B, D), covariance eigenvalues
-    (B, D) descending, eigenvectors (B, D, D) as columns, centred points (B, D, N; padding 0)."""
-    counts = layout.counts.to(x.dtype)
-    centre = x.sum(-1) / counts[:, None]
+def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Centroid (B, D), mean squared radius (B,), covariance eigenvalues (B, D) descending,
+    eigenvectors (B, D, D) as columns, and the centred float64 points (B, D, N; padding 0) of
+    ``pos`` in ``layout``.
+
+    Raises (naming ``pos``) for NaN/Inf and for a sample whose RMS radius float64 cannot
+    square (outside [1e-150, 1e150]) unless its points coincide: one check on the covariance's
+    trace, before ``eigh`` could fail on it.
+    """
+    x = _coordinate_major(pos, layout)
+    n = _point_counts(layout.counts, layout.mask, x)
+    centre = x.sum(-1) / n
     xc = x.sub_(centre[..., None])  # x is the engine's own buffer: in place (each new buffer costs page faults)
     if layout.mask is not None:
         xc.mul_(layout.mask[:, None, :])
-    cov = xc @ xc.mT / counts[:, None, None]
+    cov = xc @ xc.mT / (n[..., None] if isinstance(n, Tensor) else n)
+    mean_square = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    _check_values(mean_square, centre, xc, pos, layout)
     evals, evecs = torch.linalg.eigh(cov)
-    return centre, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
+    return centre, mean_square, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
+
+
+def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, layout: Layout) -> None:
+    """Raise unless every sample's mean squared radius (B,) is finite and float64 can square
+    its points; samples whose centred points ``xc`` (B, D, N) are zero up to the float error of
+    their ``centre`` (B, D) (coinciding points) pass. NaN/Inf in ``pos`` make it NaN."""
+    ok = (mean_square >= _MIN_EXTENT**2) & (mean_square <= _MAX_EXTENT**2)
+    if torch.compiler.is_compiling():
+        torch._assert_async((mean_square <= _MAX_EXTENT**2).all(), "pos must be finite with RMS radii up to 1e150")
+        return
+    if bool(ok.all()):
+        return
+    if not bool(torch.isfinite(centre).all()):
+        real = pos if layout.mask is None or layout.kind == "flat" else torch.where(layout.mask[..., None], pos, 0.0)
+        check_finite(real, "pos")  # NaN or Inf: the message names its index
+        raise ValueError("pos: coordinates too large, their sum overflows float64 (keep |pos| below 1e300 / N)")
+    for i in (~ok).nonzero().flatten().tolist():
+        spread = float(xc[i].abs().max())
+        if spread > _ZERO_SCALE_TOL * float(centre[i].abs().max()):  # not coinciding points
+            raise ValueError(
+                f"pos: sample {i} has RMS radius {float(mean_square[i]) ** 0.5:.3g} (largest centred coordinate "
+                f"{spread:.3g}), outside [{_MIN_EXTENT:g}, {_MAX_EXTENT:g}] where float64 can square it; "
+                "multiply pos by a constant first"
+            )
 
 
 def _canonical_frame(
-    x: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
-    """Frame and canonical points (B, D, N) for coordinate-major float64 points ``x`` (B, D, N)."""
-    centre, evals, axes, xc = _pca(x, layout)
-    radius = evals.sum(-1).sqrt()  # RMS distance to the centroid
+    """Frame and canonical points, dense (B, N, D) in ``pos.dtype``.
+
+    The common path (distinct eigenvalues, signs fixed by the skewness or the first fallback)
+    is batched tensor work without host synchronisation; the rare cases (ties, the rest of
+    the sign rule) are :func:`_slow_signs`, chosen per batch by one flag (``torch.cond``
+    when compiling).
+    """
+    centre, mean_square, evals, axes, xc = _pca(pos, layout)
+    radius = mean_square.sqrt()  # RMS distance to the centroid
     degenerate = coincident_samples(centre, radius)
     if scale:
         check_scale(degenerate)
@@ -238,36 +290,35 @@ def _canonical_frame(
         rel_gap = (lam[:, :-1] - lam[:, 1:]) / lam[:, :1].clamp_min(1e-300)
         live_pair = ~null[:, 1:]
         tied = (rel_gap < gap_tol) & live_pair
+        # the tie decision sits on its threshold: a perturbation of rounding size switches the rule
+        on_gap_tol = (live_pair & ((rel_gap - gap_tol).abs() <= _BAND * gap_tol)).any(-1)
         if lam.shape[1] > 1:
             eigen_gap = torch.where(live_pair, rel_gap, torch.ones_like(rel_gap)).amin(-1)
         else:
             eigen_gap = lam.new_ones(lam.shape[0])
-        tie_q, tie_margin = _tie_rotations(z.detach(), layout, tied)
-    if tie_q is not None:
-        axes, z = axes @ tie_q, tie_q.mT @ z
-
-    with torch.no_grad():
-        spread = (lam.clamp_min(0).sqrt() / unit[:, None]).clamp_min(1e-300)  # per-axis std, units of s
+        spread = (lam.sqrt() / unit[:, None]).clamp_min(1e-300)  # per-axis std, units of s
         # Once z exists, the centred buffer is scratch space unless autograd still needs it.
         scratch = None if xc.requires_grad else xc
-        signs, margins = _sign_rule(z.detach(), spread, layout, null, sign_tol, scratch=scratch)
-        if group == "SO":
-            # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
-            # no point), else the axis whose sign was least certain.
-            rows = torch.arange(signs.shape[0])
-            pick = torch.where(null, float("-inf"), margins).argmin(-1)
-            det = torch.linalg.det(axes.detach() * signs[:, None, :])
-            signs[rows, pick] *= torch.where(det < 0, -1.0, 1.0).to(signs.dtype)
-            margins[rows, pick] = float("inf")
-        sign_margin = margins.amin(-1)
-        ambiguous = (sign_margin < sign_tol) | (tie_margin < _TIE_TOL)
-    R = axes * signs[:, None, :]
-    s = radius if scale else torch.ones_like(radius)
-    z = z.mul_(signs[..., None]) if scale else z.mul_((signs * unit[:, None])[..., None])
+        stats = _odd_moments(z.detach(), spread, _point_counts(layout.counts, layout.mask, z), scratch=scratch)
+        undecided = ~null & (stats.abs() <= sign_tol).all(0)
+        rare = tied.any() | undecided.any()
+    mask = layout.mask
+    if mask is None:
+        mask = torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device) if torch.compiler.is_compiling() else None
+    tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
+    operands = (z, axes, unit, stats, spread, null, tied, layout.counts, mask)
+    if torch.compiler.is_compiling():
+        dense, R, sign_margin, tie_margin = torch.cond(
+            rare, functools.partial(tail, slow=True), functools.partial(tail, slow=False), operands
+        )
+    else:
+        dense, R, sign_margin, tie_margin = tail(*operands, slow=bool(rare))
+    with torch.no_grad():
+        ambiguous = (sign_margin <= sign_tol) | (tie_margin <= _TIE_TOL) | on_gap_tol
     frame = Frame(
         t=centre,
         R=R,
-        s=s,
+        s=radius if scale else torch.ones_like(radius),
         eigenvalues=evals,
         eigen_gap=eigen_gap,
         sign_margin=sign_margin,
@@ -276,86 +327,167 @@ def _canonical_frame(
         ambiguous=ambiguous,
         layout=layout,
     )
-    return frame, z
+    return frame, dense
 
 
-def _sign_rule(
-    z: Tensor, spread: Tensor, layout: Layout, null: Tensor, sign_tol: float, *, scratch: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """Signs (B, D) in {-1, +1} and margins (B, D; ``inf`` on null axes) of the canonical axes.
+def _finish(
+    z: Tensor,
+    axes: Tensor,
+    unit: Tensor,
+    stats: Tensor,
+    spread: Tensor,
+    null: Tensor,
+    tied: Tensor,
+    counts: Tensor,
+    mask: Tensor | None,
+    *,
+    slow: bool,
+    scale: bool,
+    group: str,
+    sign_tol: float,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Signs, handedness and the output: dense canonical points (B, N, D) in ``dtype``, ``R``
+    (B, D, D), sign margin (B,) and tie margin (B,).
 
-    ``z`` (B, D, N) are the points along the unsigned axes; ``spread`` (B, D) the standard
-    deviation along each axis; ``scratch`` an optional buffer shaped like ``z`` that may be
-    overwritten. Each axis takes the sign of its skewness ``E[z_k^3] / sd_k^3``;
-    where that is below ``sign_tol``, of the first of ``E[z_k |z|^2] / sd_k`` and
-    ``E[z_k^5] / sd_k^5`` that reaches it (else the largest). An axis whose odd moments all
-    vanish (a shape symmetric under a flip that includes this axis, e.g. a centrally symmetric
-    one) is oriented *relative to an earlier axis j* by ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``
-    (normalised likewise), which are unchanged when both axes flip together: so only flips that
-    are symmetries of the shape remain free.
+    ``z`` (B, D, N) are the points along the unsigned ``axes`` (B, D, D) in units of ``unit``
+    (B,); ``stats`` (2, B, D) their skewness and first fallback (:func:`_odd_moments`).
+    ``slow``: rotate tied eigenspaces by the tie rule and apply the whole sign rule
+    (:func:`_slow_signs`); otherwise the two statistics decide every sign.
     """
-    counts = layout.counts.to(z.dtype)[:, None]
-    cubes = z.pow(3) if scratch is None else torch.mul(z, z, out=scratch).mul_(z)  # no new buffer if we may
-    skew = cubes.sum(-1) / counts / spread**3  # (B, D)
-    signs = torch.where(skew < 0, -1.0, 1.0).to(z.dtype)
-    margins = torch.where(null, float("inf"), skew.abs())
-    weak_rows = (margins < sign_tol).any(-1).nonzero().flatten()
-    if len(weak_rows):  # rare: the full rule, on the samples that need it
-        signs[weak_rows], margins[weak_rows] = _weak_sign_rule(
-            z[weak_rows], spread[weak_rows], layout.counts[weak_rows], null[weak_rows], sign_tol
-        )
-    return signs, margins
+    if slow:
+        z, axes, signs, margins, tie_margin = _slow_signs(z, axes, spread, null, tied, counts, mask, sign_tol)
+    else:
+        signs, margins, _ = _sign_chain(stats, null, sign_tol)
+        tie_margin = torch.full_like(unit, float("inf"))
+    if group == "SO":
+        # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
+        # no point), else the axis whose sign was least certain.
+        own = torch.nn.functional.one_hot(torch.where(null, float("-inf"), margins).argmin(-1), signs.shape[-1]).bool()
+        flip = own & (torch.linalg.det(axes.detach() * signs[:, None, :]) < 0)[:, None]
+        signs = torch.where(flip, -signs, signs)
+        margins = torch.where(own, float("inf"), margins)
+    factor = (signs if scale else signs * unit[:, None])[..., None]
+    if z.requires_grad or torch.compiler.is_compiling():  # (torch.cond branches may not mutate)
+        dense = (z * factor).mT.to(dtype).contiguous()
+    else:  # in place, then one transposing copy into the output dtype
+        dense = z.new_empty(z.shape[0], z.shape[2], z.shape[1], dtype=dtype).copy_(z.mul_(factor).mT)
+    return dense, (axes * signs[:, None, :]).contiguous(), margins.amin(-1), tie_margin
 
 
-def _weak_sign_rule(z: Tensor, spread: Tensor, counts: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor]:
-    """The fallback chain and the relative rule of :func:`_sign_rule` for (b, D, N) points
-    whose padding columns are zero."""
-    n = counts.to(z.dtype)[:, None]
-    z2 = z * z
-    z3 = z2 * z
-    stats = torch.stack([
-        z3.sum(-1) / n / spread**3,
-        (z * z2.sum(1, keepdim=True)).sum(-1) / n / spread,
-        (z3 * z2).sum(-1) / n / spread**5,
-    ])  # (3, b, D)
-    strong = stats.abs() >= sign_tol
-    first = torch.where(strong.any(0), strong.to(torch.int64).argmax(0), stats.abs().argmax(0))
+def _point_counts(counts: Tensor, mask: Tensor | None, z: Tensor) -> Tensor | int:
+    """The number of real points per sample as a divisor for (B, D) means: (B, 1) in ``z``'s
+    dtype, or the plain int N when no sample is padded."""
+    return counts.to(z.dtype)[:, None] if mask is not None else z.shape[-1]
+
+
+def _odd_moments(z: Tensor, spread: Tensor, n: Tensor | int, *, scratch: Tensor | None = None) -> Tensor:
+    """The first two statistics of the sign rule, (2, B, D): the skewness ``E[z_k^3] / sd_k^3``
+    and ``E[z_k |z|^2] / sd_k``, for points ``z`` (B, D, N) (padding columns zero) with
+    per-axis standard deviations ``spread`` (B, D) in the units of ``z``, and ``n`` real points
+    per sample (:func:`_point_counts`).
+
+    Both come from one product, ``E[z_j^2 z_k]`` (B, D, D): its diagonal and its column sums.
+    ``scratch``: an optional buffer shaped like ``z`` that may be overwritten.
+    """
+    squares = z * z if scratch is None else torch.mul(z, z, out=scratch)
+    third = squares @ z.mT  # (B, D, D): sum_n z_j^2 z_k
+    skew = torch.diagonal(third, dim1=-2, dim2=-1) / n / spread**3
+    radial = third.sum(-2) / n / spread
+    return torch.stack([skew, radial])
+
+
+def _sign_chain(stats: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Signs (B, D) in {-1, +1}, margins (B, D; ``inf`` on null axes) and undecided axes (B, D)
+    from a chain of statistics ``stats`` (K, B, D): the first whose magnitude exceeds
+    ``sign_tol`` decides, else the largest (and the axis is undecided).
+
+    A statistic at or before the decider within ``_BAND`` of ``sign_tol`` puts the decision on
+    its threshold (rounding could hand it to a neighbour of the opposite sign): the margin is
+    then at most ``sign_tol``, so the sample counts as ambiguous.
+    """
+    size = stats.abs()
+    reach = size > sign_tol
+    decided = reach.any(0)
+    first = torch.where(decided, reach.to(torch.int8).argmax(0), size.argmax(0))
     chosen = stats.gather(0, first[None]).squeeze(0)
-    signs = torch.where(chosen < 0, -1.0, 1.0).to(z.dtype)
-    margins = torch.where(null, float("inf"), stats.abs().amax(0))
-    weak = margins < sign_tol
-    if bool(weak[:, 1:].any()):
-        # E[z_j^3 z_k] / (sd_j^3 sd_k), (b, D, D)
-        mixed = (z3 @ z.mT) / n[:, :, None] / (spread[:, :, None] ** 3 * spread[:, None, :])
-        for k in range(1, z.shape[1]):
-            need = weak[:, k].clone()
+    margins = size.gather(0, first[None]).squeeze(0)
+    order = torch.arange(stats.shape[0], device=stats.device)[:, None, None]
+    on_tol = (((size - sign_tol).abs() <= _BAND * sign_tol) & (order <= first[None])).any(0)
+    margins = torch.where(on_tol, margins.clamp_max(sign_tol), margins)
+    signs = torch.where(chosen < 0, -1.0, 1.0).to(stats.dtype)
+    return signs, torch.where(null, float("inf"), margins), ~decided & ~null
+
+
+def _slow_signs(
+    z: Tensor,
+    axes: Tensor,
+    spread: Tensor,
+    null: Tensor,
+    tied: Tensor,
+    counts: Tensor,
+    mask: Tensor | None,
+    sign_tol: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The rare cases: the tie rule and the whole sign rule. Returns the rotated points (B, D, N)
+    and axes (B, D, D), signs and margins (B, D), and tie margins (B,).
+
+    Samples without ties are rotated by the identity, which leaves their points bit for bit,
+    so their first two statistics, and hence their signs, are those of the common path.
+    """
+    with torch.no_grad():
+        q, tie_margin = torch.ops.tinvnn.tie_rotations(z.detach(), tied, counts, mask)
+    axes, z = axes @ q, q.mT @ z
+    with torch.no_grad():
+        zd = z.detach()
+        n = _point_counts(counts, mask, zd)
+        first_two = _odd_moments(zd, spread, n)
+        squares = zd * zd
+        cubes = squares * zd
+        fifth = (cubes * squares).sum(-1) / n / spread**5
+        signs, margins, undecided = _sign_chain(torch.cat([first_two, fifth[None]]), null, sign_tol)
+        # Odd moments all vanish (a flip of axis k is a symmetry of the marginal): orient axis k
+        # relative to an earlier axis j by E[z_j^3 z_k] / (sd_j^3 sd_k) or E[z_j z_k^3] / (sd_j sd_k^3).
+        mixed = (cubes @ zd.mT) / (n[:, :, None] if isinstance(n, Tensor) else n) / (spread[:, :, None] ** 3 * spread[:, None, :])
+        sign_cols, margin_cols = list(signs.unbind(-1)), list(margins.unbind(-1))
+        for k in range(1, zd.shape[1]):
+            need = undecided[:, k]
             for j in range(k):
                 for stat in (mixed[:, j, k], mixed[:, k, j]):
-                    ok = need & (stat.abs() >= sign_tol) & ~null[:, j]
-                    signs[:, k] = torch.where(ok, torch.sign(stat) * signs[:, j], signs[:, k])
-                    margins[:, k] = torch.where(ok, stat.abs(), margins[:, k])
-                    need &= ~ok
-    return signs, margins
+                    ok = need & (stat.abs() > sign_tol) & ~null[:, j]
+                    sign_cols[k] = torch.where(ok, torch.sign(stat) * sign_cols[j], sign_cols[k])
+                    margin_cols[k] = torch.where(ok, stat.abs(), margin_cols[k])
+                    need = need & ~ok
+    return z, axes, torch.stack(sign_cols, -1), torch.stack(margin_cols, -1), tie_margin
 
 
-def _tie_rotations(z: Tensor, layout: Layout, tied: Tensor) -> tuple[Tensor | None, Tensor]:
+@torch.library.custom_op("tinvnn::tie_rotations", mutates_args=())
+def _tie_rotations(z: Tensor, tied: Tensor, counts: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     """Rotations (B, D, D) of the eigen-axes inside tied eigenspaces, and tie margins (B,).
 
-    ``z`` (B, D, N) are the points along the eigen-axes; samples without ties get the identity.
+    ``z`` (B, D, N) are the points along the eigen-axes (padding columns zero), ``tied``
+    (B, D-1) marks tied consecutive pairs, ``counts`` (B,) the real points per sample and
+    ``mask`` (B, N) which they are (None: the first ``counts``). Samples without ties get the
+    identity and ``inf``. A custom operator, so that ``torch.compile`` keeps this NumPy
+    search (:func:`_quartic_axes`) out of the graph it traces.
     """
-    margin = z.new_full((layout.num_samples,), float("inf"))
-    samples = tied.any(-1).nonzero().flatten().tolist()
-    if not samples:
-        return None, margin
-    d = z.shape[1]
-    q = torch.eye(d, dtype=z.dtype, device=z.device).repeat(layout.num_samples, 1, 1)
-    for b in samples:
-        y = layout.sample(z.mT, b).cpu().numpy()
-        for lo, hi in _clusters(tied[b].tolist()):
+    b, d, _ = z.shape
+    q = torch.eye(d, dtype=z.dtype, device=z.device).repeat(b, 1, 1)
+    margin = z.new_full((b,), float("inf"))
+    flags = tied.cpu()
+    for i in flags.any(-1).nonzero().flatten().tolist():
+        points = z[i, :, mask[i]] if mask is not None else z[i, :, : int(counts[i])]
+        y = points.mT.cpu().numpy()
+        for lo, hi in _clusters(flags[i].tolist()):
             block, m = _quartic_axes(y[:, lo:hi])
-            q[b, lo:hi, lo:hi] = torch.from_numpy(block).to(q)
-            margin[b] = min(float(margin[b]), m)
+            q[i, lo:hi, lo:hi] = torch.from_numpy(block).to(q)
+            margin[i] = min(float(margin[i]), m)
     return q, margin
+
+
+@_tie_rotations.register_fake
+def _(z: Tensor, tied: Tensor, counts: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    return z.new_empty(z.shape[0], z.shape[1], z.shape[1]), z.new_empty(z.shape[0])
 
 
 def _clusters(tied_pairs: list[bool]) -> list[tuple[int, int]]:
