@@ -18,6 +18,11 @@ TEST_SEED = 1234
 TEST_SET_SIZES = {20: 1000, 50: 1000, 100: 200}
 
 
+def _check_sizes(num: int, num_cities: int) -> None:
+    if num < 1 or num_cities < 3:
+        raise ValueError(f"expected num >= 1 and num_cities >= 3, got num={num}, num_cities={num_cities}")
+
+
 def uniform_instances(
     num: int,
     num_cities: int,
@@ -34,8 +39,7 @@ def uniform_instances(
         >>> uniform_instances(3, 20, generator=torch.Generator().manual_seed(0)).shape
         torch.Size([3, 20, 2])
     """
-    if num < 1 or num_cities < 3:
-        raise ValueError(f"expected num >= 1 and num_cities >= 3, got num={num}, num_cities={num_cities}")
+    _check_sizes(num, num_cities)
     return torch.rand(num, num_cities, 2, generator=generator, dtype=torch.float64).to(dtype)
 
 
@@ -77,8 +81,7 @@ def clustered_instances(
     Shape:
         returns (num, num_cities, 2).
     """
-    if num < 1 or num_cities < 3:
-        raise ValueError(f"expected num >= 1 and num_cities >= 3, got num={num}, num_cities={num_cities}")
+    _check_sizes(num, num_cities)
     out = torch.empty(num, num_cities, 2, dtype=torch.float64)
     for b in range(num):
         clusters = int(torch.randint(3, 13, (1,), generator=generator))
@@ -107,8 +110,7 @@ def lattice_instances(
     Shape:
         returns (num, num_cities, 2).
     """
-    if num < 1 or num_cities < 3:
-        raise ValueError(f"expected num >= 1 and num_cities >= 3, got num={num}, num_cities={num_cities}")
+    _check_sizes(num, num_cities)
     out = torch.empty(num, num_cities, 2, dtype=torch.float64)
     for b in range(num):
         fill = 0.3 + 0.6 * float(torch.rand(1, generator=generator, dtype=torch.float64))
