@@ -183,6 +183,7 @@ def _audit(
         batch_shape = (layout.num_samples,)
     point_dim = 0 if sample is not None else pos.dim() - 2
     n, d = pos.shape[-2], pos.shape[-1]
+    _check_point_inputs(pos, vectors, point_features)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     with torch.no_grad():
         features = dict(point_features or {})
@@ -223,6 +224,30 @@ def _audit(
             worst_abs = max(worst_abs, err)
     kind = "invariance" if equivariant is None else f"{equivariant[0]} equivariance"
     return InvarianceReport(worst_abs, worst_rel, trials, worst_trial, kind)
+
+
+def _check_point_inputs(pos: Tensor, vectors: Tensor | None, point_features: Mapping[str, Tensor] | None) -> None:
+    """Raise unless ``vectors`` is laid out like ``pos`` ((..., N, D) or (..., N, K, D)) and every
+    point feature like ``pos`` without its last dim ((..., N) or (..., N, F...))."""
+    points = tuple(pos.shape[:-1])
+    if vectors is not None:
+        check_tensor(vectors, "vectors")
+        if tuple(vectors.shape[: len(points)]) != points or vectors.dim() not in (pos.dim(), pos.dim() + 1) or vectors.shape[-1] != pos.shape[-1]:
+            raise ValueError(
+                f"vectors: expected shape {points + (pos.shape[-1],)} or {points + ('K', pos.shape[-1])} "
+                f"(laid out like pos), got {tuple(vectors.shape)}"
+            )
+        check_finite(vectors, "vectors")
+    if point_features is None:
+        return
+    if not isinstance(point_features, Mapping):
+        raise ValueError(f"point_features: expected a mapping of names to tensors, got {type(point_features).__name__}")
+    for key, value in point_features.items():
+        name = f"point_features[{key!r}]"
+        if not isinstance(key, str) or not isinstance(value, Tensor):
+            raise ValueError(f"{name}: expected a tensor under a string name, got {type(value).__name__}")
+        if tuple(value.shape[: len(points)]) != points:
+            raise ValueError(f"{name}: expected shape {points} + (...) (one row per point of pos), got {tuple(value.shape)}")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinvnn._checks import check_choice, check_finite
+from tinvnn._checks import check_choice, check_finite, check_number
 from tinvnn._layout import Layout
 from tinvnn.frame import Frame
 
@@ -184,8 +184,8 @@ def canonicalize(
     """
     check_choice(group, "group", GROUPS)
     check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
-    if not (gap_tol >= 0 and sign_tol >= 0):
-        raise ValueError(f"gap_tol and sign_tol must be >= 0, got {gap_tol} and {sign_tol}")
+    check_number(gap_tol, "gap_tol")
+    check_number(sign_tol, "sign_tol")
     layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1, check_values=False)
     frame, dense = _canonical_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
     _handle_ambiguity(frame, on_ambiguity)

@@ -14,7 +14,7 @@ from typing import Literal, overload
 import torch
 from torch import Tensor
 
-from tinvnn._checks import check_finite, check_tensor
+from tinvnn._checks import check_finite, check_number, check_positive_int, check_tensor
 from tinvnn.canonicalize import canonicalize
 from tinvnn.frame import Frame
 
@@ -127,14 +127,21 @@ def mds(
 
     Raises:
         ValueError: not square, not symmetric, negative or non-finite entries, a non-zero
-            diagonal, ``dim`` out of range, or a mask that does not fit.
+            diagonal, ``dim`` not an integer in [1, N], a mask that does not fit, or an option
+            of the wrong type (each message names the argument).
     """
     check_tensor(dist, "dist")
     if dist.dim() not in (2, 3) or dist.shape[-1] != dist.shape[-2]:
         raise ValueError(f"dist must be a square matrix (N, N) or a batch (B, N, N), got {tuple(dist.shape)}")
     n = dist.shape[-1]
-    if not 1 <= dim <= n:
+    check_positive_int(dim, "dim")
+    if dim > n:
         raise ValueError(f"dim must be between 1 and N={n}, got {dim}")
+    check_number(symmetry_tol, "symmetry_tol")
+    check_number(negative_tol, "negative_tol")
+    for flag, name in ((scale, "scale"), (return_info, "return_info")):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name}: expected True or False, got {flag!r}")
     d = dist.to(torch.float64)
     d = d if d.dim() == 3 else d[None]
     if mask is not None:

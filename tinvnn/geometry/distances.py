@@ -60,30 +60,34 @@ def euclidean_distances(x: torch.Tensor, y: torch.Tensor | None = None) -> torch
         y: ``(M, d)`` or ``(B, M, d)`` points; default ``x``.
 
     Returns:
-        ``(N, M)`` or ``(B, N, M)`` distances in the dtype of ``x``.
+        ``(N, M)`` or ``(B, N, M)`` distances in the dtype of ``x`` (float16 and bfloat16 are
+        computed in float64).
 
     Example:
         >>> euclidean_distances(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
         tensor([[0., 5.],
                 [5., 0.]])
     """
-    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3):
-        raise ValueError(f"x: expected a tensor of shape (N, d) or (B, N, d), got {_describe(x)}")
+    if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or not x.is_floating_point():
+        raise ValueError(f"x: expected a floating-point tensor of shape (N, d) or (B, N, d), got {_describe(x)}")
     y = x if y is None else y
     if not isinstance(y, torch.Tensor) or y.dim() != x.dim() or y.shape[-1] != x.shape[-1] or y.shape[:-2] != x.shape[:-2]:
         raise ValueError(f"y: expected a tensor of shape {tuple(x.shape[:-2])} + (M, {x.shape[-1]}), got {_describe(y)}")
-    return torch.cdist(x, y.to(x.dtype), compute_mode="donot_use_mm_for_euclid_dist")
+    work = torch.float64 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype  # no half cdist on CPU
+    return torch.cdist(x.to(work), y.to(work), compute_mode="donot_use_mm_for_euclid_dist").to(x.dtype)
 
 
 def _describe(value: object) -> str:
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        return f"{type(value).__name__} of shape {tuple(value.shape)}"
+        return f"{type(value).__name__} of dtype {value.dtype} and shape {tuple(value.shape)}"
     return type(value).__name__
 
 
 def _as_numpy(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as a NumPy array; floating tensors in float64 (NumPy has no bfloat16)."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        return (value.to(torch.float64) if value.is_floating_point() else value).numpy()
     if isinstance(value, np.ndarray):
         return value
     raise ValueError(f"{name}: expected a torch.Tensor or numpy.ndarray, got {type(value).__name__}")

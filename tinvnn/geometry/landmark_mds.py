@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tinvnn._checks import check_number
 from tinvnn.canonicalize import canonicalize
 from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
 
@@ -53,23 +54,30 @@ def landmark_mds(
     *,
     scale: bool = True,
     on_ambiguity: str = "ignore",
+    symmetry_tol: float = 1e-6,
 ) -> torch.Tensor:
     """Canonical coordinates of ``N`` nodes from their distances to ``m`` landmarks.
 
     Args:
-        landmark_dist: ``(m, N)`` distances from each landmark to every node (finite, >= 0).
+        landmark_dist: ``(m, N)`` distances from each landmark to every node (finite, >= 0);
+            row ``k`` belongs to node ``landmarks[k]``, so ``landmark_dist[k, landmarks[k]]``
+            is 0.
         landmarks: ``(m,)`` the landmarks' node indices (distinct), so that
             ``landmark_dist[:, landmarks]`` is the landmark-to-landmark matrix.
         dim: output dimension ``D``; needs ``m >= D + 1``.
         scale: divide by the RMS distance to the centroid (as :func:`tinvnn.mds`).
         on_ambiguity: passed to :func:`tinvnn.canonicalize`.
+        symmetry_tol: largest allowed ``|d_kl - d_lk|`` of the landmark block, and
+            ``d_k,landmarks[k]``, relative to the largest distance (as :func:`tinvnn.mds`).
 
     Returns:
         ``(N, D)`` float64 canonical coordinates.
 
     Raises:
         ValueError: bad shapes, non-finite or negative distances, too few landmarks, ``m > N``,
-            repeated landmarks, or landmark distances of Euclidean rank below ``D``.
+            repeated landmarks, rows that do not belong to their landmark (a non-zero
+            ``landmark_dist[k, landmarks[k]]``, e.g. landmarks sorted while the rows are not),
+            an asymmetric landmark block, or landmark distances of Euclidean rank below ``D``.
 
     Example:
         >>> x = torch.randn(50, 3, dtype=torch.float64)
@@ -94,9 +102,9 @@ def landmark_mds(
     if np.any(dist < 0):
         raise ValueError(f"landmark_dist: expected non-negative distances, got minimum {dist.min()}")
 
+    _check_landmark_block(dist[:, idx], symmetry_tol)
     sq = dist**2  # (m, N) squared distances; the only O(N m) buffer besides the input
     sq_m = sq[:, idx]
-    sq_m = 0.5 * (sq_m + sq_m.T)
     mean_col = sq_m.mean(axis=1)
     centred = sq_m - mean_col[:, None] - mean_col[None, :] + mean_col.mean()
     evals, evecs = np.linalg.eigh(-0.5 * centred)
@@ -111,6 +119,27 @@ def landmark_mds(
     pinv = evecs / np.sqrt(evals)  # (m, D): columns v_k / sqrt(lambda_k)
     coords = 0.5 * (mean_col[None, :] @ pinv - sq.T @ pinv)  # (N, D)
     return canonicalize(torch.from_numpy(coords), scale=scale, group="O", on_ambiguity=on_ambiguity)
+
+
+def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
+    """Raise unless the (m, m) landmark-to-landmark distances have a zero diagonal (row k is
+    landmark k's) and are symmetric, both up to ``symmetry_tol`` times the largest entry."""
+    check_number(symmetry_tol, "symmetry_tol")
+    biggest = max(float(block.max()), 1e-300)
+    own = np.abs(np.diagonal(block)) / biggest
+    if own.max() > symmetry_tol:
+        k = int(own.argmax())
+        raise ValueError(
+            f"landmark_dist: expected row k to hold the distances from node landmarks[k] (landmark_dist[k, landmarks[k]] "
+            f"== 0), got {block[k, k]:.3g} at k = {k}; pass the landmarks in the order of the rows"
+        )
+    asym = np.abs(block - block.T) / biggest
+    if asym.max() > symmetry_tol:
+        k, j = np.unravel_index(int(asym.argmax()), asym.shape)
+        raise ValueError(
+            f"landmark_dist: expected symmetric distances between landmarks, got {block[k, j]:.6g} from landmark "
+            f"{k} to {j} and {block[j, k]:.6g} back ({asym.max():.3g} of the largest distance)"
+        )
 
 
 def _farthest_points(adj, num_landmarks: int, first: int) -> tuple[np.ndarray, np.ndarray]:
