@@ -135,10 +135,10 @@ def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
         )
     asym = np.abs(block - block.T) / biggest
     if asym.max() > symmetry_tol:
-        k, j = np.unravel_index(int(asym.argmax()), asym.shape)
+        a, b = (int(i) for i in np.unravel_index(int(asym.argmax()), asym.shape))
         raise ValueError(
-            f"landmark_dist: expected symmetric distances between landmarks, got {block[k, j]:.6g} from landmark "
-            f"{k} to {j} and {block[j, k]:.6g} back ({asym.max():.3g} of the largest distance)"
+            f"landmark_dist: expected symmetric distances between landmarks, got {block[a, b]:.6g} from landmark "
+            f"{a} to {b} and {block[b, a]:.6g} back ({asym.max():.3g} of the largest distance)"
         )
 
 
