@@ -15,6 +15,8 @@ instance, one thread; a row with improvement includes the time of the stages bef
     OMP_NUM_THREADS=1 python benchmarks/bench_tsp_local.py run --out runs/tsp_local/bench.json
     python benchmarks/bench_tsp_local.py report runs/tsp_local/bench.json
 
+    python benchmarks/bench_tsp_local.py instance --num-cities 1000 --out runs/tsp_local/uniform1000.tsp
+
 ``run --suites`` picks suites; ``--large-names`` restricts the large TSPLIB suite to a subset;
 ``--checkpoint`` a policy other than the shipped one. ``report`` prints the markdown table.
 """
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,8 +42,20 @@ from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge_tour, inse
 from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import TEST_SEED, clustered_instances, uniform_instances
 from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, LocalDecoding, auto_decoding, load_local_policy, solve_local
-from tinvnn.tasks.tsp.tsplib import instance_matrix, planar_coordinates, tour_length_tsplib
+from tinvnn.tasks.tsp.solver import (
+    DEFAULT_LOCAL_CHECKPOINT,
+    LocalDecoding,
+    auto_decoding,
+    load_local_policy,
+    solve_local,
+)
+from tinvnn.tasks.tsp.tsplib import (
+    TSPLIBInstance,
+    instance_matrix,
+    planar_coordinates,
+    tour_length_tsplib,
+    write_tsplib,
+)
 
 RANDOM_SIZES = {100: 16, 200: 8, 500: 4, 1000: 2}
 SUITES = ("tsplib", "tsplib-large", "uniform", "clustered")
@@ -78,8 +93,13 @@ def _cases(suite: str, large_names: list[str] | None) -> list[Case]:
         if suite == "tsplib-large" and large_names:
             instances = [i for i in instances if i.name in large_names]
         return [
-            Case(i.name, planar_coordinates(i), lambda t, i=i: tour_length_tsplib(i, t), optima[i.name],
-                 lambda i=i: lkh_tour(instance_matrix(i), precision=1.0))
+            Case(
+                i.name,
+                planar_coordinates(i),
+                lambda t, i=i: tour_length_tsplib(i, t),
+                optima[i.name],
+                lambda i=i: lkh_tour(instance_matrix(i), precision=1.0),
+            )
             for i in instances
         ]
     make = uniform_instances if suite == "uniform" else clustered_instances
@@ -87,7 +107,13 @@ def _cases(suite: str, large_names: list[str] | None) -> list[Case]:
     for n, count in RANDOM_SIZES.items():
         coords = make(count, n, generator=torch.Generator().manual_seed(TEST_SEED + 7 * n), dtype=torch.float64).numpy()
         out += [
-            Case(f"{suite}{n}-{j}", c, lambda t, c=c: _euclidean_length(c, t), None, lambda c=c: lkh_tour(euclidean_matrix(c)))
+            Case(
+                f"{suite}{n}-{j}",
+                c,
+                lambda t, c=c: _euclidean_length(c, t),
+                None,
+                lambda c=c: lkh_tour(euclidean_matrix(c)),
+            )
             for j, c in enumerate(coords)
         ]
     return out
@@ -98,9 +124,9 @@ def _euclidean_length(coords: np.ndarray, tour: np.ndarray) -> float:
     return float(np.linalg.norm(c - np.roll(c, -1, axis=0), axis=1).sum())
 
 
-def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+def _timed(fn: Callable[..., np.ndarray], *args: Any, **kwargs: Any) -> tuple[np.ndarray, float]:
     start = time.perf_counter()
-    out = fn()
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
 
@@ -116,16 +142,16 @@ def _run(args: argparse.Namespace) -> None:
             if optimum is None or n <= args.elkai_max:
                 rows["elkai (LKH-3)"] = _timed(case.elkai)
             for name, heuristic in HEURISTICS.items():
-                rows[name] = _timed(lambda: heuristic(coords))
+                rows[name] = _timed(heuristic, coords)
             auto = auto_decoding(n)
             tour, seconds = rows["greedy edge"]
-            better, more = _timed(lambda: improve_tour(coords, tour))
+            better, more = _timed(improve_tour, coords, tour)
             rows["greedy edge + 2-opt/Or-opt"] = (better, seconds + more)
-            best, most = _timed(lambda: improve_tour(coords, better, kicks=auto.kicks))
+            best, most = _timed(improve_tour, coords, better, kicks=auto.kicks)
             rows["greedy edge + 2-opt/Or-opt + kicks"] = (best, seconds + more + most)
             decodings = {"greedy": LocalDecoding("greedy", kicks=auto.kicks)}
             if n <= args.multistart_max:
-                decodings["multistart"] = LocalDecoding("multistart", starts=auto_decoding(min(n, 1000)).starts, kicks=auto.kicks)
+                decodings["multistart"] = LocalDecoding("multistart", starts=16 if n <= 200 else 4, kicks=auto.kicks)
             for name, decoding in decodings.items():
                 solution = solve_local(model, coords, k=config.k, decoding=decoding, progress=False)
                 elapsed = 0.0
@@ -136,8 +162,16 @@ def _run(args: argparse.Namespace) -> None:
             for name, (tour, seconds) in rows.items():
                 length = case.measure(tour)
                 records.append(
-                    {"suite": suite, "instance": label, "n": n, "method": name, "length": length,
-                     "reference": reference, "gap": 100.0 * (length / reference - 1.0), "seconds": seconds}
+                    {
+                        "suite": suite,
+                        "instance": label,
+                        "n": n,
+                        "method": name,
+                        "length": length,
+                        "reference": reference,
+                        "gap": 100.0 * (length / reference - 1.0),
+                        "seconds": seconds,
+                    }
                 )
             mine = {r["method"]: r for r in records if r["instance"] == label}
             print(
@@ -157,6 +191,11 @@ def _run(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(out))
 
 
+def _write_instance(args: argparse.Namespace) -> None:
+    case = next(c for c in _cases(args.family, None) if c.label == f"{args.family}{args.num_cities}-0")
+    write_tsplib(TSPLIBInstance(case.label, case.coords * 1e6, "EUC_2D", "bench_tsp_local test instance"), args.out)
+
+
 def _report(args: argparse.Namespace) -> None:
     records = [r for f in args.files for r in json.loads(Path(f).read_text())["records"]]
     groups: dict[str, list[dict]] = {}
@@ -173,7 +212,11 @@ def _report(args: argparse.Namespace) -> None:
         cells = []
         for k in keys:
             rs = [r for r in groups[k] if r["method"] == method]
-            cells.append("-" if not rs else f"{np.mean([r['gap'] for r in rs]):.2f} % / {np.mean([r['seconds'] for r in rs]):.2f} s")
+            cells.append(
+                "-"
+                if not rs
+                else f"{np.mean([r['gap'] for r in rs]):.2f} % / {np.mean([r['seconds'] for r in rs]):.2f} s"
+            )
         print(f"| {method} | " + " | ".join(cells) + " |")
 
 
@@ -188,6 +231,11 @@ def main() -> None:
     run.add_argument("--multistart-max", type=int, default=1000, help="largest N with a multistart run")
     run.add_argument("--elkai-max", type=int, default=1000, help="largest TSPLIB N that elkai also solves")
     run.set_defaults(func=_run)
+    write = sub.add_parser("instance", help="write a random test instance as a TSPLIB EUC_2D file (coordinates x 1e6)")
+    write.add_argument("--family", choices=("uniform", "clustered"), default="uniform")
+    write.add_argument("--num-cities", type=int, default=1000, choices=sorted(RANDOM_SIZES))
+    write.add_argument("--out", type=Path, required=True)
+    write.set_defaults(func=_write_instance)
     report = sub.add_parser("report", help="markdown table: mean gap / mean seconds per suite and method")
     report.add_argument("files", nargs="+", type=Path)
     report.set_defaults(func=_report)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tinvnn
+from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import (
     euclidean_matrix,
     greedy_edge,
@@ -20,7 +21,14 @@ from tinvnn.tasks.tsp.heuristics import (
     nearest_neighbour_tour,
     two_opt,
 )
-from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, _instance_states, build_scorer, imitation_loss, train_imitation
+from tinvnn.tasks.tsp.imitation import (
+    ImitationConfig,
+    ImitationData,
+    _instance_states,
+    build_scorer,
+    imitation_loss,
+    train_imitation,
+)
 from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, view_features
 from tinvnn.tasks.tsp.objective import matrix_tour_length
@@ -41,7 +49,7 @@ def _similarity(points: np.ndarray, seed: int, *, reflect: bool) -> np.ndarray:
 
 
 @pytest.fixture
-def scorer() -> torch.nn.Module:
+def scorer() -> LocalScorer:
     torch.manual_seed(0)
     return build_scorer(TINY).double().eval()
 
@@ -71,9 +79,11 @@ def _permuted(coords: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "decoding", [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=4, kicks=100)], ids=["greedy", "multistart+kicks"]
+    "decoding",
+    [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=4, kicks=100)],
+    ids=["greedy", "multistart+kicks"],
 )
-def test_tours_identical_for_transformed_and_permuted_copies(scorer: torch.nn.Module, decoding: LocalDecoding) -> None:
+def test_tours_identical_for_transformed_and_permuted_copies(scorer: LocalScorer, decoding: LocalDecoding) -> None:
     coords = np.random.default_rng(3).random((60, 2))
     base = solve_local(scorer, coords, k=TINY.k, decoding=decoding).tour
     for seed, reflect in ((1, False), (2, True)):
@@ -92,23 +102,27 @@ def test_invariant_starts_follow_the_cities() -> None:
     assert [int(perm[s]) for s in invariant_starts(shuffled, 6)] == starts
 
 
-def test_construct_tours_valid_and_sampling_seeded(scorer: torch.nn.Module) -> None:
+def test_construct_tours_valid_and_sampling_seeded(scorer: LocalScorer) -> None:
     coords = np.random.default_rng(6).random((40, 2))
     tours = construct_tours(scorer, coords, [0, 5, 39], k=TINY.k)
     assert tours.shape == (3, 40) and list(tours[:, 0]) == [0, 5, 39]
     assert all(sorted(t) == list(range(40)) for t in tours.tolist())
 
     def drawn(seed: int) -> np.ndarray:
-        return construct_tours(scorer, coords, [0, 0], k=TINY.k, sample=True, generator=torch.Generator().manual_seed(seed))
+        return construct_tours(
+            scorer, coords, [0, 0], k=TINY.k, sample=True, generator=torch.Generator().manual_seed(seed)
+        )
 
     np.testing.assert_array_equal(drawn(1), drawn(1))
 
 
-def test_trivial_and_duplicate_cities(scorer: torch.nn.Module) -> None:
+def test_trivial_and_duplicate_cities(scorer: LocalScorer) -> None:
     for n in (1, 2, 3):
         solution = solve_local(scorer, np.random.default_rng(n).random((n, 2)), k=TINY.k)
         assert solution.tour.tolist() == list(range(n)) and solution.method.startswith("trivial")
-    with pytest.raises(ValueError, match=r"^cities 1 and 3 \(0-based\) have the same coordinates \(duplicate cities\)$"):
+    with pytest.raises(
+        ValueError, match=r"^cities 1 and 3 \(0-based\) have the same coordinates \(duplicate cities\)$"
+    ):
         check_cities(np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0], [1.0, 2.0]]))
 
 
@@ -127,7 +141,9 @@ def test_instance_states_match_brute_force() -> None:
         nxt = cands[states["target"][i]]
         step = 1 if tour[(position[cur] + 1) % n] == nxt else -1
         assert tour[(position[cur] + step) % n] == nxt  # the tour's next city, either direction
-        visited = {int(tour[(position[start] + step * j) % n]) for j in range((position[cur] - position[start]) * step % n + 1)}
+        visited = {
+            int(tour[(position[start] + step * j) % n]) for j in range((position[cur] - position[start]) * step % n + 1)
+        }
         left = [c for c in range(n) if c not in visited]
         nearest = sorted(left, key=lambda c: np.linalg.norm(coords[c] - coords[cur]))[:k]
         assert cands == nearest
@@ -144,7 +160,9 @@ def test_improve_never_lengthens_and_reaches_naive_two_opt_optimum() -> None:
         assert sorted(better.tolist()) == list(range(n))
         assert matrix_tour_length(dist, better) <= matrix_tour_length(dist, start) + 1e-12
         # with full neighbour lists the result is a 2-opt local optimum for the naive O(N^2) search
-        assert matrix_tour_length(dist, two_opt(dist, better)) == pytest.approx(matrix_tour_length(dist, better), abs=1e-9)
+        assert matrix_tour_length(dist, two_opt(dist, better)) == pytest.approx(
+            matrix_tour_length(dist, better), abs=1e-9
+        )
     coords = rng.random((300, 2))
     dist = euclidean_matrix(coords)
     nn = nearest_neighbour(dist)
@@ -152,7 +170,7 @@ def test_improve_never_lengthens_and_reaches_naive_two_opt_optimum() -> None:
     assert matrix_tour_length(dist, short) < 0.92 * matrix_tour_length(dist, nn)
 
 
-def test_kicks_only_shorten_and_solution_stages(scorer: torch.nn.Module) -> None:
+def test_kicks_only_shorten_and_solution_stages(scorer: LocalScorer) -> None:
     coords = np.random.default_rng(15).random((150, 2))
     dist = euclidean_matrix(coords)
     plain = improve_tour(coords, nearest_neighbour(dist))
@@ -203,7 +221,9 @@ def test_scalable_heuristics_agree_with_matrix_versions() -> None:
     dist = euclidean_matrix(coords)
     np.testing.assert_array_equal(nearest_neighbour_tour(coords, 7), nearest_neighbour(dist, 7))
     # on the complete graph, greedy edge on candidate lists is the classical greedy edge
-    assert matrix_tour_length(dist, greedy_edge_tour(coords, 119)) == pytest.approx(matrix_tour_length(dist, greedy_edge(dist)))
+    assert matrix_tour_length(dist, greedy_edge_tour(coords, 119)) == pytest.approx(
+        matrix_tour_length(dist, greedy_edge(dist))
+    )
     for tour in (greedy_edge_tour(coords, 5), insertion_tour(coords), insertion_tour(coords, "random", seed=3)):
         assert sorted(tour.tolist()) == list(range(120))
     # farthest insertion beats nearest neighbour on uniform points (about 10 % vs 25 % above optimal)

@@ -30,15 +30,29 @@ def _instance(tmp_path: Path, n: int, name: str = "small") -> tuple[TSPLIBInstan
     return inst, write_tsplib(inst, tmp_path / f"{name}.tsp")
 
 
-def test_solve_writes_tour_file_and_reports_method(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_solve_writes_tour_file_and_reports_method(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inst, tsp = _instance(tmp_path, 30)
     (tmp_path / "solutions.txt").write_text("small : 4000\n")
     tour_file = tmp_path / "out" / "small.tour"
     capsys.readouterr()
-    args = ["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--tour", str(tour_file), "--no-plot", "--json"]
+    args = [
+        "tsp",
+        "solve",
+        str(tsp),
+        "--checkpoint",
+        str(local_checkpoint),
+        "--tour",
+        str(tour_file),
+        "--no-plot",
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and sorted(out["tour"]) == list(range(30))
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and sorted(out["tour"]) == list(
+        range(30)
+    )
     dist = distance_matrix(inst.coords, "EUC_2D")
     assert out["length"] == dist[out["tour"], np.roll(out["tour"], -1)].sum()
     assert out["gap"] == pytest.approx(100 * (out["length"] / 4000 - 1))
@@ -52,8 +66,15 @@ def test_solve_writes_tour_file_and_reports_method(local_checkpoint: Path, tmp_p
 
 
 def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:
-    record = {"name": "eil51", "n": 51, "method": "local policy, greedy", "length": 440.0, "gap": 3.29, "optimum": 426.0,
-              "edge_weight_type": "EUC_2D"}
+    record = {
+        "name": "eil51",
+        "n": 51,
+        "method": "local policy, greedy",
+        "length": 440.0,
+        "gap": 3.29,
+        "optimum": 426.0,
+        "edge_weight_type": "EUC_2D",
+    }
     assert _tour_title(record) == "eil51 (51 cities): local policy, greedy\nlength 440, gap 3.29 % to optimum 426"
     _, tsp = _instance(tmp_path, 12)
     plot = tmp_path / "tour.png"
@@ -61,7 +82,9 @@ def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_pat
     assert plot.stat().st_size > 1000
 
 
-def test_solve_explicit_matrix_through_mds(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_solve_explicit_matrix_through_mds(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     coords = np.random.default_rng(1).uniform(0, 100, (25, 2))
     weights = np.rint(euclidean_matrix(coords))
     path = write_tsplib(TSPLIBInstance("ex25", None, "EXPLICIT", weights=weights), tmp_path / "ex25.tsp")
@@ -74,7 +97,9 @@ def test_solve_explicit_matrix_through_mds(local_checkpoint: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
-def test_one_to_three_cities_solved_trivially(local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int) -> None:
+def test_one_to_three_cities_solved_trivially(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int
+) -> None:
     _, tsp = _instance(tmp_path, n)
     capsys.readouterr()
     assert main(["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--no-plot", "--json"]) == 0
@@ -85,14 +110,22 @@ def test_one_to_three_cities_solved_trivially(local_checkpoint: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("DIMENSION : 4\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n4 3 0\n",
-         "cities 1 and 3 (0-based) have the same coordinates (duplicate cities)"),
-        ("DIMENSION : 5\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n",
-         "bad.tsp:4: DIMENSION is 5 but NODE_COORD_SECTION has 3 cities"),
-        ("DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_3D\nNODE_COORD_SECTION\n1 0 0 0\n2 3 0 0\n3 0 4 0\n",
-         "bad.tsp:3: unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)"),
-        ("DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nEDGE_DATA_SECTION\n1 2\n",
-         "bad.tsp:4: unsupported section EDGE_DATA_SECTION"),
+        (
+            "DIMENSION : 4\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n4 3 0\n",
+            "cities 1 and 3 (0-based) have the same coordinates (duplicate cities)",
+        ),
+        (
+            "DIMENSION : 5\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n",
+            "bad.tsp:4: DIMENSION is 5 but NODE_COORD_SECTION has 3 cities",
+        ),
+        (
+            "DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_3D\nNODE_COORD_SECTION\n1 0 0 0\n2 3 0 0\n3 0 4 0\n",
+            "bad.tsp:3: unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)",
+        ),
+        (
+            "DIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nEDGE_DATA_SECTION\n1 2\n",
+            "bad.tsp:4: unsupported section EDGE_DATA_SECTION",
+        ),
     ],
 )
 def test_bad_input_one_line_error(

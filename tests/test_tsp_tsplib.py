@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.tsplib import (
     EDGE_WEIGHT_FORMATS,
     TSPLIBError,
@@ -77,11 +77,17 @@ def test_explicit_formats_read_the_same_matrix(tmp_path: Path, fmt: str) -> None
     n = 7
     full = distance_matrix(rng.uniform(0, 100, (n, 2)), "EUC_2D")
     shape, diagonal = EDGE_WEIGHT_FORMATS[fmt]
-    by_rows = {"full": [full[i, j] for i in range(n) for j in range(n)],
-               "upper": [full[i, j] for i in range(n) for j in range(n) if j > i or (diagonal and j == i)],
-               "lower": [full[i, j] for i in range(n) for j in range(n) if j < i or (diagonal and j == i)]}[shape]
+    by_rows = {
+        "full": [full[i, j] for i in range(n) for j in range(n)],
+        "upper": [full[i, j] for i in range(n) for j in range(n) if j > i or (diagonal and j == i)],
+        "lower": [full[i, j] for i in range(n) for j in range(n) if j < i or (diagonal and j == i)],
+    }[shape]
     numbers = " ".join(f"{w:.0f}" for w in by_rows)
-    body = EXPLICIT.replace("DIMENSION : 3", f"DIMENSION : {n}").format(fmt=fmt) + numbers + "\nDISPLAY_DATA_SECTION\n1 0 0\nEOF\n"
+    body = (
+        EXPLICIT.replace("DIMENSION : 3", f"DIMENSION : {n}").format(fmt=fmt)
+        + numbers
+        + "\nDISPLAY_DATA_SECTION\n1 0 0\nEOF\n"
+    )
     inst = read_tsplib(_write(tmp_path, body, "ex.tsp"))
     assert inst.edge_weight_type == "EXPLICIT" and inst.coords is None and inst.num_cities == n
     np.testing.assert_array_equal(inst.weights, full)
@@ -105,8 +111,11 @@ def test_explicit_planar_coordinates_from_mds() -> None:
     coords = np.random.default_rng(3).uniform(0, 100, (20, 2))
     inst = TSPLIBInstance("m", None, "EXPLICIT", weights=euclidean_matrix(coords))
     planar = planar_coordinates(inst)
-    np.testing.assert_allclose(euclidean_matrix(planar) * (euclidean_matrix(coords).max() / euclidean_matrix(planar).max()),
-                               euclidean_matrix(coords), atol=1e-8)
+    np.testing.assert_allclose(
+        euclidean_matrix(planar) * (euclidean_matrix(coords).max() / euclidean_matrix(planar).max()),
+        euclidean_matrix(coords),
+        atol=1e-8,
+    )
 
 
 def test_write_tour(tmp_path: Path) -> None:
@@ -127,20 +136,52 @@ def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
     [
         ("NAME : x\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 1 1\n3 2 0\n", None, "missing DIMENSION"),
         ("NAME : x\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\n", None, "missing NODE_COORD_SECTION"),
-        (HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 1 1\n3 2 0\nEOF\n", 5, "DIMENSION is 4 but NODE_COORD_SECTION has 3"),
+        (
+            HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 1 1\n3 2 0\nEOF\n",
+            5,
+            "DIMENSION is 4 but NODE_COORD_SECTION has 3",
+        ),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 abc\n3 2 0\n", 7, "expected a number for y, got 'abc'"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n2 2 0\n", 8, "duplicate city index 2 (first on line 7)"),
         (HEADER.format(n=3, ewt="MAN_2D") + "1 0 0\n2 1 1\n3 2 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'MAN_2D'"),
         (HEADER.format(n=0, ewt="EUC_2D"), 3, "expected at least 1 city"),
-        (HEADER.format(n=3, ewt="EUC_3D") + "1 0 0 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)"),
-        (HEADER.format(n=3, ewt="EXPLICIT").replace("NODE_COORD", "EDGE_WEIGHT") + "1 2 3\n", None, "EXPLICIT needs an EDGE_WEIGHT_FORMAT"),
-        (EXPLICIT.format(fmt="UPPER_ROW") + "1 2\n", 5, "EDGE_WEIGHT_SECTION has 2 numbers; UPPER_ROW of DIMENSION 3 needs 3"),
-        (EXPLICIT.format(fmt="FULL_MATRIX") + "0 1 2\n1 0 3\n2 4 0\n", 5, "EDGE_WEIGHT_SECTION is not symmetric (cities 2 and 3)"),
-        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "EDGE_WEIGHT"), 5, "EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT"),
+        (
+            HEADER.format(n=3, ewt="EUC_3D") + "1 0 0 0\n",
+            4,
+            "unsupported EDGE_WEIGHT_TYPE 'EUC_3D' (3-D coordinates; the solvers build planar tours)",
+        ),
+        (
+            HEADER.format(n=3, ewt="EXPLICIT").replace("NODE_COORD", "EDGE_WEIGHT") + "1 2 3\n",
+            None,
+            "EXPLICIT needs an EDGE_WEIGHT_FORMAT",
+        ),
+        (
+            EXPLICIT.format(fmt="UPPER_ROW") + "1 2\n",
+            5,
+            "EDGE_WEIGHT_SECTION has 2 numbers; UPPER_ROW of DIMENSION 3 needs 3",
+        ),
+        (
+            EXPLICIT.format(fmt="FULL_MATRIX") + "0 1 2\n1 0 3\n2 4 0\n",
+            5,
+            "EDGE_WEIGHT_SECTION is not symmetric (cities 2 and 3)",
+        ),
+        (
+            HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "EDGE_WEIGHT"),
+            5,
+            "EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT",
+        ),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n5 2 0\n", 8, "city index 5 outside 1..3"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1\n3 2 0\n", 7, "expected 'index x y'"),
-        ("NAME : x\nTYPE : ATSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n", 2, "unsupported TYPE"),
-        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "FIXED_EDGES"), 5, "unsupported section FIXED_EDGES_SECTION"),
+        (
+            "NAME : x\nTYPE : ATSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n",
+            2,
+            "unsupported TYPE",
+        ),
+        (
+            HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "FIXED_EDGES"),
+            5,
+            "unsupported section FIXED_EDGES_SECTION",
+        ),
     ],
 )
 def test_malformed_files_name_file_line_and_problem(tmp_path: Path, body: str, line: int | None, message: str) -> None:

@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsp = sub.add_parser("tsp", help="neural TSP solver (attention model, REINFORCE with POMO baseline)")
     tsp_sub = tsp.add_subparsers(dest="tsp_command", metavar="TSP_COMMAND", required=True)
 
-    train = tsp_sub.add_parser("train", help="train a policy on random uniform TSP instances (REINFORCE, POMO baseline)")
+    train = tsp_sub.add_parser(
+        "train", help="train a policy on random uniform TSP instances (REINFORCE, POMO baseline)"
+    )
     add_arguments(train, TrainConfig)
     add_run_arguments(train, out="runs/tsp")
     train.set_defaults(func=_train)
@@ -46,9 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     imitate.set_defaults(func=_imitate)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
-        p.add_argument("--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp20_tinv.pt)")
         p.add_argument(
-            "--variant", choices=VARIANTS, default=None,
+            "--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp20_tinv.pt)"
+        )
+        p.add_argument(
+            "--variant",
+            choices=VARIANTS,
+            default=None,
             help="input variant (default: the checkpoint's; pomo8 needs a unit checkpoint, tinv8 a tinv one)",
         )
         p.add_argument("--decode", choices=DECODINGS, default=default_decode)
@@ -76,27 +82,42 @@ def register(sub: argparse._SubParsersAction) -> None:
         "translation and city order. --checkpoint also takes a TSP-20 attention checkpoint of `tsp train`.",
     )
     solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
-    solve.add_argument("--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp_local.pt)")
     solve.add_argument(
-        "--decode", choices=("auto", *DECODINGS), default="auto",
+        "--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp_local.pt)"
+    )
+    solve.add_argument(
+        "--decode",
+        choices=("auto", *DECODINGS),
+        default="auto",
         help="auto: multistart x16 up to 200 cities, x8 up to 1,000, greedy beyond (attention checkpoints: multistart)",
     )
-    solve.add_argument("--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy)")
-    solve.add_argument("--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)")
     solve.add_argument(
-        "--improve", "--two-opt", action=argparse.BooleanOptionalAction, default=None,
+        "--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy)"
+    )
+    solve.add_argument(
+        "--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)"
+    )
+    solve.add_argument(
+        "--improve",
+        "--two-opt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="improvement step after construction: 2-opt + Or-opt with neighbour lists (local policy, default on) "
         "or 2-opt (attention checkpoints, default off)",
     )
     solve.add_argument(
-        "--kicks", type=int, default=None,
+        "--kicks",
+        type=int,
+        default=None,
         help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
     )
     solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     solve.add_argument("--tour", type=Path, default=None, help="also write the tour as a TSPLIB .tour file")
-    solve.add_argument("--optimum", type=float, default=None, help="known optimal length (default: solutions.txt beside FILE)")
+    solve.add_argument(
+        "--optimum", type=float, default=None, help="known optimal length (default: solutions.txt beside FILE)"
+    )
     solve.add_argument("--plot", type=Path, default=None, help="PNG to write (default: ./<name>_tour.png)")
     solve.add_argument("--no-plot", action="store_true", help="do not write a plot")
     solve.set_defaults(func=_solve)
@@ -160,7 +181,9 @@ def _eval(args: argparse.Namespace) -> int:
         instances, optima = load_tsplib_dir(args.tsplib)
         out["tsplib"] = {}
         for name in args.transform:
-            records = evaluate_tsplib(model, variant, instances, optima, transform=name, decoding=decoding, seed=args.seed)
+            records = evaluate_tsplib(
+                model, variant, instances, optima, transform=name, decoding=decoding, seed=args.seed
+            )
             gaps = [r["gap"] for r in records if r["gap"] is not None]
             out["tsplib"][name] = {
                 "mean_gap": sum(gaps) / len(gaps) if gaps else None,
@@ -189,7 +212,9 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"TSP-{n}, {len(coords)} instances, {variant.name}, {decoding.decode}{' + 2-opt' if decoding.two_opt else ''}")
+    print(
+        f"TSP-{n}, {len(coords)} instances, {variant.name}, {decoding.decode}{' + 2-opt' if decoding.two_opt else ''}"
+    )
     print(f"  {'transformation':<14} {'gap %':>8} {'max gap %':>10}")
     for name, r in out["results"].items():
         print(f"  {name:<14} {r['gap']:>8.3f} {r['gap_max']:>10.2f}")
@@ -215,8 +240,12 @@ def _solve(args: argparse.Namespace) -> int:
         record = _solve_attention(args, instance, optimum, policy)
     tour = np.asarray(record["tour"])
     record.update(
-        name=instance.name, n=instance.num_cities, edge_weight_type=instance.edge_weight_type,
-        length=tour_length_tsplib(instance, tour), optimum=optimum, seconds=time.perf_counter() - start,
+        name=instance.name,
+        n=instance.num_cities,
+        edge_weight_type=instance.edge_weight_type,
+        length=tour_length_tsplib(instance, tour),
+        optimum=optimum,
+        seconds=time.perf_counter() - start,
     )
     record["gap"] = None if optimum is None else 100.0 * (record["length"] / optimum - 1.0)
     if args.tour is not None:
@@ -264,7 +293,9 @@ def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> d
     improve = True if args.improve is None else args.improve
     decoding = auto_decoding(instance.num_cities, improve=improve)
     if args.decode != "auto":
-        decoding = LocalDecoding(args.decode, starts=args.starts, samples=args.samples or 16, improve=improve, kicks=decoding.kicks)
+        decoding = LocalDecoding(
+            args.decode, starts=args.starts, samples=args.samples or 16, improve=improve, kicks=decoding.kicks
+        )
     if args.kicks is not None:
         decoding = dataclasses.replace(decoding, kicks=args.kicks if improve else 0)
     solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=instance.weights, seed=args.seed)

@@ -158,7 +158,8 @@ class UnvisitedIndex:
 
     def _rebuild(self) -> None:
         self.ids = np.flatnonzero(self.unvisited)
-        self.tree = cKDTree(self.coords[self.ids]) if len(self.ids) > 0 else None
+        if len(self.ids):  # with none left, nothing is queried
+            self.tree = cKDTree(self.coords[self.ids])
 
     def visit(self, city: int) -> None:
         """Mark ``city`` visited."""

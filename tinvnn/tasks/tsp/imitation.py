@@ -29,11 +29,11 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
 
+from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
 from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
-from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.training import Config, load_checkpoint, option, save_checkpoint
 
@@ -104,7 +104,9 @@ def load_tours(rounds: int) -> list[dict]:
     files = [_tour_dir() / f"chunk_{r:04d}.pt" for r in range(rounds)]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} of {rounds} tour chunks missing in {_tour_dir()} (first {missing[0]}); run generate_tours")
+        raise FileNotFoundError(
+            f"{len(missing)} of {rounds} tour chunks missing in {_tour_dir()} (first {missing[0]}); run generate_tours"
+        )
     return [group for f in files for group in torch.load(f)]
 
 
@@ -124,7 +126,12 @@ def _instance_states(
     start = tour[offset]
 
     def rank(cities: np.ndarray, rows: np.ndarray) -> np.ndarray:  # step at which a city is visited
-        return np.where(backwards[rows, None], offset[rows, None] - position[cities], position[cities] - offset[rows, None]) % n
+        return (
+            np.where(
+                backwards[rows, None], offset[rows, None] - position[cities], position[cities] - offset[rows, None]
+            )
+            % n
+        )
 
     rows = np.arange(num)
     _, near = cKDTree(coords).query(coords, min(4 * k, n))
@@ -202,9 +209,13 @@ class ImitationData:
     def batch(self, index: Tensor) -> tuple[LocalView, Tensor]:
         """The states at ``index`` (B,): their view and target slots (B,)."""
         v = self.view
-        return LocalView(v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index]), self.target[index]
+        return LocalView(
+            v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index]
+        ), self.target[index]
 
-    def batches(self, batch_size: int, generator: torch.Generator, *, rows: Tensor | None = None) -> Iterator[tuple[LocalView, Tensor]]:
+    def batches(
+        self, batch_size: int, generator: torch.Generator, *, rows: Tensor | None = None
+    ) -> Iterator[tuple[LocalView, Tensor]]:
         """One shuffled pass over ``rows`` (default: all states) in batches."""
         rows = torch.arange(len(self)) if rows is None else rows
         order = rows[torch.randperm(len(rows), generator=generator)]
@@ -271,13 +282,17 @@ def train_imitation(config: ImitationConfig, checkpoint: Path, *, data: Imitatio
     schedule over all epochs), then the greedy accuracy on ``val_states`` held-out states.
     """
     checkpoint = Path(checkpoint)
-    data = data or ImitationData(load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed)
+    data = data or ImitationData(
+        load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed
+    )
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     model = build_scorer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     total = config.epochs * config.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+    )
     perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
     val_rows, train_rows = perm[: config.val_states], perm[config.val_states :]
     epoch, history = 0, []
@@ -290,7 +305,13 @@ def train_imitation(config: ImitationConfig, checkpoint: Path, *, data: Imitatio
         generator.set_state(state["generator"])
         epoch, history = state["epoch"], payload["meta"]["history"]
         log.info("resumed %s at epoch %d", checkpoint, epoch)
-    log.info("%d states (%d skipped: next city not among the %d candidates), %d parameters", len(data), data.skipped, config.k, sum(p.numel() for p in model.parameters()))
+    log.info(
+        "%d states (%d skipped: next city not among the %d candidates), %d parameters",
+        len(data),
+        data.skipped,
+        config.k,
+        sum(p.numel() for p in model.parameters()),
+    )
     batches = data.batches(config.batch_size, generator, rows=train_rows)
     while epoch < config.epochs:
         start, total_loss = time.perf_counter(), 0.0
@@ -315,9 +336,23 @@ def train_imitation(config: ImitationConfig, checkpoint: Path, *, data: Imitatio
             "seconds": time.perf_counter() - start,
         }
         history.append(record)
-        log.info("epoch %d: loss %.4f, held-out accuracy %.4f, %.0f s", epoch, record["loss"], record["val_accuracy"], record["seconds"])
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "generator": generator.get_state(), "epoch": epoch}
-        save_checkpoint(checkpoint, state, asdict(config), {"history": history, "states": len(data), "skipped": data.skipped})
+        log.info(
+            "epoch %d: loss %.4f, held-out accuracy %.4f, %.0f s",
+            epoch,
+            record["loss"],
+            record["val_accuracy"],
+            record["seconds"],
+        )
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generator": generator.get_state(),
+            "epoch": epoch,
+        }
+        save_checkpoint(
+            checkpoint, state, asdict(config), {"history": history, "states": len(data), "skipped": data.skipped}
+        )
     return model
 
 

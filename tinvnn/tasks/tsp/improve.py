@@ -207,12 +207,12 @@ def improve_tour(
         i, j, k = sorted(rng.sample(range(1, window), 3))
         # positions start + i - 1 .. start + k hold: the end of A, B, C, the start of the rest
         cities = [t[(start + x) % n] for x in range(i - 1, k + 1)]
-        a, b, c, r = cities[0], cities[1 : j - i + 1], cities[j - i + 1 : -1], cities[-1]
-        added = d(a, c[0]) + d(c[-1], b[0]) + d(b[-1], r)
-        removed = d(a, b[0]) + d(b[-1], c[0]) + d(c[-1], r)
-        for x, city in enumerate(c + b):
+        head, one, two, tail = cities[0], cities[1 : j - i + 1], cities[j - i + 1 : -1], cities[-1]
+        added = d(head, two[0]) + d(two[-1], one[0]) + d(one[-1], tail)
+        removed = d(head, one[0]) + d(one[-1], two[0]) + d(two[-1], tail)
+        for x, city in enumerate(two + one):
             at = (start + i + x) % n
             t[at], pos[city] = city, at
-        if added - removed - search(deque([a, b[0], b[-1], c[0], c[-1], r])) >= -eps:
+        if added - removed - search(deque([head, one[0], one[-1], two[0], two[-1], tail])) >= -eps:
             t[:], pos[:] = saved_t, saved_pos  # no gain: undo the kick and its repairs
     return np.asarray(t, dtype=np.int64)

@@ -10,7 +10,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["TEST_SEED", "TEST_SET_SIZES", "uniform_instances", "clustered_instances", "lattice_instances", "fixed_test_set"]
+__all__ = [
+    "TEST_SEED",
+    "TEST_SET_SIZES",
+    "uniform_instances",
+    "clustered_instances",
+    "lattice_instances",
+    "fixed_test_set",
+]
 
 #: Seed of the fixed test sets (Kool et al. use 1234 for their test data).
 TEST_SEED = 1234

@@ -109,9 +109,19 @@ class TSPLIBInstance:
     comment: str = ""
     weights: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if (self.coords is None) == (self.weights is None):
+            raise ValueError("a TSPLIBInstance has either coordinates or (EXPLICIT) weights")
+
     @property
     def num_cities(self) -> int:
-        return int((self.coords if self.weights is None else self.weights).shape[0])
+        return int(self.weights.shape[0] if self.weights is not None else self.xy().shape[0])
+
+    def xy(self) -> np.ndarray:
+        """The file's (N, 2) coordinates; ValueError for an EXPLICIT instance, which has none."""
+        if self.coords is None:
+            raise ValueError(f"{self.name} is an EXPLICIT instance without coordinates")
+        return self.coords
 
 
 def _number(path: Path, lineno: int, text: str, what: str) -> float:
@@ -149,7 +159,9 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
         if first.endswith("_SECTION"):
             if first not in ("NODE_COORD_SECTION", "EDGE_WEIGHT_SECTION", "DISPLAY_DATA_SECTION"):
                 raise TSPLIBError(
-                    path, lineno, f"unsupported section {first} (only NODE_COORD_SECTION, EDGE_WEIGHT_SECTION, DISPLAY_DATA_SECTION)"
+                    path,
+                    lineno,
+                    f"unsupported section {first} (only NODE_COORD_SECTION, EDGE_WEIGHT_SECTION, DISPLAY_DATA_SECTION)",
                 )
             if "EDGE_WEIGHT_TYPE" in header:  # refuse an unusable metric before reading its data
                 _edge_weight_type(path, header)
@@ -197,12 +209,16 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
         matrix = _explicit_matrix(path, header, weights, section_line.get("EDGE_WEIGHT_SECTION"), dimension)
         return TSPLIBInstance(name, None, ewt, comment, matrix)
     if "EDGE_WEIGHT_SECTION" in section_line:
-        raise TSPLIBError(path, section_line["EDGE_WEIGHT_SECTION"], f"EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT, got {ewt}")
+        raise TSPLIBError(
+            path, section_line["EDGE_WEIGHT_SECTION"], f"EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT, got {ewt}"
+        )
     if "NODE_COORD_SECTION" not in section_line:
         raise TSPLIBError(path, None, "missing NODE_COORD_SECTION")
     if len(nodes) != dimension:
         raise TSPLIBError(
-            path, section_line["NODE_COORD_SECTION"], f"DIMENSION is {dimension} but NODE_COORD_SECTION has {len(nodes)} cities"
+            path,
+            section_line["NODE_COORD_SECTION"],
+            f"DIMENSION is {dimension} but NODE_COORD_SECTION has {len(nodes)} cities",
         )
     if sorted(nodes) != list(range(1, dimension + 1)):
         bad = min(set(nodes) - set(range(1, dimension + 1)))
@@ -219,7 +235,9 @@ def _edge_weight_type(path: Path, header: dict[str, tuple[str, int]]) -> str:
     ewt = ewt.upper()
     if ewt not in EDGE_WEIGHT_TYPES:
         why = f" ({_WHY_NOT[ewt]})" if ewt in _WHY_NOT else ""
-        raise TSPLIBError(path, line, f"unsupported EDGE_WEIGHT_TYPE {ewt!r}{why}; expected one of {', '.join(EDGE_WEIGHT_TYPES)}")
+        raise TSPLIBError(
+            path, line, f"unsupported EDGE_WEIGHT_TYPE {ewt!r}{why}; expected one of {', '.join(EDGE_WEIGHT_TYPES)}"
+        )
     return ewt
 
 
@@ -230,7 +248,9 @@ def _explicit_matrix(
     fmt, fmt_line = header.get("EDGE_WEIGHT_FORMAT", ("", None))
     if fmt.upper() not in EDGE_WEIGHT_FORMATS:
         raise TSPLIBError(
-            path, fmt_line, f"EXPLICIT needs an EDGE_WEIGHT_FORMAT, one of {', '.join(EDGE_WEIGHT_FORMATS)}; got {fmt!r}"
+            path,
+            fmt_line,
+            f"EXPLICIT needs an EDGE_WEIGHT_FORMAT, one of {', '.join(EDGE_WEIGHT_FORMATS)}; got {fmt!r}",
         )
     if line is None:
         raise TSPLIBError(path, None, "missing EDGE_WEIGHT_SECTION")
@@ -242,7 +262,9 @@ def _explicit_matrix(
         rows, cols = np.triu_indices(n, offset) if shape == "upper" else np.tril_indices(n, offset)
     if len(weights) != len(rows):
         raise TSPLIBError(
-            path, line, f"EDGE_WEIGHT_SECTION has {len(weights)} numbers; {fmt.upper()} of DIMENSION {n} needs {len(rows)}"
+            path,
+            line,
+            f"EDGE_WEIGHT_SECTION has {len(weights)} numbers; {fmt.upper()} of DIMENSION {n} needs {len(rows)}",
         )
     matrix = np.zeros((n, n))
     matrix[rows, cols] = weights
@@ -251,7 +273,9 @@ def _explicit_matrix(
     np.fill_diagonal(matrix, 0.0)
     if not np.array_equal(matrix, matrix.T):
         i, j = np.argwhere(matrix != matrix.T)[0]
-        raise TSPLIBError(path, line, f"EDGE_WEIGHT_SECTION is not symmetric (cities {i + 1} and {j + 1}); only symmetric TSP")
+        raise TSPLIBError(
+            path, line, f"EDGE_WEIGHT_SECTION is not symmetric (cities {i + 1} and {j + 1}); only symmetric TSP"
+        )
     if (matrix < 0).any():
         raise TSPLIBError(path, line, "EDGE_WEIGHT_SECTION has negative distances")
     return matrix
@@ -269,7 +293,7 @@ def write_tsplib(instance: TSPLIBInstance, path: str | os.PathLike[str]) -> Path
         lines += [" ".join(f"{w!r}" for w in row) for row in instance.weights.tolist()]
     else:
         lines.append("NODE_COORD_SECTION")
-        lines += [f"{i + 1} {x!r} {y!r}" for i, (x, y) in enumerate(instance.coords.tolist())]
+        lines += [f"{i + 1} {x!r} {y!r}" for i, (x, y) in enumerate(instance.xy().tolist())]
     lines.append("EOF")
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -334,7 +358,9 @@ def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.nd
         t = _nint(r)
         return np.where(t < r, t + 1.0, t)
     coordinate_types = [t for t in EDGE_WEIGHT_TYPES if t != "EXPLICIT"]
-    raise ValueError(f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; expected one of {', '.join(coordinate_types)}")
+    raise ValueError(
+        f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; expected one of {', '.join(coordinate_types)}"
+    )
 
 
 def distance_matrix(coords: np.ndarray, edge_weight_type: str) -> np.ndarray:
@@ -349,7 +375,7 @@ def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
     """(N, N) distances of an instance in its own metric (O(N^2) memory: small instances only)."""
     if instance.weights is not None:
         return instance.weights
-    return distance_matrix(instance.coords, instance.edge_weight_type)
+    return distance_matrix(instance.xy(), instance.edge_weight_type)
 
 
 def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
@@ -360,7 +386,8 @@ def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -
     nxt = np.roll(t, -1)
     if instance.weights is not None:
         return float(instance.weights[t, nxt].sum())
-    return float(pair_distances(instance.coords[t], instance.coords[nxt], instance.edge_weight_type).sum())
+    xy = instance.xy()
+    return float(pair_distances(xy[t], xy[nxt], instance.edge_weight_type).sum())
 
 
 def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
@@ -377,5 +404,5 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
             warnings.simplefilter("ignore", NonEuclideanWarning)  # coordinates only guide the search
             return mds(torch.from_numpy(instance.weights), 2).numpy()
     if instance.edge_weight_type == "GEO":
-        return np.stack([_geo_radians(instance.coords[:, 1]), _geo_radians(instance.coords[:, 0])], -1)
-    return instance.coords.copy()
+        return np.stack([_geo_radians(instance.xy()[:, 1]), _geo_radians(instance.xy()[:, 0])], -1)
+    return instance.xy().copy()
