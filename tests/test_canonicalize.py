@@ -210,6 +210,21 @@ def test_rank_deficient_inputs_are_invariant(generator: torch.Generator) -> None
             assert check_invariance(fn, x, group=group, per_point=True).ok(1e-8)
 
 
+@pytest.mark.slow  # compiling takes 30-40 s on the 2-core development VM
+def test_compiles_to_one_graph_matching_eager(generator: torch.Generator) -> None:
+    """fullgraph=True: no data-dependent Python branch and no host synchronisation on the way;
+    the rare branch (here a tie) runs inside the same graph, value checks become assertions."""
+    compiled = torch.compile(canonicalize, fullgraph=True)
+    common = torch.stack([skewed_cloud(300, 3, generator=generator) for _ in range(2)]).float()
+    tied = torch.stack([whitened(300, 3, generator=generator), skewed_cloud(300, 3, generator=generator)]).float()
+    for x in (common, tied):
+        torch.testing.assert_close(compiled(x), canonicalize(x), rtol=0, atol=1e-6)
+    bad = common.clone()
+    bad[1, 7, 2] = float("nan")
+    with pytest.raises(RuntimeError, match="pos must be finite"):
+        compiled(bad)
+
+
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs,message",
