@@ -36,14 +36,16 @@ class Frame:
             chosen by the fourth-moment tie rule instead.
         sign_margin: (B,) smallest |standardised odd moment| (skewness, or the fallback that
             decided) that fixed an axis sign, over the axes whose sign mattered; ``inf`` when
-            none did.
+            none did; at most ``sign_tol`` when a statistic of the sign rule sat within 1% of
+            ``sign_tol`` (docs/conventions.md, rule 6).
         tie_margin: (B,) for samples where the tie rule ran, the spread
             ``(f_max - f_min) / E[|z|^p]`` of the directional moment ``f(u) = E[(z . u)^p]``
             (p = 4, else 3, else 6) over the tied subspace: how well it separates directions;
             ``inf`` where it did not run.
         tie_used: (B,) bool, the tie rule chose some axes.
-        ambiguous: (B,) bool, ``sign_margin < sign_tol`` or ``tie_margin < 1e-3``: the frame
-            may jump under a tiny perturbation. Harmless when the sample is symmetric under the
+        ambiguous: (B,) bool, ``sign_margin <= sign_tol``, ``tie_margin <= 1e-3``, or an
+            eigen-gap within 1% of ``gap_tol`` (a decision on its threshold): the frame may jump
+            under a tiny perturbation. Harmless when the sample is symmetric under the
             ambiguous flip or rotation (both choices give the same point set).
     """
 
