@@ -367,11 +367,13 @@ def _finish(
         flip = own & (torch.linalg.det(axes.detach() * signs[:, None, :]) < 0)[:, None]
         signs = torch.where(flip, -signs, signs)
         margins = torch.where(own, float("inf"), margins)
-    factor = (signs if scale else signs * unit[:, None])[..., None]
-    if z.requires_grad or torch.compiler.is_compiling():  # (torch.cond branches may not mutate)
-        dense = (z * factor).mT.to(dtype).contiguous()
+    factor = signs if scale else signs * unit[:, None]
+    if z.requires_grad or torch.compiler.is_compiling():
+        # Not in place (torch.cond branches may not mutate); a product with the diagonal matrix,
+        # so that inductor computes the signs once instead of inlining them into every point.
+        dense = (torch.diag_embed(factor) @ z).mT.to(dtype).contiguous()
     else:  # in place, then one transposing copy into the output dtype
-        dense = z.new_empty(z.shape[0], z.shape[2], z.shape[1], dtype=dtype).copy_(z.mul_(factor).mT)
+        dense = z.new_empty(z.shape[0], z.shape[2], z.shape[1], dtype=dtype).copy_(z.mul_(factor[..., None]).mT)
     return dense, (axes * signs[:, None, :]).contiguous(), margins.amin(-1), tie_margin
 
 
