@@ -406,19 +406,25 @@ def _sign_chain(stats: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, T
 
     A statistic at or before the decider within ``_BAND`` of ``sign_tol`` puts the decision on
     its threshold (rounding could hand it to a neighbour of the opposite sign): the margin is
-    then at most ``sign_tol``, so the sample counts as ambiguous.
+    then at most ``sign_tol``, so the sample counts as ambiguous. (A loop over the K
+    statistics: elementwise selections cost less than argmax and gather on these small tensors.)
     """
     size = stats.abs()
     reach = size > sign_tol
-    decided = reach.any(0)
-    first = torch.where(decided, reach.to(torch.int8).argmax(0), size.argmax(0))
-    chosen = stats.gather(0, first[None]).squeeze(0)
-    margins = size.gather(0, first[None]).squeeze(0)
-    order = torch.arange(stats.shape[0], device=stats.device)[:, None, None]
-    on_tol = (((size - sign_tol).abs() <= _BAND * sign_tol) & (order <= first[None])).any(0)
+    near = (size - sign_tol).abs() <= _BAND * sign_tol
+    chosen = stats[-1]
+    for i in range(len(stats) - 2, -1, -1):  # the largest; the earliest among equals
+        chosen = torch.where(size[i] >= chosen.abs(), stats[i], chosen)
+    for i in range(len(stats) - 1, -1, -1):  # the first that reaches sign_tol
+        chosen = torch.where(reach[i], stats[i], chosen)
+    on_tol, open_ = near[0], ~reach[0]  # open_: no statistic so far reached sign_tol
+    for i in range(1, len(stats)):
+        on_tol = on_tol | (open_ & near[i])
+        open_ = open_ & ~reach[i]
+    margins = chosen.abs()
     margins = torch.where(on_tol, margins.clamp_max(sign_tol), margins)
-    signs = torch.where(chosen < 0, -1.0, 1.0).to(stats.dtype)
-    return signs, torch.where(null, float("inf"), margins), ~decided & ~null
+    signs = (chosen < 0).to(stats.dtype).mul_(-2.0).add_(1.0)
+    return signs, torch.where(null, float("inf"), margins), open_ & ~null
 
 
 def _slow_signs(
