@@ -116,6 +116,7 @@ LOADERS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the crafted file uses protocol 5 on purpose
 @pytest.mark.parametrize("argv", LOADERS, ids=[" ".join(a[:2]) for a in LOADERS])
 @pytest.mark.parametrize("damage", ["code", "truncated", "foreign", "inconsistent"])
 def test_every_checkpoint_reader_refuses_bad_files(
