@@ -372,9 +372,20 @@ def _finish(
         # Not in place (torch.cond branches may not mutate); a product with the diagonal matrix,
         # so that inductor computes the signs once instead of inlining them into every point.
         dense = (torch.diag_embed(factor) @ z).mT.to(dtype).contiguous()
-    else:  # in place, then one transposing copy into the output dtype
-        dense = z.new_empty(z.shape[0], z.shape[2], z.shape[1], dtype=dtype).copy_(z.mul_(factor[..., None]).mT)
+    else:  # in place, then transposed into the output dtype
+        dense = _transposed(z.mul_(factor[..., None]), dtype)
     return dense, (axes * signs[:, None, :]).contiguous(), margins.amin(-1), tie_margin
+
+
+def _transposed(z: Tensor, dtype: torch.dtype) -> Tensor:
+    """(B, D, N) -> contiguous (B, N, D) in ``dtype``. For small D one strided copy per
+    coordinate: about twice as fast on CPU as a single transposing copy."""
+    out = z.new_empty(z.shape[0], z.shape[2], z.shape[1], dtype=dtype)
+    if z.shape[1] > 8:
+        return out.copy_(z.mT)
+    for k in range(z.shape[1]):
+        out[..., k] = z[:, k]
+    return out
 
 
 def _point_counts(counts: Tensor, mask: Tensor | None, z: Tensor) -> Tensor | int:
