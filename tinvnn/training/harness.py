@@ -273,7 +273,7 @@ def _restore(
     task: Task, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime
 ) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
     payload = load_checkpoint(path, map_location=rt.device)
-    stored = read_config(payload, type(task.config), path, what="matching")
+    stored = read_config(payload, type(task.config), path, what=f"{type(task).__name__} run")
     check_config(path, stored, task.config, ignore=task.resumable_changes)
     state = payload["state"]
     model.load_state_dict(state["model"])
