@@ -424,12 +424,12 @@ def _sign_chain(stats: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, T
     reach = size > sign_tol
     near = (size - sign_tol).abs() <= _BAND * sign_tol
     chosen = stats[-1]
-    for i in range(len(stats) - 2, -1, -1):  # the largest; the earliest among equals
+    for i in range(stats.shape[0] - 2, -1, -1):  # the largest; the earliest among equals
         chosen = torch.where(size[i] >= chosen.abs(), stats[i], chosen)
-    for i in range(len(stats) - 1, -1, -1):  # the first that reaches sign_tol
+    for i in range(stats.shape[0] - 1, -1, -1):  # the first that reaches sign_tol
         chosen = torch.where(reach[i], stats[i], chosen)
     on_tol, open_ = near[0], ~reach[0]  # open_: no statistic so far reached sign_tol
-    for i in range(1, len(stats)):
+    for i in range(1, stats.shape[0]):
         on_tol = on_tol | (open_ & near[i])
         open_ = open_ & ~reach[i]
     margins = chosen.abs()
