@@ -11,7 +11,7 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
    ``E[(z . u)^4]`` of the points (the third or sixth where the fourth is isotropic), which
    does not depend on the arbitrary basis ``eigh`` returns.
 3. **Signs**: axis k points where the points' coordinate z_k is skewed: the sign of its
-   skewness ``E[z_k^3] / sd_k^3``, else (below ``sign_tol``) of ``E[z_k |z|^2] / sd_k`` or
+   skewness ``E[z_k^3] / sd_k^3``, else (at or below ``sign_tol``) of ``E[z_k |z|^2] / sd_k`` or
    ``E[z_k^5] / sd_k^5``. Where all vanish (a centrally symmetric shape), the axis is oriented
    relative to an earlier one by the mixed moments ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``.
 4. **Handedness** (``group="SO"``): if the axes form a left-handed frame, the axis with the
@@ -20,7 +20,14 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
 
 Every rule is a function of invariant quantities, so the result is exactly invariant whenever
 the decisions it takes are not within float error of a threshold; ``Frame`` reports how close
-each sample is. See ``docs/conventions.md`` and ``docs/ambiguity.md``.
+each sample is, and a decision within 1% of its threshold sets ``Frame.ambiguous``. See
+``docs/conventions.md`` and ``docs/ambiguity.md``.
+
+Execution: the common path (distinct eigenvalues, every sign decided by the skewness or the
+first fallback) is a fixed sequence of batched tensor operations on a coordinate-major
+float64 copy of the points; ties and the rest of the sign rule run in a separate branch for
+the whole batch, chosen by one flag (``torch.cond`` under ``torch.compile``), with the tie
+rule's search as a custom operator.
 """
 
 from __future__ import annotations
