@@ -95,6 +95,32 @@ def test_coordinates_inside_float64_range_work(factor: float) -> None:
     assert float(frame.s[0]) == pytest.approx(float(canonicalize(x, return_frame=True)[1].s[0]) * factor)
 
 
+@FUZZ
+@given(
+    log_scale=st.floats(-320, 300),
+    log_offset=st.floats(-320, 300),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_any_magnitude_gives_an_error_naming_pos_or_an_invariant_result(
+    log_scale: float, log_offset: float, dtype: torch.dtype, seed: int
+) -> None:
+    g = torch.Generator().manual_seed(seed)
+    base = skewed_cloud(40, 3, generator=g)
+    x = (base * 10.0**log_scale + 10.0**log_offset).to(dtype)
+    q = random_orthogonal(3, generator=g)
+    moved = (x.to(torch.float64) @ q.T).to(dtype)
+    try:
+        z, frame = canonicalize(x, return_frame=True)
+        z2 = canonicalize(moved)
+    except ValueError as error:
+        assert str(error).startswith(("pos", "sample 0: all points coincide")), error
+        return
+    assert bool(torch.isfinite(z).all()) and bool(torch.isfinite(z2).all())
+    if dtype == torch.float64 and log_offset - log_scale < 3 and not bool(frame.ambiguous[0]):
+        assert float((z2 - z).abs().max()) < 1e-6
+
+
 def test_huge_offset_collapses_the_cloud_and_says_so() -> None:
     x = skewed_cloud(50, 3, generator=torch.Generator().manual_seed(0)) + 1e200
     with pytest.raises(ValueError, match="all points coincide"):
