@@ -12,7 +12,10 @@ Averaging's 8, and the time to compute them.
 ``stability``: each test shape's 1,024 points are split into two disjoint halves of 512 (one
 seeded permutation); a checkpoint is stable on a shape when it predicts the same class for both
 halves. Prints per checkpoint the fraction of stable shapes and the accuracy on each half
-(untransformed test data: upright, as stored).
+(untransformed test data: upright, as stored), and the accuracy on the training's test set
+(its points per cloud, SO3 protocol, seed 0), also split by the cloud's number of weighted
+frames at the default threshold. ``--wrap weighted`` evaluates the trained backbone
+inside another method's wrapper (test-time weighted frames for a tinv-trained backbone).
 
 ``timing``: eval-mode forward time of untrained PointNets (tinv, weighted, fa) on the first
 ``--batches`` batches of 32 ModelNet40 test clouds (real clouds: the weighted frames' count
@@ -30,8 +33,9 @@ import torch
 
 from tinvnn import weighted_frames
 from tinvnn.tasks.classification.datasets import load_modelnet40
-from tinvnn.tasks.classification.evaluate import load_model, predict
-from tinvnn.tasks.classification.methods import build_backbone, build_model
+from tinvnn.tasks.classification.evaluate import evaluate, load_model, predict
+from tinvnn.tasks.classification.methods import METHODS, build_backbone, build_model
+from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 
 FA_FRAMES = 8  # Frame Averaging's frames per 3-D shape (group O)
@@ -68,24 +72,35 @@ def frames_report(points_list: list[int], root: str | None) -> dict:
     return out
 
 
-def stability_report(checkpoints: list[str], root: str | None, seed: int) -> dict:
+def stability_report(checkpoints: list[str], root: str | None, seed: int, wrap: str | None) -> dict:
     data = load_modelnet40("test", points=1024, root=root)
     order = torch.randperm(1024, generator=torch.Generator().manual_seed(seed))
     halves = [data.points[:, order[:512]], data.points[:, order[512:]]]
     out: dict = {}
     for path in checkpoints:
         model, config, _ = load_model(path)
+        method = config["method"]
+        if wrap is not None:  # the trained backbone inside another wrapper
+            model, method = build_model(wrap, model.backbone, group=config["group"]).eval(), f"{method}->{wrap}"
         start = time.perf_counter()
         preds = [predict(model, h, batch_size=64).argmax(1) for h in halves]
-        out[path] = {
-            "method": config["method"],
+        test = load_modelnet40("test", points=config["points"], root=root, seed=config["seed"])
+        result = evaluate(model, test, parse_protocol("SO3"), seed=0)
+        correct = result.predictions == test.labels
+        counts = torch.cat([weighted_frames(c.double()).counts() for c in test.points.split(512)])
+        by_frames = {int(k): float(correct[counts == k].float().mean()) for k in counts.unique()}
+        out[f"{path} {method}"] = r = {
+            "method": method,
             "stable": float((preds[0] == preds[1]).float().mean()),
             "accuracy_halves": [float((p == data.labels).float().mean()) for p in preds],
+            "accuracy_SO3": result.accuracy,
+            "accuracy_by_weighted_frame_count": by_frames,
             "seconds": time.perf_counter() - start,
         }
-        r = out[path]
-        print(f"{path}: {r['method']:<14} stable {100 * r['stable']:.1f}%  accuracy on the halves "
-              f"{100 * r['accuracy_halves'][0]:.1f} / {100 * r['accuracy_halves'][1]:.1f}  ({r['seconds']:.0f} s)")  # fmt: skip
+        print(f"{path}: {method:<20} stable {100 * r['stable']:.1f}%  accuracy on the halves "
+              f"{100 * r['accuracy_halves'][0]:.1f} / {100 * r['accuracy_halves'][1]:.1f}, "
+              f"SO3 test at {config['points']} points {100 * result.accuracy:.1f} (clouds with 1 / 2 / 4 weighted "
+              f"frames: {' / '.join(f'{100 * v:.1f}' for v in by_frames.values())})  ({r['seconds']:.0f} s)")  # fmt: skip
     return out
 
 
@@ -117,6 +132,7 @@ def main() -> None:
     p = sub.add_parser("stability", help="same prediction on two disjoint 512-point halves")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
+    p.add_argument("--wrap", choices=METHODS, default=None, help="evaluate the trained backbone inside this method's wrapper")
     p = sub.add_parser("timing", help="forward time per batch of real test clouds: tinv, weighted, fa")
     p.add_argument("--points", type=int, default=256)
     p.add_argument("--width", type=int, default=256)
@@ -129,7 +145,7 @@ def main() -> None:
     if args.command == "frames":
         result = frames_report(args.points, args.data_dir)
     elif args.command == "stability":
-        result = stability_report(args.checkpoints, args.data_dir, args.seed)
+        result = stability_report(args.checkpoints, args.data_dir, args.seed, args.wrap)
     else:
         result = timing_report(args.points, args.width, args.batches, args.data_dir)
     if args.json:
