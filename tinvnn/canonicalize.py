@@ -244,21 +244,30 @@ def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, T
         xc.mul_(layout.mask[:, None, :])
     cov = xc @ xc.mT / (n[..., None] if isinstance(n, Tensor) else n)
     mean_square = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
-    _check_values(mean_square, centre, xc, pos, layout)
+    collapsed = _check_values(mean_square, centre, xc, pos, layout)
+    if collapsed is not None:  # coinciding points whose rounding residue float64 cannot square
+        xc = xc.masked_fill(collapsed[:, None, None], 0.0)
+        cov = cov.masked_fill(collapsed[:, None, None], 0.0)
+        mean_square = mean_square.masked_fill(collapsed, 0.0)
     evals, evecs = torch.linalg.eigh(cov)
     return centre, mean_square, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
 
 
-def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, layout: Layout) -> None:
+def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, layout: Layout) -> Tensor | None:
     """Raise unless every sample's mean squared radius (B,) is finite and float64 can square
     its points; samples whose centred points ``xc`` (B, D, N) are zero up to the float error of
-    their ``centre`` (B, D) (coinciding points) pass. NaN/Inf in ``pos`` make it NaN."""
+    their ``centre`` (B, D) (coinciding points) pass. NaN/Inf in ``pos`` make it NaN.
+
+    Returns the passing samples (B,) bool whose radius is nevertheless out of range (coinciding
+    points whose rounding residue float64 cannot square: the caller treats them as exactly
+    coinciding), or None when every radius is in range.
+    """
     ok = (mean_square >= _MIN_EXTENT**2) & (mean_square <= _MAX_EXTENT**2)
     if torch.compiler.is_compiling():
         torch._assert_async((mean_square <= _MAX_EXTENT**2).all(), "pos must be finite with RMS radii up to 1e150")
-        return
+        return None
     if bool(ok.all()):
-        return
+        return None
     if not bool(torch.isfinite(centre).all()):
         real = pos if layout.mask is None or layout.kind == "flat" else torch.where(layout.mask[..., None], pos, 0.0)
         check_finite(real, "pos")  # NaN or Inf: the message names its index
@@ -271,6 +280,7 @@ def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, 
                 f"{spread:.3g}), outside [{_MIN_EXTENT:g}, {_MAX_EXTENT:g}] where float64 can square it; "
                 "multiply pos by a constant first"
             )
+    return ~ok
 
 
 def _canonical_frame(
