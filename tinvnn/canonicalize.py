@@ -273,10 +273,10 @@ def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, 
         check_finite(real, "pos")  # NaN or Inf: the message names its index
         raise ValueError("pos: coordinates too large, their sum overflows float64 (keep |pos| below 1e300 / N)")
     for i in (~ok).nonzero().flatten().tolist():
-        spread = float(xc[i].abs().max())
-        if spread > _ZERO_SCALE_TOL * float(centre[i].abs().max()):  # not coinciding points
+        spread = float(xc[i].detach().abs().max())
+        if spread > _ZERO_SCALE_TOL * float(centre[i].detach().abs().max()):  # not coinciding points
             raise ValueError(
-                f"pos: sample {i} has RMS radius {float(mean_square[i]) ** 0.5:.3g} (largest centred coordinate "
+                f"pos: sample {i} has RMS radius {float(mean_square[i].detach()) ** 0.5:.3g} (largest centred coordinate "
                 f"{spread:.3g}), outside [{_MIN_EXTENT:g}, {_MAX_EXTENT:g}] where float64 can square it; "
                 "multiply pos by a constant first"
             )
