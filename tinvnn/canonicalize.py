@@ -237,12 +237,12 @@ def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, T
     trace, before ``eigh`` could fail on it.
     """
     x = _coordinate_major(pos, layout)
-    n = _point_counts(layout.counts, layout.mask, x)
-    centre = x.sum(-1) / n
+    n = _point_counts(layout.counts, x)
+    centre = x.sum(-1) / n[..., 0]
     xc = x.sub_(centre[..., None])  # x is the engine's own buffer: in place (each new buffer costs page faults)
     if layout.mask is not None:
         xc.mul_(layout.mask[:, None, :])
-    cov = xc @ xc.mT / (n[..., None] if isinstance(n, Tensor) else n)
+    cov = xc @ xc.mT / n
     mean_square = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
     collapsed = _check_values(mean_square, centre, xc, pos, layout)
     if collapsed is not None:  # coinciding points whose rounding residue float64 cannot square
@@ -298,7 +298,7 @@ def _canonical_frame(
     degenerate = coincident_samples(centre, radius)
     if scale:
         check_scale(degenerate)
-    unit = torch.where(degenerate, torch.ones_like(radius), radius)
+    unit = radius.masked_fill(degenerate, 1.0)
     z = (axes / unit[:, None, None]).mT @ xc  # (B, D, N) along the unsigned axes, units of the radius
 
     with torch.no_grad():
@@ -310,20 +310,20 @@ def _canonical_frame(
         # the tie decision sits on its threshold: a perturbation of rounding size switches the rule
         on_gap_tol = (live_pair & ((rel_gap - gap_tol).abs() <= _BAND * gap_tol)).any(-1)
         if lam.shape[1] > 1:
-            eigen_gap = torch.where(live_pair, rel_gap, torch.ones_like(rel_gap)).amin(-1)
+            eigen_gap = rel_gap.masked_fill(~live_pair, 1.0).amin(-1)
         else:
             eigen_gap = lam.new_ones(lam.shape[0])
         spread = (lam.sqrt() / unit[:, None]).clamp_min(1e-300)  # per-axis std, units of s
         # Once z exists, the centred buffer is scratch space unless autograd still needs it.
         scratch = None if xc.requires_grad else xc
-        stats = _odd_moments(z.detach(), spread, _point_counts(layout.counts, layout.mask, z), scratch=scratch)
-        undecided = ~null & (stats.abs() <= sign_tol).all(0)
+        stats = _odd_moments(z.detach(), spread, _point_counts(layout.counts, z), scratch=scratch)
+        signs, margins, undecided = _sign_chain(stats, null, sign_tol)
         rare = tied.any() | undecided.any()
     mask = layout.mask
     if mask is None:
         mask = torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device) if torch.compiler.is_compiling() else None
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
-    operands = (z, axes, unit, stats, spread, null, tied, layout.counts, mask)
+    operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     if torch.compiler.is_compiling():
         dense, R, sign_margin, tie_margin = torch.cond(
             rare, functools.partial(tail, slow=True), functools.partial(tail, slow=False), operands
@@ -351,7 +351,8 @@ def _finish(
     z: Tensor,
     axes: Tensor,
     unit: Tensor,
-    stats: Tensor,
+    signs: Tensor,
+    margins: Tensor,
     spread: Tensor,
     null: Tensor,
     tied: Tensor,
@@ -368,14 +369,13 @@ def _finish(
     (B, D, D), sign margin (B,) and tie margin (B,).
 
     ``z`` (B, D, N) are the points along the unsigned ``axes`` (B, D, D) in units of ``unit``
-    (B,); ``stats`` (2, B, D) their skewness and first fallback (:func:`_odd_moments`).
-    ``slow``: rotate tied eigenspaces by the tie rule and apply the whole sign rule
-    (:func:`_slow_signs`); otherwise the two statistics decide every sign.
+    (B,); ``signs`` and ``margins`` (B, D) what the skewness and the first fallback decided
+    (:func:`_sign_chain`). ``slow``: rotate tied eigenspaces by the tie rule and apply the
+    whole sign rule instead (:func:`_slow_signs`).
     """
     if slow:
         z, axes, signs, margins, tie_margin = _slow_signs(z, axes, spread, null, tied, counts, mask, sign_tol)
     else:
-        signs, margins, _ = _sign_chain(stats, null, sign_tol)
         tie_margin = torch.full_like(unit, float("inf"))
     if group == "SO":
         # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
@@ -405,13 +405,13 @@ def _transposed(z: Tensor, dtype: torch.dtype) -> Tensor:
     return out
 
 
-def _point_counts(counts: Tensor, mask: Tensor | None, z: Tensor) -> Tensor | int:
-    """The number of real points per sample as a divisor for (B, D) means: (B, 1) in ``z``'s
-    dtype, or the plain int N when no sample is padded."""
-    return counts.to(z.dtype)[:, None] if mask is not None else z.shape[-1]
+def _point_counts(counts: Tensor, z: Tensor) -> Tensor:
+    """The number of real points per sample (B,) as a divisor: (B, 1, 1) in ``z``'s dtype
+    (``[..., 0]`` for (B, D) means)."""
+    return counts.to(z.dtype)[:, None, None]
 
 
-def _odd_moments(z: Tensor, spread: Tensor, n: Tensor | int, *, scratch: Tensor | None = None) -> Tensor:
+def _odd_moments(z: Tensor, spread: Tensor, n: Tensor, *, scratch: Tensor | None = None) -> Tensor:
     """The first two statistics of the sign rule, (2, B, D): the skewness ``E[z_k^3] / sd_k^3``
     and ``E[z_k |z|^2] / sd_k``, for points ``z`` (B, D, N) (padding columns zero) with
     per-axis standard deviations ``spread`` (B, D) in the units of ``z``, and ``n`` real points
@@ -421,10 +421,8 @@ def _odd_moments(z: Tensor, spread: Tensor, n: Tensor | int, *, scratch: Tensor 
     ``scratch``: an optional buffer shaped like ``z`` that may be overwritten.
     """
     squares = z * z if scratch is None else torch.mul(z, z, out=scratch)
-    third = squares @ z.mT  # (B, D, D): sum_n z_j^2 z_k
-    skew = torch.diagonal(third, dim1=-2, dim2=-1) / n / spread**3
-    radial = third.sum(-2) / n / spread
-    return torch.stack([skew, radial])
+    third = squares @ z.mT / n  # (B, D, D): E[z_j^2 z_k]
+    return torch.stack([torch.diagonal(third, dim1=-2, dim2=-1) / spread**3, third.sum(-2) / spread])
 
 
 def _sign_chain(stats: Tensor, null: Tensor, sign_tol: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -476,15 +474,15 @@ def _slow_signs(
     axes, z = axes @ q, q.mT @ z
     with torch.no_grad():
         zd = z.detach()
-        n = _point_counts(counts, mask, zd)
+        n = _point_counts(counts, zd)
         first_two = _odd_moments(zd, spread, n)
         squares = zd * zd
         cubes = squares * zd
-        fifth = (cubes * squares).sum(-1) / n / spread**5
+        fifth = (cubes * squares).sum(-1) / n[..., 0] / spread**5
         signs, margins, undecided = _sign_chain(torch.cat([first_two, fifth[None]]), null, sign_tol)
         # Odd moments all vanish (a flip of axis k is a symmetry of the marginal): orient axis k
         # relative to an earlier axis j by E[z_j^3 z_k] / (sd_j^3 sd_k) or E[z_j z_k^3] / (sd_j sd_k^3).
-        mixed = (cubes @ zd.mT) / (n[:, :, None] if isinstance(n, Tensor) else n) / (spread[:, :, None] ** 3 * spread[:, None, :])
+        mixed = (cubes @ zd.mT) / n / (spread[:, :, None] ** 3 * spread[:, None, :])
         sign_cols, margin_cols = list(signs.unbind(-1)), list(margins.unbind(-1))
         for k in range(1, zd.shape[1]):
             need = undecided[:, k]
