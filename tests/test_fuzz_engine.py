@@ -66,14 +66,24 @@ def test_skewness_on_sign_tol_with_an_opposite_fallback_is_ambiguous() -> None:
     statistic E[z |z|^2] has the opposite sign, in float32 (rounding puts the skewness on
     either side of the threshold, and the sign with it)."""
     g = torch.Generator().manual_seed(0)
-    t = torch.randn(4000, generator=g, dtype=torch.float64)
-    expo = lambda: -torch.log1p(-torch.rand(4000, generator=g, dtype=torch.float64)) - 1  # noqa: E731
-    a = t + 0.002 * (t.pow(2) - 1)  # slightly positive skewness
-    b = expo() * (1.5 - torch.tanh(t))  # spread shrinks where a is large: E[a b^2] < 0
-    pts = torch.stack([3 * a, 1.5 * b, 0.5 * expo()], 1)
-    _, frame = canonicalize(pts, return_frame=True)
+    half = torch.randn(2000, generator=g, dtype=torch.float64)
+    t = torch.cat([half, -half])  # symmetric: every odd moment of t is exactly zero
+
+    def skewed_noise(v: Tensor) -> Tensor:
+        """Centred exponential noise (4000,), uncorrelated with ``v`` (keeps the axes apart)."""
+        r = -torch.log1p(-torch.rand(4000, generator=g, dtype=torch.float64)) - 1
+        return r - (r @ v) / (v @ v) * v
+
+    width = 1.5 - torch.tanh(t)
+    a = t + 0.002 * (t.pow(2) - t.pow(2).mean())  # skewness about +0.012
+    b = skewed_noise(t * width) * width  # spread shrinks where a is large: E[a b^2] < 0
+    pts = torch.stack([3 * a, 1.5 * b, 0.5 * skewed_noise(t)], 1)
+    z, frame = canonicalize(pts, return_frame=True)
+    sd = z[:, 0].pow(2).mean().sqrt()
+    skew, radial = z[:, 0].pow(3).mean() / sd**3, (z[:, 0] * z.pow(2).sum(1)).mean() / sd
+    assert 0 < float(skew) < 0.05 and float(radial) < -0.05  # the fallback disagrees
     tol = float(frame.sign_margin[0])  # the skewness of the first axis, the weakest decision
-    assert tol < 0.05
+    assert tol == pytest.approx(float(skew), rel=1e-6)
     assert all(_invariant_or_flagged(pts.float(), 1e-3, sign_tol=tol))
 
 
