@@ -24,6 +24,7 @@ instance, one thread; a row with improvement includes the time of the stages bef
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
@@ -179,8 +180,10 @@ def _run(args: argparse.Namespace) -> None:
                 f"{mine['local greedy']['seconds']:6.1f} s, + 2-opt/Or-opt + kicks {mine['local greedy + 2-opt/Or-opt + kicks']['gap']:6.2f} %",
                 flush=True,
             )
+    checkpoint = Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT)
     out = {
-        "checkpoint": str(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT),
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16],
         "config": config.to_dict(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",
