@@ -89,10 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--decode",
         choices=("auto", *DECODINGS),
         default="auto",
-        help="auto: multistart x16 up to 200 cities, x8 up to 1,000, greedy beyond (attention checkpoints: multistart)",
+        help="auto: multistart x16 up to 200 cities, x4 up to 500, greedy beyond (attention checkpoints: multistart)",
     )
     solve.add_argument(
-        "--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy)"
+        "--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy; default 8)"
     )
     solve.add_argument(
         "--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)"
@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
     )
     solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
-    solve.add_argument("--seed", type=int, default=0, help="seed of sampling")
+    solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     solve.add_argument("--tour", type=Path, default=None, help="also write the tour as a TSPLIB .tour file")
     solve.add_argument(
