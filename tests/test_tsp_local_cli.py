@@ -3,6 +3,7 @@ titles, EXPLICIT instances, trivial instances and one-line errors for bad input.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -137,3 +138,26 @@ def test_bad_input_one_line_error(
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(local_checkpoint), "--no-plot"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("tinvnn: error: ") and message in err
+
+
+def test_geo_instance_improved_in_its_own_metric(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coords = [
+        (38.24, 20.42),
+        (39.57, 26.15),
+        (40.56, 25.32),
+        (36.26, 23.12),
+        (33.48, 10.54),
+        (37.56, 12.19),
+        (38.42, 13.11),
+    ]
+    path = write_tsplib(TSPLIBInstance("geo7", np.array(coords), "GEO"), tmp_path / "geo7.tsp")
+    dist = distance_matrix(np.array(coords), "GEO")
+    best = min(
+        sum(dist[t[i], t[(i + 1) % 7]] for i in range(7))
+        for t in ((0, *p) for p in itertools.permutations(range(1, 7)))
+    )
+    capsys.readouterr()
+    assert main(["tsp", "solve", str(path), "--checkpoint", str(local_checkpoint), "--no-plot", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["length"] == best
