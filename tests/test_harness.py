@@ -29,6 +29,7 @@ from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
 from tinvnn.tasks.nbody.simulator import ChargedSystem
 from tinvnn.tasks.nbody.train import NBodyTask
 from tinvnn.tasks.nbody.train import TrainConfig as NBodyConfigRun
+from tinvnn.tasks.tsp.imitation import ImitationTask
 from tinvnn.tasks.tsp.reinforce import ReinforceTask
 from tinvnn.tasks.tsp.reinforce import TrainConfig as TSPConfig
 from tinvnn.training import (
@@ -129,8 +130,15 @@ def _tsp(epochs: int) -> Task:
     return ReinforceTask(config)
 
 
+def _imitation(epochs: int) -> Task:
+    from test_tsp_local import TINY, tiny_imitation_data
+
+    config = TINY.replace(epochs=epochs, steps_per_epoch=2, batch_size=8, val_states=10, states_per_city=2.0)
+    return ImitationTask(config, tiny_imitation_data())
+
+
 TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)), "classification": _classification,
-                                           "nbody": _nbody, "tsp": _tsp}  # fmt: skip
+                                           "nbody": _nbody, "tsp": _tsp, "tsp_imitation": _imitation}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -185,6 +193,23 @@ def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -
     assert len(sums) == 2 and sums[0] == sums[1]
     # only rank 0 wrote files: one checkpoint, one best
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == [BEST, LAST]
+
+
+def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
+    script = tmp_path / "imitation_ddp.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
+        "from test_harness import TASKS\n"
+        "from tinvnn.training import RunOptions, fit\n"
+        "fit(TASKS['tsp_imitation'](1), RunOptions(out=sys.argv[1], progress=False, device='cpu'))\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "run")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sums = json.loads((tmp_path / "run" / METRICS).read_text())["param_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
 
 
 # ----------------------------------------------------------------------------- generic behaviour

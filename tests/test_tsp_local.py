@@ -26,6 +26,7 @@ from tinvnn.tasks.tsp.imitation import (
     ImitationData,
     _instance_states,
     build_scorer,
+    export_policy,
     imitation_loss,
     train_imitation,
 )
@@ -33,6 +34,7 @@ from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, view_features
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
+from tinvnn.training import RunOptions, load_checkpoint
 
 TINY = ImitationConfig(k=8, dim=16, layers=1, heads=2)
 
@@ -195,25 +197,30 @@ def test_improve_with_matrix_and_neighbour_lists() -> None:
         improve_tour(coords, np.zeros(50, dtype=np.int64))
 
 
-def test_imitation_loss_and_resume(tmp_path: Path) -> None:
-    rng = np.random.default_rng(13)
+def tiny_imitation_data(seed: int = 13) -> ImitationData:
+    """States along nearest-neighbour tours of two 25-city instances (a stand-in for LKH-3)."""
+    rng = np.random.default_rng(seed)
     coords = torch.from_numpy(rng.random((2, 25, 2)))
     tours = torch.stack([torch.from_numpy(nearest_neighbour(euclidean_matrix(c.numpy()))) for c in coords])
-    config = TINY.replace(epochs=1, steps_per_epoch=3, batch_size=16, val_states=20, states_per_city=2.0)
-    data = ImitationData([{"family": "uniform", "coords": coords, "tours": tours}], k=config.k, states_per_city=2.0)
+    return ImitationData([{"family": "uniform", "coords": coords, "tours": tours}], k=TINY.k, states_per_city=2.0)
+
+
+def test_imitation_loss_and_training(tmp_path: Path) -> None:
+    data = tiny_imitation_data()
     assert len(data) + data.skipped == 100
+    config = TINY.replace(epochs=1, steps_per_epoch=3, batch_size=16, val_states=20, states_per_city=2.0)
     model = build_scorer(config)
     loss = imitation_loss(model, data.batch(torch.arange(16)))
     loss.backward()
     assert math.isfinite(loss.item()) and all(p.grad is not None for p in model.parameters())
-    path = tmp_path / "local.pt"
-    train_imitation(config, path, data=data)
-    again = train_imitation(config.replace(epochs=2), path, data=data)
-    from tinvnn.training import load_checkpoint
-
-    payload = load_checkpoint(path)
-    assert payload["state"]["epoch"] == 2 and [h["epoch"] for h in payload["meta"]["history"]] == [1, 2]
-    assert isinstance(again, torch.nn.Module)
+    trained = train_imitation(config, RunOptions(out=str(tmp_path / "run"), progress=False), data=data)
+    payload = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert payload["meta"]["history"][0]["val_accuracy"] >= 0 and payload["meta"]["states"] == len(data)
+    exported = export_policy(tmp_path / "run", tmp_path / "policy.pt")
+    assert "optimizer" not in load_checkpoint(exported)["state"]
+    assert isinstance(trained, torch.nn.Module)
+    with pytest.raises(ValueError, match=r"val_states: expected fewer than the \d+ states, got 500"):
+        train_imitation(config.replace(val_states=500), RunOptions(out=str(tmp_path / "x"), progress=False), data=data)
 
 
 def test_scalable_heuristics_agree_with_matrix_versions() -> None:

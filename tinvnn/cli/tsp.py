@@ -13,8 +13,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, run_options
-from tinvnn.training import BEST, LAST, add_arguments, from_args
+from tinvnn.training import BEST, LAST, add_arguments, from_args, is_main_process
 
 __all__ = ["register"]
 
@@ -46,8 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "imitate", help="train the local-view policy by imitation of LKH-3 tours (generates the tours first)"
     )
     add_arguments(imitate, ImitationConfig)
-    imitate.add_argument("--out", type=Path, required=True, help="checkpoint file to write (resumed when it exists)")
-    imitate.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_run_arguments(imitate, out="runs/tsp_local")
     imitate.set_defaults(func=_imitate)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
@@ -132,20 +132,19 @@ def _train(args: argparse.Namespace) -> int:
     options = run_options(args)
     _, history = train(from_args(TrainConfig, args), options)
     log.info("run directory %s: %s (last), %s (best validation length)", options.out, LAST, BEST)
-    print(json.dumps(history[-1] if history else {}))
+    if is_main_process():
+        print(json.dumps(json_safe(history[-1] if history else {}), allow_nan=False))
     return 0
 
 
 def _imitate(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.imitation import ImitationConfig, generate_tours, train_imitation
-    from tinvnn.training import set_threads
 
-    set_threads(args.threads)
-    config = from_args(ImitationConfig, args)
-    log.info("imitation %s", json.dumps(config.to_dict()))
-    generate_tours(config.rounds, seed=config.seed)
-    train_imitation(config, args.out)
-    log.info("checkpoint written to %s", args.out)
+    config, options = from_args(ImitationConfig, args), run_options(args)
+    # every process generates (atomic chunks, the same content), so none reads a missing chunk
+    generate_tours(config.rounds, seed=config.seed, progress=options.progress and is_main_process())
+    train_imitation(config, options)
+    log.info("run directory %s: %s (last), %s (best held-out accuracy)", options.out, LAST, BEST)
     return 0
 
 

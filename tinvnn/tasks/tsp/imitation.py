@@ -11,36 +11,37 @@ Three pieces, kept apart so a run harness can take over the loop:
   candidates; states whose next city is not among the ``k`` nearest unvisited ones are skipped
   (counted in ``skipped``).
 * :func:`imitation_loss` (cross-entropy of the scorer's logits against that index) and
-  :func:`train_imitation`, a small loop that checkpoints every epoch and resumes.
+  :class:`ImitationTask`, the task :func:`train_imitation` runs through the shared run harness
+  (:func:`tinvnn.training.fit`: checkpoints every epoch, resume, best held-out accuracy).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
-from torch import Tensor
+from torch import Tensor, nn
 
+from tinvnn._io import atomic_write
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
 from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
 from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.training import Config, load_checkpoint, option, save_checkpoint
+from tinvnn.training import LAST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option, save_checkpoint
 
 __all__ = [
     "FAMILIES",
     "ImitationConfig",
     "ImitationData",
+    "ImitationTask",
     "build_scorer",
     "export_policy",
     "generate_tours",
@@ -93,10 +94,12 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
             coords = FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
             tours = torch.stack([torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()))) for c in coords])
             chunk.append({"family": family, "coords": coords, "tours": tours})
-        tmp = directory / f".chunk_{r:04d}.pt.tmp"
-        torch.save(chunk, tmp)
-        os.replace(tmp, directory / f"chunk_{r:04d}.pt")
+        _save_chunk(directory / f"chunk_{r:04d}.pt", chunk)
     return directory
+
+
+def _save_chunk(path: Path, chunk: list[dict]) -> None:
+    atomic_write(path, lambda handle: torch.save(chunk, handle))
 
 
 def load_tours(rounds: int) -> list[dict]:
@@ -213,15 +216,6 @@ class ImitationData:
             v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index]
         ), self.target[index]
 
-    def batches(
-        self, batch_size: int, generator: torch.Generator, *, rows: Tensor | None = None
-    ) -> Iterator[tuple[LocalView, Tensor]]:
-        """One shuffled pass over ``rows`` (default: all states) in batches."""
-        rows = torch.arange(len(self)) if rows is None else rows
-        order = rows[torch.randperm(len(rows), generator=generator)]
-        for i in range(0, len(order), batch_size):
-            yield self.batch(order[i : i + batch_size])
-
 
 def imitation_loss(model: LocalScorer, batch: tuple[LocalView, Tensor], *, axis_signs: Tensor | None = None) -> Tensor:
     """Mean cross-entropy of the scorer's candidate logits against the tour's next city.
@@ -275,93 +269,93 @@ def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
     return hits / max(len(rows), 1)
 
 
-def train_imitation(config: ImitationConfig, checkpoint: Path, *, data: ImitationData | None = None) -> LocalScorer:
-    """Train the scorer by imitation, checkpointing every epoch; resumes from ``checkpoint``.
+class ImitationTask(Task):
+    """Imitation as a task of the run harness: batches of shuffled states, the cross-entropy of
+    :func:`imitation_loss` (half the states with random signs of the canonical axes), and the
+    greedy next-city accuracy on ``val_states`` held-out states, which picks ``best.pt``.
 
-    Each epoch is ``steps_per_epoch`` Adam steps on shuffled states (learning rate on a cosine
-    schedule over all epochs), then the greedy accuracy on ``val_states`` held-out states.
+    The learning rate decays on a cosine over the epochs (a function of the epoch: a finished
+    run extended to more epochs follows the schedule of its new length).
     """
-    checkpoint = Path(checkpoint)
-    data = data or ImitationData(
-        load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    model = build_scorer(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    total = config.epochs * config.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
-    )
-    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed))
-    val_rows, train_rows = perm[: config.val_states], perm[config.val_states :]
-    epoch, history = 0, []
-    if checkpoint.is_file():
-        payload = load_checkpoint(checkpoint, asdict(config), keys=[k for k in asdict(config) if k != "epochs"])
-        state = payload["state"]
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        epoch, history = state["epoch"], payload["meta"]["history"]
-        log.info("resumed %s at epoch %d", checkpoint, epoch)
-    log.info(
-        "%d states (%d skipped: next city not among the %d candidates), %d parameters",
-        len(data),
-        data.skipped,
-        config.k,
-        sum(p.numel() for p in model.parameters()),
-    )
-    batches = data.batches(config.batch_size, generator, rows=train_rows)
-    while epoch < config.epochs:
-        start, total_loss = time.perf_counter(), 0.0
-        for _ in range(config.steps_per_epoch):
-            batch = next(batches, None)
-            if batch is None:
-                batches = data.batches(config.batch_size, generator, rows=train_rows)
-                batch = next(batches)
-            flip = torch.rand(len(batch[1]), 1, generator=generator) < config.sign_augment
-            signs = torch.where(flip, torch.randint(0, 2, (len(batch[1]), 2), generator=generator) * 2.0 - 1.0, 1.0)
-            loss = imitation_loss(model, batch, axis_signs=signs)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item()
-        epoch += 1
-        record = {
-            "epoch": epoch,
-            "loss": total_loss / config.steps_per_epoch,
-            "val_accuracy": _accuracy(model, data, val_rows),
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(record)
-        log.info(
-            "epoch %d: loss %.4f, held-out accuracy %.4f, %.0f s",
-            epoch,
-            record["loss"],
-            record["val_accuracy"],
-            record["seconds"],
+
+    monitor = ("val_accuracy", "max")
+    resumable_changes = ("epochs",)
+
+    def __init__(self, config: ImitationConfig, data: ImitationData | None = None) -> None:
+        super().__init__(config)
+        self.config: ImitationConfig = config
+        self.data = data or ImitationData(
+            load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed
         )
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "generator": generator.get_state(),
-            "epoch": epoch,
-        }
-        save_checkpoint(
-            checkpoint, state, asdict(config), {"history": history, "states": len(data), "skipped": data.skipped}
-        )
-    return model
+        if len(self.data) <= config.val_states:
+            raise ValueError(f"val_states: expected fewer than the {len(self.data)} states, got {config.val_states}")
+        perm = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(config.seed))
+        self.val_rows, self.train_rows = perm[: config.val_states], perm[config.val_states :]
+        log.info("%d states (%d skipped: next city not among the %d candidates)", len(self.data), self.data.skipped, config.k)
+
+    @property
+    def eval_every(self) -> int:
+        return 1
+
+    def lr_factor(self, epoch: int, epochs: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+    def build_model(self) -> nn.Module:
+        return build_scorer(self.config)
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=self.config.lr)
+
+    def batches(self, ctx: EpochContext) -> list[Tensor]:
+        """``steps_per_epoch`` batches of training rows (cycling through shuffled passes)."""
+        need = self.config.steps_per_epoch * self.config.batch_size * ctx.world
+        passes = -(-need // len(self.train_rows))
+        order = torch.cat([self.train_rows[torch.randperm(len(self.train_rows), generator=ctx.generator)] for _ in range(passes)])
+        mine = order[:need][ctx.rank :: ctx.world]
+        return list(mine.split(self.config.batch_size))
+
+    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        view, target = self.data.batch(batch)
+        flip = torch.rand(len(target), 1, generator=ctx.generator) < self.config.sign_augment
+        signs = torch.where(flip, torch.randint(0, 2, (len(target), 2), generator=ctx.generator) * 2.0 - 1.0, 1.0)
+        view = LocalView(*(t.to(ctx.device) for t in (view.current, view.start, view.candidates, view.valid, view.complete)))
+        return imitation_loss(model, (view, target.to(ctx.device)), axis_signs=signs.to(ctx.device)), {}  # type: ignore[arg-type]
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        return {"val_accuracy": _accuracy(model, self.data, self.val_rows)}  # type: ignore[arg-type]
+
+    def meta(self) -> dict[str, Any]:
+        return {"states": len(self.data), "skipped": self.data.skipped}
+
+
+def train_imitation(config: ImitationConfig, options: RunOptions | None = None, *, data: ImitationData | None = None) -> nn.Module:
+    """Train the scorer by imitation under the run harness (see :class:`ImitationTask`).
+
+    Args:
+        config: the run.
+        options: the run directory and execution; ``resume=True`` continues (or extends) a run.
+        data: the states (default: built from the cached tours of ``config.rounds`` rounds).
+
+    Returns:
+        The trained scorer (last epoch, eval mode); ``<out>/best.pt`` holds the best held-out accuracy.
+    """
+    return fit(ImitationTask(config, data), options).model
 
 
 def export_policy(run_checkpoint: Path, out: Path) -> Path:
     """Write the scorer of a training checkpoint without optimizer state (the shipped form).
 
+    Args:
+        run_checkpoint: a checkpoint of :func:`train_imitation`, or its run directory (then its
+            ``checkpoint.pt``, the last epoch).
+        out: the file to write.
+
     The exported file keeps the configuration and the training history, so
     ``tinvnn.tasks.tsp.solver.load_local_policy`` reads it like the training checkpoint.
     """
+    run_checkpoint = Path(run_checkpoint)
+    if run_checkpoint.is_dir():
+        run_checkpoint = run_checkpoint / LAST
     payload = load_checkpoint(run_checkpoint)
     state = {"model": payload["state"]["model"]}
     meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": Path(run_checkpoint).name}
