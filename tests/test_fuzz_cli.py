@@ -8,10 +8,12 @@ types) exit through ``SystemExit(2)``, library checks return 2 with ``tinvnn: er
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +153,29 @@ def test_a_checkpoint_with_nan_weights_is_never_scored(tmp_path: Path, capsys: p
     assert code == 2 and "NaN or Inf logits" in err
     code, err = _run(["audit", str(run / "checkpoint.pt"), "--json", "--clouds", "2"], capsys)
     assert code == 2 and "NaN or Inf" in err
+
+
+def test_tsp_solve_never_reports_an_impossible_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, write_tsplib
+
+    # a 4-city file that calls itself eil51, beside a solutions.txt that knows eil51's optimum
+    path = write_tsplib(TSPLIBInstance("eil51", np.array([[0, 0], [0, 10], [10, 10], [10, 0]], float), "EUC_2D"), tmp_path / "eil51.tsp")
+    (tmp_path / "solutions.txt").write_text("eil51 : 426\n")
+    code = main(["tsp", "solve", str(path), "--json", "--no-plot"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0 and record["length"] == 40 and record["gap"] is None and record["optimum"] is None
+    assert "cannot be this instance's" in caplog.text
+    for bad in ("nan", "inf", "0", "-5"):
+        code, err = _run(["tsp", "solve", str(path), "--optimum", bad, "--no-plot"], capsys)
+        assert code == 2 and f"--optimum: expected a finite positive length, got {float(bad)}" in err
+
+
+@pytest.mark.parametrize(("flags", "message"), [(["--num-cities", "0"], "--num-cities: expected at least 3 cities, got 0"),
+                                                (["--num", "0"], "--num: expected a positive number of instances, got 0")])  # fmt: skip
+def test_tsp_eval_refuses_empty_test_sets(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT
+
+    code, err = _run(["tsp", "eval", "--checkpoint", str(DEFAULT_CHECKPOINT), *flags], capsys)
+    assert code == 2 and message in err, err

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -204,7 +205,11 @@ def _eval(args: argparse.Namespace) -> int:
             if result["mean_gap"] is not None:
                 print(f"  mean gap {result['mean_gap']:.2f} %")
         return 0
-    n = args.num_cities or config.num_cities
+    n = config.num_cities if args.num_cities is None else args.num_cities
+    if n < 3:
+        raise ValueError(f"--num-cities: expected at least 3 cities, got {n}")
+    if args.num is not None and args.num < 1:
+        raise ValueError(f"--num: expected a positive number of instances, got {args.num}")
     coords = fixed_test_set(n, args.num)
     reference = reference_lengths(coords)
     out["num_cities"], out["num_instances"] = n, len(coords)
@@ -229,12 +234,14 @@ def _solve(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.tsplib import planar_coordinates, read_solutions, read_tsplib, tour_length_tsplib, write_tour
 
     start = time.perf_counter()
+    if args.optimum is not None and not (math.isfinite(args.optimum) and args.optimum > 0):
+        raise ValueError(f"--optimum: expected a finite positive length, got {args.optimum}")
     policy = _local_policy(args) if _is_local(args) else _load(args)  # bad options fail before reading
     instance = read_tsplib(args.file)
-    optimum = args.optimum
+    optimum, source = args.optimum, "--optimum"
     solutions = args.file.parent / "solutions.txt"
     if optimum is None and solutions.is_file():
-        optimum = read_solutions(solutions).get(instance.name)
+        optimum, source = read_solutions(solutions).get(instance.name), str(solutions)
     coords = planar_coordinates(instance)
     if len(policy) == 3:
         record = _solve_local(args, instance, coords, policy)
@@ -249,6 +256,13 @@ def _solve(args: argparse.Namespace) -> int:
         optimum=optimum,
         seconds=time.perf_counter() - start,
     )
+    if optimum is not None and record["length"] < optimum * (1 - 1e-9):
+        # shorter than the optimum: that optimum belongs to another instance (same name), or is wrong
+        log.warning(
+            "the optimum %s from %s is longer than the tour found (%s): it cannot be this instance's; no gap reported",
+            f"{optimum:g}", source, f"{record['length']:g}",
+        )  # fmt: skip
+        record["optimum"] = optimum = None
     record["gap"] = None if optimum is None else 100.0 * (record["length"] / optimum - 1.0)
     if args.tour is not None:
         write_tour(instance.name, tour, args.tour, comment=f"length {record['length']:.0f}, {record['method']}")
