@@ -37,10 +37,23 @@ class _RunsCode:
         return (os.system, ("echo pwned > pwned.txt",))
 
 
-def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class _RunsBuiltin:
+    def __reduce__(self):  # unpickling this calls builtins.exec
+        return (exec, ("open('pwned.txt', 'w').write('x')",))
+
+
+class _RunsTorchHub:
+    def __reduce__(self):  # a torch function that is not a tensor rebuild helper
+        return (torch.hub.load, ("nowhere/nothing", "model"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("payload", [_RunsCode, _RunsBuiltin, _RunsTorchHub])
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: type, protocol: int) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
-    torch.save({"config": {}, "state": {"model": _RunsCode()}, "meta": {}}, path)
+    torch.save({"config": {}, "state": {"model": payload()}, "meta": {}}, path, pickle_protocol=protocol)
     with pytest.raises(CheckpointMismatchError, match="refused: it holds objects other than tensors.*could run code"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned.txt").exists()

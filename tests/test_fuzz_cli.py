@@ -61,6 +61,7 @@ BAD_FLAGS = [
     (["tsp", "train", *TINY_TSP, "--grad-clip", "nan"], "grad_clip: expected a finite positive number, got nan"),
     (["tsp", "train", *TINY_TSP[2:], "--num-cities", "2"], "num_cities: expected at least 3 cities, got 2"),
     (["tsp", "train", *TINY_TSP, "--steps", "0"], "steps: expected a positive integer, got 0"),
+    (["tsp", "train", *TINY_TSP, "--steps", "150"], "steps: expected a multiple of steps_per_epoch (100), got 150"),
     (["tsp", "train", *TINY_TSP, "--log-every", "0"], "log_every: expected a positive integer, got 0"),
 ]
 
@@ -76,7 +77,7 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str], message: str, tmp_path:
 @pytest.mark.parametrize("command", ["classification", "nbody", "tsp"])
 def test_out_that_is_a_file_or_under_a_file(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = {"classification": ["train", "--epochs", "1", *TINY_CLS], "nbody": ["nbody", "train", "--epochs", "1", *TINY_NBODY],
-            "tsp": ["tsp", "train", "--steps", "1", *TINY_TSP]}[command]  # fmt: skip
+            "tsp": ["tsp", "train", "--steps", "1", "--steps-per-epoch", "1", *TINY_TSP]}[command]  # fmt: skip
     (tmp_path / "file").write_text("keep me")
     for out, message in ((tmp_path / "file", "is not a directory"), (tmp_path / "file" / "below", "cannot create run directory")):
         code, err = _run([*argv, "--out", str(out)], capsys)

@@ -165,8 +165,14 @@ def test_finished_run_extends_to_more_epochs(name: str, tmp_path: Path) -> None:
     assert [h["epoch"] for h in again.history] == [1]
     extended = fit(make(2), _opts(tmp_path / "short", resume=True))
     assert [h["epoch"] for h in extended.history] == [1, 2]
-    # the learning-rate schedule is a function of (epoch, epochs): extending 1 -> 2 equals training 2
+    # the learning-rate factor is a function of (epoch, epochs) and 1 at epoch 0 for any length,
+    # so extending 1 -> 2 equals training 2 from the start
     _assert_same_weights(tmp_path / "long" / LAST, tmp_path / "short" / LAST)
+    # extending 2 -> 3 continues with the schedule of the new length
+    task = make(3)
+    longer = fit(task, _opts(tmp_path / "short", resume=True))
+    assert [h["epoch"] for h in longer.history] == [1, 2, 3]
+    assert longer.history[2]["lr"] == pytest.approx(longer.history[0]["lr"] * task.lr_factor(2, 3))
 
 
 _TORCHRUN_ARGS = {
@@ -195,6 +201,15 @@ def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.suffix == ".pt") == [BEST, LAST]
 
 
+def test_torchrun_refusal_on_rank_0_ends_every_process(tmp_path: Path) -> None:
+    fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path / "run"))  # an existing run
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
+           *_TORCHRUN_ARGS["classification"], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang would time out
+    assert done.returncode != 0 and "already holds a run" in done.stderr
+
+
 def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
     script = tmp_path / "imitation_ddp.py"
     script.write_text(
@@ -215,7 +230,7 @@ def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- generic behaviour
 def test_outputs_best_and_logs(tmp_path: Path) -> None:
     run = fit(ToyTask(ToyConfig(epochs=3)), _opts(tmp_path, log_every=3))
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "tensorboard")  # present where installed
     assert names == sorted([BEST, LAST, METRICS, STEPS])  # no lock, no temporaries left
     metrics = json.loads((tmp_path / METRICS).read_text())
     vals = [h["val_loss"] for h in metrics["history"]]
@@ -241,18 +256,23 @@ def test_existing_run_is_never_overwritten_silently(tmp_path: Path) -> None:
         _opts(tmp_path, resume=True, overwrite=True)
 
 
-def test_busy_directory_is_refused_and_a_dead_lock_taken_over(tmp_path: Path) -> None:
-    import socket
+def test_busy_directory_is_refused_and_a_dead_owners_lock_is_free(tmp_path: Path) -> None:
+    import fcntl
 
     tmp_path.mkdir(exist_ok=True)
-    (tmp_path / ".lock").write_text(f"{socket.gethostname()}:{os.getpid()}")  # a live process holds it
-    with pytest.raises(RunDirectoryError, match="in use by another run"):
-        fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    (tmp_path / ".lock").write_text(f"{socket.gethostname()}:{dead}")
+    with open(tmp_path / ".lock", "w") as held:  # another live run holds the lock
+        held.write("otherhost:4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(RunDirectoryError, match=r"in use by another run \(process otherhost:4242\)"):
+            fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
+    # the file of a run that was killed is left behind, but its lock died with it
+    assert (tmp_path / ".lock").exists()
     (tmp_path / ".checkpoint.pt.abc123.tmp").write_bytes(b"half a checkpoint")  # left by a killed save
+    (tmp_path / ".notes.txt.tmp").write_text("not ours")
     fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path))
-    assert not (tmp_path / ".lock").exists() and not list(tmp_path.glob(".*.tmp"))
+    assert not (tmp_path / ".lock").exists() and not (tmp_path / ".checkpoint.pt.abc123.tmp").exists()
+    assert (tmp_path / ".notes.txt.tmp").exists()  # only the harness's own temporaries are removed
 
 
 def test_out_that_is_a_file_is_refused_before_training(tmp_path: Path) -> None:
@@ -334,6 +354,22 @@ def test_config_flags_round_trip_and_show_defaults() -> None:
         parser.parse_args(["--name", "c"])
 
 
+@dataclasses.dataclass(frozen=True)
+class Choosy(Config):
+    mode: str | None = option(None, "a mode, or None for 100% automatic", choices=("fast", "slow"))
+    inner: Outer = dataclasses.field(default_factory=Outer)
+
+
+def test_config_flags_edge_cases() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Choosy)
+    assert "100% automatic" in parser.format_help()  # a % in help is text, not a format
+    assert from_args(Choosy, parser.parse_args(["--mode", "none"])).mode is None
+    assert from_args(Choosy, parser.parse_args(["--mode", "slow"])).mode == "slow"
+    with pytest.raises(TypeError, match=r"from_args: Choosy has no fields \['colour'\]"):
+        from_args(Choosy, parser.parse_args([]), colour="red")
+
+
 def test_stored_configs_missing_keys_take_defaults_unknown_keys_refused() -> None:
     assert Outer.from_dict({"name": "b", "inner": {}}) == Outer(name="b")
     assert Outer.from_dict({"old": 1, "inner": {"size": 4}}) == Outer(inner=Inner(4))  # retired key dropped
@@ -341,3 +377,10 @@ def test_stored_configs_missing_keys_take_defaults_unknown_keys_refused() -> Non
         Outer.from_dict({"colour": "red"})
     with pytest.raises(ConfigError, match=r"Outer.inner: unknown keys \['depth'\]"):
         Outer.from_dict({"inner": {"depth": 1}})
+    assert Choosy.from_dict({"inner": {"old": 3}}) == Choosy()  # retired keys of a nested config dropped too
+    with pytest.raises(ConfigError, match=r"Outer.flag: expected bool, got 'no'"):
+        Outer.from_dict({"flag": "no"})
+    with pytest.raises(ConfigError, match=r"Outer.inner.size: expected int, got '7'"):
+        Outer.from_dict({"inner": {"size": "7"}})
+    with pytest.raises(ConfigError, match=r"Outer.rate: expected float or None, got True"):
+        Outer.from_dict({"rate": True})

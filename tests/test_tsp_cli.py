@@ -16,7 +16,7 @@ from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, write_tspli
 def tiny_checkpoint(tmp_path: Path) -> Path:
     run = tmp_path / "tiny"
     args = ["tsp", "train", "--variant", "unit", "--num-cities", "8", "--embed-dim", "16", "--num-layers", "1",
-            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--val-instances", "4",
+            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2", "--val-instances", "4",
             "--threads", "1", "--no-progress", "--out", str(run)]
     assert main(args) == 0 and (run / "best.pt").is_file()
     return run / "best.pt"

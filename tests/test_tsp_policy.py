@@ -123,7 +123,7 @@ def test_farthest_start() -> None:
 
 def test_training_runs_and_round_trips(tmp_path) -> None:
     config = TrainConfig(variant="tinv", num_cities=8, embed_dim=16, num_layers=1, num_heads=2, ff_dim=16,
-                         batch_size=4, steps=3, steps_per_epoch=2, val_instances=4)
+                         batch_size=4, steps=4, steps_per_epoch=2, val_instances=4)
     model, history = train(config, RunOptions(out=str(tmp_path / "run"), progress=False))
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_length"] > 0 for h in history)
     loaded, loaded_config = load_policy(tmp_path / "run" / LAST)

@@ -44,10 +44,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     return path
 
 
-def stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
-    """Temporary files of :func:`atomic_write` in ``directory`` (left by a killed process)."""
+def stale_temporaries(directory: str | os.PathLike[str], *, names: tuple[str, ...]) -> list[Path]:
+    """Temporary files :func:`atomic_write` left in ``directory`` (a killed process) while writing
+    one of the files ``names``; nothing else matches."""
     directory = Path(directory)
-    return sorted(directory.glob(f".*{TMP_SUFFIX}")) if directory.is_dir() else []
+    if not directory.is_dir():
+        return []
+    return sorted(p for name in names for p in directory.glob(f".{name}.*{TMP_SUFFIX}"))
 
 
 def json_safe(obj: Any) -> Any:

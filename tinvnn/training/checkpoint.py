@@ -108,12 +108,17 @@ def load_checkpoint(
     return payload
 
 
-_SAFE_MODULES = ("torch", "collections", "builtins", "_codecs", "numpy")
+def _plain_global(name: str) -> bool:
+    """The callables a ``torch.save`` of tensors and containers names (rebuild helpers, storages)."""
+    return name.startswith(("torch._utils.", "torch.storage.")) or name == "collections.OrderedDict" or (
+        name.startswith("torch.") and name.endswith("Storage") and name.count(".") == 1
+    )
 
 
 def _calls_foreign_code(path: Path) -> bool:
-    """The pickle inside a ``torch.save`` zip names a callable outside torch's own (read with
-    ``pickletools``, which parses opcodes and executes nothing)."""
+    """The pickle inside a ``torch.save`` zip names a callable other than torch's rebuild helpers
+    (read with ``pickletools``, which parses opcodes and executes nothing). A name it cannot
+    resolve counts as foreign."""
     try:
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
@@ -125,9 +130,13 @@ def _calls_foreign_code(path: Path) -> bool:
         for op, arg, _ in pickletools.genops(data):
             if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
                 strings.append(str(arg))
-            elif op.name == "GLOBAL" and not str(arg).split(" ")[0].startswith(_SAFE_MODULES):
+            elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+                strings.append("<memo>")  # a name fetched from the memo: unresolved
+            elif op.name == "GLOBAL" and not _plain_global(str(arg).replace(" ", ".")):
                 return True
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2 and not strings[-2].startswith(_SAFE_MODULES):
+            elif op.name == "STACK_GLOBAL" and (len(strings) < 2 or not _plain_global(f"{strings[-2]}.{strings[-1]}")):
+                return True
+            elif op.name in ("INST", "OBJ"):
                 return True
     except (ValueError, pickle.UnpicklingError):
         return False

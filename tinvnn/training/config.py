@@ -27,7 +27,8 @@ C = TypeVar("C", bound="Config")
 
 
 class ConfigError(ValueError):
-    """A stored configuration that this code cannot read (unknown keys or wrong types)."""
+    """A stored configuration that this code cannot read (unknown keys, scalar values of the wrong
+    type, or values its checks refuse)."""
 
 
 def option(default: Any, help: str, *, choices: typing.Sequence[Any] | None = None) -> Any:  # noqa: A002
@@ -67,9 +68,7 @@ class Config:
         Raises:
             ConfigError: a key the class does not know, or values its checks refuse.
         """
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(values).__name__}")
-        return _build(cls, {k: v for k, v in values.items() if k not in cls.retired_keys}, cls.__name__)
+        return _build(cls, values, cls.__name__)
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""
@@ -79,6 +78,8 @@ class Config:
 def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    retired: frozenset[str] = getattr(cls, "retired_keys", frozenset())
+    values = {k: v for k, v in values.items() if k not in retired}
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -87,11 +88,27 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     kwargs = {}
     for name, value in values.items():
         inner = _dataclass_type(hints[name])
-        kwargs[name] = _build(inner, value, f"{where}.{name}") if inner is not None and isinstance(value, Mapping) else value
+        if inner is not None:
+            kwargs[name] = _build(inner, value, f"{where}.{name}")
+            continue
+        _check_type(value, hints[name], f"{where}.{name}")
+        kwargs[name] = value
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{where}: {err}") from err
+
+
+def _check_type(value: Any, hint: Any, where: str) -> None:
+    """Refuse a stored value of the wrong scalar type (a string where a bool belongs, ...)."""
+    kind, optional = _scalar_type(hint)
+    if value is None and optional:
+        return
+    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}.get(kind, lambda v: True)(value)  # fmt: skip
+    if not ok:
+        raise ConfigError(f"{where}: expected {getattr(kind, '__name__', kind)}{' or None' if optional else ''}, got {value!r}")
 
 
 def _dataclass_type(hint: Any) -> type | None:
@@ -146,10 +163,10 @@ def add_arguments(
             add_arguments(parser, nested, prefix=f"{prefix}{f.name}_")
             continue
         kind, optional = _scalar_type(hints[f.name])
-        help_text = f.metadata.get("help", "")
+        help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": f"{help_text} (default: %(default)s)".strip()}
         if f.metadata.get("choices"):
-            kwargs["choices"] = f.metadata["choices"]
+            kwargs["choices"] = (*f.metadata["choices"], None) if optional else f.metadata["choices"]
         if kind is bool:
             parser.add_argument(_flag(prefix, f.name), action=argparse.BooleanOptionalAction, **kwargs)
         else:
@@ -166,6 +183,9 @@ def from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "", **fix
         ValueError: the configuration's own checks fail (the message names the field).
     """
     hints = typing.get_type_hints(cls)
+    unknown = sorted(set(fixed) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+    if unknown:
+        raise TypeError(f"from_args: {cls.__name__} has no fields {unknown}")
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in fixed:

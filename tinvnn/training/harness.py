@@ -27,13 +27,17 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import logging
 import math
 import os
+import shutil
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,13 @@ from tqdm.auto import tqdm
 
 from tinvnn._checks import check_positive_int
 from tinvnn._io import atomic_write, json_safe, stale_temporaries
-from tinvnn.training.checkpoint import check_config, load_checkpoint, read_config, save_checkpoint
+from tinvnn.training.checkpoint import (
+    CheckpointMismatchError,
+    check_config,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
 from tinvnn.training.config import Config, option
 from tinvnn.training.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
@@ -63,6 +73,12 @@ class RunDirectoryError(ValueError):
 
 class TrainingDiverged(ValueError):
     """The training loss became NaN or infinite; nothing of that step was saved."""
+
+
+_REMOTE_ERRORS: dict[str, type[Exception]] = {
+    "RunDirectoryError": RunDirectoryError, "TrainingDiverged": TrainingDiverged, "ValueError": ValueError,
+    "CheckpointMismatchError": CheckpointMismatchError, "FileNotFoundError": FileNotFoundError,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,20 +143,45 @@ def fit(task: Task, options: RunOptions | None = None) -> RunResult:
     set_threads(options.threads)
     rt = start_runtime(options.device)
     out = Path(options.out)
-    lock = _RunLock(out) if rt.is_main else None
+    lock = _RunLock(out)
+    failed = True
     try:
-        if lock is not None:
-            lock.acquire()
-            _prepare_directory(out, options)
-        return _run(task, options, rt, out)
+        _main_only(rt, partial(_open_directory, lock, out, options))
+        result = _run(task, options, rt, out)
+        failed = False
+        return result
     finally:
-        if lock is not None:
-            lock.release()
-        rt.close()
+        lock.release()
+        rt.close(failed=failed)
+
+
+def _main_only(rt: Runtime, work: Callable[[], Any]) -> Any:
+    """Run ``work`` on rank 0 only and return its result there (None elsewhere); under torchrun
+    its error is raised on every process (instead of leaving the others waiting in a collective)."""
+    error: BaseException | None = None
+    result = None
+    if rt.is_main:
+        try:
+            result = work()
+        except Exception as err:  # re-raised below, on every rank
+            error = err
+    if rt.world > 1:
+        box: list[Any] = [None if error is None else (type(error).__name__, str(error))]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and error is None:
+            error = _REMOTE_ERRORS.get(box[0][0], RuntimeError)(f"(rank 0) {box[0][1]}")
+    if error is not None:
+        raise error
+    return result
+
+
+def _open_directory(lock: _RunLock, out: Path, options: RunOptions) -> None:
+    lock.acquire()
+    _prepare_directory(out, options)
 
 
 def _prepare_directory(out: Path, options: RunOptions) -> None:
-    for tmp in stale_temporaries(out):
+    for tmp in stale_temporaries(out, names=(LAST, BEST, METRICS)):
         log.info("removing %s, left by an interrupted save", tmp)
         tmp.unlink(missing_ok=True)
     last = out / LAST
@@ -151,56 +192,43 @@ def _prepare_directory(out: Path, options: RunOptions) -> None:
             )
         for name in (LAST, BEST, METRICS, STEPS):
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "tensorboard", ignore_errors=True)
 
 
 class _RunLock:
-    """``out/.lock`` holding ``host:pid``: one live run per directory; a dead owner's lock is taken over."""
+    """An exclusive ``flock`` on ``out/.lock``, held for the whole run: one live run per directory.
+
+    The kernel releases the lock when its process ends, however it ends, so a killed run never
+    leaves the directory locked; the file's ``host:pid`` only names the owner in messages.
+    """
 
     def __init__(self, out: Path) -> None:
         self.path = out / LOCK
-        self.held = False
+        self.fd: int | None = None
 
     def acquire(self) -> None:
-        if Path(self.path.parent).exists() and not self.path.parent.is_dir():
+        if self.path.parent.exists() and not self.path.parent.is_dir():
             raise RunDirectoryError(f"run directory {self.path.parent} exists and is not a directory")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as err:
             raise RunDirectoryError(f"cannot create run directory {self.path.parent}: {err}") from err
-        me = f"{socket.gethostname()}:{os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self.path.read_text().strip() if self.path.exists() else ""
-                if _alive(owner):
-                    raise RunDirectoryError(f"{self.path.parent} is in use by another run (process {owner})") from None
-                log.info("taking over %s from a process that no longer runs (%s)", self.path, owner or "unknown")
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(me)
-            self.held = True
-            return
-        raise RunDirectoryError(f"could not lock {self.path.parent}")
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 256).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunDirectoryError(f"{self.path.parent} is in use by another run (process {owner})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()}:{os.getpid()}".encode())
+        self.fd = fd
 
     def release(self) -> None:
-        if self.held:
+        if self.fd is not None:
             self.path.unlink(missing_ok=True)
-            self.held = False
-
-
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return bool(owner) and host != socket.gethostname()  # another host's lock: assume alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -224,7 +252,6 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         log.warning("no checkpoint at %s; starting from scratch", last)
     if rt.world > 1:
         _broadcast_module(model)
-    monitor, mode = task.monitor
     writer = _StepLog(out, start) if rt.is_main else None
     stop = task.epochs if options.stop_after is None else min(task.epochs, start + options.stop_after)
     run_began = time.perf_counter()
@@ -235,19 +262,11 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
             record = _train_epoch(task, model, optimizer, epoch, rt, options, writer)
             if rt.world > 1:
                 _broadcast_module(model, buffers_only=True)
+            _check_finite_weights(model, epoch)
+            ended = _main_only(rt, partial(_end_epoch, task, model, optimizer, out, epoch, record, history, best))
             if rt.is_main:
-                if (epoch + 1) % task.eval_every == 0 or epoch + 1 == task.epochs:
-                    model.eval()
-                    with torch.no_grad():
-                        record.update(task.evaluate(model, rt.device))
-                    if _improves(record.get(monitor), best.get(monitor), mode):
-                        best = dict(record)
-                        _save(out / BEST, task, model, optimizer, epoch + 1, history + [record], best)
-                history.append(record)
-                _save(last, task, model, optimizer, epoch + 1, history, best)
-                _write_metrics(out, task, history, best, finished=epoch + 1 == task.epochs)
-                done = epoch + 1 - start
-                eta = (time.perf_counter() - run_began) / done * (stop - epoch - 1)
+                best = ended
+                eta = (time.perf_counter() - run_began) / (epoch + 1 - start) * (stop - epoch - 1)
                 log.info("epoch %d/%d %s (eta %.0fs)", epoch + 1, task.epochs, _format(record), eta)
             if rt.world > 1:
                 box: list[Any] = [history, best]
@@ -265,8 +284,46 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
             _write_metrics(out, task, history, best, finished=len(history) >= task.epochs, extra=extra)
     if rt.is_main and start >= task.epochs:
         log.info("run in %s had already finished %d epochs", out, start)
+        _write_metrics(out, task, history, best, finished=True)  # in case a kill came before it was written
     model.eval()
     return RunResult(model, history, best, out, finished=len(history) >= task.epochs or start >= task.epochs, extra=extra)
+
+
+def _end_epoch(
+    task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, out: Path, epoch: int,
+    record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """Rank 0 after an epoch: evaluate when due, keep the best, append ``record`` to ``history``,
+    write the checkpoints and metrics; return the (new) best record."""
+    monitor, mode = task.monitor
+    device = next(model.parameters()).device
+    if (epoch + 1) % task.eval_every == 0 or epoch + 1 == task.epochs:
+        record.update(_evaluate(task, model, device))
+        if _improves(record.get(monitor), best.get(monitor), mode):
+            best = dict(record)
+            _save(out / BEST, task, model, optimizer, epoch + 1, history + [record], best)
+    history.append(record)
+    _save(out / LAST, task, model, optimizer, epoch + 1, history, best)
+    _write_metrics(out, task, history, best, finished=epoch + 1 == task.epochs)
+    return best
+
+
+def _evaluate(task: Task, model: nn.Module, device: torch.device) -> dict[str, float]:
+    """``task.evaluate`` in eval mode, without gradients, on a forked RNG (an evaluation that draws
+    random numbers does not shift training's stream: resume stays bit-identical)."""
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        return {k: float(v) for k, v in task.evaluate(model, device).items()}
+
+
+def _check_finite_weights(model: nn.Module, epoch: int) -> None:
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch + 1}: parameters {bad[:3]} hold NaN or Inf; the last checkpoint "
+            "is the last finite one (lower the learning rate, or clip gradients)"
+        )
 
 
 def _restore(
@@ -297,7 +354,15 @@ def _train_epoch(
     began = time.perf_counter()
     ctx = EpochContext(epoch, _epoch_generator(task.seed, epoch), rt.rank, rt.world, rt.device)
     batches = task.batches(ctx)
-    if len(batches) == 0:
+    counts = [len(batches), len(batches)]
+    if rt.world > 1:  # every process must take the same number of steps, or the collectives pair wrongly
+        low, high = torch.tensor([len(batches)]), torch.tensor([len(batches)])
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        counts = [int(low), int(high)]
+    if counts[0] != counts[1]:
+        raise ValueError(f"epoch {epoch + 1}: processes got between {counts[0]} and {counts[1]} batches; a task must give each the same number")
+    if counts[0] == 0:
         raise ValueError(f"epoch {epoch + 1}: the task produced no training batches (too little data for the batch size?)")
     model.train()
     sums: dict[str, float] = {}
@@ -319,7 +384,7 @@ def _train_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), task.grad_clip)
         optimizer.step()
         step_times.append(time.perf_counter() - tick)
-        values = {"loss": value, **logs}
+        values = {"loss": value, **{k: float(v) for k, v in logs.items()}}
         for key, v in values.items():
             sums[key] = sums.get(key, 0.0) + v
             window[key] = window.get(key, 0.0) + v

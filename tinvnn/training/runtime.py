@@ -78,11 +78,12 @@ class Runtime:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
         """Tear the process group down if this runtime created it (a live gloo/nccl group can
-        abort the process at exit)."""
+        abort the process at exit); after a failure without waiting for the other processes."""
         if self.created_group and dist.is_initialized():
-            dist.barrier()
+            if not failed:
+                dist.barrier()
             dist.destroy_process_group()
 
 

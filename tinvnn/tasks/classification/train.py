@@ -124,7 +124,8 @@ class ClassificationTask(Task):
 
     def batches(self, ctx: EpochContext) -> list[Tensor]:
         size = self.config.batch_size
-        order = torch.randperm(len(self.train_set), generator=ctx.generator)[ctx.rank :: ctx.world]
+        order = torch.randperm(len(self.train_set), generator=ctx.generator)
+        order = order[: len(order) - len(order) % ctx.world][ctx.rank :: ctx.world]  # equal shares
         steps = len(order) // size
         if steps == 0:
             raise ValueError(

@@ -181,7 +181,8 @@ class NBodyTask(Task):
         return torch.optim.Adam(model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
 
     def batches(self, ctx: EpochContext) -> list[Tensor]:
-        order = torch.randperm(len(self.data["train"]), generator=ctx.generator)[ctx.rank :: ctx.world]
+        order = torch.randperm(len(self.data["train"]), generator=ctx.generator)
+        order = order[: len(order) - len(order) % ctx.world][ctx.rank :: ctx.world]  # equal shares
         size = self.config.batch_size
         return [order[k : k + size] for k in range(0, len(order), size)]
 
@@ -215,6 +216,8 @@ def train_nbody(
     run = fit(NBodyTask(config, data), options)
     best = run.best
     if not best:
+        if not any("val_mse" in r for r in run.history):
+            raise ValueError(f"the run in {run.out} stopped before its first validation (every {config.eval_every} epochs): no best model yet; resume it")
         raise ValueError(f"training diverged: expected a finite validation MSE, got {run.final.get('val_mse')} at every validation")
     model = run.model
     model.load_state_dict(load_checkpoint(Path(run.out) / BEST, map_location=next(model.parameters()).device)["state"]["model"])

@@ -257,12 +257,18 @@ def build_scorer(config: ImitationConfig) -> LocalScorer:
     return LocalScorer(NUM_FEATURES, dim=config.dim, layers=config.layers, heads=config.heads)
 
 
+def _to(view: LocalView, device: torch.device) -> LocalView:
+    return LocalView(*(t.to(device) for t in (view.current, view.start, view.candidates, view.valid, view.complete)))
+
+
 def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
     model.eval()
     hits = 0
+    device = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(rows), 4096):
             view, target = data.batch(rows[i : i + 4096])
+            view, target = _to(view, device), target.to(device)
             logits = model(view_features(view)[0]).masked_fill(~view.valid, -math.inf)
             hits += int((logits.argmax(-1) == target).sum())
     model.train()
@@ -318,7 +324,7 @@ class ImitationTask(Task):
         view, target = self.data.batch(batch)
         flip = torch.rand(len(target), 1, generator=ctx.generator) < self.config.sign_augment
         signs = torch.where(flip, torch.randint(0, 2, (len(target), 2), generator=ctx.generator) * 2.0 - 1.0, 1.0)
-        view = LocalView(*(t.to(ctx.device) for t in (view.current, view.start, view.candidates, view.valid, view.complete)))
+        view = _to(view, ctx.device)
         return imitation_loss(model, (view, target.to(ctx.device)), axis_signs=signs.to(ctx.device)), {}  # type: ignore[arg-type]
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

@@ -87,6 +87,8 @@ class TrainConfig(Config):
         for name in ("num_cities", "embed_dim", "num_layers", "num_heads", "ff_dim", "batch_size", "steps",
                      "steps_per_epoch", "eval_every", "val_instances"):  # fmt: skip
             check_positive_int(getattr(self, name), name)
+        if self.steps % self.steps_per_epoch:
+            raise ValueError(f"steps: expected a multiple of steps_per_epoch ({self.steps_per_epoch}), got {self.steps}")
         if self.num_cities < 3:
             raise ValueError(f"num_cities: expected at least 3 cities, got {self.num_cities}")
         check_number(self.lr, "lr", positive=True)
@@ -129,7 +131,8 @@ class ReinforceTask(Task):
         inputs = self.variant.train_input(coords, g).to(ctx.device)
         starts = torch.arange(c.num_cities, device=ctx.device).expand(len(coords), c.num_cities)
         policy: AttentionTSP = model  # type: ignore[assignment]
-        tours, log_prob = policy.rollout(inputs.float(), starts, sample=True, generator=g)
+        sampler = g if ctx.device.type == "cpu" else _device_generator(g, ctx.device)
+        tours, log_prob = policy.rollout(inputs.float(), starts, sample=True, generator=sampler)
         with torch.no_grad():
             lengths = tour_length(inputs, tours).float()  # (B, N) in the input's units
             advantage = lengths - lengths.mean(1, keepdim=True)
@@ -139,6 +142,11 @@ class ReinforceTask(Task):
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         _, lengths = solve(model, self.variant, self.validation.to(device), decode="greedy")  # type: ignore[arg-type]
         return {"val_length": float(lengths.mean())}
+
+
+def _device_generator(g: torch.Generator, device: torch.device) -> torch.Generator:
+    """A generator on ``device`` seeded from the CPU generator ``g`` (sampling on a GPU needs one there)."""
+    return torch.Generator(device).manual_seed(int(torch.randint(2**62, (1,), generator=g)))
 
 
 def train(config: TrainConfig, options: RunOptions | None = None) -> tuple[AttentionTSP, list[dict]]:
