@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import INVARIANCE_RTOL
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from tests._backbones import FlatSquares, Lambda, PointMLP
+from tests._clouds import skewed_cloud
 from tinvnn import FrameSet, canonicalize, check_equivariance, check_invariance, weighted_frames
 from tinvnn.nn import TinvWrapper, WeightedFrames
 from tinvnn.weighted_frames import frame_weight
-from tests._clouds import skewed_cloud
-from tests._backbones import FlatSquares, Lambda, PointMLP
-
-from conftest import INVARIANCE_RTOL
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 import tinvnn
-from tinvnn import check_equivariance, check_invariance
-from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
 from tests._backbones import FlatSquares, Lambda, PointMLP
 from tests._clouds import skewed_cloud
+from tinvnn import check_equivariance, check_invariance
+from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
 
 
 @pytest.fixture
