@@ -175,6 +175,18 @@ def test_finished_run_extends_to_more_epochs(name: str, tmp_path: Path) -> None:
     assert longer.history[2]["lr"] == pytest.approx(longer.history[0]["lr"] * task.lr_factor(2, 3))
 
 
+# torchrun's own rendezvous on a free port can lose a race with another process on a busy
+# machine; such start-up failures (not the run's) are retried once.
+_RENDEZVOUS_ERRORS = ("DistNetworkError", "EADDRINUSE", "Address already in use", "Connection reset by peer")
+
+
+def _torchrun(cmd: list[str], env: dict[str, str], *, timeout: int) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0 and any(e in done.stderr for e in _RENDEZVOUS_ERRORS):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return done
+
+
 _TORCHRUN_ARGS = {
     "classification": ["train", "--method", "tinv", "--epochs", "1", "--points", "16", "--per-class", "2",
                        "--test-per-class", "1", "--width", "8", "--batch-size", "4"],
@@ -191,7 +203,7 @@ def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
            *_TORCHRUN_ARGS[name], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    done = _torchrun(cmd, env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / METRICS).read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1] and metrics["finished"]
@@ -206,7 +218,7 @@ def test_torchrun_refusal_on_rank_0_ends_every_process(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
            *_TORCHRUN_ARGS["classification"], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)  # a hang would time out
+    done = _torchrun(cmd, env, timeout=120)  # a hang would time out
     assert done.returncode != 0 and "already holds a run" in done.stderr
 
 
@@ -221,7 +233,7 @@ def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "run")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    done = _torchrun(cmd, env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     sums = json.loads((tmp_path / "run" / METRICS).read_text())["param_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
