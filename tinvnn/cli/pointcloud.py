@@ -52,6 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_audit)
 
+    p = sub.add_parser("classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .ply .off)")
+    p.add_argument("files", nargs="+", type=Path, help="shape files; any pose, units, offset and point order")
+    p.add_argument("--checkpoint", default=None, help="a classifier checkpoint (default: the shipped PointNet with weighted frames)")
+    p.add_argument("--top", type=int, default=5, help="classes to list per file (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of subsampling and mesh sampling (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+    p.set_defaults(func=_classify)
+
     p = sub.add_parser("demo", help="train none and tinv PointNets briefly and compare them (few minutes)")
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--data-dir", default=None, help="data directory (default $TINVNN_DATA)")
@@ -138,6 +147,20 @@ def _audit(args: argparse.Namespace) -> int:
               f"max_abs={report['max_abs']:.3e} max_rel={report['max_rel']:.3e} over {report['trials']} trials")  # fmt: skip
     failed = not math.isfinite(report["max_rel"]) or (args.rtol is not None and report["max_rel"] > args.rtol)
     return 1 if failed else 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from tinvnn.tasks.classification.classify import classify_files
+
+    _threads(args)
+    results = classify_files(args.files, checkpoint=args.checkpoint, top=args.top, seed=args.seed)
+    if args.json:
+        print(json.dumps({"results": results}))
+        return 0
+    for result in results:
+        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in result["top"])
+        print(f"{result['file']}: {ranked}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

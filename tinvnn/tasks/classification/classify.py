@@ -1,0 +1,211 @@
+"""Classify point files with a trained (by default the shipped) ModelNet40 classifier.
+
+* :func:`read_point_file`: one shape from ``.npy``, ``.npz`` (key ``points``, or its only
+  array), ``.xyz`` / ``.txt`` / ``.csv`` (x y z in the first three columns), ``.ply`` (vertex
+  x, y, z; ASCII or binary) or ``.off`` (a mesh, sampled on its surface, area-weighted).
+  Errors are one line naming the file and the problem.
+* :func:`invariant_subsample`: the points the model sees, chosen by a rule that depends only on
+  the shape: points ordered by their distance to the centroid (invariant to pose, units,
+  offset and point order), then a seeded draw of positions in that order. So the answer is the
+  same whatever the file's pose, units, offset and point order (exactly, up to ties in the
+  distances and the canonical frame's own ambiguities, see ``docs/ambiguity.md``).
+* :func:`classify_points` / :func:`classify_files`: top-k classes with probabilities.
+
+The shipped classifier (:data:`DEFAULT_CLASSIFIER`) is PointNet with weighted frames
+(``method="weighted"``), 256 points, width 256, 15 epochs on ModelNet40 (74.7 % test accuracy
+under any rotation; ``docs/benchmarks.md`` section 8). ModelNet40 is z-up; the model is
+invariant to rotations, so a y-up file needs no conversion.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tinvnn.tasks.classification.datasets import sample_triangles
+
+__all__ = ["DEFAULT_CLASSIFIER", "POINT_FILE_SUFFIXES", "classify_files", "classify_points", "invariant_subsample", "read_point_file"]
+
+#: The shipped ModelNet40 classifier (PointNet + weighted frames).
+DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "checkpoints" / "modelnet40_weighted.pt"
+POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off")
+MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
+_PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4", "float": "f4",
+              "double": "f8", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
+              "uint32": "u4", "float32": "f4", "float64": "f8"}  # fmt: skip
+
+
+def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarray:
+    """The points of one shape file as a float64 (N, 3) array (see the module docstring).
+
+    Args:
+        path: the file; its suffix selects the reader.
+        seed: seed of the surface sampling of a mesh (``.off``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an unknown suffix, an unreadable or malformed file, not three coordinates,
+            fewer than 3 points, or NaN/Inf coordinates; the message starts with the file name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in POINT_FILE_SUFFIXES:
+        raise ValueError(f"{path}: unknown point file type {suffix or '(none)'!r}; expected one of {', '.join(POINT_FILE_SUFFIXES)}")
+    try:
+        points = _READERS[suffix](path, seed)
+    except ValueError as err:
+        message = str(err)
+        raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from err
+    except (OSError, EOFError, KeyError, IndexError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable {suffix} file ({type(err).__name__}: {err})") from err
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] < 3:
+        raise ValueError(f"{path}: expected points of shape (N, 3), got {points.shape}")
+    points = points[:, :3]
+    if len(points) < 3:
+        raise ValueError(f"{path}: expected at least 3 points, got {len(points)}")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{path}: {int((~np.isfinite(points).all(1)).sum())} points have NaN or Inf coordinates")
+    return points
+
+
+_NOT_NUMPY = "unreadable {} file: not a NumPy file of numbers (files holding Python objects are never loaded)"
+
+
+def _read_npy(path: Path, seed: int) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError:
+        raise ValueError(_NOT_NUMPY.format(".npy")) from None
+
+
+def _read_npz(path: Path, seed: int) -> np.ndarray:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError:
+        raise ValueError(_NOT_NUMPY.format(".npz")) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        return archive  # an .npy file named .npz
+    with archive as data:
+        if "points" in data.files:
+            return data["points"]
+        if len(data.files) == 1:
+            return data[data.files[0]]
+        raise ValueError(f"expected a 'points' array (or a single array), got keys {data.files}")
+
+
+def _read_text(path: Path, seed: int) -> np.ndarray:
+    rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines()]
+    rows = [r for r in rows if r and r[0] and not r[0].startswith(("#", "//"))]
+    try:
+        return np.array([[float(v) for v in r[:3]] for r in rows], dtype=np.float64).reshape(-1, 3)
+    except ValueError as err:
+        raise ValueError(f"expected three numbers (x y z) per line ({err})") from None
+
+
+def _read_ply(path: Path, seed: int) -> np.ndarray:
+    raw = path.read_bytes()
+    end = raw.find(b"end_header")
+    if not raw.startswith(b"ply") or end < 0:
+        raise ValueError("not a PLY file (no 'ply' ... 'end_header' header)")
+    header = raw[:end].decode("ascii", errors="replace").splitlines()
+    body = raw[raw.index(b"\n", end) + 1 :]
+    fmt = next((line.split()[1] for line in header if line.startswith("format")), "")
+    elements: list[tuple[str, int, list[tuple[str, str]]]] = []
+    for line in header:
+        words = line.split()
+        if words[:1] == ["element"]:
+            elements.append((words[1], int(words[2]), []))
+        elif words[:1] == ["property"] and elements:
+            if words[1] == "list":
+                elements[-1][2].append((words[-1], "list"))
+            else:
+                elements[-1][2].append((words[2], words[1]))
+    if not elements or elements[0][0] != "vertex":
+        raise ValueError("expected the 'vertex' element first")
+    _, count, props = elements[0]
+    names = [n for n, _ in props]
+    if not {"x", "y", "z"} <= set(names) or any(t == "list" for _, t in props):
+        raise ValueError(f"expected vertex properties x, y, z, got {names}")
+    columns = [names.index(c) for c in ("x", "y", "z")]
+    if fmt == "ascii":
+        table = np.array(body.decode("ascii").split()[: count * len(props)], dtype=np.float64).reshape(count, len(props))
+        return table[:, columns]
+    if fmt not in ("binary_little_endian", "binary_big_endian"):
+        raise ValueError(f"unknown PLY format {fmt!r}")
+    order = "<" if fmt == "binary_little_endian" else ">"
+    dtype = np.dtype([(n, order + _PLY_TYPES[t]) for n, t in props])
+    records = np.frombuffer(body, dtype=dtype, count=count)
+    return np.stack([records[c].astype(np.float64) for c in ("x", "y", "z")], axis=1)
+
+
+def _read_off(path: Path, seed: int) -> np.ndarray:
+    from tinvnn.tasks.classification.convert import read_off
+
+    vertices, triangles = read_off(path)
+    if len(triangles) == 0:
+        return vertices  # a point cloud written as OFF
+    samples, _ = sample_triangles(np.random.default_rng(seed), MESH_SAMPLES, vertices[triangles])
+    return samples
+
+
+_READERS = {".npy": _read_npy, ".npz": _read_npz, ".xyz": _read_text, ".txt": _read_text, ".csv": _read_text,
+            ".ply": _read_ply, ".off": _read_off}  # fmt: skip
+
+
+def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
+    """``num`` of the points, chosen by a rule invariant to pose, units, offset and point order.
+
+    Points are ordered by their distance to the centroid (a stable sort), then ``num`` positions
+    of that order are drawn with ``seed`` (with replacement only when there are fewer than
+    ``num`` points), so the same shape gives the same subset however it is stored.
+
+    Shape:
+        points (N, 3) -> (num, 3).
+    """
+    radius = np.linalg.norm(points - points.mean(0), axis=1)
+    order = np.argsort(radius, kind="stable")
+    rng = np.random.default_rng(seed)
+    picks = np.sort(rng.choice(len(points), num, replace=len(points) < num))
+    return points[order[picks]]
+
+
+def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarray], *, points: int, top: int = 5, seed: int = 0) -> list[list[dict[str, Any]]]:
+    """Top-``top`` classes and probabilities of each cloud (subsampled to ``points``).
+
+    Shape:
+        clouds: S arrays (N_i, 3) -> S lists of ``{"class", "probability"}``, most probable first.
+    """
+    batch = torch.from_numpy(np.stack([invariant_subsample(c, points, seed=seed) for c in clouds])).float()
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(batch).double(), dim=-1)
+    values, indices = probs.topk(min(top, len(classes)), dim=-1)
+    return [[{"class": classes[int(i)], "probability": float(v)} for v, i in zip(vs, ids)] for vs, ids in zip(values, indices)]
+
+
+def classify_files(paths: list[str | os.PathLike[str]], *, checkpoint: str | os.PathLike[str] | None = None, top: int = 5, seed: int = 0) -> list[dict[str, Any]]:
+    """Read each file, classify it with ``checkpoint`` (default: :data:`DEFAULT_CLASSIFIER`).
+
+    Returns:
+        One ``{"file", "points", "top": [{"class", "probability"}, ...]}`` per file.
+
+    Raises:
+        ValueError / FileNotFoundError: a bad file (all files are read before any is classified).
+    """
+    from tinvnn.tasks.classification.evaluate import load_model
+
+    if top < 1:
+        raise ValueError(f"top: expected a positive integer, got {top}")
+    model, config, meta = load_model(checkpoint or DEFAULT_CLASSIFIER)
+    clouds = [read_point_file(p, seed=seed) for p in paths]
+    ranked = classify_points(model, list(meta["classes"]), clouds, points=int(config["points"]), top=top, seed=seed)
+    return [{"file": str(p), "points": len(c), "top": r} for p, c, r in zip(paths, clouds, ranked)]
