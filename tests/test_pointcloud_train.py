@@ -103,4 +103,7 @@ def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFi
     assert result["models"]["none"]["invariance"]["max_rel"] > 1e-3
     tinv_acc = result["models"]["tinv"]["accuracy"]
     assert max(tinv_acc.values()) - min(tinv_acc.values()) <= 1 / 240 + 1e-9  # at most one ambiguous cloud
+    weighted = result["models"]["weighted"]
+    assert weighted["invariance"]["max_rel"] < 1e-9 and "weighted" in printed
+    assert max(weighted["accuracy"].values()) - min(weighted["accuracy"].values()) <= 1 / 240 + 1e-9
     assert (out / "angle_sweep.png").stat().st_size > 1000

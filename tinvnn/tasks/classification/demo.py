@@ -1,7 +1,10 @@
 """``tinvnn demo``: why the library exists, in a few minutes on a laptop CPU.
 
-Trains a plain PointNet (``none``) and the same PointNet behind :class:`tinvnn.nn.TinvWrapper`
-(``tinv``) for a short, fixed budget, then prints their accuracy under the I, z, SO3 and
+Trains a plain PointNet (``none``), the same PointNet behind :class:`tinvnn.nn.TinvWrapper`
+(``tinv``, one canonical frame) and behind :class:`tinvnn.nn.WeightedFrames` (``weighted``:
+the canonical frame plus the alternatives of its undecided sign and axis-order choices,
+weighted; trained on one drawn frame per cloud, so at the cost of ``tinv``) for a short, fixed
+budget, then prints their accuracy under the I, z, SO3 and
 SO3+scale test protocols with each model's measured invariance error, and writes the
 accuracy-versus-rotation-angle plot.
 
@@ -71,20 +74,24 @@ def plan_demo(root: str | Path | None = None, *, epochs: int | None = None) -> D
                     f"256 points, {e} epochs); no ModelNet40 found in {modelnet}")  # fmt: skip
 
 
+#: The demo's models: table name -> classification method.
+DEMO_METHODS = {"none": "none", "tinv": "tinv", "weighted": "weighted_draw"}
+
+
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
     """The demo's result table: accuracy (%) per test protocol and the worst invariance error."""
-    head = f"{'model':<6}" + "".join(f"{p:>11}" for p in TEST_PROTOCOLS) + f"{'invariance error':>18}"
+    head = f"{'model':<9}" + "".join(f"{p:>11}" for p in TEST_PROTOCOLS) + f"{'invariance error':>18}"
     lines = [head, "-" * len(head)]
     for name, row in rows.items():
         cells = "".join(f"{100 * row['accuracy'][p]:>10.1f}%" for p in TEST_PROTOCOLS)
-        lines.append(f"{name:<6}{cells}{row['invariance']['max_rel']:>18.1e}")
+        lines.append(f"{name:<9}{cells}{row['invariance']['max_rel']:>18.1e}")
     return "\n".join(lines)
 
 
 def run_demo(
     out: str | Path = "runs/demo", *, root: str | Path | None = None, epochs: int | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Train ``none`` and ``tinv`` PointNets, print the comparison, write ``<out>/angle_sweep.png``.
+    """Train ``none``, ``tinv`` and ``weighted`` PointNets, print the comparison, write ``<out>/angle_sweep.png``.
 
     Returns:
         ``{"plan", "models": {name: {"accuracy", "invariance"}}, "sweep"}`` (also ``<out>/demo.json``).
@@ -95,20 +102,20 @@ def run_demo(
     test_set = load_dataset(plan.dataset, "test", points=plan.points, root=root, per_class=plan.test_per_class)
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, list[float]] = {}
-    for method in ("none", "tinv"):
-        print(f"training PointNet '{method}' (train protocol z) ...", flush=True)
+    for name, method in DEMO_METHODS.items():
+        print(f"training PointNet '{name}' (train protocol z) ...", flush=True)
         config = TrainConfig(
             method=method, dataset=plan.dataset, data_dir=None if root is None else str(root), points=plan.points,
             per_class=plan.per_class, test_per_class=plan.test_per_class, train_protocol="z", test_protocol="SO3",
             epochs=plan.epochs, batch_size=32, lr=2e-3, width=plan.width, eval_every=plan.epochs,
         )  # fmt: skip
-        train(config, RunOptions(out=str(out / method), progress=progress, overwrite=True))  # the demo reruns afresh
-        model, _, _ = load_model(out / method / "checkpoint.pt")
-        rows[method] = {
+        train(config, RunOptions(out=str(out / name), progress=progress, overwrite=True))  # the demo reruns afresh
+        model, _, _ = load_model(out / name / "checkpoint.pt")
+        rows[name] = {
             "accuracy": {p: evaluate(model, test_set, parse_protocol(p), seed=1).accuracy for p in TEST_PROTOCOLS},
             "invariance": audit(model, test_set.points[:8], group="O"),
         }
-        curves[method] = angle_sweep(model, test_set, ANGLES, seed=2)
+        curves[name] = angle_sweep(model, test_set, ANGLES, seed=2)
     png, _ = save_sweep(curves, ANGLES, out / "angle_sweep.png", title=plan.title, chance=chance_level(test_set.labels))
     print()
     print(format_table(rows))
