@@ -29,7 +29,7 @@ __all__ = ["TASK_COMMANDS", "build_parser", "main"]
 # Each task's CLI module and the sub-commands its ``register`` adds: listed here so that they
 # show in ``tinvnn --help`` (as unavailable) when the module cannot be imported.
 TASK_COMMANDS: dict[str, tuple[str, ...]] = {
-    "tinvnn.cli.pointcloud": ("train", "eval", "sweep-angle", "audit", "demo"),
+    "tinvnn.cli.pointcloud": ("train", "eval", "sweep-angle", "audit", "classify", "demo"),
     "tinvnn.cli.tsp": ("tsp",),
     "tinvnn.cli.nbody": ("nbody",),
     "tinvnn.cli.data": ("data",),
