@@ -2,7 +2,7 @@
 
 Sub-commands are registered by one module per task (:data:`TASK_COMMANDS`):
 
-* point clouds (``tinvnn.cli.pointcloud``): ``train``, ``eval``, ``sweep-angle``, ``audit``, ``demo``
+* point clouds (``tinvnn.cli.pointcloud``): ``train``, ``eval``, ``sweep-angle``, ``audit``, ``classify``, ``demo``
 * TSP (``tinvnn.cli.tsp``): ``tsp train|eval|solve``
 * n-body (``tinvnn.cli.nbody``): ``nbody train|eval``
 * data files (``tinvnn.cli.data``): ``data convert``
