@@ -373,10 +373,15 @@ def _finish(
     (:func:`_sign_chain`). ``slow``: rotate tied eigenspaces by the tie rule and apply the
     whole sign rule instead (:func:`_slow_signs`).
     """
-    if slow:
+    tie_margin = torch.full_like(unit, float("inf"))
+    if slow and (z.requires_grad or torch.compiler.is_compiling()):
         z, axes, signs, margins, tie_margin = _slow_signs(z, axes, spread, null, tied, counts, mask, sign_tol)
-    else:
-        tie_margin = torch.full_like(unit, float("inf"))
+    elif slow:  # eager: the rare rule on the rare samples only (it is per sample)
+        rows = (tied.any(-1) | ((margins <= sign_tol) & ~null).any(-1)).nonzero().squeeze(1)
+        part = _slow_signs(z[rows], axes[rows], spread[rows], null[rows], tied[rows], counts[rows],
+                           None if mask is None else mask[rows], sign_tol)  # fmt: skip
+        for full, sub in zip((z, axes, signs, margins, tie_margin), part):
+            full.index_copy_(0, rows, sub)
     if group == "SO":
         # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
         # no point), else the axis whose sign was least certain.

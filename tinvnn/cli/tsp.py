@@ -236,17 +236,18 @@ def _solve(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.optimum is not None and not (math.isfinite(args.optimum) and args.optimum > 0):
         raise ValueError(f"--optimum: expected a finite positive length, got {args.optimum}")
-    policy = _local_policy(args) if _is_local(args) else _load(args)  # bad options fail before reading
+    local = _is_local(args)
+    policy = _local_policy(args) if local else _load(args)  # bad options fail before reading
     instance = read_tsplib(args.file)
     optimum, source = args.optimum, "--optimum"
     solutions = args.file.parent / "solutions.txt"
     if optimum is None and solutions.is_file():
         optimum, source = read_solutions(solutions).get(instance.name), str(solutions)
     coords = planar_coordinates(instance)
-    if len(policy) == 3:
+    if local:
         record = _solve_local(args, instance, coords, policy)
     else:
-        record = _solve_attention(args, instance, optimum, policy)
+        record = _solve_attention(args, instance, policy)
     tour = np.asarray(record["tour"])
     record.update(
         name=instance.name,
@@ -322,7 +323,7 @@ def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> d
     return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path)}
 
 
-def _solve_attention(args: argparse.Namespace, instance, optimum: float | None, policy: tuple) -> dict:
+def _solve_attention(args: argparse.Namespace, instance, policy: tuple) -> dict:
     from tinvnn.tasks.tsp.evaluate import Decoding, evaluate_tsplib
 
     if instance.weights is not None or instance.num_cities < 4:
@@ -330,8 +331,8 @@ def _solve_attention(args: argparse.Namespace, instance, optimum: float | None, 
     model, _, variant, path = policy
     decode = "multistart" if args.decode == "auto" else args.decode
     decoding = Decoding(decode, args.samples or 1, bool(args.improve))
-    optima = {} if optimum is None else {instance.name: optimum}
-    (record,) = evaluate_tsplib(model, variant, [instance], optima, decoding=decoding, seed=args.seed)
+    # the caller measures the length and gap of the tour
+    (record,) = evaluate_tsplib(model, variant, [instance], {}, decoding=decoding, seed=args.seed)
     method = f"attention policy ({variant.name}), {decode}" + (" + 2-opt" if decoding.two_opt else "")
     return {"tour": record["tour"], "method": method, "checkpoint": str(path), "variant": variant.name}
 

@@ -286,7 +286,7 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         log.info("run in %s had already finished %d epochs", out, start)
         _write_metrics(out, task, history, best, finished=True)  # in case a kill came before it was written
     model.eval()
-    return RunResult(model, history, best, out, finished=len(history) >= task.epochs or start >= task.epochs, extra=extra)
+    return RunResult(model, history, best, out, finished=len(history) >= task.epochs, extra=extra)
 
 
 def _end_epoch(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinvnn._checks import check_positive_int
 from tinvnn.tasks.classification.datasets import sample_triangles
 
 __all__ = ["DEFAULT_CLASSIFIER", "POINT_FILE_SUFFIXES", "classify_files", "classify_points", "invariant_subsample", "read_point_file"]
@@ -203,8 +204,7 @@ def classify_files(paths: list[str | os.PathLike[str]], *, checkpoint: str | os.
     """
     from tinvnn.tasks.classification.evaluate import load_model
 
-    if top < 1:
-        raise ValueError(f"top: expected a positive integer, got {top}")
+    check_positive_int(top, "top")
     model, config, meta = load_model(checkpoint or DEFAULT_CLASSIFIER)
     clouds = [read_point_file(p, seed=seed) for p in paths]
     ranked = classify_points(model, list(meta["classes"]), clouds, points=int(config["points"]), top=top, seed=seed)

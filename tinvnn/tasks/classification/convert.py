@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from tinvnn._checks import check_choice, check_positive_int
 from tinvnn._io import atomic_write
 from tinvnn._optional import require
 from tinvnn.tasks.classification.datasets import SPLITS, normalise_clouds, sample_triangles
@@ -317,12 +318,9 @@ def convert_modelnet40(
     Example:
         >>> convert_modelnet40("modelnet40_ply_hdf5_2048", "hdf5", "data/modelnet40", up="y")  # doctest: +SKIP
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {list(FORMATS)}, got {fmt!r}")
-    if up not in UP_AXES:
-        raise ValueError(f"up must be one of {list(UP_AXES)}, got {up!r}")
-    if points < 1:
-        raise ValueError(f"points must be >= 1, got {points}")
+    check_choice(fmt, "format", FORMATS)
+    check_choice(up, "up", UP_AXES)
+    check_positive_int(points, "points")
     paths = {split: Path(out) / f"{split}.npz" for split in SPLITS}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:

@@ -147,7 +147,7 @@ class ClassificationTask(Task):
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         result = evaluate(model, self.test_set, self.test_protocol, seed=self.config.seed)
-        return {"test_accuracy": result.accuracy, f"test_accuracy_{self.test_protocol}": result.accuracy}
+        return {"test_accuracy": result.accuracy}  # under config.test_protocol
 
     def meta(self) -> dict[str, Any]:
         return {"classes": list(self.train_set.classes)}
