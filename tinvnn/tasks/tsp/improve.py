@@ -13,8 +13,7 @@ shortens it). Moves considered for a city ``a``:
 
 A move is taken as soon as it shortens the tour by more than ``1e-9`` times the mean tour edge
 (first improvement); the cities it touches are queued again, the others keep their don't-look
-bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists (or when
-``max_seconds`` runs out). Optional ``kicks`` turn it into iterated local search: local
+bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists. Optional ``kicks`` turn it into iterated local search: local
 double-bridge perturbations (Or-3opt moves, which 2-opt and Or-opt cannot undo), each kept only
 if the repaired tour is shorter; the draws depend on tour positions only, so the result is
 still invariant to transformations and renumbering of the cities. Cost: O(N neighbours) per pass over the queue plus O(length) per
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections import deque
 
 import numpy as np
@@ -63,7 +61,6 @@ def improve_tour(
     dist: np.ndarray | None = None,
     kicks: int = 0,
     seed: int = 0,
-    max_seconds: float | None = None,
 ) -> np.ndarray:
     """2-opt + Or-opt local search from ``tour`` (see the module docstring).
 
@@ -76,7 +73,6 @@ def improve_tour(
             double bridge of three consecutive segments inside a window of 50 tour positions
             (drawn with ``seed``), repaired by the same local search from its six end cities,
             and kept only if the tour got shorter.
-        max_seconds: stop after about this long (None: run to a local optimum and every kick).
 
     Returns:
         (N,) int64 tour, never longer than ``tour`` (same start city is not guaranteed).
@@ -171,13 +167,12 @@ def improve_tour(
             pos[x] = i
 
     queued = [False] * n
-    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
 
     def search(queue: deque[int]) -> float:
-        """Apply moves from the queued cities until none applies (or time is up); the total gain."""
+        """Apply moves from the queued cities until none applies; the total gain."""
         for a in queue:
             queued[a] = True
-        total, moves = 0.0, 0
+        total = 0.0
         while queue:
             a = queue.popleft()
             queued[a] = False
@@ -185,23 +180,16 @@ def improve_tour(
             if move is None:
                 continue
             total += move[1]
-            moves += 1
             for x in move[0]:
                 if not queued[x]:
                     queued[x] = True
                     queue.append(x)
-            if deadline is not None and moves % 64 == 0 and time.perf_counter() > deadline:
-                for x in queue:
-                    queued[x] = False
-                break
         return total
 
     search(deque(t))
     rng = random.Random(seed)
     window = min(n, _KICK_WINDOW)
     for _ in range(kicks if n >= 8 else 0):
-        if deadline is not None and time.perf_counter() > deadline:
-            break
         saved_t, saved_pos = t[:], pos[:]
         start = rng.randrange(n)
         i, j, k = sorted(rng.sample(range(1, window), 3))
