@@ -30,9 +30,10 @@ from collections import deque
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["improve_tour", "neighbour_lists"]
+__all__ = ["DEFAULT_NEIGHBOURS", "improve_tour", "neighbour_lists"]
 
 _KICK_WINDOW = 50
+DEFAULT_NEIGHBOURS = 10  # candidate list length per city
 
 
 def neighbour_lists(coords: np.ndarray, neighbours: int, dist: np.ndarray | None = None) -> np.ndarray:
@@ -57,10 +58,11 @@ def improve_tour(
     coords: np.ndarray,
     tour: np.ndarray,
     *,
-    neighbours: int = 10,
+    neighbours: int = DEFAULT_NEIGHBOURS,
     dist: np.ndarray | None = None,
     kicks: int = 0,
     seed: int = 0,
+    near: np.ndarray | None = None,
 ) -> np.ndarray:
     """2-opt + Or-opt local search from ``tour`` (see the module docstring).
 
@@ -73,6 +75,8 @@ def improve_tour(
             double bridge of three consecutive segments inside a window of 50 tour positions
             (drawn with ``seed``), repaired by the same local search from its six end cities,
             and kept only if the tour got shorter.
+        near: the (N, m) candidate lists of :func:`neighbour_lists` when the caller already has
+            them (several tours of one instance); ``neighbours`` is then ignored.
 
     Returns:
         (N,) int64 tour, never longer than ``tour`` (same start city is not guaranteed).
@@ -82,7 +86,7 @@ def improve_tour(
         raise ValueError(f"expected a permutation of 0..{n - 1}")
     if n < 5:
         return np.asarray(tour, dtype=np.int64).copy()
-    near = neighbour_lists(coords, neighbours, dist).tolist()
+    near_lists = (neighbour_lists(coords, neighbours, dist) if near is None else near).tolist()
     if dist is not None:
         rows = np.asarray(dist, dtype=np.float64).tolist()
 
@@ -116,7 +120,7 @@ def improve_tour(
         for forward in (True, False):
             b = t[(pos[a] + 1) % n] if forward else t[pos[a] - 1]
             dab = d(a, b)
-            for c in near[a]:
+            for c in near_lists[a]:
                 dac = d(a, c)
                 if dac >= dab:
                     break
@@ -142,7 +146,7 @@ def improve_tour(
             if gain <= eps:
                 continue
             for end in (s1, sl):
-                for c in near[end]:
+                for c in near_lists[end]:
                     if d(c, end) >= gain:
                         break
                     if c in seg:

@@ -25,7 +25,7 @@ import torch
 
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
-from tinvnn.tasks.tsp.improve import improve_tour
+from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local import check_cities, construct_tours, invariant_starts
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, read_config
 
@@ -212,13 +212,16 @@ def solve_local(
     if decoding.improve:
         start = time.perf_counter()
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
-        tours = np.stack([improve_tour(coords, tours[i], dist=dist) for i in best])
+        near = neighbour_lists(coords, DEFAULT_NEIGHBOURS, dist)  # once for every tour and the kicks
+        tours = np.stack([improve_tour(coords, tours[i], dist=dist, near=near) for i in best])
         lengths = _lengths(coords, tours, dist)
         stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
         seconds["2-opt/Or-opt"] = time.perf_counter() - start
         if decoding.kicks:
             start = time.perf_counter()
-            stages["kicks"] = improve_tour(coords, stages["2-opt/Or-opt"], dist=dist, kicks=decoding.kicks, seed=seed)
+            stages["kicks"] = improve_tour(
+                coords, stages["2-opt/Or-opt"], dist=dist, kicks=decoding.kicks, seed=seed, near=near
+            )
             seconds["kicks"] = time.perf_counter() - start
     tour = list(stages.values())[-1]
     return Solution(tour, float(_lengths(coords, tour, dist)), decoding.describe(), stages, seconds)
