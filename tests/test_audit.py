@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tinvnn import canonicalize, check_equivariance, check_invariance, random_orthogonal, random_similarity
+from tinvnn.group import sign_patterns
 from tinvnn.nn import TinvWrapper
 from tests._clouds import skewed_cloud
 
@@ -26,6 +27,15 @@ def test_random_orthogonal_is_haar_on_average(generator: torch.Generator) -> Non
     q = random_orthogonal(3, (20000,), generator=generator)
     torch.testing.assert_close(q.mean(0), torch.zeros(3, 3, dtype=q.dtype), atol=0.02, rtol=0)
     torch.testing.assert_close((q**2).mean(0), torch.full((3, 3), 1 / 3, dtype=q.dtype), atol=0.02, rtol=0)
+
+
+@pytest.mark.parametrize("d", [0, 1, 2, 3, 5])
+def test_sign_patterns_are_every_diagonal_reflection_once(d: int) -> None:
+    signs = sign_patterns(d, dtype=torch.float32)
+    assert signs.shape == (2**d, d) and signs.dtype == torch.float32
+    assert set(signs.flatten().tolist()) <= {1.0, -1.0}
+    assert len({tuple(row) for row in signs.tolist()}) == 2**d  # all distinct
+    assert bool((signs[0] == 1).all())  # the identity first
 
 
 def test_similarity_acts_on_points_and_vectors(generator: torch.Generator) -> None:

@@ -185,9 +185,9 @@ def test_options_and_repr() -> None:
     assert "threshold=1.0, max_frames=4, orders=True, train_frames='average'" in repr(WeightedFrames(nn.Identity()))
     with pytest.raises(ValueError, match=r"train_frames must be one of \['average', 'draw'\], got 'one'"):
         WeightedFrames(nn.Identity(), train_frames="one")
-    with pytest.raises(ValueError, match="threshold must be > 0, got 0"):
+    with pytest.raises(ValueError, match="threshold: expected a finite positive number, got 0"):
         weighted_frames(torch.randn(10, 3), threshold=0)
-    with pytest.raises(ValueError, match="max_frames must be >= 1 or None, got 0"):
+    with pytest.raises(ValueError, match="max_frames: expected a positive integer, got 0"):
         WeightedFrames(nn.Identity(), max_frames=0)
     with pytest.raises(ValueError, match="expected D <= 6, got 7"):
         weighted_frames(torch.randn(20, 7))

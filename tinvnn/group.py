@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["random_orthogonal", "random_similarity", "Similarity"]
+__all__ = ["random_orthogonal", "random_similarity", "sign_patterns", "Similarity"]
 
 
 def random_orthogonal(
@@ -51,6 +51,21 @@ def random_orthogonal(
         wrong = torch.linalg.det(q) * det < 0
         q = torch.where(wrong[..., None, None], q * _flip_first(d, q), q)
     return q.to(dtype)
+
+
+def sign_patterns(d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
+    """All 2^d sign vectors (the diagonal reflections of the axes), (2^d, d) in {+1, -1}.
+
+    Row p holds the binary digits of p, most significant first, as +1 (0) or -1 (1): the first
+    row is all +1 (the identity). ``d = 0`` gives one empty row.
+
+    Example:
+        >>> sign_patterns(2).tolist()
+        [[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]]
+    """
+    shifts = torch.arange(d - 1, -1, -1, device=device)
+    bits = (torch.arange(2**d, device=device)[:, None] >> shifts) & 1
+    return (1 - 2 * bits).to(dtype)
 
 
 def _flip_first(d: int, like: Tensor) -> Tensor:

@@ -33,15 +33,16 @@ frame is chosen as in :func:`tinvnn.canonicalize` (the least skewed axis, a disc
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from tinvnn._checks import check_number, check_positive_int
 from tinvnn._layout import Layout
 from tinvnn.canonicalize import NULL_TOL, canonicalize
 from tinvnn.frame import Frame
+from tinvnn.group import sign_patterns
 
 __all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_THRESHOLD", "FrameSet", "check_frame_options", "expand_layout", "frame_weight", "weighted_frames"]
 
@@ -65,9 +66,6 @@ class FrameSet:
         weight: (F,) float64, positive, summing to one per sample.
         layout: the input's layout (B samples).
         point_index: flat inputs only, (M,) the input row each row of ``points`` copies.
-        sign_confidence: (B, D) skewness of each canonical axis over its standard error
-            (``inf`` where the sign does not matter); None for frames without decisions.
-        order_confidence: (B, D-1) gap of consecutive variances over its standard error.
     """
 
     frame: Frame
@@ -76,8 +74,6 @@ class FrameSet:
     weight: Tensor
     layout: Layout
     point_index: Tensor | None = None
-    sign_confidence: Tensor | None = None
-    order_confidence: Tensor | None = None
 
     @property
     def identity(self) -> bool:
@@ -138,11 +134,10 @@ def frame_weight(confidence: Tensor, threshold: float) -> Tensor:
 
 
 def check_frame_options(threshold: float, max_frames: int | None) -> None:
-    """Raise unless ``threshold > 0`` and ``max_frames`` is None or at least 1."""
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    """Raise unless ``threshold`` is a finite number > 0 and ``max_frames`` None or an int >= 1."""
+    check_number(threshold, "threshold", positive=True)
+    if max_frames is not None:
+        check_positive_int(max_frames, "max_frames")
 
 
 def weighted_frames(
@@ -194,7 +189,7 @@ def weighted_frames(
         skew, sign_c, order_c = _confidences(dense.detach(), layout, null)
         if not orders:
             order_c = torch.full_like(order_c, float("inf"))
-        signs, perms = _patterns(d, dense.device)  # (P, D) in old-axis order, (P, D)
+        signs, perms, order_bits = _patterns(d, dense.device)  # (P, D) in old-axis order, (P, D), (P, D-1)
         keep = frame_weight(signs[None] * sign_c[:, None, :], threshold)  # (B, P, D)
         if group == "SO":
             # The least skewed axis (a null one if any) completes a right-handed frame, as in
@@ -202,9 +197,9 @@ def weighted_frames(
             pick = torch.where(null, float("-inf"), skew.abs()).argmin(-1)
             own = torch.nn.functional.one_hot(pick, d).bool()[:, None, :]
             keep = torch.where(own, 1.0, keep)
-            parity = signs.prod(-1) * _perm_sign(perms)  # (P,)
+            parity = signs.prod(-1) * order_bits.prod(-1)  # (P,): det of the pattern (each swap is -1)
             keep = keep * (parity > 0)[None, :, None]
-        weight = keep.prod(-1) * frame_weight(_order_bits(d, dense.device)[None] * order_c[:, None, :], threshold).prod(-1)
+        weight = keep.prod(-1) * frame_weight(order_bits[None] * order_c[:, None, :], threshold).prod(-1)
         weight = _cap(weight, max_frames)
         if draw:
             choice = torch.multinomial(weight.cpu(), 1).squeeze(1).to(weight.device)
@@ -225,7 +220,7 @@ def weighted_frames(
         eigen_gap=rep(frame.eigen_gap), sign_margin=rep(frame.sign_margin), tie_margin=rep(frame.tie_margin),
         tie_used=rep(frame.tie_used), ambiguous=rep(frame.ambiguous), layout=frame_layout,
     )  # fmt: skip
-    return FrameSet(frames, points, sample, w, layout, point_index, sign_c, order_c)
+    return FrameSet(frames, points, sample, w, layout, point_index)
 
 
 # ------------------------------------------------------------------------------------ steps
@@ -256,37 +251,25 @@ def _confidences(z: Tensor, layout: Layout, null: Tensor) -> tuple[Tensor, Tenso
     return skew, sign_c, order_c
 
 
-@torch.no_grad()
-def _patterns(d: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Every combination of axis signs and adjacent swaps: signs (P, D) and permutations (P, D).
+def _patterns(d: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Every combination of axis signs and adjacent swaps: signs (P, D), permutations (P, D)
+    and order bits (P, D-1), P = 2^D 2^(D-1).
 
-    Pattern p = (sign bits, order bits), sign-major; the swaps of the set order bits are
-    applied left to right. The first pattern is the identity (the canonical frame).
+    Pattern p = (sign bits, order bits), sign-major. An order bit is +1 where the pattern keeps
+    the canonical order of a pair, -1 where it swaps it; the swaps are applied left to right.
+    The first pattern is the identity (the canonical frame).
     """
-    signs, perms = [], []
-    for bits in itertools.product((0, 1), repeat=d - 1):
+    order = sign_patterns(d - 1, device=device)  # (2^(D-1), D-1)
+    perms = []
+    for bits in order.tolist():
         perm = list(range(d))
-        for j, swap in enumerate(bits):
-            if swap:
+        for j, bit in enumerate(bits):
+            if bit < 0:
                 perm[j], perm[j + 1] = perm[j + 1], perm[j]
         perms.append(perm)
-    for sign in itertools.product((1.0, -1.0), repeat=d):
-        signs.extend([sign] * len(perms))
-    sign_t = torch.tensor(signs, dtype=torch.float64, device=device)
-    perm_t = torch.tensor(perms * 2**d, dtype=torch.int64, device=device)
-    return sign_t, perm_t
-
-
-def _order_bits(d: int, device: torch.device) -> Tensor:
-    """(P, D-1): +1 where a pattern keeps the canonical order of a pair, -1 where it swaps it."""
-    bits = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d - 1)), dtype=torch.float64, device=device)
-    return bits.reshape(2 ** (d - 1), d - 1).repeat(2**d, 1)
-
-
-def _perm_sign(perms: Tensor) -> Tensor:
-    """(P,) determinant (+1 or -1) of each permutation (P, D)."""
-    eye = torch.eye(perms.shape[1], dtype=torch.float64, device=perms.device)
-    return torch.linalg.det(eye[perms]).round()
+    signs = sign_patterns(d, device=device).repeat_interleave(len(perms), 0)
+    perm_t = torch.tensor(perms, dtype=torch.int64, device=device).repeat(2**d, 1)
+    return signs, perm_t, order.repeat(2**d, 1)
 
 
 def _cap(weight: Tensor, max_frames: int | None) -> Tensor:

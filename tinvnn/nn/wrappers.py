@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +18,7 @@ from torch import Tensor, nn
 from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
 from tinvnn.canonicalize import AMBIGUITY_ACTIONS, canonicalize, check_scale, coincident_samples, principal_axes
+from tinvnn.group import sign_patterns
 from tinvnn.nn._framed import _FramedWrapper, plain_frame, single_frames
 from tinvnn.weighted_frames import FrameSet, expand_layout
 
@@ -157,8 +157,7 @@ def _random_signs(b: int, d: int, group: str, like: Tensor) -> Tensor:
 def _sign_patterns(d: int, group: str, axes: Tensor) -> Tensor:
     """Sign vectors (B, F, D): all 2^D for O; for SO the first D-1 free, the last fixing det = +1."""
     free = d if group == "O" else d - 1
-    patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=free)), dtype=axes.dtype, device=axes.device)
-    patterns = patterns.reshape(-1, free)
+    patterns = sign_patterns(free, dtype=axes.dtype, device=axes.device)
     signs = patterns.expand(axes.shape[0], -1, -1)
     if group == "SO":
         det = torch.linalg.det(axes)[:, None, None]
