@@ -175,6 +175,7 @@ def _audit(
         if pos.dim() not in (2, 3):
             raise ValueError(f"pos must have shape (N, D) or (B, N, D), got {tuple(pos.shape)}")
         check_finite(pos, "pos")
+        layout = Layout.from_input(pos, None, None, min_points=1, check_values=False)
         sample = None
         batch_shape = tuple(pos.shape[:-2])
     else:
@@ -190,7 +191,7 @@ def _audit(
         reference = _call(fn, pos, vectors, features).to(torch.float64)
         if not bool(torch.isfinite(reference).all()):
             raise ValueError("fn returned NaN or Inf on the untransformed input: its invariance cannot be measured")
-        radius = _radius(pos, sample)
+        radius = _radius(pos, layout)
         worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
         for trial in range(trials):
             g = random_similarity(
@@ -271,14 +272,10 @@ class _Action:
         return act(per_point, x.unsqueeze(1)).squeeze(1)  # each flat row is a one-point sample
 
 
-def _radius(pos: Tensor, sample: Tensor | None) -> float:
+def _radius(pos: Tensor, layout: Layout) -> float:
     """Largest distance of a point to its own sample's centroid (float64)."""
-    x = pos.to(torch.float64)
-    if sample is None:
-        return float((x - x.mean(-2, keepdim=True)).norm(dim=-1).amax())
-    counts = torch.bincount(sample).clamp(min=1)
-    centroids = torch.zeros(len(counts), x.shape[-1], dtype=x.dtype, device=x.device).index_add_(0, sample, x)
-    return float((x - (centroids / counts[:, None])[sample]).norm(dim=-1).amax()) if x.numel() else 0.0
+    dense = layout.to_dense(pos.to(torch.float64))
+    return float(layout.from_dense(dense - layout.mean(dense)[:, None]).norm(dim=-1).amax())
 
 
 def _permutation(n: int, sample: Tensor | None, gen: torch.Generator) -> Tensor:
