@@ -39,7 +39,7 @@ import numpy as np
 from tinvnn._checks import check_choice, check_positive_int
 from tinvnn._io import atomic_write
 from tinvnn._optional import require
-from tinvnn.tasks.classification.datasets import SPLITS, normalise_clouds, sample_triangles
+from tinvnn.tasks.classification.datasets import SPLITS, face_normals, normalise_clouds, sample_triangles
 
 __all__ = [
     "FORMATS",
@@ -233,7 +233,7 @@ def _sample_mesh(vertices: np.ndarray, triangles: np.ndarray, n: int, rng: np.ra
     """``n`` area-weighted surface samples with their face's unit normal, (n, 6)."""
     corners = vertices[triangles]
     samples, which = sample_triangles(rng, n, corners)
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[which]
+    normals = face_normals(corners[which])
     return np.concatenate([samples, normals / np.linalg.norm(normals, axis=1, keepdims=True)], axis=1)
 
 

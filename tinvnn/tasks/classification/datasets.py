@@ -36,6 +36,7 @@ __all__ = [
     "load_modelnet40",
     "make_synthetic",
     "normalise_clouds",
+    "face_normals",
     "sample_triangles",
     "subsample",
 ]
@@ -160,6 +161,12 @@ def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None =
 # --------------------------------------------------------------------------------------------
 
 
+def face_normals(tris: np.ndarray) -> np.ndarray:
+    """Unnormalised normals of triangles (T, 3, 3) -> (T, 3): ``(b - a) x (c - a)``, whose
+    length is twice the triangle's area (right-hand rule over the corners' order)."""
+    return np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+
+
 def sample_triangles(rng: np.random.Generator, n: int, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Area-weighted uniform random points on a set of triangles (a mesh surface).
 
@@ -168,7 +175,7 @@ def sample_triangles(rng: np.random.Generator, n: int, tris: np.ndarray) -> tupl
         Raises ValueError when all triangles have zero area.
     """
     a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
-    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    area = 0.5 * np.linalg.norm(face_normals(tris), axis=1)
     if not area.sum() > 0:
         raise ValueError(f"expected triangles with a positive total area, got {area.sum()} ({len(tris)} triangles)")
     which = rng.choice(len(tris), size=n, p=area / area.sum())
