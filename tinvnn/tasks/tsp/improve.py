@@ -28,7 +28,8 @@ import random
 from collections import deque
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+from tinvnn.geometry import knn_graph
 
 __all__ = ["DEFAULT_NEIGHBOURS", "improve_tour", "neighbour_lists"]
 
@@ -39,19 +40,18 @@ DEFAULT_NEIGHBOURS = 10  # candidate list length per city
 def neighbour_lists(coords: np.ndarray, neighbours: int, dist: np.ndarray | None = None) -> np.ndarray:
     """(N, m) indices of each city's m = min(neighbours, N - 1) nearest other cities, nearest first.
 
-    From a k-d tree over ``coords`` (N, 2), or from the rows of ``dist`` (N, N) when given.
+    From the k-nearest-neighbour graph of ``coords`` (N, 2) (a k-d tree,
+    :func:`tinvnn.geometry.knn_graph`), or from the rows of ``dist`` (N, N) when given.
     """
     n = len(coords) if dist is None else len(dist)
     m = min(neighbours, n - 1)
+    if m < 1:
+        return np.zeros((n, 0), dtype=np.int64)
     if dist is not None:
         order = np.argsort(dist + np.diag(np.full(n, np.inf)), axis=1, kind="stable")
         return order[:, :m]
-    _, near = cKDTree(coords).query(coords, m + 1)
-    rows = np.arange(n)[:, None]
-    # drop each city itself (normally column 0; with duplicate points it may sit elsewhere)
-    own = near == rows
-    own[:, -1] |= ~own.any(1)
-    return near[~own].reshape(n, m)
+    edge_index, _ = knn_graph(coords, m)
+    return edge_index[1].numpy().reshape(n, m)
 
 
 def improve_tour(

@@ -27,6 +27,7 @@ from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
 from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local import check_cities, construct_tours, invariant_starts
+from tinvnn.tasks.tsp.objective import matrix_tour_length, tour_length
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, read_config
 
 __all__ = [
@@ -143,10 +144,13 @@ def load_local_policy(path: str | Path | None = None) -> tuple[LocalScorer, Imit
 
 
 def _lengths(coords: np.ndarray, tours: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
-    nxt = np.roll(tours, -1, axis=-1)
+    """Lengths of tours (N,) or (S, N), () or (S,): in ``dist``'s metric when given, else Euclidean."""
+    rows = np.atleast_2d(tours)
     if dist is not None:
-        return dist[tours, nxt].sum(-1)
-    return np.linalg.norm(coords[tours] - coords[nxt], axis=-1).sum(-1)
+        lengths = np.array([matrix_tour_length(dist, tour) for tour in rows])
+    else:
+        lengths = tour_length(torch.from_numpy(coords)[None], torch.from_numpy(rows)[None])[0].numpy()
+    return lengths if tours.ndim > 1 else lengths[0]
 
 
 def solve_local(
