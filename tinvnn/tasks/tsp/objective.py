@@ -18,14 +18,17 @@ __all__ = ["check_tours", "tour_length", "matrix_tour_length", "gap_percent"]
 def check_tours(tours: Tensor, num_cities: int) -> None:
     """Raise ValueError unless every row of ``tours`` (..., N) is a permutation of 0..N-1."""
     if tours.shape[-1] != num_cities:
-        raise ValueError(f"expected tours of {num_cities} cities, got shape {tuple(tours.shape)}")
+        raise ValueError(
+            f"expected tours of {num_cities} cities, each a permutation of 0..{num_cities - 1}, got shape {tuple(tours.shape)}"
+        )
     if tours.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"expected integer tours, got {tours.dtype}")
     ordered = tours.sort(-1).values
     expected = torch.arange(num_cities, device=tours.device).expand_as(ordered)
     if not torch.equal(ordered, expected):
         bad = (ordered != expected).any(-1).nonzero()[0].tolist()
-        raise ValueError(f"tour at index {bad} is not a permutation of 0..{num_cities - 1}")
+        where = f"tour at index {bad}" if bad else "the tour"
+        raise ValueError(f"{where} is not a permutation of 0..{num_cities - 1}")
 
 
 def tour_length(coords: Tensor, tours: Tensor) -> Tensor:

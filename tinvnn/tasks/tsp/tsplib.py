@@ -380,9 +380,12 @@ def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
 
 def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
     """Length of a closed tour (N,) in the instance's own metric, edge by edge (O(N) memory)."""
+    import torch  # lazily, as in planar_coordinates: reading files needs no torch
+
+    from tinvnn.tasks.tsp.objective import check_tours
+
     t = np.asarray(tour, dtype=np.int64)
-    if t.shape != (instance.num_cities,) or not np.array_equal(np.sort(t), np.arange(instance.num_cities)):
-        raise ValueError(f"expected a tour that is a permutation of 0..{instance.num_cities - 1}")
+    check_tours(torch.from_numpy(t), instance.num_cities)
     nxt = np.roll(t, -1)
     if instance.weights is not None:
         return float(instance.weights[t, nxt].sum())
