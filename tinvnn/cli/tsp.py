@@ -45,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train)
 
     imitate = tsp_sub.add_parser(
-        "imitate", help="train the local-view policy by imitation of LKH-3 tours (generates the tours first)"
+        "imitate",
+        help="train the local-view policy by imitation of LKH-3 tours (generates the tours first); "
+        "with --init and --dagger-instances, fine-tune it on LKH-3 labels of its own rollouts (DAgger)",
     )
     add_arguments(imitate, ImitationConfig)
     add_run_arguments(imitate, out="runs/tsp_local")
@@ -139,11 +141,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _imitate(args: argparse.Namespace) -> int:
+    from tinvnn.tasks.tsp.dagger import generate_dagger
     from tinvnn.tasks.tsp.imitation import ImitationConfig, generate_tours, train_imitation
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
     generate_tours(config.rounds, seed=config.seed, progress=options.progress and is_main_process())
+    if config.dagger_instances:
+        generate_dagger(Path(config.init or ""), config.dagger_instances, seed=config.seed, progress=options.progress and is_main_process())
     train_imitation(config, options)
     log.info("run directory %s: %s (last), %s (best held-out accuracy)", options.out, LAST, BEST)
     return 0

@@ -35,7 +35,20 @@ from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
 from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
 from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.training import LAST, Config, EpochContext, RunOptions, Task, fit, load_checkpoint, option, save_checkpoint
+from tinvnn.training import (
+    LAST,
+    Config,
+    EpochContext,
+    RunOptions,
+    Task,
+    check_config,
+    fit,
+    load_checkpoint,
+    load_weights,
+    option,
+    read_config,
+    save_checkpoint,
+)
 
 __all__ = [
     "FAMILIES",
@@ -118,11 +131,41 @@ def _instance_states(
 ) -> dict[str, np.ndarray]:
     """``num`` random states along one LKH tour: arrays of the local views and the target slot."""
     n = len(tour)
-    position = np.empty(n, dtype=np.int64)
-    position[tour] = np.arange(n)
     backwards = rng.integers(0, 2, num).astype(bool)
     offset = rng.integers(0, n, num)
     step = rng.integers(0, n - 2, num)  # at least two unvisited cities remain
+    return _tour_states(coords, _near_table(coords, k), tour, offset, backwards, step, k)
+
+
+def _near_table(coords: np.ndarray, k: int) -> np.ndarray:
+    """(N, min(4 k, N)) each city's nearest cities (itself first), from a k-d tree."""
+    return cKDTree(coords).query(coords, min(4 * k, len(coords)))[1]
+
+
+def _tour_states(
+    coords: np.ndarray,
+    near: np.ndarray,
+    tour: np.ndarray,
+    offset: np.ndarray,
+    backwards: np.ndarray,
+    step: np.ndarray,
+    k: int,
+) -> dict[str, np.ndarray]:
+    """The states of a tour walked from ``tour[offset]`` in either direction, after ``step`` moves.
+
+    Args:
+        coords: (N, 2) coordinates; near: their :func:`_near_table`.
+        tour: (N,) the tour whose next city is the target.
+        offset, backwards, step: (S,) start position, direction and moves made (at most N - 3).
+
+    Returns:
+        Arrays of the S local views (``current`` (S', 2), ``start``, ``candidates`` (S', k, 2),
+        ``valid``, ``complete``), ``target`` (S',) slots and ``skipped`` (1,), the number of
+        states dropped because the next city is not among the k candidates.
+    """
+    n, num = len(tour), len(step)
+    position = np.empty(n, dtype=np.int64)
+    position[tour] = np.arange(n)
     sign = np.where(backwards, -1, 1)
     current = tour[(offset + sign * step) % n]
     target = tour[(offset + sign * (step + 1)) % n]
@@ -137,7 +180,6 @@ def _instance_states(
         )
 
     rows = np.arange(num)
-    _, near = cKDTree(coords).query(coords, min(4 * k, n))
     near = near[current]
     unvisited = rank(near, rows) > step[:, None]
     slots = np.argsort(~unvisited, axis=1, kind="stable")[:, :k]
@@ -165,29 +207,62 @@ def _instance_states(
     }
 
 
+def _dagger_states(item: dict, steps: int, k: int) -> dict[str, np.ndarray]:
+    """States of one instance labelled by :mod:`tinvnn.tasks.tsp.dagger`: for each of its tours,
+    ``steps`` consecutive states from the labelled step (the policy's own state) on."""
+    coords = item["coords"].numpy()
+    n, near = len(coords), _near_table(coords, k)
+    parts = []
+    for tour, t in zip(item["tours"].numpy(), item["steps"].tolist()):
+        step = np.arange(t, min(t + steps, n - 2))
+        parts.append(_tour_states(coords, near, tour, np.zeros_like(step), np.zeros(len(step), dtype=bool), step, k))
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
 class ImitationData:
     """Decision states along LKH-3 tours, as local views with the index of the next city.
 
     Each tour contributes ``states_per_city * N`` states with a random direction, start city
-    and step (at least two unvisited cities left). Coordinates are stored relative to the
+    and step (at least two unvisited cities left). ``dagger`` adds the states of instances
+    labelled by :func:`tinvnn.tasks.tsp.dagger.generate_dagger` (``dagger_steps`` per LKH-3
+    call, see :func:`_dagger_states`) after them. Coordinates are stored relative to the
     current city in units of the view radius (float32; the features are invariant to both).
 
     Attributes:
         view: :class:`~tinvnn.tasks.tsp.local.LocalView` of all S states.
         target: (S,) int64 slot of the tour's next city among the candidates.
+        source: (S,) int64, -1 for the states along LKH-3 tours, else the index of the DAgger
+            instance in ``dagger``.
         skipped: states dropped because the next city was not among the k candidates.
     """
 
-    def __init__(self, groups: list[dict], *, k: int, states_per_city: float, seed: int = 0) -> None:
+    def __init__(
+        self,
+        groups: list[dict],
+        *,
+        k: int,
+        states_per_city: float,
+        seed: int = 0,
+        dagger: list[dict] | None = None,
+        dagger_steps: int = 8,
+    ) -> None:
         from tqdm import tqdm
 
         rng = np.random.default_rng(seed)
         parts: dict[str, list[np.ndarray]] = {}
+        sources = []
+
+        def add(states: dict[str, np.ndarray], source: int) -> None:
+            for key, value in states.items():
+                parts.setdefault(key, []).append(value)
+            sources.append(np.full(len(states["target"]), source))
+
         for group in tqdm(groups, desc="imitation states", unit="group", mininterval=2.0):
             for coords, tour in zip(group["coords"].numpy(), group["tours"].numpy()):
                 num = max(1, int(round(states_per_city * len(tour))))
-                for key, value in _instance_states(coords, tour, num, k, rng).items():
-                    parts.setdefault(key, []).append(value)
+                add(_instance_states(coords, tour, num, k, rng), -1)
+        for index, item in enumerate(tqdm(dagger or [], desc="DAgger states", unit="instance", mininterval=2.0)):
+            add(_dagger_states(item, dagger_steps, k), index)
         arrays = {key: np.concatenate(value) for key, value in parts.items()}
         current = arrays["current"][:, None]
         radius = np.where(arrays["valid"], np.linalg.norm(arrays["candidates"] - current, axis=-1), 0.0).max(-1)
@@ -204,6 +279,7 @@ class ImitationData:
             torch.from_numpy(arrays["complete"]),
         )
         self.target = torch.from_numpy(arrays["target"])
+        self.source = torch.from_numpy(np.concatenate(sources).astype(np.int64))
         self.skipped = int(arrays["skipped"].sum())
 
     def __len__(self) -> int:
@@ -250,11 +326,31 @@ class ImitationConfig(Config):
     sign_augment: float = option(0.5, "probability of random signs of the canonical axes per training state")
     val_states: int = option(20_000, "held-out states for the accuracy after each epoch")
     seed: int = option(0, "seed of tours, states and training")
+    init: str | None = option(None, "start from the weights of this local-policy file (fine-tuning; DAgger rolls it out)")
+    dagger_instances: int = option(
+        0, "instances labelled by DAgger on the greedy rollouts of --init (tinvnn.tasks.tsp.dagger; 0: none)"
+    )
+    dagger_steps: int = option(8, "consecutive states labelled per LKH-3 call of DAgger")
+    dagger_weight: float = option(0.5, "share of each batch drawn from the DAgger states")
+    val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
+
+    def __post_init__(self) -> None:
+        if self.dagger_instances < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
+            raise ValueError(
+                "expected dagger_instances >= 0, dagger_steps >= 1, 0 <= dagger_weight <= 1; got "
+                f"{self.dagger_instances}, {self.dagger_steps}, {self.dagger_weight}"
+            )
+        if self.dagger_instances and self.init is None:
+            raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
 
 
 def build_scorer(config: ImitationConfig) -> LocalScorer:
     """The scorer a config describes (``NUM_FEATURES`` inputs)."""
     return LocalScorer(NUM_FEATURES, dim=config.dim, layers=config.layers, heads=config.heads)
+
+
+#: Configuration keys that must match between a run and the policy it starts from (``init``).
+_SHAPE = ("k", "dim", "layers", "heads")
 
 
 def _to(view: LocalView, device: torch.device) -> LocalView:
@@ -275,10 +371,44 @@ def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
     return hits / max(len(rows), 1)
 
 
+def _cycled(rows: Tensor, count: int, generator: torch.Generator) -> Tensor:
+    """``count`` of ``rows`` (R,), cycling through shuffled passes."""
+    passes = -(-count // len(rows))
+    return torch.cat([rows[torch.randperm(len(rows), generator=generator)] for _ in range(passes)])[:count]
+
+
+_VAL_CITIES = 200
+_VAL_SEED = 3_000_000_000  # disjoint from every training and test seed
+
+
+def _validation_instances(num: int) -> Tensor:
+    """``num`` instances of 200 cities, families in turn: (num, 200, 2) float64."""
+    generator = torch.Generator().manual_seed(_VAL_SEED)
+    names = list(FAMILIES)
+    return torch.stack([FAMILIES[names[i % len(names)]](1, _VAL_CITIES, generator=generator, dtype=torch.float64)[0] for i in range(num)])
+
+
+def _greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) -> float:
+    """Mean gap (%) of greedy tours (one invariant start) of instances (M, N, 2) to ``reference`` (M,)."""
+    from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
+    from tinvnn.tasks.tsp.objective import tour_length
+
+    tours = torch.stack([torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0]) for c in coords])
+    model.train()
+    return float(100.0 * (tour_length(coords, tours) / reference - 1.0).mean())
+
+
 class ImitationTask(Task):
     """Imitation as a task of the run harness: batches of shuffled states, the cross-entropy of
     :func:`imitation_loss` (half the states with random signs of the canonical axes), and the
     greedy next-city accuracy on ``val_states`` held-out states, which picks ``best.pt``.
+
+    With ``init`` the scorer starts from that policy's weights. With ``dagger_instances``, a
+    share ``dagger_weight`` of each batch comes from the DAgger states of that policy's
+    rollouts (:mod:`tinvnn.tasks.tsp.dagger`); the states of every tenth DAgger instance are
+    held out (``val_accuracy_dagger``). ``val_instances`` adds the greedy gap to LKH-3 on
+    random 200-city instances (``val_greedy_gap``). ``val_accuracy`` is measured on the same
+    held-out states along LKH-3 tours as without DAgger.
 
     The learning rate decays on a cosine over the epochs (a function of the epoch: a finished
     run extended to more epochs follows the schedule of its new length).
@@ -290,14 +420,34 @@ class ImitationTask(Task):
     def __init__(self, config: ImitationConfig, data: ImitationData | None = None) -> None:
         super().__init__(config)
         self.config: ImitationConfig = config
-        self.data = data or ImitationData(
-            load_tours(config.rounds), k=config.k, states_per_city=config.states_per_city, seed=config.seed
-        )
-        if len(self.data) <= config.val_states:
-            raise ValueError(f"val_states: expected fewer than the {len(self.data)} states, got {config.val_states}")
-        perm = torch.randperm(len(self.data), generator=torch.Generator().manual_seed(config.seed))
+        if data is None:
+            dagger = None
+            if config.dagger_instances:
+                from tinvnn.tasks.tsp.dagger import load_dagger
+
+                dagger = load_dagger(Path(config.init or ""), config.dagger_instances, seed=config.seed)
+            data = ImitationData(
+                load_tours(config.rounds),
+                k=config.k,
+                states_per_city=config.states_per_city,
+                seed=config.seed,
+                dagger=dagger,
+                dagger_steps=config.dagger_steps,
+            )
+        self.data = data
+        tours = torch.flatten(torch.nonzero(data.source < 0))
+        if len(tours) <= config.val_states:
+            raise ValueError(f"val_states: expected fewer than the {len(tours)} states, got {config.val_states}")
+        perm = tours[torch.randperm(len(tours), generator=torch.Generator().manual_seed(config.seed))]
         self.val_rows, self.train_rows = perm[: config.val_states], perm[config.val_states :]
-        log.info("%d states (%d skipped: next city not among the %d candidates)", len(self.data), self.data.skipped, config.k)
+        held_out = (data.source >= 0) & (data.source % 10 == 9)
+        self.dagger_val_rows = torch.flatten(torch.nonzero(held_out))
+        self.dagger_rows = torch.flatten(torch.nonzero((data.source >= 0) & ~held_out))
+        self.val_coords = _validation_instances(config.val_instances) if config.val_instances else None
+        log.info(
+            "%d states, %d of them DAgger (%d skipped: next city not among the %d candidates)",
+            len(data), int((data.source >= 0).sum()), data.skipped, config.k,
+        )  # fmt: skip
 
     @property
     def eval_every(self) -> int:
@@ -307,18 +457,26 @@ class ImitationTask(Task):
         return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
 
     def build_model(self) -> nn.Module:
-        return build_scorer(self.config)
+        model = build_scorer(self.config)
+        if self.config.init is not None:
+            payload = load_checkpoint(self.config.init)
+            stored = read_config(payload, ImitationConfig, self.config.init, what="local TSP policy")
+            check_config(self.config.init, stored, self.config, ignore=[f for f in self.config.to_dict() if f not in _SHAPE])
+            load_weights(model, payload, self.config.init, what="local TSP policy")
+        return model
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=self.config.lr)
 
     def batches(self, ctx: EpochContext) -> list[Tensor]:
-        """``steps_per_epoch`` batches of training rows (cycling through shuffled passes)."""
-        need = self.config.steps_per_epoch * self.config.batch_size * ctx.world
-        passes = -(-need // len(self.train_rows))
-        order = torch.cat([self.train_rows[torch.randperm(len(self.train_rows), generator=ctx.generator)] for _ in range(passes)])
-        mine = order[:need][ctx.rank :: ctx.world]
-        return list(mine.split(self.config.batch_size))
+        """``steps_per_epoch`` batches of training rows (cycling through shuffled passes), a share
+        ``dagger_weight`` of each from the DAgger states."""
+        size, steps = self.config.batch_size, self.config.steps_per_epoch * ctx.world
+        share = round(size * self.config.dagger_weight) if len(self.dagger_rows) else 0
+        parts = [_cycled(self.train_rows, steps * (size - share), ctx.generator).view(steps, size - share)]
+        if share:
+            parts.append(_cycled(self.dagger_rows, steps * share, ctx.generator).view(steps, share))
+        return list(torch.cat(parts, 1)[ctx.rank :: ctx.world])
 
     def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
         view, target = self.data.batch(batch)
@@ -328,10 +486,17 @@ class ImitationTask(Task):
         return imitation_loss(model, (view, target.to(ctx.device)), axis_signs=signs.to(ctx.device)), {}  # type: ignore[arg-type]
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        return {"val_accuracy": _accuracy(model, self.data, self.val_rows)}  # type: ignore[arg-type]
+        out = {"val_accuracy": _accuracy(model, self.data, self.val_rows)}  # type: ignore[arg-type]
+        if len(self.dagger_val_rows):
+            out["val_accuracy_dagger"] = _accuracy(model, self.data, self.dagger_val_rows)  # type: ignore[arg-type]
+        if self.val_coords is not None:
+            from tinvnn.tasks.tsp.reference import reference_lengths
+
+            out["val_greedy_gap"] = _greedy_gap(model, self.val_coords, reference_lengths(self.val_coords), self.config.k)  # type: ignore[arg-type]
+        return out
 
     def meta(self) -> dict[str, Any]:
-        return {"states": len(self.data), "skipped": self.data.skipped}
+        return {"states": len(self.data), "dagger_states": int((self.data.source >= 0).sum()), "skipped": self.data.skipped}
 
 
 def train_imitation(config: ImitationConfig, options: RunOptions | None = None, *, data: ImitationData | None = None) -> nn.Module:

@@ -1,0 +1,118 @@
+"""DAgger for the local-view TSP policy: the open-path reduction against brute force, the states
+of labelled rollouts, fine-tuning from a policy, and ``tinvnn tsp imitate --dagger-instances``
+end to end on a tiny setting."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tinvnn.cli import main
+from tinvnn.tasks.tsp import dagger, imitation
+from tinvnn.tasks.tsp.dagger import dagger_dir, expert_path, generate_dagger, load_dagger
+from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, build_scorer, export_policy
+from tinvnn.tasks.tsp.local import construct_tours
+from tinvnn.tasks.tsp.solver import load_local_policy
+from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
+
+TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)
+
+
+def _path_length(coords: np.ndarray, path: list[int]) -> float:
+    return float(np.linalg.norm(np.diff(coords[path], axis=0), axis=1).sum())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_expert_path_is_the_shortest_open_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 11))
+    coords = rng.random((n, 2))
+    current, start, *rest = rng.permutation(n).tolist()
+    unvisited = np.asarray(rest[: int(rng.integers(1, min(len(rest), 6) + 1))])  # the others: visited
+    path = expert_path(coords, current, unvisited, start)
+    assert sorted(path.tolist()) == sorted(unvisited.tolist())
+    best = min(_path_length(coords, [current, *p, start]) for p in itertools.permutations(unvisited.tolist()))
+    assert _path_length(coords, [current, *path.tolist(), start]) == pytest.approx(best, abs=1e-5)
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path / "policy.pt", {"model": build_scorer(TINY).state_dict()}, TINY.to_dict())
+
+
+@pytest.fixture
+def small_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAgger and behaviour-cloning instances of 20-30 cities, validation instances of 30."""
+    monkeypatch.setattr(dagger, "DAGGER_SIZES", (20, 30))
+    monkeypatch.setattr(imitation, "_round_plan", lambda index: [("uniform", 20, 2), ("lattice", 25, 1)])
+    monkeypatch.setattr(imitation, "_VAL_CITIES", 30)
+
+
+def test_dagger_tours_and_states(policy: Path, small_instances: None) -> None:
+    directory = generate_dagger(policy, 8, progress=False)
+    assert directory == dagger_dir(policy, 0) and len(list(directory.glob("chunk_*.pt"))) == 1
+    items = load_dagger(policy, 8)
+    model, config = load_local_policy(policy)
+    for item in items[:2]:
+        coords, n = item["coords"].numpy(), len(item["coords"])
+        for tour, t, chosen in zip(item["tours"].numpy(), item["steps"].tolist(), item["policy"].tolist()):
+            assert sorted(tour.tolist()) == list(range(n)) and 1 <= t <= n - 3
+            rollout = construct_tours(model, coords, [int(tour[0])], k=config.k)[0]
+            np.testing.assert_array_equal(tour[: t + 1], rollout[: t + 1])  # the policy's own prefix
+            assert chosen == rollout[t + 1]
+            best = expert_path(coords, int(tour[t]), tour[t + 1 :], int(tour[0]))
+            assert _path_length(coords, [*tour[t:].tolist(), tour[0]]) == pytest.approx(
+                _path_length(coords, [tour[t], *best.tolist(), tour[0]]), abs=1e-5
+            )
+    data = ImitationData([], k=config.k, states_per_city=1.0, dagger=items[:1], dagger_steps=3)
+    item = items[0]
+    coords, (tour, t) = item["coords"].numpy(), (item["tours"][0].numpy(), int(item["steps"][0]))
+    # the first state is the policy's own: current tour[t], candidates its k nearest unvisited cities
+    unvisited = tour[t + 1 :]
+    nearest = unvisited[np.argsort(np.linalg.norm(coords[unvisited] - coords[tour[t]], axis=1))[: config.k]]
+    view, target = data.batch(torch.tensor([0]))
+    radius = np.linalg.norm(coords[nearest] - coords[tour[t]], axis=1).max()
+    np.testing.assert_allclose(view.candidates[0].numpy(), (coords[nearest] - coords[tour[t]]) / radius, rtol=1e-5, atol=1e-6)
+    assert nearest[int(target[0])] == tour[t + 1] and (data.source == 0).all() and len(data) + data.skipped == 3 * len(item["steps"])
+
+
+def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None:
+    model = imitation.ImitationTask.build_model.__get__(_StubTask(TINY.replace(init=str(policy))))()
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, load_checkpoint(policy)["state"]["model"][name])
+    with pytest.raises(CheckpointMismatchError, match="dim"):
+        imitation.ImitationTask.build_model.__get__(_StubTask(TINY.replace(init=str(policy), dim=32)))()
+    with pytest.raises(ValueError, match="--init"):
+        TINY.replace(dagger_instances=8)
+
+
+class _StubTask:
+    def __init__(self, config: ImitationConfig) -> None:
+        self.config = config
+
+
+def test_cli_imitate_with_dagger_end_to_end(policy: Path, tmp_path: Path, small_instances: None, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    argv = [
+        "tsp", "imitate", "--rounds", "1", "--init", str(policy), "--dagger-instances", "16", "--dagger-steps", "3",
+        "--k", "6", "--dim", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--steps-per-epoch", "3",
+        "--batch-size", "16", "--val-states", "20", "--val-instances", "2", "--out", str(out), "--threads", "1",
+        "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    payload = load_checkpoint(out / "checkpoint.pt")
+    record = payload["meta"]["history"][-1]
+    assert payload["meta"]["dagger_states"] > 0 and payload["config"]["init"] == str(policy)
+    assert 0.0 <= record["val_accuracy_dagger"] <= 1.0 and record["val_greedy_gap"] >= 0.0
+    exported = export_policy(out, tmp_path / "tuned.pt")
+    model, config = load_local_policy(exported)
+    assert config.dagger_instances == 16 and sum(p.numel() for p in model.parameters()) > 0
+    capsys.readouterr()
+    assert main(argv + ["--resume"]) == 0  # labels and tours are cached; the finished run is kept
+    assert json.loads((out / "metrics.json").read_text())["finished"]
