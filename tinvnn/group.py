@@ -7,12 +7,13 @@ Convention: points are row vectors and a similarity ``(Q, s, t)`` acts as
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["random_orthogonal", "random_similarity", "sign_patterns", "Similarity"]
+__all__ = ["random_orthogonal", "random_similarity", "sign_patterns", "signed_permutations", "Similarity"]
 
 
 def random_orthogonal(
@@ -66,6 +67,24 @@ def sign_patterns(d: int, *, dtype: torch.dtype = torch.float64, device: torch.d
     shifts = torch.arange(d - 1, -1, -1, device=device)
     bits = (torch.arange(2**d, device=device)[:, None] >> shifts) & 1
     return (1 - 2 * bits).to(dtype)
+
+
+def signed_permutations(d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
+    """The 2^d d! signed permutation matrices (the symmetries of the d-cube), (K, d, d).
+
+    ``x @ P`` reorders the coordinates of row vectors ``x`` and flips some of their signs: every
+    way of choosing a frame from d unsigned, unordered axes. The identity comes first; the
+    ``det = +1`` ones (half of them) are the rotations among them.
+
+    Example:
+        >>> p = signed_permutations(3)
+        >>> p.shape, bool((p[0] == torch.eye(3, dtype=p.dtype)).all())
+        (torch.Size([48, 3, 3]), True)
+    """
+    eye = torch.eye(d, dtype=dtype, device=device)
+    perms = torch.stack([eye[list(order)] for order in itertools.permutations(range(d))])  # (d!, d, d)
+    signs = sign_patterns(d, dtype=dtype, device=device)  # (2^d, d)
+    return (perms[None] * signs[:, None, None, :]).flatten(0, 1)
 
 
 def _flip_first(d: int, like: Tensor) -> Tensor:

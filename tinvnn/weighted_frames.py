@@ -44,7 +44,17 @@ from tinvnn.canonicalize import NULL_TOL, canonicalize
 from tinvnn.frame import Frame
 from tinvnn.group import sign_patterns
 
-__all__ = ["DEFAULT_MAX_FRAMES", "DEFAULT_THRESHOLD", "FrameSet", "check_frame_options", "expand_layout", "frame_weight", "weighted_frames"]
+__all__ = [
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_THRESHOLD",
+    "FrameSet",
+    "cap_weights",
+    "check_frame_options",
+    "expand_layout",
+    "frame_weight",
+    "mapped_frames",
+    "weighted_frames",
+]
 
 # Confidences (margins in units of their standard error) from which a decision is taken alone,
 # and the cap on frames per sample: 2.5 frames per ModelNet40 test cloud of 256 points (fa: 8).
@@ -200,7 +210,7 @@ def weighted_frames(
             parity = signs.prod(-1) * order_bits.prod(-1)  # (P,): det of the pattern (each swap is -1)
             keep = keep * (parity > 0)[None, :, None]
         weight = keep.prod(-1) * frame_weight(order_bits[None] * order_c[:, None, :], threshold).prod(-1)
-        weight = _cap(weight, max_frames)
+        weight = cap_weights(weight, max_frames)
         if draw:
             choice = torch.multinomial(weight.cpu(), 1).squeeze(1).to(weight.device)
             sample = torch.arange(weight.shape[0], device=weight.device)
@@ -208,19 +218,39 @@ def weighted_frames(
         else:
             sample, pattern = weight.nonzero(as_tuple=True)
             w = weight[sample, pattern]
-    perm = perms[pattern]  # (F, D): new axis i is old axis perm[i]
+    perm = perms[pattern]  # (F, D): new axis i is old axis perm[i], with sign[i]
     sign = signs[pattern].gather(1, perm)  # signs in new-axis order
+    maps = torch.eye(d, dtype=torch.float64, device=perm.device)[perm].mT * sign[:, None, :]
+    return mapped_frames(frame, z, sample, maps, w)
+
+
+def mapped_frames(frame: Frame, z: Tensor, sample: Tensor, maps: Tensor, weight: Tensor) -> FrameSet:
+    """Frames ``R P``: the canonical frame of sample ``sample[f]`` followed by an orthogonal
+    map ``maps[f]`` of its canonical coordinates, with the given weights.
+
+    Args:
+        frame: the canonical frames of B samples (:func:`tinvnn.canonicalize`).
+        z: their canonical points, laid out like the input (``frame.layout``).
+        sample: (F,) int64, non-decreasing, the sample of each frame.
+        maps: (F, D, D) orthogonal, acting on row vectors: the frame's points are ``z @ maps[f]``.
+            For signed permutations the eigenvalues are reordered with the axes.
+        weight: (F,) the frames' weights, summing to one per sample (may carry gradients).
+
+    Returns:
+        :class:`FrameSet` with points (F, N, D) (flat inputs: (M, D)).
+    """
+    layout = frame.layout
     frame_layout, point_index = expand_layout(layout, sample)
-    points = dense.index_select(0, sample).gather(-1, perm[:, None, :].expand(-1, dense.shape[1], -1))
-    points = frame_layout.from_dense((points * sign[:, None, :]).to(z.dtype))
-    rot = frame.R.index_select(0, sample).gather(-1, perm[:, None, :].expand(-1, d, -1)) * sign[:, None, :]
+    dense = layout.to_dense(z).index_select(0, sample)
+    points = frame_layout.from_dense(dense @ maps.to(dense.dtype))
     rep = lambda x: x.index_select(0, sample)  # noqa: E731
+    eigenvalues = (rep(frame.eigenvalues)[:, None, :] @ (maps * maps).to(frame.eigenvalues.dtype)).squeeze(1)
     frames = Frame(
-        t=rep(frame.t), R=rot, s=rep(frame.s), eigenvalues=rep(frame.eigenvalues).gather(1, perm),
+        t=rep(frame.t), R=rep(frame.R) @ maps.to(frame.R.dtype), s=rep(frame.s), eigenvalues=eigenvalues,
         eigen_gap=rep(frame.eigen_gap), sign_margin=rep(frame.sign_margin), tie_margin=rep(frame.tie_margin),
         tie_used=rep(frame.tie_used), ambiguous=rep(frame.ambiguous), layout=frame_layout,
     )  # fmt: skip
-    return FrameSet(frames, points, sample, w, layout, point_index)
+    return FrameSet(frames, points, sample, weight, layout, point_index)
 
 
 # ------------------------------------------------------------------------------------ steps
@@ -272,7 +302,7 @@ def _patterns(d: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     return signs, perm_t, order.repeat(2**d, 1)
 
 
-def _cap(weight: Tensor, max_frames: int | None) -> Tensor:
+def cap_weights(weight: Tensor, max_frames: int | None) -> Tensor:
     """Keep at most ``max_frames`` weights per row (B, P), continuously; rows sum to one.
 
     The weights are lowered by the largest dropped weight (the (K+1)-th largest), which leaves

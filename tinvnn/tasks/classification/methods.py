@@ -13,6 +13,8 @@
   one, in training and evaluation.
 * ``weighted_draw``: the same model, trained on one frame per cloud drawn by its weight (the
   training cost of ``tinv``); evaluation averages over the weighted frames.
+* ``learned``: the poses a small scorer learns to prefer among the 48 signed axis permutations
+  of the canonical frame, :class:`tinvnn.nn.LearnedPose`; two backbone calls per cloud.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from torch import nn
 
 from tinvnn.canonicalize import GROUPS
 from tinvnn.models import DGCNN, PointNet
-from tinvnn.nn import FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
+from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol
 
 __all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_sign_augment", "train_augmentation"]
 
 BACKBONES = ("pointnet", "dgcnn")
-METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw")
+METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
 
 
 def _check(kind: str, value: str, valid: tuple[str, ...]) -> None:
@@ -79,6 +81,8 @@ def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augm
         return PCAAlign(backbone)
     if method == "fa":
         return FrameAveraging(backbone, group=group)
+    if method == "learned":
+        return LearnedPose(backbone, group=group)
     if method in ("weighted", "weighted_draw"):
         return WeightedFrames(backbone, group=group, train_frames="draw" if method == "weighted_draw" else "average")
     return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
