@@ -71,12 +71,13 @@ def test_tinv_is_one_backbone_call_fa_is_eight(clouds: torch.Tensor) -> None:
 
 
 def test_methods_and_repr() -> None:
-    assert METHODS == ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw")
+    assert METHODS == ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
     assert train_augmentation("aug", "O").rotation == "O3" and train_augmentation("aug", "SO").rotation == "SO3"
     assert train_augmentation("tinv", "O") is None
     assert "TinvWrapper" in repr(model("tinv", "pointnet"))
     assert "train_frames='draw'" in repr(model("weighted_draw", "pointnet"))
-    with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw'\)"):
+    assert "candidates=48, max_frames=2" in repr(model("learned", "pointnet"))
+    with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)"):
         build_model("vn", torch.nn.Identity())
     with pytest.raises(ValueError, match=r"unknown group 'SE'"):
         build_model("tinv", torch.nn.Identity(), group="SE")
