@@ -3,6 +3,7 @@
     python benchmarks/bench_weighted_frames.py frames [--points 256 1024] [--json out.json]
     python benchmarks/bench_weighted_frames.py stability runs/a/checkpoint.pt ... [--json out.json]
     python benchmarks/bench_weighted_frames.py timing [--points 256] [--width 256] [--batches 24]
+    python benchmarks/bench_weighted_frames.py gap runs/none/checkpoint.pt runs/a/checkpoint.pt ... [--classes 8]
 
 ``frames``: for every shape of both splits (at each ``--points``, the training subset of
 ``load_modelnet40``), the number of weighted frames (``tinvnn.weighted_frames``) at the default
@@ -16,6 +17,11 @@ halves. Prints per checkpoint the fraction of stable shapes and the accuracy on 
 (its points per cloud, SO3 protocol, seed 0), also split by the cloud's number of weighted
 frames at the default threshold. ``--wrap weighted`` evaluates the trained backbone
 inside another method's wrapper (test-time weighted frames for a tinv-trained backbone).
+
+``gap``: where the invariant models lose to the first checkpoint (normally ``none``, which
+keeps gravity as its frame): accuracy on the upright test clouds (protocol z, the training's
+test set) split by the cloud's number of weighted frames, and the ``--classes`` classes with
+the most shapes lost against the first checkpoint.
 
 ``timing``: eval-mode forward time of untrained PointNets (tinv, weighted, fa) on the first
 ``--batches`` batches of 32 ModelNet40 test clouds (real clouds: the weighted frames' count
@@ -104,6 +110,30 @@ def stability_report(checkpoints: list[str], root: str | None, seed: int, wrap: 
     return out
 
 
+def gap_report(checkpoints: list[str], root: str | None, classes: int) -> dict:
+    out: dict = {}
+    reference: torch.Tensor | None = None
+    for path in checkpoints:
+        model, config, meta = load_model(path)
+        test = load_modelnet40("test", points=config["points"], root=root, seed=config["seed"])
+        correct = evaluate(model, test, parse_protocol("z"), seed=0).predictions == test.labels
+        counts = torch.cat([weighted_frames(c.double()).counts() for c in test.points.split(512)])
+        by_frames = {int(k): float(correct[counts == k].float().mean()) for k in counts.unique()}
+        lost = {}
+        if reference is not None:
+            per_class = [(int((reference & (test.labels == c)).sum() - (correct & (test.labels == c)).sum()), name)
+                         for c, name in enumerate(meta["classes"])]  # fmt: skip
+            lost = {name: n for n, name in sorted(per_class, reverse=True)[:classes]}
+        out[path] = {"method": config["method"], "accuracy_z": float(correct.float().mean()),
+                     "accuracy_by_weighted_frame_count": by_frames, "shapes_lost_by_class": lost}  # fmt: skip
+        print(f"{path}: {config['method']:<14} z {100 * float(correct.float().mean()):.1f} (clouds with "
+              + " / ".join(f"{k}" for k in by_frames) + " weighted frames: "
+              + " / ".join(f"{100 * v:.1f}" for v in by_frames.values()) + ")"
+              + (f"; shapes lost against {checkpoints[0]}: " + ", ".join(f"{k} {v}" for k, v in lost.items()) if lost else ""))
+        reference = correct if reference is None else reference
+    return out
+
+
 def timing_report(points: int, width: int, batches: int, root: str | None) -> dict:
     clouds = load_modelnet40("test", points=points, root=root).points[: 32 * batches]
     torch.manual_seed(0)
@@ -133,6 +163,9 @@ def main() -> None:
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
     p.add_argument("--wrap", choices=METHODS, default=None, help="evaluate the trained backbone inside this method's wrapper")
+    p = sub.add_parser("gap", help="where invariant models lose to the first checkpoint: by frame count and class")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--classes", type=int, default=8, help="classes to list, most shapes lost first")
     p = sub.add_parser("timing", help="forward time per batch of real test clouds: tinv, weighted, fa")
     p.add_argument("--points", type=int, default=256)
     p.add_argument("--width", type=int, default=256)
@@ -144,6 +177,8 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.command == "frames":
         result = frames_report(args.points, args.data_dir)
+    elif args.command == "gap":
+        result = gap_report(args.checkpoints, args.data_dir, args.classes)
     elif args.command == "stability":
         result = stability_report(args.checkpoints, args.data_dir, args.seed, args.wrap)
     else:
