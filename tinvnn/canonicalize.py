@@ -27,14 +27,22 @@ Execution: the common path (distinct eigenvalues, every sign decided by the skew
 first fallback) is a fixed sequence of batched tensor operations on a coordinate-major
 float64 copy of the points; ties and the rest of the sign rule run in a separate branch for
 the whole batch, chosen by one flag (``torch.cond`` under ``torch.compile``), with the tie
-rule's search as a custom operator.
+rule's search as a custom operator. With numba installed (``tinvnn[fast]``), 3-D float32 and
+float64 batches on the CPU without autograd take a fused kernel instead (``tinvnn._kernels``:
+three passes over each cloud, no per-operation dispatch), which finishes the samples clear of
+every threshold and hands the others to the tensor path; ``FAST_KERNELS = False`` (or the
+environment variable ``TINVNN_FAST=0``) turns it off.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib
+import os
 import warnings
-from typing import Literal, overload
+from types import ModuleType
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 import torch
@@ -60,6 +68,10 @@ _TIE_TOL = 1e-3
 _BAND = 1e-2
 # RMS radii float64 can square without overflow or loss of digits to underflow.
 _MIN_EXTENT, _MAX_EXTENT = 1e-150, 1e150
+# The fused kernel (tinvnn._kernels, needs numba) for clear 3-D samples; TINVNN_FAST=0 turns it off.
+FAST_KERNELS = os.environ.get("TINVNN_FAST", "1") != "0"
+# The checks and the frame are shared by the torch path (tensors) and the kernel's (NumPy arrays).
+Array = TypeVar("Array", Tensor, np.ndarray)
 
 
 class AmbiguityWarning(UserWarning):
@@ -200,8 +212,10 @@ def canonicalize(
     return (out, frame) if return_frame else out
 
 
-def coincident_samples(centre: Tensor, radius: Tensor) -> Tensor:
+def coincident_samples(centre: Array, radius: Array) -> Array:
     """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
+    if isinstance(centre, np.ndarray):
+        return radius <= _ZERO_SCALE_TOL * (np.linalg.norm(centre, axis=-1) + radius)
     return radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
 
 
@@ -262,7 +276,7 @@ def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, 
     points whose rounding residue float64 cannot square: the caller treats them as exactly
     coinciding), or None when every radius is in range.
     """
-    ok = (mean_square >= _MIN_EXTENT**2) & (mean_square <= _MAX_EXTENT**2)
+    ok = _in_range(mean_square)
     if torch.compiler.is_compiling():
         torch._assert_async((mean_square <= _MAX_EXTENT**2).all(), "pos must be finite with RMS radii up to 1e150")
         return None
@@ -283,10 +297,29 @@ def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, 
     return ~ok
 
 
+def _in_range(mean_square: Array) -> Array:
+    """(B,) bool: mean squared radii (B,) of samples whose points float64 can square (False for NaN)."""
+    return (mean_square >= _MIN_EXTENT**2) & (mean_square <= _MAX_EXTENT**2)
+
+
 def _canonical_frame(
     pos: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
-    """Frame and canonical points, dense (B, N, D) in ``pos.dtype``.
+    """Frame and canonical points, dense (B, N, D) in ``pos.dtype``: by the fused kernel
+    (:func:`_fast_frame`) where it applies, else by tensor operations (:func:`_torch_frame`)."""
+    kernels = _fast_kernels(pos, layout)
+    if kernels is not None:
+        result = _fast_frame(pos, layout, kernels, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+        if result is not None:
+            return result
+    return _torch_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+
+
+def _torch_frame(
+    pos: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+) -> tuple[Frame, Tensor]:
+    """Frame and canonical points, dense (B, N, D) in ``pos.dtype``, by tensor operations: any
+    layout, dimension, dtype and device, with autograd and under ``torch.compile``.
 
     The common path (distinct eigenvalues, signs fixed by the skewness or the first fallback)
     is batched tensor work without host synchronisation; the rare cases (ties, the rest of
@@ -330,21 +363,106 @@ def _canonical_frame(
         )
     else:
         dense, R, sign_margin, tie_margin = tail(*operands, slow=bool(rare))
+    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale, sign_tol=sign_tol)
+    return frame, dense
+
+
+def _frame(
+    centre: Array,
+    R: Array,
+    radius: Array,
+    evals: Array,
+    eigen_gap: Array,
+    on_gap_tol: Array,
+    sign_margin: Array,
+    tie_margin: Array,
+    layout: Layout,
+    *,
+    scale: bool,
+    sign_tol: float,
+) -> Frame:
+    """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
+    (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
+    margins (B,)."""
     with torch.no_grad():
         ambiguous = (sign_margin <= sign_tol) | (tie_margin <= _TIE_TOL) | on_gap_tol
-    frame = Frame(
-        t=centre,
-        R=R,
-        s=radius if scale else torch.ones_like(radius),
-        eigenvalues=evals,
-        eigen_gap=eigen_gap,
-        sign_margin=sign_margin,
-        tie_margin=tie_margin,
-        tie_used=tie_margin < float("inf"),
-        ambiguous=ambiguous,
-        layout=layout,
-    )
-    return frame, dense
+    fields = {
+        "t": centre,
+        "R": R,
+        "s": radius if scale else (np.ones_like if isinstance(radius, np.ndarray) else torch.ones_like)(radius),
+        "eigenvalues": evals,
+        "eigen_gap": eigen_gap,
+        "sign_margin": sign_margin,
+        "tie_margin": tie_margin,
+        "tie_used": tie_margin < float("inf"),
+        "ambiguous": ambiguous,
+    }
+    return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
+
+
+def _fast_kernels(pos: Tensor, layout: Layout) -> ModuleType | None:
+    """:mod:`tinvnn._kernels` where it applies to ``pos`` in ``layout``: 3-D float32/float64
+    points on the CPU without autograd, not under ``torch.compile``, samples of equal size (no
+    mask; a flat batch only when it is a reshape), ``FAST_KERNELS`` on, and numba installed."""
+    if (
+        torch.compiler.is_compiling()
+        or not FAST_KERNELS
+        or pos.shape[-1] != 3
+        or pos.dtype not in (torch.float32, torch.float64)
+        or pos.device.type != "cpu"
+        or pos.requires_grad
+        or layout.mask is not None
+        or (layout.kind == "flat" and not layout.contiguous)
+    ):
+        return None
+    return _load_kernels()
+
+
+@functools.cache
+def _load_kernels() -> ModuleType | None:
+    """:mod:`tinvnn._kernels`, or None without numba."""
+    try:
+        return importlib.import_module("tinvnn._kernels")
+    except ImportError:
+        return None
+
+
+def _fast_frame(
+    pos: Tensor, layout: Layout, kernels: ModuleType, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+) -> tuple[Frame, Tensor] | None:
+    """Frame and canonical points (B, N, 3) by the fused kernel (:func:`tinvnn._kernels.frames`).
+
+    The kernel finishes the samples that are clear of every decision threshold (no null axis,
+    eigen-gaps above ``gap_tol``, every sign fixed by the skewness or the first fallback, each
+    at least ``_BAND`` away from its threshold), where the rules reduce to their plain form; the
+    other samples are recomputed by :func:`_torch_frame`. Returns None (the torch path for the
+    whole batch, with its checks and errors) when a sample's radius is out of range (NaN/Inf,
+    radii float64 cannot square) or its points coincide.
+    """
+    x = layout.to_dense(pos)
+    flat = x.reshape(x.shape[0], -1).contiguous().numpy()
+    out = torch.empty(x.shape, dtype=pos.dtype)
+    centre, mean_square, evals, R, eigen_gap, sign_margin, done = kernels.frames(
+        flat, out.view(x.shape[0], -1).numpy(), scale, group == "SO",
+        NULL_TOL, gap_tol * (1 + _BAND), sign_tol * (1 - _BAND), sign_tol * (1 + _BAND),
+    )  # fmt: skip
+    radius = np.sqrt(mean_square)
+    if not _in_range(mean_square).all() or coincident_samples(centre, radius).any():
+        return None
+    clear = np.zeros_like(done)  # no tie and no gap on gap_tol
+    frame = _frame(centre, R, radius, evals, eigen_gap, clear, sign_margin, np.full_like(radius, np.inf), layout,
+                   scale=scale, sign_tol=sign_tol)  # fmt: skip
+    if not done.all():
+        rows = torch.from_numpy(np.flatnonzero(~done))
+        part = x[rows]
+        part_layout = Layout.from_input(part, None, None, min_points=1, check_values=False)
+        part_frame, part_out = _torch_frame(part, part_layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+        out.index_copy_(0, rows, part_out)
+        frame = dataclasses.replace(frame, **{
+            f.name: getattr(frame, f.name).index_copy(0, rows, getattr(part_frame, f.name))
+            for f in dataclasses.fields(frame) if f.name != "layout"
+        })  # fmt: skip
+    return frame, out
 
 
 def _finish(
