@@ -7,7 +7,7 @@ import torch
 from conftest import INVARIANCE_RTOL
 from torch import nn
 
-from tests._backbones import Lambda, PointMLP
+from tests._backbones import FlatSquares, Lambda, PointMLP
 from tests._clouds import skewed_cloud
 from tests.test_weighted_frames import _ambiguous_clouds, _deformed
 from tinvnn import canonicalize, check_equivariance, check_invariance
@@ -104,6 +104,12 @@ def test_one_backbone_call_and_layouts(generator: torch.Generator) -> None:
     assert len(calls) == 1 and 3 <= calls[0] <= 6
     model = _model()
     torch.testing.assert_close(model(x), model(x[None])[0])
+    clouds = _ambiguous_clouds(4, 25, generator)
+    torch.manual_seed(0)
+    flat = LearnedPose(FlatSquares()).double()
+    padded = LearnedPose(Lambda(lambda z: (z**2).sum(-2)))
+    padded.scorer = flat.scorer  # the same scorer: the same poses and weights
+    torch.testing.assert_close(flat(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25)), padded(clouds))
 
 
 def test_options_and_repr() -> None:
