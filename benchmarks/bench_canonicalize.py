@@ -9,8 +9,10 @@ Three studies, each measured in one run (so that its ratios are comparable on a 
         timed on at most ``--naive-clouds`` clouds per size (it is O(N^3)).
     python benchmarks/bench_canonicalize.py --study engine [--batch 32] [--points 1024]
         engine: per cloud, interleaved repeats, medians: one clone of the batch (the memory
-        traffic floor), canonicalize on the padded (B, N, 3) batch, on the same clouds as a flat
-        (N_total, 3) batch with ``batch=``, and ``torch.compile(canonicalize, fullgraph=True)``.
+        traffic floor); canonicalize with its fused kernel ("fast", "fast flat"; where numba is
+        installed) and by tensor operations ("padded", "flat": ``FAST_KERNELS`` off), each on the
+        padded (B, N, 3) batch and on the same clouds as a flat (N_total, 3) batch with
+        ``batch=``; and ``torch.compile(canonicalize, fullgraph=True)`` (tensor operations).
     python benchmarks/bench_canonicalize.py --device cuda [--batches 32 256] [--points 1024]
         forward: eager and compiled canonicalize, and PointNet / DGCNN (the papers' sizes, eval
         mode) forward with and without TinvWrapper, at each batch size; reports
@@ -23,6 +25,7 @@ GPU. ``--threads`` sets torch's CPU threads (default 1: stable on a shared machi
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -38,6 +41,8 @@ import torch
 import tinvnn
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import TinvWrapper
+
+engine = importlib.import_module("tinvnn.canonicalize")  # the module (``tinvnn.canonicalize`` is the function)
 
 
 def naive_mds(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -116,18 +121,34 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
     start = time.perf_counter()
     compiled(x)
     compile_s = time.perf_counter() - start
-    fns = {
-        "clone": lambda: x.clone(),
-        "padded": lambda: tinvnn.canonicalize(x),
-        "flat": lambda: tinvnn.canonicalize(flat, batch=batch),
-        "compiled": lambda: compiled(x),
-    }
+    fast = engine._load_kernels() is not None and engine.FAST_KERNELS
+    fns: dict[str, Callable[[], object]] = {"clone": lambda: x.clone()}
+    if fast:
+        fns["fast"] = lambda: tinvnn.canonicalize(x)
+        fns["fast flat"] = lambda: tinvnn.canonicalize(flat, batch=batch)
+    else:
+        print("fused kernel unavailable (numba not installed, or TINVNN_FAST=0): no fast rows")
+    fns["padded"] = lambda: _torch_path(tinvnn.canonicalize, x)
+    fns["flat"] = lambda: _torch_path(tinvnn.canonicalize, flat, batch=batch)
+    fns["compiled"] = lambda: compiled(x)
     seconds = interleaved(fns, args.repeats, "cpu")
     per_cloud = {name: s / args.batch * 1e6 for name, s in seconds.items()}
     for name, us in per_cloud.items():
         print(f"{name:9s} {us:8.2f} us per cloud   x{us / per_cloud['clone']:6.1f} the clone")
-    print(f"flat / padded: {per_cloud['flat'] / per_cloud['padded']:.2f}; compiling took {compile_s:.1f} s")
+    print(f"torch path: flat / padded {per_cloud['flat'] / per_cloud['padded']:.2f}; compiling took {compile_s:.1f} s")
+    if fast:
+        print(f"fast path: flat / padded {per_cloud['fast flat'] / per_cloud['fast']:.2f}; "
+              f"torch path / fast path (padded) {per_cloud['padded'] / per_cloud['fast']:.1f}")
     return [{"us_per_cloud": per_cloud, "compile_s": compile_s, "B": args.batch, "N": args.points}]
+
+
+def _torch_path(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """``fn(*args, **kwargs)`` with the engine's fused kernel off (its tensor-operation path)."""
+    engine.FAST_KERNELS = False
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        engine.FAST_KERNELS = True
 
 
 # ------------------------------------------------------------------------------ forward

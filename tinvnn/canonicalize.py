@@ -420,10 +420,11 @@ def _fast_kernels(pos: Tensor, layout: Layout) -> ModuleType | None:
 
 @functools.cache
 def _load_kernels() -> ModuleType | None:
-    """:mod:`tinvnn._kernels`, or None without numba."""
+    """:mod:`tinvnn._kernels`, or None without numba (or where numba finds no writable cache
+    directory, its RuntimeError at import)."""
     try:
         return importlib.import_module("tinvnn._kernels")
-    except ImportError:
+    except (ImportError, RuntimeError):
         return None
 
 
