@@ -102,12 +102,14 @@ def frames(
                 break
             margin[k] = abs(stat)
             if stat < 0:
-                R[b, :, k] = -r
+                for i in range(3):
+                    r[i] = -r[i]
         else:
             if right_handed:  # handedness decides the sign of the axis whose sign was least certain
                 own = np.argmin(margin)
                 if _det3(R[b]) < 0:
-                    R[b, :, own] = -R[b, :, own]
+                    for i in range(3):
+                        R[b, i, own] = -R[b, i, own]
                 margin[own] = np.inf
             sign_margin[b] = margin.min()
             unit = mean_square[b] ** 0.5 if scale else 1.0
@@ -195,11 +197,15 @@ def _eigh3(cov: np.ndarray, evals: np.ndarray, evecs: np.ndarray) -> None:
             for k in range(3):
                 vkp, vkq = v[k, p], v[k, q]
                 v[k, p], v[k, q] = c * vkp - s * vkq, s * vkp + c * vkq
-    order = np.argsort(-np.array([a[0, 0], a[1, 1], a[2, 2]]))
-    columns = v.copy()
-    for k in range(3):
-        evals[k] = max(a[order[k], order[k]], 0.0)
-        v[:, k] = columns[:, order[k]]
+    for k in range(3):  # sort descending: selection of the largest remaining, swapping columns
+        top = k
+        for j in range(k + 1, 3):
+            if a[j, j] > a[top, top]:
+                top = j
+        a[k, k], a[top, top] = a[top, top], a[k, k]
+        for i in range(3):
+            v[i, k], v[i, top] = v[i, top], v[i, k]
+        evals[k] = max(a[k, k], 0.0)
 
 
 @numba.njit(cache=True, error_model="numpy")
