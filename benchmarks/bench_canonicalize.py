@@ -9,8 +9,8 @@ Three studies, each measured in one run (so that its ratios are comparable on a 
         timed on at most ``--naive-clouds`` clouds per size (it is O(N^3)).
     python benchmarks/bench_canonicalize.py --study engine [--batch 32] [--points 1024]
         engine: per cloud, interleaved repeats, medians: one clone of the batch (the memory
-        traffic floor); canonicalize with its fused kernel ("fast", "fast flat"; where numba is
-        installed) and by tensor operations ("padded", "flat": ``FAST_KERNELS`` off), each on the
+        traffic floor); the fused kernel alone ("kernel"); canonicalize with it ("fast", "fast
+        flat"; where numba is installed) and by tensor operations ("padded", "flat": ``FAST_KERNELS`` off), each on the
         padded (B, N, 3) batch and on the same clouds as a flat (N_total, 3) batch with
         ``batch=``; and ``torch.compile(canonicalize, fullgraph=True)`` (tensor operations).
     python benchmarks/bench_canonicalize.py --device cuda [--batches 32 256] [--points 1024]
@@ -124,6 +124,7 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
     fast = engine._load_kernels() is not None and engine.FAST_KERNELS
     fns: dict[str, Callable[[], object]] = {"clone": lambda: x.clone()}
     if fast:
+        fns["kernel"] = _kernel_call(x)
         fns["fast"] = lambda: tinvnn.canonicalize(x)
         fns["fast flat"] = lambda: tinvnn.canonicalize(flat, batch=batch)
     else:
@@ -140,6 +141,13 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
         print(f"fast path: flat / padded {per_cloud['fast flat'] / per_cloud['fast']:.2f}; "
               f"torch path / fast path (padded) {per_cloud['padded'] / per_cloud['fast']:.1f}")
     return [{"us_per_cloud": per_cloud, "compile_s": compile_s, "B": args.batch, "N": args.points}]
+
+
+def _kernel_call(x: torch.Tensor) -> Callable[[], object]:
+    """The fused kernel alone on the batch ``x`` (B, N, 3), output buffer included, at the default
+    tolerances: what the fast path costs without the Python around it (checks, layout, Frame)."""
+    kernel, flat, bounds = engine._load_kernels().frames, x.reshape(x.shape[0], -1).numpy(), engine._kernel_bounds(1e-3, 1e-3)
+    return lambda: kernel(flat, torch.empty(x.shape).view(x.shape[0], -1).numpy(), True, False, *bounds)
 
 
 def _torch_path(fn: Callable[..., object], *args: object, **kwargs: object) -> object:

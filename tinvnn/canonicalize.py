@@ -428,6 +428,13 @@ def _load_kernels() -> ModuleType | None:
         return None
 
 
+def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float, float]:
+    """The bounds of a clear sample for :func:`tinvnn._kernels.frames`: ``NULL_TOL``, and
+    ``gap_tol`` and ``sign_tol`` widened by their ambiguity band ``_BAND`` (gap limit, then the
+    skewness below which the first fallback may decide, and the size a deciding statistic needs)."""
+    return NULL_TOL, gap_tol * (1 + _BAND), sign_tol * (1 - _BAND), sign_tol * (1 + _BAND)
+
+
 def _fast_frame(
     pos: Tensor, layout: Layout, kernels: ModuleType, *, scale: bool, group: str, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor] | None:
@@ -444,9 +451,8 @@ def _fast_frame(
     flat = x.reshape(x.shape[0], -1).contiguous().numpy()
     out = torch.empty(x.shape, dtype=pos.dtype)
     centre, mean_square, evals, R, eigen_gap, sign_margin, done = kernels.frames(
-        flat, out.view(x.shape[0], -1).numpy(), scale, group == "SO",
-        NULL_TOL, gap_tol * (1 + _BAND), sign_tol * (1 - _BAND), sign_tol * (1 + _BAND),
-    )  # fmt: skip
+        flat, out.view(x.shape[0], -1).numpy(), scale, group == "SO", *_kernel_bounds(gap_tol, sign_tol)
+    )
     radius = np.sqrt(mean_square)
     if not _in_range(mean_square).all() or coincident_samples(centre, radius).any():
         return None
