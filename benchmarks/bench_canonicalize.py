@@ -146,8 +146,8 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
 def _kernel_call(x: torch.Tensor) -> Callable[[], object]:
     """The fused kernel alone on the batch ``x`` (B, N, 3), output buffer included, at the default
     tolerances: what the fast path costs without the Python around it (checks, layout, Frame)."""
-    kernel, flat, bounds = engine._load_kernels().frames, x.reshape(x.shape[0], -1).numpy(), engine._kernel_bounds(1e-3, 1e-3)
-    return lambda: kernel(flat, torch.empty(x.shape).view(x.shape[0], -1).numpy(), True, False, *bounds)
+    kernel, points, bounds = engine._load_kernels().frames, x.numpy(), engine._kernel_bounds(1e-3, 1e-3)
+    return lambda: kernel(points, torch.empty(x.shape).numpy(), True, False, *bounds)
 
 
 def _torch_path(fn: Callable[..., object], *args: object, **kwargs: object) -> object:

@@ -40,8 +40,8 @@ def _assert_same(fast: tuple[Tensor, Frame], slow: tuple[Tensor, Frame], atol: f
 
 def _clear(x: Tensor, scale: bool = True, group: str = "O") -> np.ndarray:
     """(B,) bool: the samples of ``x`` (B, N, 3) the kernel finishes itself, at the default tolerances."""
-    flat = x.reshape(x.shape[0], -1).contiguous().numpy()
-    return kernels.frames(flat, np.empty_like(flat), scale, group == "SO", *engine._kernel_bounds(1e-3, 1e-3))[-1]
+    points = x.contiguous().numpy()
+    return kernels.frames(points, np.empty_like(points), scale, group == "SO", *engine._kernel_bounds(1e-3, 1e-3))[-1]
 
 
 def _batch(b: int, n: int, *, offset: float, dtype: torch.dtype, seed: int) -> Tensor:

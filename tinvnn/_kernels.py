@@ -16,8 +16,9 @@ near a decision of the rules (ties, null axes, undecided or ambiguous signs) is 
 torch path, which applies them in full; with ``right_handed``, the axis of smallest margin
 (there is no null axis) takes the sign that makes ``det R = +1``.
 
-Points arrive as a flat (B, 3 N) view of a contiguous (B, N, 3) float32 or float64 batch (point
-``i`` at ``3 i .. 3 i + 2``): in that form the compiler vectorises the passes. Everything is
+Points arrive as a contiguous (B, N, 3) float32 or float64 batch; the passes read each sample
+as a flat (3 N) view (point ``i`` at ``3 i .. 3 i + 2``), in which form the compiler vectorises
+them. Everything is
 accumulated in float64, after centring, so that offsets far larger than the cloud lose no
 digits. The passes may reassociate sums and fuse multiply-adds (``fastmath``, what vectorised
 sums need; NaN and Inf still propagate); the rest is plain IEEE arithmetic (``error_model=
@@ -51,8 +52,9 @@ def frames(
     sign_low: float,
     sign_high: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Canonical frames of the samples of ``x`` (B, 3 N), and their canonical points written to
-    ``out`` (B, 3 N) for the clear samples (see the module docstring).
+    """Canonical frames of the samples of ``x`` (B, N, 3), C-contiguous float32 or float64, and
+    their canonical points written to ``out`` (B, N, 3) for the clear samples (see the module
+    docstring).
 
     Returns float64 centroids (B, 3), mean squared radii (B,), eigenvalues (B, 3) descending,
     canonical axes ``R`` (B, 3, 3) as columns, eigen-gaps (B,), sign margins (B,), and
@@ -60,7 +62,7 @@ def frames(
     undefined otherwise). ``scale``: divide by the RMS radius; ``right_handed``: ``det R = +1``
     (flipping the axis of smallest sign margin).
     """
-    batch, n = x.shape[0], x.shape[1] // 3
+    batch, n = x.shape[0], x.shape[1]
     centre = np.empty((batch, 3))
     mean_square = np.empty(batch)
     evals = np.empty((batch, 3))
@@ -72,8 +74,9 @@ def frames(
     third = np.empty((3, 3, 3))
     matrix = np.empty((3, 3))
     margin = np.empty(3)
+    points = np.empty((3, n))  # the sample's points, coordinate-major float64
     for b in range(batch):
-        _moments(x[b], n, centre[b], cov, third)
+        _moments(x[b].reshape(3 * n), points, centre[b], cov, third)
         mean_square[b] = cov[0, 0] + cov[1, 1] + cov[2, 2]
         _eigh3(cov, evals[b], R[b])
         lam = evals[b]
@@ -116,27 +119,30 @@ def frames(
             for i in range(3):
                 for k in range(3):
                     matrix[i, k] = R[b, i, k] / unit
-            _project(x[b], n, centre[b], matrix, out[b])
+            _project(points, centre[b], matrix, out[b].reshape(3 * n))
             done[b] = True
     return centre, mean_square, evals, R, eigen_gap, sign_margin, done
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_PASSES)
-def _moments(xb: np.ndarray, n: int, centre: np.ndarray, cov: np.ndarray, third: np.ndarray) -> None:
+def _moments(xb: np.ndarray, points: np.ndarray, centre: np.ndarray, cov: np.ndarray, third: np.ndarray) -> None:
     """Centroid (3,), covariance (3, 3) and third-moment tensor ``E[y_a y_b y_c]`` (3, 3, 3) of the
-    centred points ``y`` of one sample ``xb`` (3 n), written in place."""
+    centred points ``y`` of one sample ``xb`` (3 n, interleaved), written in place; ``points``
+    (3, n) receives the sample coordinate-major in float64 (contiguous loads for both later
+    passes)."""
+    n = points.shape[1]
+    px, py, pz = points[0], points[1], points[2]
     s0 = s1 = s2 = 0.0
     for i in range(n):
-        s0 += np.float64(xb[3 * i])
-        s1 += np.float64(xb[3 * i + 1])
-        s2 += np.float64(xb[3 * i + 2])
+        px[i], py[i], pz[i] = xb[3 * i], xb[3 * i + 1], xb[3 * i + 2]
+        s0 += px[i]
+        s1 += py[i]
+        s2 += pz[i]
     c0, c1, c2 = s0 / n, s1 / n, s2 / n
     m00 = m01 = m02 = m11 = m12 = m22 = 0.0
     t000 = t001 = t002 = t011 = t012 = t022 = t111 = t112 = t122 = t222 = 0.0
     for i in range(n):
-        u = np.float64(xb[3 * i]) - c0
-        v = np.float64(xb[3 * i + 1]) - c1
-        w = np.float64(xb[3 * i + 2]) - c2
+        u, v, w = px[i] - c0, py[i] - c1, pz[i] - c2
         uu, vv, ww, uv = u * u, v * v, w * w, u * v
         m00 += uu
         m01 += uv
@@ -219,17 +225,16 @@ def _det3(m: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_PASSES)
-def _project(xb: np.ndarray, n: int, centre: np.ndarray, matrix: np.ndarray, ob: np.ndarray) -> None:
-    """``ob = (xb - centre) @ matrix`` for one sample: ``xb``, ``ob`` (3 n) flat points, ``centre``
-    (3,), ``matrix`` (3, 3); in float64, rounded once to ``ob``'s dtype."""
+def _project(points: np.ndarray, centre: np.ndarray, matrix: np.ndarray, ob: np.ndarray) -> None:
+    """``ob = (points.T - centre) @ matrix`` for one sample: ``points`` (3, n) coordinate-major,
+    ``ob`` (3 n) interleaved, ``centre`` (3,), ``matrix`` (3, 3); rounded once to ``ob``'s dtype."""
+    px, py, pz = points[0], points[1], points[2]
     c0, c1, c2 = centre[0], centre[1], centre[2]
     r00, r01, r02 = matrix[0, 0], matrix[0, 1], matrix[0, 2]
     r10, r11, r12 = matrix[1, 0], matrix[1, 1], matrix[1, 2]
     r20, r21, r22 = matrix[2, 0], matrix[2, 1], matrix[2, 2]
-    for i in range(n):
-        u = np.float64(xb[3 * i]) - c0
-        v = np.float64(xb[3 * i + 1]) - c1
-        w = np.float64(xb[3 * i + 2]) - c2
+    for i in range(points.shape[1]):
+        u, v, w = px[i] - c0, py[i] - c1, pz[i] - c2
         ob[3 * i] = u * r00 + v * r10 + w * r20
         ob[3 * i + 1] = u * r01 + v * r11 + w * r21
         ob[3 * i + 2] = u * r02 + v * r12 + w * r22

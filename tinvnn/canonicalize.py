@@ -215,7 +215,7 @@ def canonicalize(
 def coincident_samples(centre: Array, radius: Array) -> Array:
     """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
     if isinstance(centre, np.ndarray):
-        return radius <= _ZERO_SCALE_TOL * (np.linalg.norm(centre, axis=-1) + radius)
+        return radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
     return radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
 
 
@@ -384,8 +384,7 @@ def _frame(
     """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
     (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
     margins (B,)."""
-    with torch.no_grad():
-        ambiguous = (sign_margin <= sign_tol) | (tie_margin <= _TIE_TOL) | on_gap_tol
+    ambiguous = (sign_margin <= sign_tol) | (tie_margin <= _TIE_TOL) | on_gap_tol  # comparisons: no gradient
     fields = {
         "t": centre,
         "R": R,
@@ -447,17 +446,16 @@ def _fast_frame(
     whole batch, with its checks and errors) when a sample's radius is out of range (NaN/Inf,
     radii float64 cannot square) or its points coincide.
     """
-    x = layout.to_dense(pos)
-    flat = x.reshape(x.shape[0], -1).contiguous().numpy()
+    x = layout.to_dense(pos).contiguous()
     out = torch.empty(x.shape, dtype=pos.dtype)
     centre, mean_square, evals, R, eigen_gap, sign_margin, done = kernels.frames(
-        flat, out.view(x.shape[0], -1).numpy(), scale, group == "SO", *_kernel_bounds(gap_tol, sign_tol)
+        x.numpy(), out.numpy(), scale, group == "SO", *_kernel_bounds(gap_tol, sign_tol)
     )
     radius = np.sqrt(mean_square)
     if not _in_range(mean_square).all() or coincident_samples(centre, radius).any():
         return None
-    clear = np.zeros_like(done)  # no tie and no gap on gap_tol
-    frame = _frame(centre, R, radius, evals, eigen_gap, clear, sign_margin, np.full_like(radius, np.inf), layout,
+    clear = np.zeros(len(done), dtype=bool)  # no tie, no gap on gap_tol
+    frame = _frame(centre, R, radius, evals, eigen_gap, clear, sign_margin, np.full(len(done), np.inf), layout,
                    scale=scale, sign_tol=sign_tol)  # fmt: skip
     if not done.all():
         rows = torch.from_numpy(np.flatnonzero(~done))
