@@ -16,11 +16,11 @@ near a decision of the rules (ties, null axes, undecided or ambiguous signs) is 
 torch path, which applies them in full; with ``right_handed``, the axis of smallest margin
 (there is no null axis) takes the sign that makes ``det R = +1``.
 
-Points arrive as a contiguous (B, N, 3) float32 or float64 batch; the passes read each sample
-as a flat (3 N) view (point ``i`` at ``3 i .. 3 i + 2``), in which form the compiler vectorises
-them. Everything is
-accumulated in float64, after centring, so that offsets far larger than the cloud lose no
-digits. The passes may reassociate sums and fuse multiply-adds (``fastmath``, what vectorised
+Points arrive as a contiguous (B, N, 3) float32 or float64 batch. The first pass reads each
+sample as a flat (3 N) view (point ``i`` at ``3 i .. 3 i + 2``) and copies it coordinate-major
+into a float64 buffer, which the other two read contiguously; the compiler vectorises all
+three. Everything is accumulated in float64, after centring, so that offsets far larger than
+the cloud lose no digits. The passes may reassociate sums and fuse multiply-adds (``fastmath``, what vectorised
 sums need; NaN and Inf still propagate); the rest is plain IEEE arithmetic (``error_model=
 "numpy"``: a division by zero gives Inf or NaN, as in torch, for the caller's checks). Compiled
 on first use for each dtype and cached on disk (``cache=True``).
