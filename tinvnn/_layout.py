@@ -176,6 +176,15 @@ def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layo
     total = batch.shape[0]
     if total == 0:
         raise ValueError(f"{name} holds no samples")
+    batch = batch.long()
+    b = int(batch[-1]) + 1
+    if 0 < b <= total and total % b == 0:  # PyG's common case first: in order, equal sizes (one pass)
+        n = total // b
+        if bool((batch.reshape(b, n) == torch.arange(b, device=batch.device)[:, None]).all()):
+            _check_size(n, min_points, name)
+            slot = torch.arange(n, device=batch.device).repeat(b)
+            counts = torch.full((b,), n, device=batch.device)
+            return Layout("flat", (total,), b, counts, None, (batch, slot), contiguous=True)
     lo, hi = (int(v) for v in torch.aminmax(batch))
     if lo < 0:
         raise ValueError(f"batch must hold sample ids >= 0, got {lo}")
@@ -184,15 +193,6 @@ def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layo
             f"batch ids must run 0..B-1 without gaps, got id {hi} for {total} points; "
             "renumber them with torch.unique(batch, return_inverse=True)[1]"
         )
-    batch = batch.long()
-    if total % (hi + 1) == 0 and lo == 0:  # PyG's common case first: in order, equal sizes (one pass)
-        n = total // (hi + 1)
-        ids = torch.arange(hi + 1, device=batch.device)
-        if bool((batch.view(hi + 1, n) == ids[:, None]).all()):
-            _check_size(n, min_points, name)
-            slot = torch.arange(n, device=batch.device).repeat(hi + 1)
-            counts = torch.full((hi + 1,), n, device=batch.device)
-            return Layout("flat", (total,), hi + 1, counts, None, (batch, slot), contiguous=True)
     counts = torch.bincount(batch, minlength=hi + 1)
     _check_counts(counts, min_points, name, "flat")
     starts = torch.cumsum(counts, 0) - counts
