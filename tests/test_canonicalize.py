@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import tinvnn
-from tinvnn import canonicalize, check_invariance, random_orthogonal
 from tests._clouds import grid, same_point_set, skewed_cloud, whitened
 from tests.conftest import INVARIANCE_RTOL
+from tinvnn import canonicalize, check_invariance, random_orthogonal
+from tinvnn._layout import Layout
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 
@@ -140,6 +141,22 @@ def test_batched_layouts_match_per_sample_calls(layout: str, generator: torch.Ge
         got = list(out.split(sizes))
     for a, b in zip(got, singles, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("ids", [[0, 0, 1, 1, 2, 2], [0, 1, 2, 0, 1, 2], [0, 0, 0, 1, 1, 2]])
+def test_flat_index_of_every_flat_layout(ids: list[int]) -> None:
+    """In-order equal-size batches (a reshape, index built on demand) and the general ones give
+    each point its sample id and its slot among that sample's points, in input order."""
+    batch = torch.tensor(ids)
+    layout = Layout.from_input(torch.zeros(len(ids), 3), None, batch, min_points=1)
+    sample, slot = layout.flat_index()
+    assert sample.tolist() == ids
+    assert slot.tolist() == [ids[:i].count(ids[i]) for i in range(len(ids))]
+    assert layout.contiguous == (ids == sorted(ids) and len(set(ids.count(i) for i in set(ids))) == 1)
+    x = torch.arange(18.0).reshape(6, 3)
+    torch.testing.assert_close(layout.from_dense(layout.to_dense(x)), x)
+    with pytest.raises(ValueError, match="a padded layout has no flat index"):
+        Layout.from_input(torch.zeros(2, 4, 3), None, None).flat_index()
 
 
 def test_dtype_kept_and_input_untouched(dtype: torch.dtype, generator: torch.Generator) -> None:

@@ -30,7 +30,7 @@ class Layout:
         counts: (B,) number of real points per sample.
         mask: (B, N_max) bool, True on real points; None when all rows are real.
         index: flat layout only: (N_total,) sample id and (N_total,) slot of each point in the
-            dense view.
+            dense view; None for a contiguous one (see :meth:`flat_index`).
         contiguous: flat layout whose samples are consecutive and equally sized, so that the
             dense view is a reshape.
     """
@@ -112,6 +112,17 @@ class Layout:
         _check_counts(counts, min_points, name, "padded")
         return Layout("padded", (b, n), b, counts, None if bool(mask.all()) else mask)
 
+    def flat_index(self) -> tuple[Tensor, Tensor]:
+        """Flat layouts: the (N_total,) sample id and slot in the dense view of every point
+        (built here for a contiguous layout, which needs them for nothing else)."""
+        if self.index is not None:
+            return self.index
+        if not self.contiguous:
+            raise ValueError(f"a {self.kind} layout has no flat index")
+        n = self.shape[0] // self.num_samples
+        ids = torch.arange(self.num_samples, device=self.counts.device)
+        return ids.repeat_interleave(n), torch.arange(n, device=self.counts.device).repeat(self.num_samples)
+
     # ---------------------------------------------------------------- conversions
     def to_dense(self, x: Tensor) -> Tensor:
         """(*shape, ..., D) -> (B, N_max, ..., D); padding rows are zero."""
@@ -182,9 +193,7 @@ def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layo
         n = total // b
         if bool((batch.reshape(b, n) == torch.arange(b, device=batch.device)[:, None]).all()):
             _check_size(n, min_points, name)
-            slot = torch.arange(n, device=batch.device).repeat(b)
-            counts = torch.full((b,), n, device=batch.device)
-            return Layout("flat", (total,), b, counts, None, (batch, slot), contiguous=True)
+            return Layout("flat", (total,), b, torch.full((b,), n, device=batch.device), None, None, contiguous=True)
     lo, hi = (int(v) for v in torch.aminmax(batch))
     if lo < 0:
         raise ValueError(f"batch must hold sample ids >= 0, got {lo}")
@@ -199,16 +208,14 @@ def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layo
     ordered = bool((batch[1:] >= batch[:-1]).all())
     n_max = int(counts.max())
     equal = bool((counts == n_max).all())
-    if ordered and equal:
-        slot = torch.arange(n_max, device=batch.device).repeat(hi + 1)
-    elif ordered:
+    if ordered:
         slot = torch.arange(total, device=batch.device) - starts[batch]
     else:
         order = torch.argsort(batch, stable=True)
         slot = torch.empty_like(batch)
         slot[order] = torch.arange(total, device=batch.device) - starts[batch[order]]
     dense_mask = None if equal else torch.arange(n_max, device=batch.device)[None, :] < counts[:, None]
-    return Layout("flat", (total,), hi + 1, counts, dense_mask, (batch, slot), contiguous=ordered and equal)
+    return Layout("flat", (total,), hi + 1, counts, dense_mask, (batch, slot))
 
 
 def _full_counts(b: int, pos: Tensor) -> Tensor:

@@ -123,7 +123,7 @@ class FrameSet:
             return values
         weight = self.weight.to(device=values.device, dtype=values.dtype)
         if self.point_index is not None and values.shape[0] == self.points.shape[0]:
-            rows, target = self.frame.layout.index[0], self.point_index  # type: ignore[index]
+            rows, target = self.frame.layout.flat_index()[0], self.point_index
             size = self.layout.shape[0]
         else:
             rows, target, size = None, self.sample, self.layout.num_samples
@@ -332,7 +332,7 @@ def expand_layout(layout: Layout, sample: Tensor) -> tuple[Layout, Tensor | None
     mask = None if layout.mask is None else layout.mask.index_select(0, sample)
     if layout.kind != "flat":
         return Layout("padded", (len(sample), layout.shape[-1]), len(sample), counts, mask), None
-    ids, slot_in = layout.index  # type: ignore[misc]
+    ids, slot_in = layout.flat_index()
     order = torch.argsort(ids, stable=True)  # input rows grouped by sample, in input order
     starts = torch.cumsum(layout.counts, 0) - layout.counts
     frame_of_row = torch.arange(len(sample), device=sample.device).repeat_interleave(counts)

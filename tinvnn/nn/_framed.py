@@ -98,7 +98,7 @@ class _FramedWrapper(nn.Module):
             backbone_kwargs["mask"] = frames.repeat(mask)
         if batch is not None:
             _check_accepts(self.backbone, "batch")
-            backbone_kwargs["batch"] = batch if frames.identity else frames.frame.layout.index[0]  # type: ignore[index]
+            backbone_kwargs["batch"] = batch if frames.identity else frames.frame.layout.flat_index()[0]
         out = self.backbone(*args, **backbone_kwargs)
         if self.output == "vector":
             out = frames.frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
