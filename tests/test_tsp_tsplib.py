@@ -16,6 +16,8 @@ from tinvnn.tasks.tsp.tsplib import (
     TSPLIBError,
     TSPLIBInstance,
     distance_matrix,
+    GEO_MATRIX_MAX,
+    improvement_matrix,
     instance_matrix,
     planar_coordinates,
     read_solutions,
@@ -105,6 +107,16 @@ def test_tour_length_edge_by_edge_matches_matrix(ewt: str) -> None:
     assert tour_length_tsplib(inst, tour) == matrix_tour_length(instance_matrix(inst), tour)
     with pytest.raises(ValueError, match="permutation of 0..39"):
         tour_length_tsplib(inst, tour[:-1])
+
+
+def test_improvement_matrix_by_metric() -> None:
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 80, (30, 2))
+    assert improvement_matrix(TSPLIBInstance("e", xy, "EUC_2D")) is None  # measured on demand
+    geo = TSPLIBInstance("g", xy, "GEO")
+    np.testing.assert_array_equal(improvement_matrix(geo), instance_matrix(geo))  # great circles
+    big = TSPLIBInstance("G", rng.uniform(0, 80, (GEO_MATRIX_MAX + 1, 2)), "GEO")
+    assert improvement_matrix(big) is None  # the planar proxy: no N x N matrix
 
 
 def test_explicit_planar_coordinates_from_mds() -> None:

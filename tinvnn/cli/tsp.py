@@ -22,9 +22,6 @@ __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
-# GEO instances up to this size are improved in their own (great-circle) metric, an (N, N) matrix.
-_GEO_MATRIX_MAX = 3000
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``tsp`` and its sub-commands ``train``, ``eval``, ``solve`` to the tinvnn parser."""
@@ -310,7 +307,7 @@ def _local_policy(args: argparse.Namespace) -> tuple:
 
 def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> dict:
     from tinvnn.tasks.tsp.solver import LocalDecoding, auto_decoding, solve_local
-    from tinvnn.tasks.tsp.tsplib import instance_matrix
+    from tinvnn.tasks.tsp.tsplib import improvement_matrix
 
     model, config, path = policy
     improve = True if args.improve is None else args.improve
@@ -321,9 +318,7 @@ def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> d
         )
     if args.kicks is not None:
         decoding = dataclasses.replace(decoding, kicks=args.kicks if improve else 0)
-    dist = instance.weights
-    if instance.edge_weight_type == "GEO" and instance.num_cities <= _GEO_MATRIX_MAX:
-        dist = instance_matrix(instance)  # improve in great-circle distances, not the planar proxy
+    dist = improvement_matrix(instance)
     solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=dist, seed=args.seed)
     return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path)}
 

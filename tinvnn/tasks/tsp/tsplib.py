@@ -45,6 +45,7 @@ import numpy as np
 __all__ = [
     "EDGE_WEIGHT_TYPES",
     "EDGE_WEIGHT_FORMATS",
+    "GEO_MATRIX_MAX",
     "TSPLIBError",
     "TSPLIBInstance",
     "read_tsplib",
@@ -53,6 +54,7 @@ __all__ = [
     "read_solutions",
     "distance_matrix",
     "instance_matrix",
+    "improvement_matrix",
     "pair_distances",
     "tour_length_tsplib",
     "planar_coordinates",
@@ -376,6 +378,26 @@ def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
     if instance.weights is not None:
         return instance.weights
     return distance_matrix(instance.xy(), instance.edge_weight_type)
+
+
+#: GEO instances up to this size are improved in their own (great-circle) metric, an (N, N) matrix.
+GEO_MATRIX_MAX = 3000
+
+
+def improvement_matrix(instance: TSPLIBInstance) -> np.ndarray | None:
+    """The (N, N) distances a tour improvement step should measure in, or None for Euclidean
+    distances of :func:`planar_coordinates` computed on demand (O(N) memory).
+
+    EXPLICIT instances: their matrix. GEO: great-circle distances up to :data:`GEO_MATRIX_MAX`
+    cities (beyond, the planar (longitude, latitude) proxy). Planar metrics (EUC_2D, CEIL_2D,
+    ATT): None, the coordinates' own distances (ATT and the rounding differ only by a monotone
+    scale and integer rounding).
+    """
+    if instance.weights is not None:
+        return instance.weights
+    if instance.edge_weight_type == "GEO" and instance.num_cities <= GEO_MATRIX_MAX:
+        return instance_matrix(instance)
+    return None
 
 
 def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
