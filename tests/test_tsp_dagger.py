@@ -15,7 +15,7 @@ import torch
 from tinvnn.cli import main
 from tinvnn.tasks.tsp import dagger, imitation
 from tinvnn.tasks.tsp.dagger import dagger_dir, expert_path, generate_dagger, load_dagger
-from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, build_scorer, export_policy
+from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, build_scorer, dagger_label_sets, export_policy
 from tinvnn.tasks.tsp.local import construct_tours
 from tinvnn.tasks.tsp.solver import load_local_policy
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
@@ -90,6 +90,11 @@ def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None
         imitation.ImitationTask.build_model.__get__(_StubTask(TINY.replace(init=str(policy), dim=32)))()
     with pytest.raises(ValueError, match="--init"):
         TINY.replace(dagger_instances=8)
+    config = TINY.replace(init="a.pt", dagger_instances=16, dagger_sets="runs/x:y/b.pt:8, c.pt:24")
+    assert dagger_label_sets(config) == [(Path("a.pt"), 16), (Path("runs/x:y/b.pt"), 8), (Path("c.pt"), 24)]
+    for bad in ("b.pt", "b.pt:0", ":8", "b.pt:x"):
+        with pytest.raises(ValueError, match="POLICY:INSTANCES"):
+            TINY.replace(dagger_sets=bad)
 
 
 class _StubTask:
@@ -99,8 +104,11 @@ class _StubTask:
 
 def test_cli_imitate_with_dagger_end_to_end(policy: Path, tmp_path: Path, small_instances: None, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
+    torch.manual_seed(1)  # an earlier DAgger iteration's policy
+    earlier = save_checkpoint(tmp_path / "earlier.pt", {"model": build_scorer(TINY).state_dict()}, TINY.to_dict())
     argv = [
         "tsp", "imitate", "--rounds", "1", "--init", str(policy), "--dagger-instances", "16", "--dagger-steps", "3",
+        "--dagger-sets", f"{earlier}:8",
         "--k", "6", "--dim", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--steps-per-epoch", "3",
         "--batch-size", "16", "--val-states", "20", "--val-instances", "2", "--out", str(out), "--threads", "1",
         "--no-progress",
@@ -108,7 +116,10 @@ def test_cli_imitate_with_dagger_end_to_end(policy: Path, tmp_path: Path, small_
     assert main(argv) == 0
     payload = load_checkpoint(out / "checkpoint.pt")
     record = payload["meta"]["history"][-1]
-    assert payload["meta"]["dagger_states"] > 0 and payload["config"]["init"] == str(policy)
+    assert payload["config"]["init"] == str(policy) and len(list(dagger_dir(earlier, 0).glob("chunk_*.pt"))) == 1
+    assert payload["meta"]["dagger_states"] == sum(
+        len(ImitationData([], k=6, states_per_city=1.0, dagger=load_dagger(p, c), dagger_steps=3)) for p, c in ((policy, 16), (earlier, 8))
+    )
     assert 0.0 <= record["val_accuracy_dagger"] <= 1.0 and record["val_greedy_gap"] >= 0.0
     exported = export_policy(out, tmp_path / "tuned.pt")
     model, config = load_local_policy(exported)

@@ -139,13 +139,13 @@ def _train(args: argparse.Namespace) -> int:
 
 def _imitate(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.dagger import generate_dagger
-    from tinvnn.tasks.tsp.imitation import ImitationConfig, generate_tours, train_imitation
+    from tinvnn.tasks.tsp.imitation import ImitationConfig, dagger_label_sets, generate_tours, train_imitation
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
     generate_tours(config.rounds, seed=config.seed, progress=options.progress and is_main_process())
-    if config.dagger_instances:
-        generate_dagger(Path(config.init or ""), config.dagger_instances, seed=config.seed, progress=options.progress and is_main_process())
+    for policy, instances in dagger_label_sets(config):
+        generate_dagger(policy, instances, seed=config.seed, progress=options.progress and is_main_process())
     train_imitation(config, options)
     log.info("run directory %s: %s (last), %s (best held-out accuracy)", options.out, LAST, BEST)
     return 0

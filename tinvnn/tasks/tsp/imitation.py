@@ -56,6 +56,7 @@ __all__ = [
     "ImitationData",
     "ImitationTask",
     "build_scorer",
+    "dagger_label_sets",
     "export_policy",
     "generate_tours",
     "imitation_loss",
@@ -330,6 +331,9 @@ class ImitationConfig(Config):
     dagger_instances: int = option(
         0, "instances labelled by DAgger on the greedy rollouts of --init (tinvnn.tasks.tsp.dagger; 0: none)"
     )
+    dagger_sets: str = option(
+        "", "more DAgger label sets, comma-separated POLICY:INSTANCES (the rollouts of earlier DAgger iterations)"
+    )
     dagger_steps: int = option(8, "consecutive states labelled per LKH-3 call of DAgger")
     dagger_weight: float = option(0.5, "share of each batch drawn from the DAgger states")
     val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
@@ -342,6 +346,19 @@ class ImitationConfig(Config):
             )
         if self.dagger_instances and self.init is None:
             raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
+        dagger_label_sets(self)  # raises on a malformed dagger_sets
+
+
+def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
+    """The (policy file, instances) DAgger label sets of a run: ``init``'s rollouts
+    (``dagger_instances``, if any), then those of ``dagger_sets``."""
+    sets = [(Path(config.init or ""), config.dagger_instances)] if config.dagger_instances else []
+    for entry in filter(None, (e.strip() for e in config.dagger_sets.split(","))):
+        policy, _, count = entry.rpartition(":")
+        if not policy or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"dagger_sets: expected POLICY:INSTANCES entries, got {entry!r}")
+        sets.append((Path(policy), int(count)))
+    return sets
 
 
 def build_scorer(config: ImitationConfig) -> LocalScorer:
@@ -405,7 +422,8 @@ class ImitationTask(Task):
 
     With ``init`` the scorer starts from that policy's weights. With ``dagger_instances``, a
     share ``dagger_weight`` of each batch comes from the DAgger states of that policy's
-    rollouts (:mod:`tinvnn.tasks.tsp.dagger`); the states of every tenth DAgger instance are
+    rollouts (:mod:`tinvnn.tasks.tsp.dagger`), and of the earlier policies of ``dagger_sets``
+    (DAgger iterations: each set's rollouts, aggregated); the states of every tenth DAgger instance are
     held out (``val_accuracy_dagger``). ``val_instances`` adds the greedy gap to LKH-3 on
     random 200-city instances (``val_greedy_gap``). ``val_accuracy`` is measured on the same
     held-out states along LKH-3 tours as without DAgger.
@@ -421,11 +439,9 @@ class ImitationTask(Task):
         super().__init__(config)
         self.config: ImitationConfig = config
         if data is None:
-            dagger = None
-            if config.dagger_instances:
-                from tinvnn.tasks.tsp.dagger import load_dagger
+            from tinvnn.tasks.tsp.dagger import load_dagger
 
-                dagger = load_dagger(Path(config.init or ""), config.dagger_instances, seed=config.seed)
+            dagger = [item for policy, count in dagger_label_sets(config) for item in load_dagger(policy, count, seed=config.seed)]
             data = ImitationData(
                 load_tours(config.rounds),
                 k=config.k,
