@@ -92,6 +92,8 @@ def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None
         TINY.replace(dagger_instances=8)
     config = TINY.replace(init="a.pt", dagger_instances=16, dagger_sets="runs/x:y/b.pt:8, c.pt:24")
     assert dagger_label_sets(config) == [(Path("a.pt"), 16), (Path("runs/x:y/b.pt"), 8), (Path("c.pt"), 24)]
+    with pytest.raises(ValueError, match="val_instances >= 0"):
+        TINY.replace(val_instances=-1)
     for bad in ("b.pt", "b.pt:0", ":8", "b.pt:x"):
         with pytest.raises(ValueError, match="POLICY:INSTANCES"):
             TINY.replace(dagger_sets=bad)

@@ -339,10 +339,10 @@ class ImitationConfig(Config):
     val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
 
     def __post_init__(self) -> None:
-        if self.dagger_instances < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
+        if min(self.dagger_instances, self.val_instances) < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
             raise ValueError(
-                "expected dagger_instances >= 0, dagger_steps >= 1, 0 <= dagger_weight <= 1; got "
-                f"{self.dagger_instances}, {self.dagger_steps}, {self.dagger_weight}"
+                "expected dagger_instances >= 0, val_instances >= 0, dagger_steps >= 1, 0 <= dagger_weight <= 1; got "
+                f"{self.dagger_instances}, {self.val_instances}, {self.dagger_steps}, {self.dagger_weight}"
             )
         if self.dagger_instances and self.init is None:
             raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
@@ -406,7 +406,10 @@ def _validation_instances(num: int) -> Tensor:
 
 
 def _greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) -> float:
-    """Mean gap (%) of greedy tours (one invariant start) of instances (M, N, 2) to ``reference`` (M,)."""
+    """Mean gap (%) of greedy tours (one invariant start) of instances (M, N, 2) to ``reference`` (M,).
+
+    Leaves ``model`` in training mode (it runs inside the harness's evaluation).
+    """
     from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
     from tinvnn.tasks.tsp.objective import tour_length
 
