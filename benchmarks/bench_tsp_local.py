@@ -42,6 +42,7 @@ from tinvnn.tasks.tsp.evaluate import load_tsplib_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge_tour, insertion_tour, nearest_neighbour_tour
 from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import TEST_SEED, clustered_instances, uniform_instances
+from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.tasks.tsp.solver import (
     DEFAULT_LOCAL_CHECKPOINT,
@@ -52,6 +53,7 @@ from tinvnn.tasks.tsp.solver import (
 )
 from tinvnn.tasks.tsp.tsplib import (
     TSPLIBInstance,
+    improvement_matrix,
     instance_matrix,
     planar_coordinates,
     tour_length_tsplib,
@@ -78,13 +80,15 @@ ROWS = (
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark instance: planar coordinates, how to measure a tour, its reference."""
+    """One benchmark instance: planar coordinates, how to measure a tour, its reference, and the
+    matrix the improvement step measures in (None: Euclidean on the coordinates), as `tsp solve`."""
 
     label: str
     coords: np.ndarray
     measure: Callable[[np.ndarray], float]
     optimum: float | None  # None: elkai's tour is the reference
     elkai: Callable[[], np.ndarray]
+    dist: np.ndarray | None = None
 
 
 def _cases(suite: str, large_names: list[str] | None) -> list[Case]:
@@ -100,6 +104,7 @@ def _cases(suite: str, large_names: list[str] | None) -> list[Case]:
                 lambda t, i=i: tour_length_tsplib(i, t),
                 optima[i.name],
                 lambda i=i: lkh_tour(instance_matrix(i), precision=1.0),
+                improvement_matrix(i),
             )
             for i in instances
         ]
@@ -111,18 +116,13 @@ def _cases(suite: str, large_names: list[str] | None) -> list[Case]:
             Case(
                 f"{suite}{n}-{j}",
                 c,
-                lambda t, c=c: _euclidean_length(c, t),
+                lambda t, c=c: float(tour_length(torch.from_numpy(c)[None], torch.from_numpy(t)[None])),
                 None,
                 lambda c=c: lkh_tour(euclidean_matrix(c)),
             )
             for j, c in enumerate(coords)
         ]
     return out
-
-
-def _euclidean_length(coords: np.ndarray, tour: np.ndarray) -> float:
-    c = coords[tour]
-    return float(np.linalg.norm(c - np.roll(c, -1, axis=0), axis=1).sum())
 
 
 def _timed(fn: Callable[..., np.ndarray], *args: Any, **kwargs: Any) -> tuple[np.ndarray, float]:
@@ -146,15 +146,15 @@ def _run(args: argparse.Namespace) -> None:
                 rows[name] = _timed(heuristic, coords)
             auto = auto_decoding(n)
             tour, seconds = rows["greedy edge"]
-            better, more = _timed(improve_tour, coords, tour)
+            better, more = _timed(improve_tour, coords, tour, dist=case.dist)
             rows["greedy edge + 2-opt/Or-opt"] = (better, seconds + more)
-            best, most = _timed(improve_tour, coords, better, kicks=auto.kicks)
+            best, most = _timed(improve_tour, coords, better, kicks=auto.kicks, dist=case.dist)
             rows["greedy edge + 2-opt/Or-opt + kicks"] = (best, seconds + more + most)
             decodings = {"greedy": LocalDecoding("greedy", kicks=auto.kicks)}
             if n <= args.multistart_max:
                 decodings["multistart"] = LocalDecoding("multistart", starts=16 if n <= 200 else 4, kicks=auto.kicks)
             for name, decoding in decodings.items():
-                solution = solve_local(model, coords, k=config.k, decoding=decoding, progress=False)
+                solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=case.dist, progress=False)
                 elapsed = 0.0
                 for stage, tour in solution.stages.items():
                     elapsed += solution.seconds[stage]
