@@ -193,10 +193,10 @@ def weighted_frames(
     d = z.shape[-1]
     if d > _MAX_DIM:
         raise ValueError(f"weighted frames enumerate 2^(2D-1) patterns per sample: expected D <= {_MAX_DIM}, got {d}")
-    dense = layout.to_dense(z).to(torch.float64)
+    dense = layout.to_dense(z)
     with torch.no_grad():
         null = frame.eigenvalues <= NULL_TOL * frame.eigenvalues[:, :1]
-        skew, sign_c, order_c = _confidences(dense.detach(), layout, null)
+        skew, sign_c, order_c = _confidences(dense.detach().to(torch.float64), layout, null)
         if not orders:
             order_c = torch.full_like(order_c, float("inf"))
         signs, perms, order_bits = _patterns(d, dense.device)  # (P, D) in old-axis order, (P, D), (P, D-1)
@@ -221,16 +221,16 @@ def weighted_frames(
     perm = perms[pattern]  # (F, D): new axis i is old axis perm[i], with sign[i]
     sign = signs[pattern].gather(1, perm)  # signs in new-axis order
     maps = torch.eye(d, dtype=torch.float64, device=perm.device)[perm].mT * sign[:, None, :]
-    return mapped_frames(frame, z, sample, maps, w)
+    return mapped_frames(frame, dense, sample, maps, w)
 
 
-def mapped_frames(frame: Frame, z: Tensor, sample: Tensor, maps: Tensor, weight: Tensor) -> FrameSet:
+def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, weight: Tensor) -> FrameSet:
     """Frames ``R P``: the canonical frame of sample ``sample[f]`` followed by an orthogonal
     map ``maps[f]`` of its canonical coordinates, with the given weights.
 
     Args:
         frame: the canonical frames of B samples (:func:`tinvnn.canonicalize`).
-        z: their canonical points, laid out like the input (``frame.layout``).
+        dense: their canonical points in the dense view of ``frame.layout``, (B, N, D).
         sample: (F,) int64, non-decreasing, the sample of each frame.
         maps: (F, D, D) orthogonal, acting on row vectors: the frame's points are ``z @ maps[f]``.
             For signed permutations the eigenvalues are reordered with the axes.
@@ -241,8 +241,7 @@ def mapped_frames(frame: Frame, z: Tensor, sample: Tensor, maps: Tensor, weight:
     """
     layout = frame.layout
     frame_layout, point_index = expand_layout(layout, sample)
-    dense = layout.to_dense(z).index_select(0, sample)
-    points = frame_layout.from_dense(dense @ maps.to(dense.dtype))
+    points = frame_layout.from_dense(dense.index_select(0, sample) @ maps.to(dense.dtype))
     rep = lambda x: x.index_select(0, sample)  # noqa: E731
     eigenvalues = (rep(frame.eigenvalues)[:, None, :] @ (maps * maps).to(frame.eigenvalues.dtype)).squeeze(1)
     frames = Frame(

@@ -112,10 +112,11 @@ class LearnedPose(_FramedWrapper):
         layout = frame.layout
         if pos.shape[-1] != self.maps.shape[-1]:
             raise ValueError(f"pos: expected {self.maps.shape[-1]} coordinates per point (dim), got {pos.shape[-1]}")
-        scores = self.scorer(layout.to_dense(z), self.maps, layout.mask)  # (B, K)
+        dense = layout.to_dense(z)
+        scores = self.scorer(dense, self.maps, layout.mask)  # (B, K)
         weight = cap_weights(torch.softmax(scores.double(), -1), self.max_frames)
         sample, pose = weight.detach().nonzero(as_tuple=True)
-        return mapped_frames(frame, z, sample, self.maps[pose], weight[sample, pose])
+        return mapped_frames(frame, dense, sample, self.maps[pose], weight[sample, pose])
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, candidates={self.maps.shape[0]}, max_frames={self.max_frames}"

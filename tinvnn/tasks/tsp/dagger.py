@@ -30,7 +30,7 @@ import torch
 
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.imitation import FAMILIES, _save_chunk
+from tinvnn.tasks.tsp.imitation import FAMILIES, _chunk, _load_chunks, _save_chunk
 from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.reference import lkh_tour
 
@@ -148,7 +148,7 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
     directory = dagger_dir(policy, seed)
     directory.mkdir(parents=True, exist_ok=True)
     chunks = -(-instances // _INSTANCES_PER_CHUNK)
-    todo = [r for r in range(chunks) if not (directory / f"chunk_{r:04d}.pt").is_file()]
+    todo = [r for r in range(chunks) if not _chunk(directory, r).is_file()]
     if not todo:
         return directory
     model, config = load_local_policy(policy)
@@ -158,18 +158,11 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
         for index in range(r * _INSTANCES_PER_CHUNK, (r + 1) * _INSTANCES_PER_CHUNK):
             chunk.append(_label_instance(model, config.k, index, seed))
             bar.update()
-        _save_chunk(directory / f"chunk_{r:04d}.pt", chunk)
+        _save_chunk(_chunk(directory, r), chunk)
     bar.close()
     return directory
 
 
 def load_dagger(policy: Path, instances: int, *, seed: int = 0) -> list[dict]:
     """The labelled instances of the first ``ceil(instances / 8)`` chunks (see :func:`generate_dagger`)."""
-    directory = dagger_dir(policy, seed)
-    files = [directory / f"chunk_{r:04d}.pt" for r in range(-(-instances // _INSTANCES_PER_CHUNK))]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} of {len(files)} DAgger chunks missing in {directory} (first {missing[0]}); run generate_dagger"
-        )
-    return [item for f in files for item in torch.load(f)]
+    return _load_chunks(dagger_dir(policy, seed), -(-instances // _INSTANCES_PER_CHUNK), "DAgger", "generate_dagger")

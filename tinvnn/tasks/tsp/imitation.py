@@ -100,7 +100,7 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
 
     directory = _tour_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in range(rounds) if not (directory / f"chunk_{r:04d}.pt").is_file()]
+    todo = [r for r in range(rounds) if not _chunk(directory, r).is_file()]
     for r in tqdm(todo, desc="LKH-3 tours", unit="round", disable=not progress):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
         chunk = []
@@ -108,23 +108,32 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
             coords = FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
             tours = torch.stack([torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()))) for c in coords])
             chunk.append({"family": family, "coords": coords, "tours": tours})
-        _save_chunk(directory / f"chunk_{r:04d}.pt", chunk)
+        _save_chunk(_chunk(directory, r), chunk)
     return directory
+
+
+def _chunk(directory: Path, index: int) -> Path:
+    """The file of chunk ``index`` of a generated data set (tours, DAgger labels)."""
+    return directory / f"chunk_{index:04d}.pt"
 
 
 def _save_chunk(path: Path, chunk: list[dict]) -> None:
     atomic_write(path, lambda handle: torch.save(chunk, handle))
 
 
-def load_tours(rounds: int) -> list[dict]:
-    """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks."""
-    files = [_tour_dir() / f"chunk_{r:04d}.pt" for r in range(rounds)]
+def _load_chunks(directory: Path, count: int, what: str, command: str) -> list[dict]:
+    """The items of the first ``count`` chunks in ``directory``; raises naming ``what`` they hold
+    and the ``command`` that generates them when any is missing."""
+    files = [_chunk(directory, r) for r in range(count)]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} of {rounds} tour chunks missing in {_tour_dir()} (first {missing[0]}); run generate_tours"
-        )
-    return [group for f in files for group in torch.load(f)]
+        raise FileNotFoundError(f"{len(missing)} of {count} {what} chunks missing in {directory} (first {missing[0]}); run {command}")
+    return [item for f in files for item in torch.load(f, weights_only=True)]
+
+
+def load_tours(rounds: int) -> list[dict]:
+    """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks."""
+    return _load_chunks(_tour_dir(), rounds, "tour", "generate_tours")
 
 
 def _instance_states(
