@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from tinvnn.paths import cache_dir
+from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.imitation import FAMILIES, _chunk, _load_chunks, _save_chunk
+from tinvnn.tasks.tsp.imitation import FAMILIES
 from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.reference import lkh_tour
 
@@ -146,9 +147,7 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
     from tinvnn.tasks.tsp.solver import load_local_policy
 
     directory = dagger_dir(policy, seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    chunks = -(-instances // _INSTANCES_PER_CHUNK)
-    todo = [r for r in range(chunks) if not _chunk(directory, r).is_file()]
+    todo = missing_chunks(directory, -(-instances // _INSTANCES_PER_CHUNK))
     if not todo:
         return directory
     model, config = load_local_policy(policy)
@@ -158,11 +157,11 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
         for index in range(r * _INSTANCES_PER_CHUNK, (r + 1) * _INSTANCES_PER_CHUNK):
             chunk.append(_label_instance(model, config.k, index, seed))
             bar.update()
-        _save_chunk(_chunk(directory, r), chunk)
+        save_chunk(directory, r, chunk)
     bar.close()
     return directory
 
 
 def load_dagger(policy: Path, instances: int, *, seed: int = 0) -> list[dict]:
     """The labelled instances of the first ``ceil(instances / 8)`` chunks (see :func:`generate_dagger`)."""
-    return _load_chunks(dagger_dir(policy, seed), -(-instances // _INSTANCES_PER_CHUNK), "DAgger", "generate_dagger")
+    return load_chunks(dagger_dir(policy, seed), -(-instances // _INSTANCES_PER_CHUNK), "DAgger", "generate_dagger")

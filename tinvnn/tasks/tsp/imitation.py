@@ -28,9 +28,9 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor, nn
 
-from tinvnn._io import atomic_write
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
+from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
 from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
@@ -99,41 +99,20 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
     from tqdm import tqdm
 
     directory = _tour_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in range(rounds) if not _chunk(directory, r).is_file()]
-    for r in tqdm(todo, desc="LKH-3 tours", unit="round", disable=not progress):
+    for r in tqdm(missing_chunks(directory, rounds), desc="LKH-3 tours", unit="round", disable=not progress):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
         chunk = []
         for family, n, count in _round_plan(r):
             coords = FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
             tours = torch.stack([torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()))) for c in coords])
             chunk.append({"family": family, "coords": coords, "tours": tours})
-        _save_chunk(_chunk(directory, r), chunk)
+        save_chunk(directory, r, chunk)
     return directory
-
-
-def _chunk(directory: Path, index: int) -> Path:
-    """The file of chunk ``index`` of a generated data set (tours, DAgger labels)."""
-    return directory / f"chunk_{index:04d}.pt"
-
-
-def _save_chunk(path: Path, chunk: list[dict]) -> None:
-    atomic_write(path, lambda handle: torch.save(chunk, handle))
-
-
-def _load_chunks(directory: Path, count: int, what: str, command: str) -> list[dict]:
-    """The items of the first ``count`` chunks in ``directory``; raises naming ``what`` they hold
-    and the ``command`` that generates them when any is missing."""
-    files = [_chunk(directory, r) for r in range(count)]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} of {count} {what} chunks missing in {directory} (first {missing[0]}); run {command}")
-    return [item for f in files for item in torch.load(f, weights_only=True)]
 
 
 def load_tours(rounds: int) -> list[dict]:
     """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks."""
-    return _load_chunks(_tour_dir(), rounds, "tour", "generate_tours")
+    return load_chunks(_tour_dir(), rounds, "tour", "generate_tours")
 
 
 def _instance_states(
