@@ -56,6 +56,20 @@ def test_config_validation_lists_valid_names() -> None:
         TrainConfig(method="fa", sign_augment=True)
     with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'pca'$"):
         build_model("pca", build_backbone("pointnet", 3, width=16), sign_augment=True)
+    with pytest.raises(ValueError, match=r"^threshold, max_frames: options of methods \('weighted', 'weighted_draw'\) only, got method 'tinv'$"):
+        TrainConfig(method="tinv", threshold=2.0)
+    with pytest.raises(ValueError, match=r"^max_frames: expected a positive integer, got 0$"):
+        TrainConfig(method="weighted", max_frames=0)
+
+
+def test_weighted_frame_options_reach_the_model_and_its_checkpoint(tmp_path: Path) -> None:
+    config = TrainConfig(method="weighted_draw", threshold=2.5, max_frames=8, **{**TINY, "epochs": 1})
+    train(config, _run(tmp_path))
+    model, saved, _ = load_model(tmp_path / "checkpoint.pt")
+    assert (model.threshold, model.max_frames, model.train_frames) == (2.5, 8, "draw")
+    assert (saved["threshold"], saved["max_frames"]) == (2.5, 8)
+    with pytest.raises(CheckpointMismatchError, match="threshold: checkpoint=2.5 expected=1.0"):
+        train(TrainConfig(method="weighted_draw", max_frames=8, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
 
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,6 +112,7 @@ def load_model(
         raise CheckpointMismatchError(f"{path} is not a point-cloud classifier checkpoint (no class names or weights)")
     backbone = build_backbone(config.backbone, len(classes), width=config.width, k=config.k,
                               feature_transform=config.feature_transform)  # fmt: skip
-    model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment)
+    model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment,
+                        threshold=config.threshold, max_frames=config.max_frames)  # fmt: skip
     load_weights(model, payload, path, what="classifier")
     return model.eval(), config.to_dict(), meta

@@ -25,11 +25,13 @@ from tinvnn.canonicalize import GROUPS
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol
+from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_frame_options
 
-__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_sign_augment", "train_augmentation"]
+__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_method_options", "train_augmentation"]
 
 BACKBONES = ("pointnet", "dgcnn")
 METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
+WEIGHTED_METHODS = ("weighted", "weighted_draw")
 
 
 def _check(kind: str, value: str, valid: tuple[str, ...]) -> None:
@@ -65,16 +67,25 @@ def build_backbone(
     return DGCNN(num_classes, k=k, edge_widths=edges, embedding=width, head_widths=head)
 
 
-def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augment: bool = False) -> nn.Module:
+def build_model(
+    method: str,
+    backbone: nn.Module,
+    *,
+    group: str = "O",
+    sign_augment: bool = False,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+) -> nn.Module:
     """Wrap ``backbone`` for ``method`` (one of :data:`METHODS`) and ``group`` ("O" or "SO").
 
     ``none`` and ``aug`` return the backbone itself (``aug`` differs in training only).
     ``sign_augment`` (``tinv`` only): random axis signs of the canonical frame in training,
-    see :class:`tinvnn.nn.TinvWrapper`.
+    see :class:`tinvnn.nn.TinvWrapper`. ``threshold`` and ``max_frames`` (``weighted`` and
+    ``weighted_draw`` only): see :class:`tinvnn.nn.WeightedFrames`.
     """
     _check("method", method, METHODS)
     _check("group", group, GROUPS)
-    check_sign_augment(method, sign_augment)
+    check_method_options(method, sign_augment=sign_augment, threshold=threshold, max_frames=max_frames)
     if method in ("none", "aug"):
         return backbone
     if method == "pca":
@@ -83,15 +94,25 @@ def build_model(method: str, backbone: nn.Module, *, group: str = "O", sign_augm
         return FrameAveraging(backbone, group=group)
     if method == "learned":
         return LearnedPose(backbone, group=group)
-    if method in ("weighted", "weighted_draw"):
-        return WeightedFrames(backbone, group=group, train_frames="draw" if method == "weighted_draw" else "average")
+    if method in WEIGHTED_METHODS:
+        train_frames = "draw" if method == "weighted_draw" else "average"
+        return WeightedFrames(backbone, group=group, threshold=threshold, max_frames=max_frames, train_frames=train_frames)
     return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
 
 
-def check_sign_augment(method: str, sign_augment: bool) -> None:
-    """Raise unless ``sign_augment`` is off or the method is ``tinv`` (the only one it applies to)."""
+def check_method_options(
+    method: str, *, sign_augment: bool = False, threshold: float = DEFAULT_THRESHOLD, max_frames: int = DEFAULT_MAX_FRAMES
+) -> None:
+    """Raise unless each method-specific option is at its default or ``method`` has it.
+
+    ``sign_augment`` belongs to ``tinv``; ``threshold`` and ``max_frames`` (checked as in
+    :func:`tinvnn.weighted_frames.check_frame_options`) to ``weighted`` and ``weighted_draw``.
+    """
     if sign_augment and method != "tinv":
         raise ValueError(f"sign_augment: an option of method 'tinv' only, got method {method!r}")
+    check_frame_options(threshold, max_frames)
+    if (threshold, max_frames) != (DEFAULT_THRESHOLD, DEFAULT_MAX_FRAMES) and method not in WEIGHTED_METHODS:
+        raise ValueError(f"threshold, max_frames: options of methods {WEIGHTED_METHODS} only, got method {method!r}")
 
 
 def train_augmentation(method: str, group: str) -> Protocol | None:

@@ -26,11 +26,12 @@ from tinvnn.tasks.classification.methods import (
     METHODS,
     build_backbone,
     build_model,
-    check_sign_augment,
+    check_method_options,
     train_augmentation,
 )
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.training import Config, EpochContext, RunOptions, Task, fit, option
+from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 
 __all__ = ["ClassificationTask", "TrainConfig", "train"]
 
@@ -43,7 +44,8 @@ class TrainConfig(Config):
 
     ``per_class``/``test_per_class``: synthetic clouds per class (defaults 100/30), or for
     ModelNet40 at most this many clouds per class (default: all). Keys added after the first
-    checkpoints default to the behaviour those were trained with (``sign_augment=False``).
+    checkpoints default to the behaviour those were trained with (``sign_augment=False``, the weighted
+    frames' default ``threshold`` and ``max_frames``).
     """
 
     retired_keys = frozenset({"out"})  # moved to RunOptions
@@ -66,6 +68,8 @@ class TrainConfig(Config):
     k: int = option(20, "DGCNN neighbours")
     feature_transform: bool = option(False, "PointNet feature T-Net")
     sign_augment: bool = option(False, "tinv: random axis signs of the canonical frame in training (eval stays exact)")
+    threshold: float = option(DEFAULT_THRESHOLD, "weighted methods: confidence beyond which a frame decision keeps one choice")
+    max_frames: int = option(DEFAULT_MAX_FRAMES, "weighted methods: at most this many frames per cloud")
     seed: int = option(0, "seed of initialisation, shuffling and training transformations")
     eval_every: int = option(1, "epochs between test evaluations")
 
@@ -84,7 +88,8 @@ class TrainConfig(Config):
             check_positive_int(getattr(self, name), name)
         check_number(self.lr, "lr", positive=True)
         check_number(self.weight_decay, "weight_decay")
-        check_sign_augment(self.method, self.sign_augment)
+        check_method_options(self.method, sign_augment=self.sign_augment, threshold=self.threshold,
+                             max_frames=self.max_frames)  # fmt: skip
         if self.backbone == "dgcnn" and self.k >= self.points:
             raise ValueError(f"k: expected fewer DGCNN neighbours than points per cloud ({self.points}), got {self.k}")
         if self.batch_size < 2:
@@ -117,7 +122,8 @@ class ClassificationTask(Task):
         c = self.config
         backbone = build_backbone(c.backbone, self.train_set.num_classes, width=c.width, k=c.k,
                                   feature_transform=c.feature_transform)  # fmt: skip
-        return build_model(c.method, backbone, group=c.group, sign_augment=c.sign_augment)
+        return build_model(c.method, backbone, group=c.group, sign_augment=c.sign_augment, threshold=c.threshold,
+                           max_frames=c.max_frames)  # fmt: skip
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
