@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``tsp`` and its sub-commands ``train``, ``eval``, ``solve`` to the tinvnn parser."""
     from tinvnn.tasks.tsp.imitation import ImitationConfig
+    from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig
     from tinvnn.tasks.tsp.policy import DECODINGS
     from tinvnn.tasks.tsp.reinforce import TrainConfig
     from tinvnn.tasks.tsp.transforms import TRANSFORMS
@@ -49,6 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(imitate, ImitationConfig)
     add_run_arguments(imitate, out="runs/tsp_local")
     imitate.set_defaults(func=_imitate)
+
+    finetune = tsp_sub.add_parser(
+        "finetune",
+        help="fine-tune the local-view policy by REINFORCE on its sampled multi-start rollouts (POMO baseline); "
+        "then export the run with --export",
+    )
+    add_arguments(finetune, LocalReinforceConfig)
+    add_run_arguments(finetune, out="runs/tsp_finetune")
+    finetune.add_argument("--export", type=Path, default=None, help="after training, write the last epoch's policy here (the shipped form)")
+    finetune.set_defaults(func=_finetune)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
         p.add_argument(
@@ -148,6 +159,17 @@ def _imitate(args: argparse.Namespace) -> int:
         generate_dagger(policy, instances, seed=config.seed, progress=options.progress and is_main_process())
     train_imitation(config, options)
     log.info("run directory %s: %s (last), %s (best held-out accuracy)", options.out, LAST, BEST)
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, export_finetuned, train_local_reinforce
+
+    config, options = from_args(LocalReinforceConfig, args), run_options(args)
+    train_local_reinforce(config, options)
+    log.info("run directory %s: %s (last), %s (best validation greedy gap)", options.out, LAST, BEST)
+    if args.export is not None and is_main_process():
+        log.info("exported %s", export_finetuned(Path(options.out), args.export))
     return 0
 
 

@@ -59,9 +59,11 @@ __all__ = [
     "dagger_label_sets",
     "export_policy",
     "generate_tours",
+    "greedy_gap",
     "imitation_loss",
     "load_tours",
     "train_imitation",
+    "validation_instances",
 ]
 
 log = logging.getLogger(__name__)
@@ -386,14 +388,14 @@ _VAL_CITIES = 200
 _VAL_SEED = 3_000_000_000  # disjoint from every training and test seed
 
 
-def _validation_instances(num: int) -> Tensor:
+def validation_instances(num: int) -> Tensor:
     """``num`` instances of 200 cities, families in turn: (num, 200, 2) float64."""
     generator = torch.Generator().manual_seed(_VAL_SEED)
     names = list(FAMILIES)
     return torch.stack([FAMILIES[names[i % len(names)]](1, _VAL_CITIES, generator=generator, dtype=torch.float64)[0] for i in range(num)])
 
 
-def _greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) -> float:
+def greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) -> float:
     """Mean gap (%) of greedy tours (one invariant start) of instances (M, N, 2) to ``reference`` (M,).
 
     Leaves ``model`` in training mode (it runs inside the harness's evaluation).
@@ -450,7 +452,7 @@ class ImitationTask(Task):
         held_out = (data.source >= 0) & (data.source % 10 == 9)
         self.dagger_val_rows = torch.flatten(torch.nonzero(held_out))
         self.dagger_rows = torch.flatten(torch.nonzero((data.source >= 0) & ~held_out))
-        self.val_coords = _validation_instances(config.val_instances) if config.val_instances else None
+        self.val_coords = validation_instances(config.val_instances) if config.val_instances else None
         log.info(
             "%d states, %d of them DAgger (%d skipped: next city not among the %d candidates)",
             len(data), int((data.source >= 0).sum()), data.skipped, config.k,
@@ -499,7 +501,7 @@ class ImitationTask(Task):
         if self.val_coords is not None:
             from tinvnn.tasks.tsp.reference import reference_lengths
 
-            out["val_greedy_gap"] = _greedy_gap(model, self.val_coords, reference_lengths(self.val_coords), self.config.k)  # type: ignore[arg-type]
+            out["val_greedy_gap"] = greedy_gap(model, self.val_coords, reference_lengths(self.val_coords), self.config.k)  # type: ignore[arg-type]
         return out
 
     def meta(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ visited; no N x N matrix is formed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,6 +162,7 @@ def construct_tours(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    on_step: Callable[[Tensor, Tensor, Tensor], None] | None = None,
 ) -> np.ndarray:
     """Build one tour per start city by asking the scorer for each next city.
 
@@ -175,6 +176,10 @@ def construct_tours(
         starts: S start cities.
         k: candidate slots per view.
         progress: show a progress bar over the N steps.
+        on_step: called after each decision with the scorer's input tokens (S, k + 2,
+            NUM_FEATURES) in the model's dtype, the valid slots (S, k) and the chosen slots (S,)
+            (reinforcement fine-tuning records the rollout's states with it); the last city of
+            each tour involves no decision.
 
     Returns:
         (S, N) int64 tours, each a permutation starting at its start city.
@@ -208,11 +213,14 @@ def construct_tours(
                 torch.from_numpy(valid),
                 torch.tensor([u.left <= k for u in states]),
             )
-            scores = model(view_features(view)[0].to(dtype)).double().masked_fill(~view.valid, -math.inf)
+            tokens = view_features(view)[0].to(dtype)
+            scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
             if sample:
                 pick = torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator)[:, 0]
             else:
                 pick = scores.argmax(-1)
+            if on_step is not None:
+                on_step(tokens, view.valid, pick)
             tours[:, step] = cand[np.arange(s), pick.numpy()]
             for i, u in enumerate(states):
                 u.visit(int(tours[i, step]))

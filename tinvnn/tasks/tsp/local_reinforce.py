@@ -1,0 +1,196 @@
+"""Reinforcement fine-tuning of the local-view policy: REINFORCE with POMO's shared baseline.
+
+Imitation (behaviour cloning, then DAgger) teaches the policy LKH-3's next city; it never
+sees what a decision costs the rest of the tour. This stage optimises the tour length itself,
+starting from an imitation policy:
+
+1. per training step, one random instance (uniform, clustered or lattice in turn, ``min_cities``
+   to ``max_cities`` cities) is decoded ``starts`` times by sampling from the policy
+   (``construct_tours(sample=True)``), each rollout from its own random start city;
+   the states are recorded without gradients (``on_step``);
+2. the advantage of rollout ``j`` is ``(L_j - mean L) / mean L`` (POMO's shared baseline,
+   Kwon et al. 2020, relative so that instances of any size weigh alike);
+3. one batched forward pass over all recorded states scores the chosen cities again, with
+   gradients, and the loss is ``mean_j advantage_j * sum_t log p(a_jt)``.
+
+Recording and re-scoring instead of backpropagating through the rollout keeps the memory of
+one batch of states and lets the rollout reuse the fast no-grad construction path. Validation
+is the greedy gap to LKH-3 on the imitation runs' random 200-city instances, which also picks
+``best.pt``. :func:`export_finetuned` writes the shipped form, which
+``tinvnn.tasks.tsp.solver.load_local_policy`` reads like any imitation policy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tinvnn._checks import check_number, check_positive_int
+from tinvnn.models.local_tsp import LocalScorer
+from tinvnn.tasks.tsp.imitation import FAMILIES, ImitationConfig, build_scorer, greedy_gap, validation_instances
+from tinvnn.tasks.tsp.local import construct_tours
+from tinvnn.tasks.tsp.objective import tour_length
+from tinvnn.training import (
+    LAST,
+    Config,
+    EpochContext,
+    RunOptions,
+    Task,
+    fit,
+    load_checkpoint,
+    load_weights,
+    option,
+    read_config,
+    save_checkpoint,
+)
+
+__all__ = ["LocalReinforceConfig", "LocalReinforceTask", "reinforce_loss", "train_local_reinforce", "export_finetuned"]
+
+_SEED_BASE = 4_000_000_000  # disjoint from the tours', DAgger's, validation's and the test sets' seeds
+
+
+@dataclass(frozen=True)
+class LocalReinforceConfig(Config):
+    """Settings of a reinforcement fine-tuning run (stored in the checkpoint)."""
+
+    init: str | None = option(None, "local-policy file to fine-tune (None: the shipped tinvnn/checkpoints/tsp_local.pt)")
+    min_cities: int = option(100, "smallest training instance")
+    max_cities: int = option(200, "largest training instance (sizes drawn uniformly in between)")
+    starts: int = option(8, "sampled rollouts per instance, each from its own random start city (the baseline's group)")
+    lr: float = option(1e-5, "Adam learning rate (constant)")
+    epochs: int = option(5, "epochs (a checkpoint and a validation after each)")
+    steps_per_epoch: int = option(100, "training instances (one gradient step each) per epoch")
+    grad_clip: float = option(1.0, "gradient-norm clip")
+    val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
+    seed: int = option(0, "seed of the instances, start cities and sampling")
+
+    def __post_init__(self) -> None:
+        for name in ("min_cities", "epochs", "steps_per_epoch", "val_instances"):
+            check_positive_int(getattr(self, name), name)
+        if self.min_cities < 5 or self.max_cities < self.min_cities:
+            raise ValueError(f"expected 5 <= min_cities <= max_cities, got {self.min_cities} and {self.max_cities}")
+        if not 2 <= self.starts <= self.min_cities:
+            raise ValueError(f"starts: expected 2 <= starts <= min_cities ({self.min_cities}), got {self.starts}")
+        check_number(self.lr, "lr", positive=True)
+        check_number(self.grad_clip, "grad_clip", positive=True)
+
+
+def _init_path(config: LocalReinforceConfig) -> Path:
+    from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT
+
+    return Path(config.init or DEFAULT_LOCAL_CHECKPOINT)
+
+
+def reinforce_loss(model: LocalScorer, coords: np.ndarray, starts: np.ndarray, *, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """POMO-baseline REINFORCE loss of ``len(starts)`` sampled rollouts on one instance.
+
+    Args:
+        model: the candidate scorer (its parameters' dtype is used for the tokens).
+        coords: (N, 2) float64 cities.
+        starts: (S,) distinct start cities.
+        k: candidate slots per view.
+        generator: draws the sampled moves.
+
+    Returns:
+        ``(loss, lengths)``: the scalar loss (with gradients) and the (S,) rollout lengths.
+    """
+    steps: list[tuple[Tensor, Tensor, Tensor]] = []
+    tours = construct_tours(model, coords, starts.tolist(), k=k, sample=True, generator=generator,
+                            on_step=lambda *state: steps.append(state))  # fmt: skip
+    model.train()
+    lengths = tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tours)[None])[0]
+    advantage = ((lengths - lengths.mean()) / lengths.mean()).to(next(model.parameters()).dtype)
+    tokens, valid, picks = (torch.cat(parts) for parts in zip(*steps))
+    log_p = torch.log_softmax(model(tokens).masked_fill(~valid, -math.inf), -1).gather(1, picks[:, None])[:, 0]
+    return (advantage * log_p.view(len(steps), len(starts)).sum(0)).mean(), lengths
+
+
+class LocalReinforceTask(Task):
+    """REINFORCE fine-tuning as a task of the run harness (see the module docstring).
+
+    A batch is the index of one training instance; instance ``i`` of epoch ``e`` is drawn from
+    a generator seeded by (seed, e, i), so a resumed run sees the same instances.
+    """
+
+    monitor = ("val_greedy_gap", "min")
+    resumable_changes = ("epochs",)
+
+    def __init__(self, config: LocalReinforceConfig) -> None:
+        super().__init__(config)
+        self.config: LocalReinforceConfig = config
+        payload = load_checkpoint(_init_path(config))
+        self.policy_config = read_config(payload, ImitationConfig, _init_path(config), what="local TSP policy")
+        self.val_coords = validation_instances(config.val_instances)
+        self._reference: Tensor | None = None
+
+    @property
+    def eval_every(self) -> int:
+        return 1
+
+    def build_model(self) -> nn.Module:
+        model = build_scorer(self.policy_config)
+        load_weights(model, load_checkpoint(_init_path(self.config)), _init_path(self.config), what="local TSP policy")
+        return model
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=self.config.lr)
+
+    def batches(self, ctx: EpochContext) -> list[int]:
+        steps = self.config.steps_per_epoch * ctx.world
+        return list(range(ctx.epoch * steps, (ctx.epoch + 1) * steps))[ctx.rank :: ctx.world]
+
+    def training_step(self, model: nn.Module, batch: int, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        c = self.config
+        generator = torch.Generator().manual_seed(_SEED_BASE + 1_000_003 * c.seed + batch)
+        n = int(torch.randint(c.min_cities, c.max_cities + 1, (1,), generator=generator))
+        family = list(FAMILIES)[batch % len(FAMILIES)]
+        coords = FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy()
+        starts = torch.randperm(n, generator=generator)[: c.starts].numpy()
+        loss, lengths = reinforce_loss(model, coords, starts, k=self.policy_config.k, generator=generator)  # type: ignore[arg-type]
+        return loss, {"spread": float(lengths.std() / lengths.mean())}
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        if self._reference is None:
+            from tinvnn.tasks.tsp.reference import reference_lengths
+
+            self._reference = reference_lengths(self.val_coords)
+        return {"val_greedy_gap": greedy_gap(model, self.val_coords, self._reference, self.policy_config.k)}  # type: ignore[arg-type]
+
+    def meta(self) -> dict[str, Any]:
+        return {"init": str(_init_path(self.config))}
+
+
+def train_local_reinforce(config: LocalReinforceConfig, options: RunOptions | None = None) -> nn.Module:
+    """Fine-tune a local policy by REINFORCE under the run harness (see :class:`LocalReinforceTask`).
+
+    Returns:
+        The fine-tuned scorer (last epoch); ``<out>/best.pt`` holds the best validation gap.
+    """
+    return fit(LocalReinforceTask(config), options).model
+
+
+def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
+    """Write a fine-tuned scorer in the shipped form: the weights, the policy configuration of
+    the run's ``init`` (so ``load_local_policy`` reads it) and the fine-tuning settings and
+    history in the metadata.
+
+    Args:
+        run_checkpoint: a checkpoint of :func:`train_local_reinforce`, or its run directory
+            (then its ``checkpoint.pt``, the last epoch).
+        out: the file to write.
+    """
+    run_checkpoint = Path(run_checkpoint)
+    if run_checkpoint.is_dir():
+        run_checkpoint = run_checkpoint / LAST
+    payload = load_checkpoint(run_checkpoint)
+    config = read_config(payload, LocalReinforceConfig, run_checkpoint, what="local-policy fine-tuning run")
+    init = load_checkpoint(_init_path(config))
+    meta = {**init["meta"], "finetune": {**payload["meta"], "config": config.to_dict(), "epoch": payload["state"]["epoch"],
+                                         "source": run_checkpoint.name}}  # fmt: skip
+    return save_checkpoint(out, {"model": payload["state"]["model"]}, init["config"], meta)
