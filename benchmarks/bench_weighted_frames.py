@@ -78,7 +78,9 @@ def frames_report(points_list: list[int], root: str | None) -> dict:
     return out
 
 
-def stability_report(checkpoints: list[str], root: str | None, seed: int, wrap: str | None) -> dict:
+def stability_report(
+    checkpoints: list[str], root: str | None, seed: int, wrap: str | None, frames: dict | None = None
+) -> dict:
     data = load_modelnet40("test", points=1024, root=root)
     order = torch.randperm(1024, generator=torch.Generator().manual_seed(seed))
     halves = [data.points[:, order[:512]], data.points[:, order[512:]]]
@@ -87,7 +89,8 @@ def stability_report(checkpoints: list[str], root: str | None, seed: int, wrap: 
         model, config, _ = load_model(path)
         method = config["method"]
         if wrap is not None:  # the trained backbone inside another wrapper
-            model, method = build_model(wrap, model.backbone, group=config["group"]).eval(), f"{method}->{wrap}"
+            model = build_model(wrap, model.backbone, group=config["group"], **(frames or {})).eval()
+            method = f"{method}->{wrap}" + ("" if not frames else f"({frames['threshold']:g}, {frames['max_frames']})")
         start = time.perf_counter()
         preds = [predict(model, h, batch_size=64).argmax(1) for h in halves]
         test = load_modelnet40("test", points=config["points"], root=root, seed=config["seed"])
@@ -163,6 +166,8 @@ def main() -> None:
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
     p.add_argument("--wrap", choices=METHODS, default=None, help="evaluate the trained backbone inside this method's wrapper")
+    p.add_argument("--threshold", type=float, default=None, help="with --wrap weighted: the frames' threshold (default 1)")
+    p.add_argument("--max-frames", type=int, default=None, help="with --wrap weighted: at most this many frames (default 4)")
     p = sub.add_parser("gap", help="where invariant models lose to the first checkpoint: by frame count and class")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--classes", type=int, default=8, help="classes to list, most shapes lost first")
@@ -180,7 +185,10 @@ def main() -> None:
     elif args.command == "gap":
         result = gap_report(args.checkpoints, args.data_dir, args.classes)
     elif args.command == "stability":
-        result = stability_report(args.checkpoints, args.data_dir, args.seed, args.wrap)
+        frames = None
+        if args.threshold is not None or args.max_frames is not None:
+            frames = {"threshold": args.threshold or DEFAULT_THRESHOLD, "max_frames": args.max_frames or DEFAULT_MAX_FRAMES}
+        result = stability_report(args.checkpoints, args.data_dir, args.seed, args.wrap, frames)
     else:
         result = timing_report(args.points, args.width, args.batches, args.data_dir)
     if args.json:
