@@ -12,10 +12,13 @@ Split as data / objective / model / algorithm (rl4co's layout):
 * ``reference``: LKH-3 (elkai) reference lengths, cached;
 * ``local``: exactly invariant local views and tour construction from them;
 * ``imitation``: imitation of LKH-3 tours for the local-view policy;
+* ``dagger``: LKH-3 labels on the local policy's own rollouts (DAgger);
+* ``local_reinforce``: REINFORCE fine-tuning of the local policy (POMO baseline, sampled rollouts);
+* ``chunks``: the cache's numbered chunk files (generated tours, DAgger labels);
 * ``solver``: ``solve_local``, construction then improvement, decoding picked by size;
 * ``variants``: raw / unit / pomo8 / symnco / tinv inputs;
 * ``policy``: greedy, multi-start and sampling decoding of ``tinvnn.models.attention_tsp``;
-* ``reinforce``: REINFORCE with POMO's shared multi-start baseline;
+* ``reinforce``: REINFORCE with POMO's shared multi-start baseline (the attention policy);
 * ``transforms``: the test transformations;
 * ``evaluate``: gaps on test sets and TSPLIB.
 """
