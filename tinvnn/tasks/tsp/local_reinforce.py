@@ -114,8 +114,9 @@ def reinforce_loss(model: LocalScorer, coords: np.ndarray, starts: np.ndarray, *
 class LocalReinforceTask(Task):
     """REINFORCE fine-tuning as a task of the run harness (see the module docstring).
 
-    A batch is the index of one training instance; instance ``i`` of epoch ``e`` is drawn from
-    a generator seeded by (seed, e, i), so a resumed run sees the same instances.
+    A batch is the global index of one training instance (``epoch * steps_per_epoch + i``); its
+    instance, start cities and samples come from a generator seeded by (seed, that index), so a
+    resumed run sees the same instances.
     """
 
     monitor = ("val_greedy_gap", "min")
@@ -124,10 +125,10 @@ class LocalReinforceTask(Task):
     def __init__(self, config: LocalReinforceConfig) -> None:
         super().__init__(config)
         self.config: LocalReinforceConfig = config
-        payload = load_checkpoint(_init_path(config))
-        self.policy_config = read_config(payload, ImitationConfig, _init_path(config), what="local TSP policy")
+        self.init_path = _init_path(config)
+        self.init_payload = load_checkpoint(self.init_path)  # read once: configuration and weights
+        self.policy_config = read_config(self.init_payload, ImitationConfig, self.init_path, what="local TSP policy")
         self.val_coords = validation_instances(config.val_instances)
-        self._reference: Tensor | None = None
 
     @property
     def eval_every(self) -> int:
@@ -135,7 +136,7 @@ class LocalReinforceTask(Task):
 
     def build_model(self) -> nn.Module:
         model = build_scorer(self.policy_config)
-        load_weights(model, load_checkpoint(_init_path(self.config)), _init_path(self.config), what="local TSP policy")
+        load_weights(model, self.init_payload, self.init_path, what="local TSP policy")
         return model
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -156,14 +157,13 @@ class LocalReinforceTask(Task):
         return loss, {"spread": float(lengths.std() / lengths.mean())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        if self._reference is None:
-            from tinvnn.tasks.tsp.reference import reference_lengths
+        from tinvnn.tasks.tsp.reference import reference_lengths  # cached on disk after the first epoch
 
-            self._reference = reference_lengths(self.val_coords)
-        return {"val_greedy_gap": greedy_gap(model, self.val_coords, self._reference, self.policy_config.k)}  # type: ignore[arg-type]
+        reference = reference_lengths(self.val_coords)
+        return {"val_greedy_gap": greedy_gap(model, self.val_coords, reference, self.policy_config.k)}  # type: ignore[arg-type]
 
     def meta(self) -> dict[str, Any]:
-        return {"init": str(_init_path(self.config))}
+        return {"init": str(self.init_path)}
 
 
 def train_local_reinforce(config: LocalReinforceConfig, options: RunOptions | None = None) -> nn.Module:
