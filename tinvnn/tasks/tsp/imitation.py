@@ -33,7 +33,7 @@ from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
-from tinvnn.tasks.tsp.local import NUM_FEATURES, LocalView, view_features
+from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, LocalView, context_scalars, neighbour_table, view_features
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.training import (
     LAST,
@@ -118,14 +118,15 @@ def load_tours(rounds: int) -> list[dict]:
 
 
 def _instance_states(
-    coords: np.ndarray, tour: np.ndarray, num: int, k: int, rng: np.random.Generator
+    coords: np.ndarray, tour: np.ndarray, num: int, k: int, rng: np.random.Generator, *, context: bool = False
 ) -> dict[str, np.ndarray]:
     """``num`` random states along one LKH tour: arrays of the local views and the target slot."""
     n = len(tour)
     backwards = rng.integers(0, 2, num).astype(bool)
     offset = rng.integers(0, n, num)
     step = rng.integers(0, n - 2, num)  # at least two unvisited cities remain
-    return _tour_states(coords, _near_table(coords, k), tour, offset, backwards, step, k)
+    neighbours = neighbour_table(coords) if context else None
+    return _tour_states(coords, _near_table(coords, k), tour, offset, backwards, step, k, neighbours)
 
 
 def _near_table(coords: np.ndarray, k: int) -> np.ndarray:
@@ -141,6 +142,7 @@ def _tour_states(
     backwards: np.ndarray,
     step: np.ndarray,
     k: int,
+    neighbours: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The states of a tour walked from ``tour[offset]`` in either direction, after ``step`` moves.
 
@@ -148,11 +150,14 @@ def _tour_states(
         coords: (N, 2) coordinates; near: their :func:`_near_table`.
         tour: (N,) the tour whose next city is the target.
         offset, backwards, step: (S,) start position, direction and moves made (at most N - 3).
+        neighbours: the coordinates' :func:`~tinvnn.tasks.tsp.local.neighbour_table`, to add
+            each view's ``context``; None: no context.
 
     Returns:
         Arrays of the S local views (``current`` (S', 2), ``start``, ``candidates`` (S', k, 2),
-        ``valid``, ``complete``), ``target`` (S',) slots and ``skipped`` (1,), the number of
-        states dropped because the next city is not among the k candidates.
+        ``valid``, ``complete``, with ``neighbours`` also ``context`` (S', k + 2, NUM_CONTEXT)),
+        ``target`` (S',) slots and ``skipped`` (1,), the number of states dropped because the
+        next city is not among the k candidates.
     """
     n, num = len(tour), len(step)
     position = np.empty(n, dtype=np.int64)
@@ -187,7 +192,7 @@ def _tour_states(
         cand[i, : len(order)], valid[i, : len(order)] = left[order], True
     hit = (cand == target[:, None]) & valid
     keep = hit.any(1)
-    return {
+    states = {
         "current": coords[current][keep],
         "start": coords[start][keep],
         "candidates": coords[cand][keep],
@@ -196,17 +201,26 @@ def _tour_states(
         "target": hit.argmax(1)[keep],
         "skipped": np.array([num - int(keep.sum())]),
     }
+    if neighbours is not None:
+        cities = np.concatenate([current[:, None], start[:, None], cand], 1)[keep]  # (S', k + 2)
+        others = neighbours[0][cities]  # (S', k + 2, m)
+        free = (rank(others.reshape(len(cities), -1), rows[keep]) > step[keep, None]).reshape(others.shape)
+        states["context"] = context_scalars(free, neighbours[1][cities])
+    return states
 
 
-def _dagger_states(item: dict, steps: int, k: int) -> dict[str, np.ndarray]:
+def _dagger_states(item: dict, steps: int, k: int, *, context: bool = False) -> dict[str, np.ndarray]:
     """States of one instance labelled by :mod:`tinvnn.tasks.tsp.dagger`: for each of its tours,
     ``steps`` consecutive states from the labelled step (the policy's own state) on."""
     coords = item["coords"].numpy()
     n, near = len(coords), _near_table(coords, k)
+    neighbours = neighbour_table(coords) if context else None
     parts = []
     for tour, t in zip(item["tours"].numpy(), item["steps"].tolist()):
         step = np.arange(t, min(t + steps, n - 2))
-        parts.append(_tour_states(coords, near, tour, np.zeros_like(step), np.zeros(len(step), dtype=bool), step, k))
+        parts.append(
+            _tour_states(coords, near, tour, np.zeros_like(step), np.zeros(len(step), dtype=bool), step, k, neighbours)
+        )
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
@@ -216,8 +230,9 @@ class ImitationData:
     Each tour contributes ``states_per_city * N`` states with a random direction, start city
     and step (at least two unvisited cities left). ``dagger`` adds the states of instances
     labelled by :func:`tinvnn.tasks.tsp.dagger.generate_dagger` (``dagger_steps`` per LKH-3
-    call, see :func:`_dagger_states`) after them. Coordinates are stored relative to the
-    current city in units of the view radius (float32; the features are invariant to both).
+    call, see :func:`_dagger_states`) after them. Coordinates (and the context's distances)
+    are stored relative to the current city in units of the view radius (float32; the
+    features are invariant to both). ``context``: the views carry ``LocalView.context``.
 
     Attributes:
         view: :class:`~tinvnn.tasks.tsp.local.LocalView` of all S states.
@@ -236,6 +251,7 @@ class ImitationData:
         seed: int = 0,
         dagger: list[dict] | None = None,
         dagger_steps: int = 8,
+        context: bool = False,
     ) -> None:
         from tqdm import tqdm
 
@@ -251,9 +267,9 @@ class ImitationData:
         for group in tqdm(groups, desc="imitation states", unit="group", mininterval=2.0):
             for coords, tour in zip(group["coords"].numpy(), group["tours"].numpy()):
                 num = max(1, int(round(states_per_city * len(tour))))
-                add(_instance_states(coords, tour, num, k, rng), -1)
+                add(_instance_states(coords, tour, num, k, rng, context=context), -1)
         for index, item in enumerate(tqdm(dagger or [], desc="DAgger states", unit="instance", mininterval=2.0)):
-            add(_dagger_states(item, dagger_steps, k), index)
+            add(_dagger_states(item, dagger_steps, k, context=context), index)
         arrays = {key: np.concatenate(value) for key, value in parts.items()}
         current = arrays["current"][:, None]
         radius = np.where(arrays["valid"], np.linalg.norm(arrays["candidates"] - current, axis=-1), 0.0).max(-1)
@@ -262,12 +278,17 @@ class ImitationData:
         def local(xy: np.ndarray) -> Tensor:
             return torch.from_numpy(((xy - current) / unit).astype(np.float32))
 
+        scaled_context = None
+        if context:
+            share, dist = arrays["context"][..., :1], arrays["context"][..., 1:]
+            scaled_context = torch.from_numpy(np.concatenate([share, dist / unit], -1).astype(np.float32))
         self.view = LocalView(
             torch.zeros(len(radius), 2),
             local(arrays["start"][:, None])[:, 0],
             local(arrays["candidates"]),
             torch.from_numpy(arrays["valid"]),
             torch.from_numpy(arrays["complete"]),
+            scaled_context,
         )
         self.target = torch.from_numpy(arrays["target"])
         self.source = torch.from_numpy(np.concatenate(sources).astype(np.int64))
@@ -279,8 +300,9 @@ class ImitationData:
     def batch(self, index: Tensor) -> tuple[LocalView, Tensor]:
         """The states at ``index`` (B,): their view and target slots (B,)."""
         v = self.view
+        context = None if v.context is None else v.context[index]
         return LocalView(
-            v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index]
+            v.current[index], v.start[index], v.candidates[index], v.valid[index], v.complete[index], context
         ), self.target[index]
 
 
@@ -327,6 +349,9 @@ class ImitationConfig(Config):
     dagger_steps: int = option(8, "consecutive states labelled per LKH-3 call of DAgger")
     dagger_weight: float = option(0.5, "share of each batch drawn from the DAgger states")
     val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
+    context: bool = option(
+        False, "views with context: per point, the share of its 8 nearest cities still unvisited and the distance to the nearest of them"
+    )
 
     def __post_init__(self) -> None:
         if min(self.dagger_instances, self.val_instances) < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
@@ -352,16 +377,13 @@ def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
 
 
 def build_scorer(config: ImitationConfig) -> LocalScorer:
-    """The scorer a config describes (``NUM_FEATURES`` inputs)."""
-    return LocalScorer(NUM_FEATURES, dim=config.dim, layers=config.layers, heads=config.heads)
+    """The scorer a config describes (``NUM_FEATURES`` inputs, plus ``NUM_CONTEXT`` with ``context``)."""
+    features = NUM_FEATURES + (NUM_CONTEXT if config.context else 0)
+    return LocalScorer(features, dim=config.dim, layers=config.layers, heads=config.heads)
 
 
 #: Configuration keys that must match between a run and the policy it starts from (``init``).
 _SHAPE = ("k", "dim", "layers", "heads")
-
-
-def _to(view: LocalView, device: torch.device) -> LocalView:
-    return LocalView(*(t.to(device) for t in (view.current, view.start, view.candidates, view.valid, view.complete)))
 
 
 def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
@@ -371,7 +393,7 @@ def _accuracy(model: LocalScorer, data: ImitationData, rows: Tensor) -> float:
     with torch.no_grad():
         for i in range(0, len(rows), 4096):
             view, target = data.batch(rows[i : i + 4096])
-            view, target = _to(view, device), target.to(device)
+            view, target = view.to(device), target.to(device)
             logits = model(view_features(view)[0]).masked_fill(~view.valid, -math.inf)
             hits += int((logits.argmax(-1) == target).sum())
     model.train()
@@ -408,6 +430,15 @@ def greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) ->
     return float(100.0 * (tour_length(coords, tours) / reference - 1.0).mean())
 
 
+def _with_context_inputs(payload: dict[str, Any]) -> dict[str, Any]:
+    """A policy's weights with ``NUM_CONTEXT`` zero input columns appended to the embedding:
+    a scorer with context that starts out computing exactly what the policy did."""
+    state = dict(payload["state"]["model"])
+    weight = state["embed.weight"]
+    state["embed.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], NUM_CONTEXT)], 1)
+    return {**payload, "state": {**payload["state"], "model": state}}
+
+
 class ImitationTask(Task):
     """Imitation as a task of the run harness: batches of shuffled states, the cross-entropy of
     :func:`imitation_loss` (half the states with random signs of the canonical axes), and the
@@ -442,6 +473,7 @@ class ImitationTask(Task):
                 seed=config.seed,
                 dagger=dagger,
                 dagger_steps=config.dagger_steps,
+                context=config.context,
             )
         self.data = data
         tours = torch.flatten(torch.nonzero(data.source < 0))
@@ -471,6 +503,10 @@ class ImitationTask(Task):
             payload = load_checkpoint(self.config.init)
             stored = read_config(payload, ImitationConfig, self.config.init, what="local TSP policy")
             check_config(self.config.init, stored, self.config, ignore=[f for f in self.config.to_dict() if f not in _SHAPE])
+            if self.config.context and not stored.context:
+                payload = _with_context_inputs(payload)
+            elif stored.context and not self.config.context:
+                raise ValueError(f"init: {self.config.init} was trained with context; pass context=True (--context)")
             load_weights(model, payload, self.config.init, what="local TSP policy")
         return model
 
@@ -491,7 +527,7 @@ class ImitationTask(Task):
         view, target = self.data.batch(batch)
         flip = torch.rand(len(target), 1, generator=ctx.generator) < self.config.sign_augment
         signs = torch.where(flip, torch.randint(0, 2, (len(target), 2), generator=ctx.generator) * 2.0 - 1.0, 1.0)
-        view = _to(view, ctx.device)
+        view = view.to(ctx.device)
         return imitation_loss(model, (view, target.to(ctx.device)), axis_signs=signs.to(ctx.device)), {}  # type: ignore[arg-type]
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:

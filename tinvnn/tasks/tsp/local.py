@@ -11,7 +11,12 @@ to ``c``. Its tokens are
 * invariant scalars: ``|p - c| / r`` and ``(|p - s| - |c - s|) / r`` (clipped to [-4, 4]) per
   point, and per view ``log(1 + |c - s| / r)``, the fraction of candidate slots in use and
   whether the candidates are all the unvisited cities;
-* a one-hot token type (current, start, candidate).
+* a one-hot token type (current, start, candidate);
+* optionally (``LocalView.context``, policies trained with it) two scalars per point that see
+  beyond the view: the share of the point's ``CONTEXT_NEIGHBOURS`` nearest cities still
+  unvisited, and the distance to the nearest of those in view radii (clipped to 4; 4 when
+  none is left). A candidate whose neighbours are all visited is a city the tour strands if
+  it passes it by.
 
 Every token is a function of distances and of canonical coordinates, so each decision is
 invariant to translation, rotation, reflection and scale of the instance and blind to its size
@@ -41,10 +46,25 @@ import tinvnn
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
 
-__all__ = ["NUM_FEATURES", "LocalView", "view_features", "invariant_starts", "construct_tours", "check_cities"]
+__all__ = [
+    "CONTEXT_NEIGHBOURS",
+    "NUM_CONTEXT",
+    "NUM_FEATURES",
+    "LocalView",
+    "check_cities",
+    "construct_tours",
+    "context_scalars",
+    "invariant_starts",
+    "neighbour_table",
+    "view_features",
+]
 
 #: Features per token: 2 canonical coordinates, 2 distance ratios, 3 view scalars, 3 token types.
 NUM_FEATURES = 10
+#: Extra features per token of a view with context (``LocalView.context``).
+NUM_CONTEXT = 2
+#: Nearest cities whose visits the context of a point counts.
+CONTEXT_NEIGHBOURS = 8
 _START_PULL = 2.0
 _CLIP = 4.0
 
@@ -60,6 +80,9 @@ class LocalView:
             any finite value.
         valid: (B, k) bool, True for the slots in use (at least one per state).
         complete: (B,) bool, True where the candidates are all the unvisited cities.
+        context: optional (B, k + 2, NUM_CONTEXT) :func:`context_scalars` of the current city,
+            the start city and the candidate slots (any finite or +inf value in unused slots),
+            for policies trained with context; None otherwise.
     """
 
     current: Tensor
@@ -67,6 +90,41 @@ class LocalView:
     candidates: Tensor
     valid: Tensor
     complete: Tensor
+    context: Tensor | None = None
+
+    def to(self, device: torch.device) -> LocalView:
+        """The same view on ``device``."""
+        context = None if self.context is None else self.context.to(device)
+        return LocalView(
+            self.current.to(device), self.start.to(device), self.candidates.to(device), self.valid.to(device),
+            self.complete.to(device), context,
+        )  # fmt: skip
+
+
+def neighbour_table(coords: np.ndarray, m: int = CONTEXT_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """Each city's ``min(m, N - 1)`` nearest other cities, nearest first, from a k-d tree.
+
+    Shape:
+        coords (N, 2) -> indices (N, m') int64 and distances (N, m') float64.
+    """
+    m = min(m, len(coords) - 1)
+    dist, idx = cKDTree(coords).query(coords, m + 1)
+    return np.asarray(idx).reshape(len(coords), -1)[:, 1:], np.asarray(dist).reshape(len(coords), -1)[:, 1:]
+
+
+def context_scalars(free: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """The context of points from the visit state of their nearest cities.
+
+    Args:
+        free: (..., m) bool, True where the neighbour is unvisited.
+        distances: (..., m) the distances to those neighbours.
+
+    Returns:
+        (..., NUM_CONTEXT) float64: the share of free neighbours (0 when m = 0) and the
+        distance to the nearest free one (+inf when none).
+    """
+    share = free.sum(-1) / max(free.shape[-1], 1)
+    return np.stack([share, np.where(free, distances, np.inf).min(-1, initial=np.inf)], -1)
 
 
 def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -78,8 +136,8 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
             augmentation over the frame's sign choices); None at inference.
 
     Returns:
-        ``(tokens, mask)``: (B, k + 2, NUM_FEATURES) in ``view.current.dtype`` and (B, k + 2)
-        bool; token 0 is the current city, 1 the start city, 2.. the candidates. Unused slots
+        ``(tokens, mask)``: (B, k + 2, F) in ``view.current.dtype`` and (B, k + 2) bool, F =
+        NUM_FEATURES, plus NUM_CONTEXT with ``view.context``; token 0 is the current city, 1 the start city, 2.. the candidates. Unused slots
         have all-zero tokens and ``mask`` False.
     """
     cur, start, cand, valid = view.current, view.start, view.candidates, view.valid
@@ -102,17 +160,17 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
     )
     kind = torch.zeros(k + 2, 3, dtype=cur.dtype, device=cur.device)
     kind[0, 0], kind[1, 1], kind[2:, 2] = 1.0, 1.0, 1.0
-    tokens = torch.cat(
-        [
-            z,
-            near[..., None],
-            closing.clamp(-_CLIP, _CLIP)[..., None],
-            per_view[:, None].expand(b, k + 2, 3),
-            kind.expand(b, k + 2, 3),
-        ],
-        -1,
-    )
-    return tokens * mask[..., None], mask
+    parts = [
+        z,
+        near[..., None],
+        closing.clamp(-_CLIP, _CLIP)[..., None],
+        per_view[:, None].expand(b, k + 2, 3),
+        kind.expand(b, k + 2, 3),
+    ]
+    if view.context is not None:
+        context = view.context.to(cur.dtype)
+        parts += [context[..., :1], (context[..., 1:] / radius[:, None, None]).clamp(max=_CLIP)]
+    return torch.cat(parts, -1) * mask[..., None], mask
 
 
 def check_cities(coords: np.ndarray) -> None:
@@ -176,13 +234,15 @@ def construct_tours(
         starts: S start cities.
         k: candidate slots per view.
         progress: show a progress bar over the N steps.
-        on_step: called after each decision with the scorer's input tokens (S, k + 2,
-            NUM_FEATURES) in the model's dtype, the valid slots (S, k) and the chosen slots (S,)
+        on_step: called after each decision with the scorer's input tokens (S, k + 2, F) in
+            the model's dtype, the valid slots (S, k) and the chosen slots (S,)
             (reinforcement fine-tuning records the rollout's states with it); the last city of
             each tour involves no decision.
 
     Returns:
         (S, N) int64 tours, each a permutation starting at its start city.
+
+    A scorer with ``NUM_FEATURES + NUM_CONTEXT`` inputs gets views with context.
     """
     from tqdm import tqdm
 
@@ -193,6 +253,7 @@ def construct_tours(
     states = [UnvisitedIndex(coords, int(c)) for c in starts]
     points = torch.from_numpy(coords)
     dtype = next(model.parameters()).dtype
+    neighbours = neighbour_table(coords) if model.embed.in_features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()
     start_xy = points[tours[:, 0]]
     with torch.no_grad():
@@ -206,12 +267,19 @@ def construct_tours(
             for i, u in enumerate(states):
                 found = u.nearest(coords[current[i]], k)
                 cand[i, : len(found)], valid[i, : len(found)] = found, True
+            context = None
+            if neighbours is not None:
+                near, dist = neighbours
+                cities = np.concatenate([current[:, None], tours[:, :1], cand], 1)  # (S, k + 2)
+                free = np.stack([u.unvisited[near[c]] for u, c in zip(states, cities)])
+                context = torch.from_numpy(context_scalars(free, dist[cities]))
             view = LocalView(
                 points[current],
                 start_xy,
                 points[torch.from_numpy(cand)],
                 torch.from_numpy(valid),
                 torch.tensor([u.left <= k for u in states]),
+                context,
             )
             tokens = view_features(view)[0].to(dtype)
             scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
