@@ -20,6 +20,7 @@ from torch.nn.functional import cross_entropy
 from tinvnn._checks import check_number, check_positive_int
 from tinvnn.canonicalize import GROUPS
 from tinvnn.tasks.classification.datasets import DATASETS, PointCloudDataset, load_dataset
+from tinvnn.tasks.classification.distill import distillation_loss, teacher_logits
 from tinvnn.tasks.classification.evaluate import evaluate
 from tinvnn.tasks.classification.methods import (
     BACKBONES,
@@ -45,7 +46,8 @@ class TrainConfig(Config):
     ``per_class``/``test_per_class``: synthetic clouds per class (defaults 100/30), or for
     ModelNet40 at most this many clouds per class (default: all). Keys added after the first
     checkpoints default to the behaviour those were trained with (``sign_augment=False``, the weighted
-    frames' default ``threshold`` and ``max_frames``).
+    frames' default ``threshold`` and ``max_frames``, no ``teacher``). With ``teacher`` the
+    loss is :func:`~tinvnn.tasks.classification.distill.distillation_loss`.
     """
 
     retired_keys = frozenset({"out"})  # moved to RunOptions
@@ -70,6 +72,9 @@ class TrainConfig(Config):
     sign_augment: bool = option(False, "tinv: random axis signs of the canonical frame in training (eval stays exact)")
     threshold: float = option(DEFAULT_THRESHOLD, "weighted methods: confidence beyond which a frame decision keeps one choice")
     max_frames: int = option(DEFAULT_MAX_FRAMES, "weighted methods: at most this many frames per cloud")
+    teacher: str | None = option(None, "distil from this classifier checkpoint (its logits on the training clouds, computed once)")
+    distill_weight: float = option(0.5, "with --teacher: weight of the distillation term (the rest: cross-entropy with the labels)")
+    temperature: float = option(4.0, "with --teacher: softmax temperature of the distillation term")
     seed: int = option(0, "seed of initialisation, shuffling and training transformations")
     eval_every: int = option(1, "epochs between test evaluations")
 
@@ -87,6 +92,9 @@ class TrainConfig(Config):
         for name in ("points", "epochs", "batch_size", "width", "k", "eval_every"):
             check_positive_int(getattr(self, name), name)
         check_number(self.lr, "lr", positive=True)
+        check_number(self.temperature, "temperature", positive=True)
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight: expected a number in [0, 1], got {self.distill_weight}")
         check_number(self.weight_decay, "weight_decay")
         check_method_options(self.method, sign_augment=self.sign_augment, threshold=self.threshold,
                              max_frames=self.max_frames)  # fmt: skip
@@ -110,6 +118,7 @@ class ClassificationTask(Task):
         self.train_protocol = parse_protocol(config.train_protocol)
         self.test_protocol = parse_protocol(config.test_protocol)
         self.augmentation = train_augmentation(config.method, config.group)
+        self.teacher = None if config.teacher is None else teacher_logits(config.teacher, self.train_set)
 
     def _load(self, split: str, per_class: int | None) -> PointCloudDataset:
         c = self.config
@@ -145,7 +154,11 @@ class ClassificationTask(Task):
             points = self.augmentation.apply(points, ctx.generator)
         labels = self.train_set.labels[batch].to(ctx.device)
         logits = model(points.to(ctx.device))
-        loss = cross_entropy(logits, labels)
+        if self.teacher is None:
+            loss = cross_entropy(logits, labels)
+        else:
+            c = self.config
+            loss = distillation_loss(logits, labels, self.teacher[batch].to(ctx.device), weight=c.distill_weight, temperature=c.temperature)
         if self.config.feature_transform:
             regulariser: Tensor = _backbone(model).feature_transform_loss  # type: ignore[assignment]
             loss = loss + FEATURE_TRANSFORM_WEIGHT * regulariser
