@@ -4,7 +4,7 @@ its points shuffled.
 
 Usage::
 
-    TINVNN_DATA=../shared/data python benchmarks/bench_classify.py [--shapes 2468]
+    TINVNN_DATA=../shared/data python benchmarks/bench_classify.py [--shapes 2468] [--checkpoint FILE]
 
 Each test shape (1,024 points) goes through ``invariant_subsample`` and the model exactly as a
 file would; the moved copy gets a random orthogonal map (reflections included), a log-uniform
@@ -29,10 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", type=int, default=2468, help="test shapes to use (the first ones)")
     parser.add_argument("--chunk", type=int, default=64)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_modelnet40("test", points=1024)
-    model, config, meta = load_model(DEFAULT_CLASSIFIER)
+    model, config, meta = load_model(args.checkpoint)
     rng = np.random.default_rng(0)
     correct = same = 0
     n = min(args.shapes, len(data))
@@ -48,7 +49,7 @@ def main() -> None:
         labels = data.labels[start : start + len(clouds)].tolist()
         correct += sum(t[0]["class"] == data.classes[y] for t, y in zip(top, labels))
         same += sum(a[0]["class"] == b[0]["class"] for a, b in zip(top, top_moved))
-    print(json.dumps({"shapes": n, "accuracy": correct / n, "unchanged_when_moved": same / n}))
+    print(json.dumps({"checkpoint": args.checkpoint, "config": {k: config[k] for k in ("method", "points", "width", "epochs")}, "shapes": n, "accuracy": correct / n, "unchanged_when_moved": same / n}))
 
 
 if __name__ == "__main__":

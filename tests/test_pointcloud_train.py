@@ -14,7 +14,7 @@ from tinvnn.cli import main
 from tinvnn.tasks.classification.evaluate import load_model
 from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.tasks.classification.train import TrainConfig, train
-from tinvnn.training import CheckpointMismatchError, RunOptions, save_checkpoint
+from tinvnn.training import CheckpointMismatchError, RunOptions, export_weights, load_checkpoint, save_checkpoint
 
 TINY = dict(points=32, per_class=4, test_per_class=2, epochs=2, batch_size=8, width=16, k=4)
 
@@ -121,3 +121,13 @@ def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFi
     assert weighted["invariance"]["max_rel"] < 1e-9 and "weighted" in printed
     assert max(weighted["accuracy"].values()) - min(weighted["accuracy"].values()) <= 1 / 240 + 1e-9
     assert (out / "angle_sweep.png").stat().st_size > 1000
+
+
+def test_exported_classifier_predicts_like_its_run(tmp_path: Path) -> None:
+    train(TrainConfig(method="fa", **{**TINY, "epochs": 1}), _run(tmp_path / "run"))
+    exported = export_weights(tmp_path / "run", tmp_path / "shipped.pt")
+    assert set(load_checkpoint(exported)["state"]) == {"model"}
+    (model, config, meta), (run_model, run_config, _) = load_model(exported), load_model(tmp_path / "run")
+    assert config == run_config and meta["epoch"] == 1 and meta["source"] == "checkpoint.pt"
+    points = torch.randn(3, 32, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model(points), run_model(points))

@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .ply .off)")
     p.add_argument("files", nargs="+", type=Path, help="shape files; any pose, units, offset and point order")
-    p.add_argument("--checkpoint", default=None, help="a classifier checkpoint (default: the shipped PointNet with weighted frames)")
+    p.add_argument("--checkpoint", default=None, help="a classifier checkpoint (default: the shipped PointNet with Frame Averaging)")
     p.add_argument("--top", type=int, default=5, help="classes to list per file (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of subsampling and mesh sampling (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

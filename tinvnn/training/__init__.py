@@ -4,12 +4,14 @@
   checkpoints, progress, metrics); a task is a :class:`Task` subclass.
 * :class:`Config`, :func:`option`, :func:`add_arguments`, :func:`from_args`: configuration
   dataclasses and their command-line flags.
-* :func:`save_checkpoint`, :func:`load_checkpoint` (safe: ``weights_only``), :func:`read_config`.
+* :func:`save_checkpoint`, :func:`load_checkpoint` (safe: ``weights_only``), :func:`read_config`,
+  :func:`export_weights` (the shipped form: weights without optimizer state).
 """
 
 from tinvnn.training.checkpoint import (
     CheckpointMismatchError,
     check_config,
+    export_weights,
     load_checkpoint,
     load_weights,
     read_config,
@@ -49,6 +51,7 @@ __all__ = [
     "TrainingDiverged",
     "add_arguments",
     "check_config",
+    "export_weights",
     "fit",
     "is_main_process",
     "from_args",

@@ -58,6 +58,28 @@ def save_checkpoint(
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
+def export_weights(run_checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write a training checkpoint's model without optimizer and RNG state (the shipped form).
+
+    Args:
+        run_checkpoint: a checkpoint of :func:`~tinvnn.training.fit`, or its run directory
+            (then its ``checkpoint.pt``, the last epoch).
+        out: the file to write.
+
+    Returns:
+        ``out``. The file keeps the configuration and the metadata (with ``epoch`` and the
+        ``source`` file name added), so the task's loader reads it like the training checkpoint.
+    """
+    from tinvnn.training.harness import LAST
+
+    run_checkpoint = Path(run_checkpoint)
+    if run_checkpoint.is_dir():
+        run_checkpoint = run_checkpoint / LAST
+    payload = load_checkpoint(run_checkpoint)
+    meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": run_checkpoint.name}
+    return save_checkpoint(out, {"model": payload["state"]["model"]}, payload["config"], meta)
+
+
 def load_checkpoint(
     path: str | os.PathLike[str],
     expected_config: Mapping[str, Any] | None = None,

@@ -36,18 +36,17 @@ from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, u
 from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, LocalView, context_scalars, neighbour_table, view_features
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.training import (
-    LAST,
     Config,
     EpochContext,
     RunOptions,
     Task,
     check_config,
+    export_weights,
     fit,
     load_checkpoint,
     load_weights,
     option,
     read_config,
-    save_checkpoint,
 )
 
 __all__ = [
@@ -559,7 +558,8 @@ def train_imitation(config: ImitationConfig, options: RunOptions | None = None, 
 
 
 def export_policy(run_checkpoint: Path, out: Path) -> Path:
-    """Write the scorer of a training checkpoint without optimizer state (the shipped form).
+    """Write the scorer of a training checkpoint without optimizer state (the shipped form;
+    :func:`tinvnn.training.export_weights`).
 
     Args:
         run_checkpoint: a checkpoint of :func:`train_imitation`, or its run directory (then its
@@ -569,10 +569,4 @@ def export_policy(run_checkpoint: Path, out: Path) -> Path:
     The exported file keeps the configuration and the training history, so
     ``tinvnn.tasks.tsp.solver.load_local_policy`` reads it like the training checkpoint.
     """
-    run_checkpoint = Path(run_checkpoint)
-    if run_checkpoint.is_dir():
-        run_checkpoint = run_checkpoint / LAST
-    payload = load_checkpoint(run_checkpoint)
-    state = {"model": payload["state"]["model"]}
-    meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": Path(run_checkpoint).name}
-    return save_checkpoint(out, state, payload["config"], meta)
+    return export_weights(run_checkpoint, out)
