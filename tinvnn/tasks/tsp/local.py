@@ -137,8 +137,8 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
 
     Returns:
         ``(tokens, mask)``: (B, k + 2, F) in ``view.current.dtype`` and (B, k + 2) bool, F =
-        NUM_FEATURES, plus NUM_CONTEXT with ``view.context``; token 0 is the current city, 1 the start city, 2.. the candidates. Unused slots
-        have all-zero tokens and ``mask`` False.
+        NUM_FEATURES, plus NUM_CONTEXT with ``view.context``; token 0 is the current city, 1
+        the start city, 2.. the candidates. Unused slots have all-zero tokens and ``mask`` False.
     """
     cur, start, cand, valid = view.current, view.start, view.candidates, view.valid
     b, k, _ = cand.shape
