@@ -12,6 +12,7 @@ from torch.nn.functional import cross_entropy
 from tinvnn.tasks.classification.datasets import load_dataset
 from tinvnn.tasks.classification.distill import distillation_loss, teacher_logits
 from tinvnn.tasks.classification.evaluate import load_model, predict
+from tinvnn.tasks.classification.protocols import Protocol
 from tinvnn.tasks.classification.train import TrainConfig, train
 from tinvnn.training import RunOptions, load_checkpoint
 
@@ -44,12 +45,19 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_teacher_logits_are_the_teachers_forward_pass(teacher: Path, tmp_path: Path) -> None:
     data = load_dataset("synthetic", "train", points=32, per_class=4)
-    torch.testing.assert_close(teacher_logits(teacher, data), predict(load_model(teacher)[0], data.points), rtol=0, atol=0)
+    z = Protocol("z")
+    torch.testing.assert_close(teacher_logits(teacher, data, z), predict(load_model(teacher)[0], data.points), rtol=0, atol=0)
     payload = load_checkpoint(teacher)
     payload["meta"]["classes"] = payload["meta"]["classes"][::-1]
     torch.save(payload, tmp_path / "reordered.pt")
     with pytest.raises(ValueError, match=r"^teacher: .*reordered\.pt was trained on other classes than the training data"):
-        teacher_logits(tmp_path / "reordered.pt", data)
+        teacher_logits(tmp_path / "reordered.pt", data, z)
+    train(TrainConfig(method="none", **TINY), _run(tmp_path / "plain"))
+    with pytest.raises(ValueError, match=r"^teacher: .*checkpoint\.pt is a 'none' model, not exactly invariant; expected one of"):
+        teacher_logits(tmp_path / "plain" / "checkpoint.pt", data, z)
+    train(TrainConfig(method="tinv", group="SO", **TINY), _run(tmp_path / "so"))
+    with pytest.raises(ValueError, match=r"invariant to rotations only \(group SO\), but the training protocol O3 reflects$"):
+        teacher_logits(tmp_path / "so" / "checkpoint.pt", data, Protocol("O3"))
 
 
 def test_student_trains_and_weight_zero_is_plain_training(teacher: Path, tmp_path: Path) -> None:
@@ -58,12 +66,15 @@ def test_student_trains_and_weight_zero_is_plain_training(teacher: Path, tmp_pat
     assert history[0]["loss"] > 0 and load_model(tmp_path / "student")[1]["teacher"] == str(teacher)
     train(student.replace(distill_weight=0.0), _run(tmp_path / "zero"))
     train(student.replace(teacher=None), _run(tmp_path / "plain"))
-    zero, plain = (load_checkpoint(tmp_path / name / "checkpoint.pt")["state"]["model"] for name in ("zero", "plain"))
+    student_w, zero, plain = (load_checkpoint(tmp_path / name / "checkpoint.pt")["state"]["model"] for name in ("student", "zero", "plain"))
     assert all(torch.equal(zero[key], plain[key]) for key in plain)
+    assert not all(torch.equal(student_w[key], plain[key]) for key in plain)  # the teacher changed the training
 
 
 def test_distillation_options_are_checked() -> None:
     with pytest.raises(ValueError, match=r"^distill_weight: expected a number in \[0, 1\], got 1.5$"):
         TrainConfig(distill_weight=1.5)
     with pytest.raises(ValueError, match="temperature"):
-        TrainConfig(temperature=0.0)
+        TrainConfig(temperature=0.0, teacher="t.pt")
+    with pytest.raises(ValueError, match=r"^distill_weight, temperature: options of --teacher only$"):
+        TrainConfig(distill_weight=0.9)

@@ -140,3 +140,18 @@ def test_context_data_trains() -> None:
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad is not None
     assert model.embed.weight.grad[:, NUM_FEATURES:].abs().sum() > 0  # the context reaches the scorer
+
+
+def test_stored_states_give_the_constructions_tokens(context_scorer: torch.nn.Module) -> None:
+    """ImitationData stores views relative to the current city in view radii (float32): its
+    tokens equal those of construction up to float32 rounding, context included."""
+    coords = 1000.0 * np.random.default_rng(26).random((40, 2))
+    recorded: list[torch.Tensor] = []
+    tour = construct_tours(context_scorer, coords, [3], k=CONTEXT.k, on_step=lambda t, v, p: recorded.append(t[0]))[0]
+    item = {"coords": torch.from_numpy(coords), "tours": torch.from_numpy(tour)[None], "steps": torch.tensor([0])}
+    data = ImitationData([], k=CONTEXT.k, states_per_city=1.0, dagger=[item], dagger_steps=len(coords), context=True)
+    tokens = view_features(data.batch(torch.arange(len(data)))[0])[0]
+    assert len(data) == len(coords) - 2 and torch.isfinite(tokens).all()
+    torch.testing.assert_close(tokens.double(), torch.stack(recorded), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match=r"^data: states with context for a run with context=False$"):
+        ImitationTask(TINY.replace(val_states=5), data)

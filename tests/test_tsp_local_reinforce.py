@@ -13,7 +13,7 @@ import torch
 from tinvnn.cli import main
 from tinvnn.tasks.tsp import imitation
 from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
-from tinvnn.tasks.tsp.local import NUM_FEATURES, construct_tours
+from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, construct_tours
 from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, export_finetuned, reinforce_loss
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.solver import load_local_policy
@@ -22,10 +22,11 @@ from tinvnn.training import load_checkpoint, save_checkpoint
 TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)
 
 
-@pytest.fixture
-def policy(tmp_path: Path) -> Path:
+@pytest.fixture(params=[False, True], ids=["plain", "context"])
+def policy(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     torch.manual_seed(0)
-    return save_checkpoint(tmp_path / "policy.pt", {"model": build_scorer(TINY).state_dict()}, TINY.to_dict())
+    config = TINY.replace(context=request.param)
+    return save_checkpoint(tmp_path / "policy.pt", {"model": build_scorer(config).state_dict()}, config.to_dict())
 
 
 def test_on_step_records_every_decision_and_the_greedy_choice(policy: Path) -> None:
@@ -35,7 +36,8 @@ def test_on_step_records_every_decision_and_the_greedy_choice(policy: Path) -> N
     tours = construct_tours(model, coords, [0, 7, 3], k=config.k, on_step=lambda *state: steps.append(state))
     assert len(steps) == 15 - 2  # the last city involves no decision
     for step, (tokens, valid, pick) in enumerate(steps):
-        assert tokens.shape == (3, config.k + 2, NUM_FEATURES) and tokens.dtype == torch.float64
+        features = NUM_FEATURES + NUM_CONTEXT * config.context
+        assert tokens.shape == (3, config.k + 2, features) and tokens.dtype == torch.float64
         assert valid.shape == (3, config.k) and int(valid[0].sum()) == min(config.k, 15 - 1 - step)
         np.testing.assert_array_equal(pick.numpy(), model(tokens).masked_fill(~valid, -torch.inf).argmax(-1).numpy())
     assert sorted(tours[1].tolist()) == list(range(15))
@@ -89,7 +91,7 @@ def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pyte
     history = load_checkpoint(out / "checkpoint.pt")["meta"]["history"]
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_greedy_gap"] >= 0.0 for h in history)
     model, config = load_local_policy(exported)
-    assert config == TINY and load_checkpoint(exported)["meta"]["finetune"]["config"]["init"] == str(policy)
+    assert config == load_local_policy(policy)[1] and load_checkpoint(exported)["meta"]["finetune"]["config"]["init"] == str(policy)
     before = load_checkpoint(policy)["state"]["model"]
     assert any(not torch.equal(value, before[name].double()) for name, value in model.state_dict().items())
     assert export_finetuned(out, tmp_path / "again.pt").is_file()

@@ -76,6 +76,8 @@ def export_weights(run_checkpoint: str | os.PathLike[str], out: str | os.PathLik
     if run_checkpoint.is_dir():
         run_checkpoint = run_checkpoint / LAST
     payload = load_checkpoint(run_checkpoint)
+    if "epoch" not in payload["state"] or "model" not in payload["state"]:
+        raise CheckpointMismatchError(f"{run_checkpoint} is not a training checkpoint (no model weights or epoch; already exported?)")
     meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": run_checkpoint.name}
     return save_checkpoint(out, {"model": payload["state"]["model"]}, payload["config"], meta)
 

@@ -17,22 +17,37 @@ from torch.nn.functional import cross_entropy, kl_div, log_softmax
 
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.evaluate import load_model, predict
+from tinvnn.tasks.classification.protocols import Protocol
 
-__all__ = ["distillation_loss", "teacher_logits"]
+__all__ = ["INVARIANT_METHODS", "distillation_loss", "teacher_logits"]
+
+#: Methods whose models are exactly invariant (``pca`` is not: LAPACK picks its axis signs).
+INVARIANT_METHODS = ("fa", "tinv", "weighted", "weighted_draw", "learned")
 
 log = logging.getLogger(__name__)
 
 
-def teacher_logits(path: str | os.PathLike[str], data: PointCloudDataset, *, batch_size: int = 64) -> Tensor:
+def teacher_logits(
+    path: str | os.PathLike[str], data: PointCloudDataset, protocol: Protocol, *, batch_size: int = 64
+) -> Tensor:
     """The logits of the classifier checkpoint ``path`` on every cloud of ``data`` (CPU, eval mode).
 
+    Computed once on the untransformed clouds, which is only right for a teacher invariant to
+    the training ``protocol``: anything else is refused.
+
     Raises:
-        ValueError: the teacher was trained on other classes (names or order).
+        ValueError: the teacher is not exactly invariant (method not in
+            :data:`INVARIANT_METHODS`), is invariant to rotations only (group SO) while
+            ``protocol`` reflects, or was trained on other classes (names or order).
 
     Shape:
         -> (S, C) float32 for S clouds of C classes.
     """
-    model, _, meta = load_model(path)
+    model, config, meta = load_model(path)
+    if config["method"] not in INVARIANT_METHODS:
+        raise ValueError(f"teacher: {path} is a {config['method']!r} model, not exactly invariant; expected one of {INVARIANT_METHODS}")
+    if config["group"] == "SO" and protocol.rotation == "O3":
+        raise ValueError(f"teacher: {path} is invariant to rotations only (group SO), but the training protocol {protocol} reflects")
     if list(meta["classes"]) != list(data.classes):
         raise ValueError(f"teacher: {path} was trained on other classes than the training data ({len(meta['classes'])} vs {len(data.classes)}, or another order)")
     log.info("teacher %s: logits of %d training clouds", path, len(data))

@@ -37,6 +37,7 @@ from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 __all__ = ["ClassificationTask", "TrainConfig", "train"]
 
 FEATURE_TRANSFORM_WEIGHT = 1e-3  # PointNet's weight of the feature T-Net regulariser
+DISTILL_WEIGHT, TEMPERATURE = 0.5, 4.0  # distillation defaults (Hinton et al.'s usual temperature)
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ class TrainConfig(Config):
     threshold: float = option(DEFAULT_THRESHOLD, "weighted methods: confidence beyond which a frame decision keeps one choice")
     max_frames: int = option(DEFAULT_MAX_FRAMES, "weighted methods: at most this many frames per cloud")
     teacher: str | None = option(None, "distil from this classifier checkpoint (its logits on the training clouds, computed once)")
-    distill_weight: float = option(0.5, "with --teacher: weight of the distillation term (the rest: cross-entropy with the labels)")
-    temperature: float = option(4.0, "with --teacher: softmax temperature of the distillation term")
+    distill_weight: float = option(DISTILL_WEIGHT, "with --teacher: weight of the distillation term (the rest: cross-entropy with the labels)")
+    temperature: float = option(TEMPERATURE, "with --teacher: softmax temperature of the distillation term")
     seed: int = option(0, "seed of initialisation, shuffling and training transformations")
     eval_every: int = option(1, "epochs between test evaluations")
 
@@ -95,6 +96,8 @@ class TrainConfig(Config):
         check_number(self.temperature, "temperature", positive=True)
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ValueError(f"distill_weight: expected a number in [0, 1], got {self.distill_weight}")
+        if self.teacher is None and (self.distill_weight, self.temperature) != (DISTILL_WEIGHT, TEMPERATURE):
+            raise ValueError("distill_weight, temperature: options of --teacher only")
         check_number(self.weight_decay, "weight_decay")
         check_method_options(self.method, sign_augment=self.sign_augment, threshold=self.threshold,
                              max_frames=self.max_frames)  # fmt: skip
@@ -118,7 +121,7 @@ class ClassificationTask(Task):
         self.train_protocol = parse_protocol(config.train_protocol)
         self.test_protocol = parse_protocol(config.test_protocol)
         self.augmentation = train_augmentation(config.method, config.group)
-        self.teacher = None if config.teacher is None else teacher_logits(config.teacher, self.train_set)
+        self.teacher = None if config.teacher is None else teacher_logits(config.teacher, self.train_set, self.train_protocol)
 
     def _load(self, split: str, per_class: int | None) -> PointCloudDataset:
         c = self.config

@@ -33,7 +33,15 @@ from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
-from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, LocalView, context_scalars, neighbour_table, view_features
+from tinvnn.tasks.tsp.local import (
+    CONTEXT_NEIGHBOURS,
+    NUM_CONTEXT,
+    NUM_FEATURES,
+    LocalView,
+    context_scalars,
+    neighbour_table,
+    view_features,
+)
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.training import (
     Config,
@@ -349,7 +357,8 @@ class ImitationConfig(Config):
     dagger_weight: float = option(0.5, "share of each batch drawn from the DAgger states")
     val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
     context: bool = option(
-        False, "views with context: per point, the share of its 8 nearest cities still unvisited and the distance to the nearest of them"
+        False,
+        f"views with context: per point, the share of its {CONTEXT_NEIGHBOURS} nearest cities still unvisited and the distance to the nearest of them",
     )
 
     def __post_init__(self) -> None:
@@ -474,6 +483,8 @@ class ImitationTask(Task):
                 dagger_steps=config.dagger_steps,
                 context=config.context,
             )
+        if (data.view.context is not None) != config.context:
+            raise ValueError(f"data: states {'with' if data.view.context is not None else 'without'} context for a run with context={config.context}")
         self.data = data
         tours = torch.flatten(torch.nonzero(data.source < 0))
         if len(tours) <= config.val_states:

@@ -22,7 +22,8 @@ Every token is a function of distances and of canonical coordinates, so each dec
 invariant to translation, rotation, reflection and scale of the instance and blind to its size
 and units; the scorer (``tinvnn.models.local_tsp.LocalScorer``) is permutation-equivariant over
 the candidates. Tours are identical for transformed and permuted copies of an instance when no
-two distances of a view (or two scores) tie within float error and no canonical frame decision
+two distances of a view or of a point's 8 nearest cities (context) or two scores tie within
+float error and no canonical frame decision
 is within float error of its threshold (``docs/ambiguity.md``); on exactly tied inputs
 (lattices) ties follow the city order.
 
@@ -81,8 +82,9 @@ class LocalView:
         valid: (B, k) bool, True for the slots in use (at least one per state).
         complete: (B,) bool, True where the candidates are all the unvisited cities.
         context: optional (B, k + 2, NUM_CONTEXT) :func:`context_scalars` of the current city,
-            the start city and the candidate slots (any finite or +inf value in unused slots),
-            for policies trained with context; None otherwise.
+            the start city and the candidate slots (distances in the units of the coordinates;
+            +inf where no neighbour is free; any value in unused slots), for policies trained
+            with context; None otherwise.
     """
 
     current: Tensor
@@ -253,7 +255,10 @@ def construct_tours(
     states = [UnvisitedIndex(coords, int(c)) for c in starts]
     points = torch.from_numpy(coords)
     dtype = next(model.parameters()).dtype
-    neighbours = neighbour_table(coords) if model.embed.in_features == NUM_FEATURES + NUM_CONTEXT else None
+    features = model.embed.in_features
+    if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
+        raise ValueError(f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}")
+    neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()
     start_xy = points[tours[:, 0]]
     with torch.no_grad():
