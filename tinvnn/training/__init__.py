@@ -15,6 +15,7 @@ from tinvnn.training.checkpoint import (
     load_checkpoint,
     load_weights,
     read_config,
+    run_checkpoint_file,
     save_checkpoint,
 )
 from tinvnn.training.config import Config, ConfigError, add_arguments, from_args, option
@@ -59,6 +60,7 @@ __all__ = [
     "load_weights",
     "option",
     "read_config",
+    "run_checkpoint_file",
     "resolve_device",
     "save_checkpoint",
     "seed_everything",

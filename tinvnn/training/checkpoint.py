@@ -58,6 +58,14 @@ def save_checkpoint(
     return atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
+def run_checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself, or for a run directory its last-epoch checkpoint (``checkpoint.pt``)."""
+    from tinvnn.training.harness import LAST
+
+    path = Path(path)
+    return path / LAST if path.is_dir() else path
+
+
 def export_weights(run_checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Write a training checkpoint's model without optimizer and RNG state (the shipped form).
 
@@ -70,11 +78,7 @@ def export_weights(run_checkpoint: str | os.PathLike[str], out: str | os.PathLik
         ``out``. The file keeps the configuration and the metadata (with ``epoch`` and the
         ``source`` file name added), so the task's loader reads it like the training checkpoint.
     """
-    from tinvnn.training.harness import LAST
-
-    run_checkpoint = Path(run_checkpoint)
-    if run_checkpoint.is_dir():
-        run_checkpoint = run_checkpoint / LAST
+    run_checkpoint = run_checkpoint_file(run_checkpoint)
     payload = load_checkpoint(run_checkpoint)
     if "epoch" not in payload["state"] or "model" not in payload["state"]:
         raise CheckpointMismatchError(f"{run_checkpoint} is not a training checkpoint (no model weights or epoch; already exported?)")

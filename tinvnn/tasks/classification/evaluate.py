@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +14,7 @@ from tinvnn import check_invariance
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.tasks.classification.protocols import Protocol
-from tinvnn.training import LAST, CheckpointMismatchError, load_checkpoint, load_weights, read_config
+from tinvnn.training import CheckpointMismatchError, load_checkpoint, load_weights, read_config, run_checkpoint_file
 
 __all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict"]
 
@@ -101,9 +100,7 @@ def load_model(
     """
     from tinvnn.tasks.classification.train import TrainConfig
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / LAST
+    path = run_checkpoint_file(path)
     payload = load_checkpoint(path, expected)
     config = read_config(payload, TrainConfig, path, what="point-cloud classifier")
     meta = payload["meta"]

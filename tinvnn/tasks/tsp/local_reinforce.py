@@ -37,7 +37,6 @@ from tinvnn.tasks.tsp.imitation import FAMILIES, ImitationConfig, build_scorer, 
 from tinvnn.tasks.tsp.local import construct_tours
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.training import (
-    LAST,
     Config,
     EpochContext,
     RunOptions,
@@ -47,6 +46,7 @@ from tinvnn.training import (
     load_weights,
     option,
     read_config,
+    run_checkpoint_file,
     save_checkpoint,
 )
 
@@ -185,9 +185,7 @@ def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
             (then its ``checkpoint.pt``, the last epoch).
         out: the file to write.
     """
-    run_checkpoint = Path(run_checkpoint)
-    if run_checkpoint.is_dir():
-        run_checkpoint = run_checkpoint / LAST
+    run_checkpoint = run_checkpoint_file(run_checkpoint)
     payload = load_checkpoint(run_checkpoint)
     config = read_config(payload, LocalReinforceConfig, run_checkpoint, what="local-policy fine-tuning run")
     init = load_checkpoint(_init_path(config))
