@@ -52,6 +52,7 @@ from tinvnn.training import (
     resolve_device,
     set_threads,
 )
+from tinvnn.training.seed import seed_everything
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,6 +66,7 @@ class ToyConfig(Config):
     seed: int = option(0, "seed")
     eval_every: int = option(1, "epochs between evaluations")
     dropout: float = option(0.2, "dropout (uses the global RNG)")
+    ema: float = option(0.0, "per-step decay of the weights' moving average (0: none)")
 
 
 class ToyTask(Task):
@@ -137,7 +139,8 @@ def _imitation(epochs: int) -> Task:
     return ImitationTask(config, tiny_imitation_data())
 
 
-TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)), "classification": _classification,
+TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)),
+                                           "toy_ema": lambda e: ToyTask(ToyConfig(epochs=e, ema=0.9)), "classification": _classification,
                                            "nbody": _nbody, "tsp": _tsp, "tsp_imitation": _imitation}  # fmt: skip
 
 
@@ -173,6 +176,41 @@ def test_finished_run_extends_to_more_epochs(name: str, tmp_path: Path) -> None:
     longer = fit(task, _opts(tmp_path / "short", resume=True))
     assert [h["epoch"] for h in longer.history] == [1, 2, 3]
     assert longer.history[2]["lr"] == pytest.approx(longer.history[0]["lr"] * task.lr_factor(2, 3))
+
+
+class OneBatchToy(ToyTask):
+    """One batch (all 64 rows) per epoch: one optimizer step, so the average is easy to write down."""
+
+    def batches(self, ctx: EpochContext) -> list[Tensor]:
+        return [torch.arange(64)]
+
+
+def test_weight_average_is_evaluated_saved_and_returned_without_changing_training(tmp_path: Path) -> None:
+    decay = 0.75
+    task = OneBatchToy(ToyConfig(epochs=2, ema=decay))
+    seed_everything(task.seed)
+    initial = task.build_model().state_dict()
+    result = fit(task, _opts(tmp_path / "ema"))
+    plain = fit(OneBatchToy(ToyConfig(epochs=2)), _opts(tmp_path / "plain"))
+    state = load_checkpoint(tmp_path / "ema" / LAST)["state"]
+    # the raw weights follow the same trajectory as without averaging
+    assert all(torch.equal(state["raw_model"][k], v) for k, v in _weights(tmp_path / "plain" / LAST).items())
+    # two steps: avg = d^2 w0 + d (1 - d) w1 + (1 - d) w2; w1 is the plain run's first epoch (stop_after=1)
+    fit(OneBatchToy(ToyConfig(epochs=2)), _opts(tmp_path / "one", stop_after=1))
+    w1, w2 = _weights(tmp_path / "one" / LAST), state["raw_model"]
+    for key, w0 in initial.items():
+        expected = decay**2 * w0 + decay * (1 - decay) * w1[key] + (1 - decay) * w2[key]
+        torch.testing.assert_close(state["model"][key], expected, rtol=1e-6, atol=1e-7)
+        assert torch.equal(result.model.state_dict()[key], state["model"][key])
+    # the monitored number is the average's, and differs from the raw model's
+    with torch.no_grad():
+        assert result.history[-1]["val_loss"] == pytest.approx(task.evaluate(result.model.eval(), torch.device("cpu"))["val_loss"])
+    assert result.history[-1]["val_loss"] != plain.history[-1]["val_loss"]
+
+
+def test_weight_average_decay_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^ema: expected a decay in \(0, 1\), got 1.5$"):
+        fit(ToyTask(ToyConfig(epochs=1, ema=1.5)), _opts(tmp_path / "bad"))
 
 
 # torchrun's own rendezvous on a free port can lose a race with another process on a busy

@@ -74,6 +74,7 @@ def test_reinforce_loss_is_the_baseline_weighted_log_probability_of_each_rollout
         ({"min_cities": 50, "max_cities": 40}, "expected 5 <= min_cities <= max_cities, got 50 and 40"),
         ({"lr": 0.0}, "lr: expected"),
         ({"steps_per_epoch": 0}, "steps_per_epoch: expected a positive integer, got 0"),
+        ({"ema": 1.0}, "ema: expected a decay in [0, 1), got 1.0"),
     ],
 )
 def test_config_errors(options: dict, message: str) -> None:

@@ -21,11 +21,16 @@
   learning-rate schedule of the new length.
 * **safety**: a non-finite loss stops the run with :class:`TrainingDiverged` before anything is
   written, so the last checkpoint stays the last finite one.
+* **weight averaging**: with ``task.ema_decay`` an exponential moving average of the weights,
+  updated after every optimizer step, is what is evaluated, saved as the model and returned
+  (Polyak averaging: it damps the step-to-step noise of high-variance gradients such as
+  REINFORCE's); resume restores both the raw and the averaged weights.
 * ``stop_after=k`` stops after ``k`` epochs of this call, as a kill would (tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import fcntl
 import json
@@ -108,7 +113,8 @@ class RunResult:
     """What :func:`fit` returns.
 
     Attributes:
-        model: the trained model, last epoch's weights, eval mode, on the run's device.
+        model: the trained model, last epoch's weights (their moving average with
+            ``task.ema_decay``), eval mode, on the run's device.
         history: one record per epoch (``epoch``, ``loss``, logged means, ``lr``, ``seconds``,
             ``step_seconds`` (median wall time of one training step: forward, backward, update)
             and the evaluation numbers at evaluated epochs).
@@ -239,13 +245,14 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
     seed_everything(task.seed)
     model = task.build_model().to(rt.device)
     optimizer = task.build_optimizer(model)
+    average = _WeightAverage(model, task.ema_decay) if task.ema_decay else None
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     start: int = 0
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {}
     last = out / LAST
     if options.resume and last.is_file():
-        start, history, best = _restore(task, last, model, optimizer, rt)
+        start, history, best = _restore(task, last, model, optimizer, rt, average)
         if rt.is_main:
             log.info("resumed from %s after epoch %d of %d", last, start, task.epochs)
     elif options.resume and rt.is_main:
@@ -259,11 +266,11 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         for epoch in range(start, stop):
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = lr * task.lr_factor(epoch, task.epochs)
-            record = _train_epoch(task, model, optimizer, epoch, rt, options, writer)
+            record = _train_epoch(task, model, optimizer, epoch, rt, options, writer, average)
             if rt.world > 1:
                 _broadcast_module(model, buffers_only=True)
             _check_finite_weights(model, epoch)
-            ended = _main_only(rt, partial(_end_epoch, task, model, optimizer, out, epoch, record, history, best))
+            ended = _main_only(rt, partial(_end_epoch, task, model, optimizer, out, epoch, record, history, best, average))
             if rt.is_main:
                 best = ended
                 eta = (time.perf_counter() - run_began) / (epoch + 1 - start) * (stop - epoch - 1)
@@ -285,25 +292,26 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
     if rt.is_main and start >= task.epochs:
         log.info("run in %s had already finished %d epochs", out, start)
         _write_metrics(out, task, history, best, finished=True)  # in case a kill came before it was written
-    model.eval()
-    return RunResult(model, history, best, out, finished=len(history) >= task.epochs, extra=extra)
+    result = model if average is None else average.model
+    result.eval()
+    return RunResult(result, history, best, out, finished=len(history) >= task.epochs, extra=extra)
 
 
 def _end_epoch(
     task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, out: Path, epoch: int,
-    record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any],
+    record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any], average: _WeightAverage | None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Rank 0 after an epoch: evaluate when due, keep the best, append ``record`` to ``history``,
-    write the checkpoints and metrics; return the (new) best record."""
+    """Rank 0 after an epoch: evaluate when due (the averaged weights, if any), keep the best,
+    append ``record`` to ``history``, write the checkpoints and metrics; return the (new) best record."""
     monitor, mode = task.monitor
     device = next(model.parameters()).device
     if (epoch + 1) % task.eval_every == 0 or epoch + 1 == task.epochs:
-        record.update(_evaluate(task, model, device))
+        record.update(_evaluate(task, model if average is None else average.model, device))
         if _improves(record.get(monitor), best.get(monitor), mode):
             best = dict(record)
-            _save(out / BEST, task, model, optimizer, epoch + 1, history + [record], best)
+            _save(out / BEST, task, model, optimizer, epoch + 1, history + [record], best, average)
     history.append(record)
-    _save(out / LAST, task, model, optimizer, epoch + 1, history, best)
+    _save(out / LAST, task, model, optimizer, epoch + 1, history, best, average)
     _write_metrics(out, task, history, best, finished=epoch + 1 == task.epochs)
     return best
 
@@ -327,13 +335,15 @@ def _check_finite_weights(model: nn.Module, epoch: int) -> None:
 
 
 def _restore(
-    task: Task, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime
+    task: Task, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime, average: _WeightAverage | None
 ) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
     payload = load_checkpoint(path, map_location=rt.device)
     stored = read_config(payload, type(task.config), path, what=f"{type(task).__name__} run")
     check_config(path, stored, task.config, ignore=task.resumable_changes)
     state = payload["state"]
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["raw_model"] if average is not None else state["model"])
+    if average is not None:
+        average.model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"].cpu())
     if rt.device.type == "cuda" and "cuda_rng" in state:
@@ -350,6 +360,7 @@ def _train_epoch(
     rt: Runtime,
     options: RunOptions,
     writer: _StepLog | None,
+    average: _WeightAverage | None,
 ) -> dict[str, Any]:
     began = time.perf_counter()
     ctx = EpochContext(epoch, _epoch_generator(task.seed, epoch), rt.rank, rt.world, rt.device)
@@ -383,6 +394,8 @@ def _train_epoch(
         if task.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), task.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update(model)
         step_times.append(time.perf_counter() - tick)
         values = {"loss": value, **{k: float(v) for k, v in logs.items()}}
         for key, v in values.items():
@@ -431,12 +444,35 @@ def _improves(value: Any, best: Any, mode: str) -> bool:
 
 def _save(
     path: Path, task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-    history: list[dict[str, Any]], best: dict[str, Any],
+    history: list[dict[str, Any]], best: dict[str, Any], average: _WeightAverage | None,
 ) -> None:  # fmt: skip
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch}
+    shown = model if average is None else average.model
+    state = {"model": shown.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch}
+    if average is not None:
+        state["raw_model"] = model.state_dict()
     if next(model.parameters()).is_cuda:
         state["cuda_rng"] = torch.cuda.get_rng_state()
     save_checkpoint(path, state, task.config.to_dict(), meta={**task.meta(), "history": history, "best": best})
+
+
+class _WeightAverage:
+    """An exponential moving average of a model's parameters (buffers follow the model's).
+
+    ``update`` after each optimizer step: ``avg <- decay * avg + (1 - decay) * param``.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema: expected a decay in (0, 1), got {decay}")
+        self.decay = decay
+        self.model = copy.deepcopy(model).requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for mine, theirs in zip(self.model.parameters(), model.parameters()):
+            mine.lerp_(theirs.detach(), 1.0 - self.decay)
+        for buffer, source in zip(self.model.buffers(), model.buffers()):
+            buffer.copy_(source)
 
 
 def _write_metrics(

@@ -83,6 +83,17 @@ class Task(ABC):
         """Gradient-norm clip (None: no clipping)."""
         return getattr(self.config, "grad_clip", None)
 
+    @property
+    def ema_decay(self) -> float | None:
+        """Per-step decay of an exponential moving average of the weights (None: no average).
+
+        With it the harness evaluates, saves (``state["model"]`` of every checkpoint, so
+        ``best.pt`` and exports hold the average) and returns the averaged weights; the raw
+        weights, which training continues from, are kept in ``state["raw_model"]``. Read from
+        ``config.ema`` (0 or absent: none).
+        """
+        return getattr(self.config, "ema", None) or None
+
     def lr_factor(self, epoch: int, epochs: int) -> float:
         """Learning-rate multiplier of 0-based ``epoch`` out of ``epochs`` (default: constant 1).
 

@@ -67,6 +67,7 @@ class LocalReinforceConfig(Config):
     epochs: int = option(5, "epochs (a checkpoint and a validation after each)")
     steps_per_epoch: int = option(100, "training instances (one gradient step each) per epoch")
     grad_clip: float = option(1.0, "gradient-norm clip")
+    ema: float = option(0.0, "per-step decay of a moving average of the weights, which is validated, saved and exported (0: none)")
     val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
     seed: int = option(0, "seed of the instances, start cities and sampling")
 
@@ -79,6 +80,8 @@ class LocalReinforceConfig(Config):
             raise ValueError(f"starts: expected 2 <= starts <= min_cities ({self.min_cities}), got {self.starts}")
         check_number(self.lr, "lr", positive=True)
         check_number(self.grad_clip, "grad_clip", positive=True)
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
 
 
 def _init_path(config: LocalReinforceConfig) -> Path:
