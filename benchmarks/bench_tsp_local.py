@@ -2,8 +2,9 @@
 
 Rows: the classical constructions; greedy edge followed by the improvement step (2-opt +
 Or-opt with neighbour lists, then ``auto_decoding(N).kicks`` local double-bridge kicks); the
-local-view policy, greedy (one invariant start) and multistart (``auto_decoding`` starts, up to
-``--multistart-max`` cities), after each stage of ``solve_local``; elkai.
+local-view policy with its checkpoint's ``inference_k`` candidate slots, greedy (one invariant
+start) and multistart (``auto_decoding`` starts, up to ``--multistart-max`` cities), after each
+stage of ``solve_local``; elkai.
 
 Suites: TSPLIB 51-150 cities (``$TINVNN_DATA/tsplib``), TSPLIB 1,060-5,934 cities
 (``$TINVNN_DATA/tsplib-large``), random uniform and clustered instances of 100 / 200 / 500 /
@@ -48,6 +49,7 @@ from tinvnn.tasks.tsp.solver import (
     DEFAULT_LOCAL_CHECKPOINT,
     LocalDecoding,
     auto_decoding,
+    inference_k,
     load_local_policy,
     solve_local,
 )
@@ -134,6 +136,7 @@ def _timed(fn: Callable[..., np.ndarray], *args: Any, **kwargs: Any) -> tuple[np
 def _run(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     model, config = load_local_policy(args.checkpoint)
+    k = inference_k(args.checkpoint)
     records = []
     for suite in args.suites:
         for case in _cases(suite, args.large_names):
@@ -154,7 +157,7 @@ def _run(args: argparse.Namespace) -> None:
             if n <= args.multistart_max:
                 decodings["multistart"] = LocalDecoding("multistart", starts=16 if n <= 200 else 4, kicks=auto.kicks)
             for name, decoding in decodings.items():
-                solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=case.dist, progress=False)
+                solution = solve_local(model, coords, k=k, decoding=decoding, dist=case.dist, progress=False)
                 elapsed = 0.0
                 for stage, tour in solution.stages.items():
                     elapsed += solution.seconds[stage]
@@ -185,6 +188,7 @@ def _run(args: argparse.Namespace) -> None:
         "checkpoint": str(checkpoint),
         "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16],
         "config": config.to_dict(),
+        "inference_k": k,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",
         "auto_decoding": {n: str(auto_decoding(n)) for n in (100, 200, 500, 1000, 5934)},

@@ -62,6 +62,8 @@ def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pyte
     assert f"{bad}:3: unsupported EDGE_WEIGHT_TYPE 'MAN_2D'" in capsys.readouterr().err
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--variant", "tinv"]) == 2
     assert "needs a checkpoint trained as 'tinv'" in capsys.readouterr().err
+    assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--k", "8"]) == 2
+    assert capsys.readouterr().err == "tinvnn: error: --k applies to the local policy; an attention checkpoint sees every city\n"
 
 
 @pytest.mark.data
@@ -72,7 +74,7 @@ def test_shipped_checkpoint_solves_tsplib(shared_data: Path, tmp_path: Path, cap
     assert main(["tsp", "solve", str(shared_data / "tsplib" / "eil51.tsp"), "--json", "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and out["checkpoint"].endswith("tsp_local.pt")
-    assert out["optimum"] == 426 and sorted(out["tour"]) == list(range(51))
+    assert out["optimum"] == 426 and sorted(out["tour"]) == list(range(51)) and out["k"] == 24  # the checkpoint's inference k
     assert 0 <= out["gap"] < 5 and plot.is_file()
 
 

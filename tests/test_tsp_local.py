@@ -242,13 +242,14 @@ def test_scalable_heuristics_agree_with_matrix_versions() -> None:
 @pytest.mark.data
 def test_shipped_policy_identical_tours_on_tsplib(shared_data: Path) -> None:
     """Integer TSPLIB coordinates have many equal distances; tours still agree exactly."""
-    from tinvnn.tasks.tsp.solver import load_local_policy
+    from tinvnn.tasks.tsp.solver import inference_k, load_local_policy
     from tinvnn.tasks.tsp.tsplib import read_tsplib
 
     model, config = load_local_policy()
     coords = read_tsplib(shared_data / "tsplib" / "eil101.tsp").xy()
     decoding = LocalDecoding("greedy", improve=False)
-    base = solve_local(model, coords, k=config.k, decoding=decoding).tour
-    for seed in (0, 1):
-        shuffled, perm = _permuted(_similarity(coords, seed, reflect=bool(seed)), seed)
-        np.testing.assert_array_equal(perm[solve_local(model, shuffled, k=config.k, decoding=decoding).tour], base)
+    for k in (config.k, inference_k()):  # trained with 16, decides with 24
+        base = solve_local(model, coords, k=k, decoding=decoding).tour
+        for seed in (0, 1):
+            shuffled, perm = _permuted(_similarity(coords, seed, reflect=bool(seed)), seed)
+            np.testing.assert_array_equal(perm[solve_local(model, shuffled, k=k, decoding=decoding).tour], base)

@@ -15,8 +15,9 @@ from tinvnn.cli import main
 from tinvnn.cli.tsp import _tour_title
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
+from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY, inference_k
 from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, read_tsplib, write_tsplib
-from tinvnn.training import save_checkpoint
+from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture
@@ -161,3 +162,28 @@ def test_geo_instance_improved_in_its_own_metric(
     capsys.readouterr()
     assert main(["tsp", "solve", str(path), "--checkpoint", str(local_checkpoint), "--no-plot", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["length"] == best
+
+
+def test_inference_k_from_metadata_and_k_option(
+    local_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert inference_k(local_checkpoint) == 6  # no metadata: the k it was trained with
+    payload = load_checkpoint(local_checkpoint)
+    wider = save_checkpoint(tmp_path / "wider.pt", payload["state"], payload["config"], {INFERENCE_K_KEY: 9})
+    assert inference_k(wider) == 9
+    _, tsp = _instance(tmp_path, 40)
+    base = ["tsp", "solve", str(tsp), "--no-plot", "--json", "--decode", "greedy", "--no-improve"]
+    runs = {}
+    for name, extra in {"meta": ["--checkpoint", str(wider)], "flag": ["--checkpoint", str(local_checkpoint), "--k", "9"],
+                        "trained": ["--checkpoint", str(local_checkpoint)]}.items():  # fmt: skip
+        capsys.readouterr()
+        assert main(base + extra) == 0
+        runs[name] = json.loads(capsys.readouterr().out)
+    assert runs["meta"]["k"] == runs["flag"]["k"] == 9 and runs["trained"]["k"] == 6
+    assert runs["meta"]["tour"] == runs["flag"]["tour"]  # the metadata's k is what --k sets
+    bad = save_checkpoint(tmp_path / "bad.pt", payload["state"], payload["config"], {INFERENCE_K_KEY: 0})
+    with pytest.raises(CheckpointMismatchError, match=r"bad\.pt: metadata inference_k=0 is not a positive integer$"):
+        inference_k(bad)
+    capsys.readouterr()
+    assert main(base + ["--checkpoint", str(local_checkpoint), "--k", "0"]) == 2
+    assert capsys.readouterr().err == "tinvnn: error: --k: expected a positive number of candidate slots, got 0\n"

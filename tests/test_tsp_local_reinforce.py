@@ -16,7 +16,7 @@ from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
 from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, construct_tours
 from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, export_finetuned, reinforce_loss
 from tinvnn.tasks.tsp.objective import tour_length
-from tinvnn.tasks.tsp.solver import load_local_policy
+from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY, inference_k, load_local_policy
 from tinvnn.training import load_checkpoint, save_checkpoint
 
 TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)
@@ -84,6 +84,8 @@ def test_config_errors(options: dict, message: str) -> None:
 
 def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imitation, "_VAL_CITIES", 20)
+    payload = load_checkpoint(policy)  # a policy with an inference k chosen for its own weights
+    policy = save_checkpoint(policy, payload["state"], payload["config"], {INFERENCE_K_KEY: 9, "origin": "test"})
     out, exported = tmp_path / "run", tmp_path / "tuned.pt"
     argv = ["tsp", "finetune", "--init", str(policy), "--min-cities", "10", "--max-cities", "14", "--starts", "4",
             "--lr", "1e-3", "--epochs", "2", "--steps-per-epoch", "3", "--val-instances", "2", "--out", str(out),
@@ -92,7 +94,9 @@ def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pyte
     history = load_checkpoint(out / "checkpoint.pt")["meta"]["history"]
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_greedy_gap"] >= 0.0 for h in history)
     model, config = load_local_policy(exported)
-    assert config == load_local_policy(policy)[1] and load_checkpoint(exported)["meta"]["finetune"]["config"]["init"] == str(policy)
+    meta = load_checkpoint(exported)["meta"]
+    assert config == load_local_policy(policy)[1] and meta["finetune"]["config"]["init"] == str(policy)
+    assert meta["origin"] == "test" and INFERENCE_K_KEY not in meta and inference_k(exported) == TINY.k
     before = load_checkpoint(policy)["state"]["model"]
     assert any(not torch.equal(value, before[name].double()) for name, value in model.state_dict().items())
     assert export_finetuned(out, tmp_path / "again.pt").is_file()

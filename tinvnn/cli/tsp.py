@@ -125,6 +125,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
     )
+    solve.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="candidate slots per decision of the local policy (default: the checkpoint's inference k, 24 for the shipped one)",
+    )
     solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -314,9 +320,13 @@ def _is_local(args: argparse.Namespace) -> bool:
     from tinvnn.tasks.tsp.solver import is_local_checkpoint
 
     if args.checkpoint is not None and not is_local_checkpoint(args.checkpoint):
+        if args.k is not None:
+            raise ValueError("--k applies to the local policy; an attention checkpoint sees every city")
         return False
     if args.variant is not None:
         raise ValueError("--variant applies to attention checkpoints (tsp train); the local policy has no variants")
+    if args.k is not None and args.k < 1:
+        raise ValueError(f"--k: expected a positive number of candidate slots, got {args.k}")
     return True
 
 
@@ -328,10 +338,10 @@ def _local_policy(args: argparse.Namespace) -> tuple:
 
 
 def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> dict:
-    from tinvnn.tasks.tsp.solver import LocalDecoding, auto_decoding, solve_local
+    from tinvnn.tasks.tsp.solver import LocalDecoding, auto_decoding, inference_k, solve_local
     from tinvnn.tasks.tsp.tsplib import improvement_matrix
 
-    model, config, path = policy
+    model, _, path = policy
     improve = True if args.improve is None else args.improve
     decoding = auto_decoding(instance.num_cities, improve=improve)
     if args.decode != "auto":
@@ -341,8 +351,9 @@ def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> d
     if args.kicks is not None:
         decoding = dataclasses.replace(decoding, kicks=args.kicks if improve else 0)
     dist = improvement_matrix(instance)
-    solution = solve_local(model, coords, k=config.k, decoding=decoding, dist=dist, seed=args.seed)
-    return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path)}
+    k = args.k or inference_k(path)
+    solution = solve_local(model, coords, k=k, decoding=decoding, dist=dist, seed=args.seed)
+    return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path), "k": k}
 
 
 def _solve_attention(args: argparse.Namespace, instance, policy: tuple) -> dict:

@@ -30,7 +30,14 @@ from tinvnn.tasks.tsp.objective import check_tours, gap_percent, matrix_tour_len
 from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.reference import reference_lengths
 from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
-from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, LocalDecoding, Solution, load_local_policy, solve_local
+from tinvnn.tasks.tsp.solver import (
+    DEFAULT_LOCAL_CHECKPOINT,
+    LocalDecoding,
+    Solution,
+    inference_k,
+    load_local_policy,
+    solve_local,
+)
 from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
 from tinvnn.tasks.tsp.tsplib import (
     TSPLIBError,
@@ -59,6 +66,7 @@ __all__ = [
     "check_tours",
     "clustered_instances",
     "improve_tour",
+    "inference_k",
     "lattice_instances",
     "load_local_policy",
     "solve_local",

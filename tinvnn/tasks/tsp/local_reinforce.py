@@ -181,7 +181,7 @@ def train_local_reinforce(config: LocalReinforceConfig, options: RunOptions | No
 def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     """Write a fine-tuned scorer in the shipped form: the weights, the policy configuration of
     the run's ``init`` (so ``load_local_policy`` reads it) and the fine-tuning settings and
-    history in the metadata.
+    history in the metadata (the init's other metadata too, except its ``inference_k``).
 
     Args:
         run_checkpoint: a checkpoint of :func:`train_local_reinforce`, or its run directory
@@ -191,7 +191,11 @@ def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     run_checkpoint = run_checkpoint_file(run_checkpoint)
     payload = load_checkpoint(run_checkpoint)
     config = read_config(payload, LocalReinforceConfig, run_checkpoint, what="local-policy fine-tuning run")
+    from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY
+
     init = load_checkpoint(_init_path(config))
-    meta = {**init["meta"], "finetune": {**payload["meta"], "config": config.to_dict(), "epoch": payload["state"]["epoch"],
+    # an inference k was chosen for the init's weights, not these: it is not inherited
+    kept = {key: value for key, value in init["meta"].items() if not key.startswith(INFERENCE_K_KEY)}
+    meta = {**kept, "finetune": {**payload["meta"], "config": config.to_dict(), "epoch": payload["state"]["epoch"],
                                          "source": run_checkpoint.name}}  # fmt: skip
     return save_checkpoint(out, {"model": payload["state"]["model"]}, init["config"], meta)

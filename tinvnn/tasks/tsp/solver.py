@@ -36,6 +36,7 @@ __all__ = [
     "LocalDecoding",
     "Solution",
     "auto_decoding",
+    "inference_k",
     "is_local_checkpoint",
     "load_local_policy",
     "solve_local",
@@ -44,6 +45,8 @@ __all__ = [
 #: The shipped local-view policy (imitation of LKH-3 on random instances of 100-1,000 cities).
 DEFAULT_LOCAL_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "tsp_local.pt"
 LOCAL_DECODINGS = ("greedy", "multistart", "sample")
+#: Checkpoint metadata key of the candidate slots that construction uses (see :func:`inference_k`).
+INFERENCE_K_KEY = "inference_k"
 # Improve at most this many cities in total over the best constructed tours.
 _IMPROVE_BUDGET = 20_000
 _PROGRESS_FROM = 2_000
@@ -143,6 +146,23 @@ def load_local_policy(path: str | Path | None = None) -> tuple[LocalScorer, Imit
     return model.double().eval(), config
 
 
+def inference_k(path: str | Path | None = None) -> int:
+    """Candidate slots per decision that tour construction uses with a policy checkpoint.
+
+    The ``inference_k`` of the checkpoint's metadata where present (chosen on validation
+    instances, ``benchmarks/bench_tsp_inference_k.py``; the shipped policy, trained with
+    k = 16, decides best with 24), else the ``k`` it was trained with.
+    """
+    path = Path(path or DEFAULT_LOCAL_CHECKPOINT)
+    payload = load_checkpoint(path)
+    k = payload["meta"].get(INFERENCE_K_KEY)
+    if k is None:
+        return read_config(payload, ImitationConfig, path, what="local TSP policy").k
+    if not isinstance(k, int) or k < 1:
+        raise CheckpointMismatchError(f"{path}: metadata {INFERENCE_K_KEY}={k!r} is not a positive integer")
+    return k
+
+
 def _lengths(coords: np.ndarray, tours: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
     """Lengths of tours (N,) or (S, N), () or (S,): in ``dist``'s metric when given, else Euclidean."""
     rows = np.atleast_2d(tours)
@@ -168,7 +188,7 @@ def solve_local(
     Args:
         model: the scorer (float64 for exact invariance).
         coords: (N, 2) distinct city coordinates.
-        k: candidate slots of the policy (its ``ImitationConfig.k``).
+        k: candidate slots per decision (:func:`inference_k` of the policy's checkpoint).
         decoding: default :func:`auto_decoding` of N.
         dist: optional (N, N) distances that tours are measured and improved in (EXPLICIT
             instances); default Euclidean on ``coords``.
