@@ -14,7 +14,7 @@ from tinvnn.cli import main
 from tinvnn.tasks.tsp import imitation
 from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
 from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, construct_tours
-from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, export_finetuned, reinforce_loss
+from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, LocalReinforceTask, export_finetuned, reinforce_loss
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY, inference_k, load_local_policy
 from tinvnn.training import load_checkpoint, save_checkpoint
@@ -75,6 +75,7 @@ def test_reinforce_loss_is_the_baseline_weighted_log_probability_of_each_rollout
         ({"lr": 0.0}, "lr: expected"),
         ({"steps_per_epoch": 0}, "steps_per_epoch: expected a positive integer, got 0"),
         ({"ema": 1.0}, "ema: expected a decay in [0, 1), got 1.0"),
+        ({"k": 0}, "k: expected a positive integer, got 0"),
     ],
 )
 def test_config_errors(options: dict, message: str) -> None:
@@ -86,6 +87,8 @@ def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(imitation, "_VAL_CITIES", 20)
     payload = load_checkpoint(policy)  # a policy with an inference k chosen for its own weights
     policy = save_checkpoint(policy, payload["state"], payload["config"], {INFERENCE_K_KEY: 9, "origin": "test"})
+    assert LocalReinforceTask(LocalReinforceConfig(init=str(policy))).k == 9  # rollouts as the policy decides
+    assert LocalReinforceTask(LocalReinforceConfig(init=str(policy), k=5)).k == 5
     out, exported = tmp_path / "run", tmp_path / "tuned.pt"
     argv = ["tsp", "finetune", "--init", str(policy), "--min-cities", "10", "--max-cities", "14", "--starts", "4",
             "--lr", "1e-3", "--epochs", "2", "--steps-per-epoch", "3", "--val-instances", "2", "--out", str(out),

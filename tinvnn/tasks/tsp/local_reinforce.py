@@ -14,9 +14,10 @@ starting from an imitation policy:
    gradients, and the loss is ``mean_j advantage_j * sum_t log p(a_jt)``.
 
 Recording and re-scoring instead of backpropagating through the rollout keeps the memory of
-one batch of states and lets the rollout reuse the fast no-grad construction path. Validation
-is the greedy gap to LKH-3 on the imitation runs' random 200-city instances, which also picks
-``best.pt``. :func:`export_finetuned` writes the shipped form, which
+one batch of states and lets the rollout reuse the fast no-grad construction path. Rollouts and
+validation see ``k`` candidates (default: the init's ``inference_k``, the k it decides with).
+Validation is the greedy gap to LKH-3 on the imitation runs' random 200-city instances, which
+also picks ``best.pt``. :func:`export_finetuned` writes the shipped form, which
 ``tinvnn.tasks.tsp.solver.load_local_policy`` reads like any imitation policy.
 """
 
@@ -36,6 +37,7 @@ from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.imitation import FAMILIES, ImitationConfig, build_scorer, greedy_gap, validation_instances
 from tinvnn.tasks.tsp.local import construct_tours
 from tinvnn.tasks.tsp.objective import tour_length
+from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, INFERENCE_K_KEY, inference_k
 from tinvnn.training import (
     Config,
     EpochContext,
@@ -67,6 +69,7 @@ class LocalReinforceConfig(Config):
     epochs: int = option(5, "epochs (a checkpoint and a validation after each)")
     steps_per_epoch: int = option(100, "training instances (one gradient step each) per epoch")
     grad_clip: float = option(1.0, "gradient-norm clip")
+    k: int | None = option(None, "candidate slots of the rollouts and the validation (None: the init's inference k)")
     ema: float = option(0.0, "per-step decay of a moving average of the weights, which is validated, saved and exported (0: none)")
     val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
     seed: int = option(0, "seed of the instances, start cities and sampling")
@@ -74,6 +77,8 @@ class LocalReinforceConfig(Config):
     def __post_init__(self) -> None:
         for name in ("min_cities", "epochs", "steps_per_epoch", "val_instances"):
             check_positive_int(getattr(self, name), name)
+        if self.k is not None:
+            check_positive_int(self.k, "k")
         if self.min_cities < 5 or self.max_cities < self.min_cities:
             raise ValueError(f"expected 5 <= min_cities <= max_cities, got {self.min_cities} and {self.max_cities}")
         if not 2 <= self.starts <= self.min_cities:
@@ -85,8 +90,6 @@ class LocalReinforceConfig(Config):
 
 
 def _init_path(config: LocalReinforceConfig) -> Path:
-    from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT
-
     return Path(config.init or DEFAULT_LOCAL_CHECKPOINT)
 
 
@@ -131,6 +134,7 @@ class LocalReinforceTask(Task):
         self.init_path = _init_path(config)
         self.init_payload = load_checkpoint(self.init_path)  # read once: configuration and weights
         self.policy_config = read_config(self.init_payload, ImitationConfig, self.init_path, what="local TSP policy")
+        self.k = config.k or inference_k(self.init_path)
         self.val_coords = validation_instances(config.val_instances)
 
     @property
@@ -156,14 +160,14 @@ class LocalReinforceTask(Task):
         family = list(FAMILIES)[batch % len(FAMILIES)]
         coords = FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy()
         starts = torch.randperm(n, generator=generator)[: c.starts].numpy()
-        loss, lengths = reinforce_loss(model, coords, starts, k=self.policy_config.k, generator=generator)  # type: ignore[arg-type]
+        loss, lengths = reinforce_loss(model, coords, starts, k=self.k, generator=generator)  # type: ignore[arg-type]
         return loss, {"spread": float(lengths.std() / lengths.mean())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         from tinvnn.tasks.tsp.reference import reference_lengths  # cached on disk after the first epoch
 
         reference = reference_lengths(self.val_coords)
-        return {"val_greedy_gap": greedy_gap(model, self.val_coords, reference, self.policy_config.k)}  # type: ignore[arg-type]
+        return {"val_greedy_gap": greedy_gap(model, self.val_coords, reference, self.k)}  # type: ignore[arg-type]
 
     def meta(self) -> dict[str, Any]:
         return {"init": str(self.init_path)}
@@ -191,8 +195,6 @@ def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     run_checkpoint = run_checkpoint_file(run_checkpoint)
     payload = load_checkpoint(run_checkpoint)
     config = read_config(payload, LocalReinforceConfig, run_checkpoint, what="local-policy fine-tuning run")
-    from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY
-
     init = load_checkpoint(_init_path(config))
     # an inference k was chosen for the init's weights, not these: it is not inherited
     kept = {key: value for key, value in init["meta"].items() if not key.startswith(INFERENCE_K_KEY)}
