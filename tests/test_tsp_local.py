@@ -13,12 +13,14 @@ import torch
 import tinvnn
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import (
+    UnvisitedIndex,
     euclidean_matrix,
     greedy_edge,
     greedy_edge_tour,
     insertion_tour,
     nearest_neighbour,
     nearest_neighbour_tour,
+    tie_broken_order,
     two_opt,
 )
 from tinvnn.tasks.tsp.imitation import (
@@ -31,7 +33,7 @@ from tinvnn.tasks.tsp.imitation import (
     train_imitation,
 )
 from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
-from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, view_features
+from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, neighbour_table, view_features
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
 from tinvnn.training import RunOptions, load_checkpoint
@@ -253,3 +255,32 @@ def test_shipped_policy_identical_tours_on_tsplib(shared_data: Path) -> None:
         for seed in (0, 1):
             shuffled, perm = _permuted(_similarity(coords, seed, reflect=bool(seed)), seed)
             np.testing.assert_array_equal(perm[solve_local(model, shuffled, k=k, decoding=decoding).tour], base)
+
+
+def test_tie_broken_order_follows_the_key_within_ties_only() -> None:
+    dist = np.array([[0.5, 1.0, 1.0 + 1e-12, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    key = np.array([[9.0, 3.0, 1.0, 2.0, 0.0], [5.0, 4.0, 3.0, 2.0, 1.0]])
+    np.testing.assert_array_equal(tie_broken_order(dist, key), [[0, 2, 3, 1, 4], [0, 1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ties_at_the_kth_distance_do_not_depend_on_the_numbering(seed: int) -> None:
+    """Integer coordinates (as in TSPLIB) tie many distances; which cities are the k nearest
+    (candidates) and the 8 nearest (context) must not depend on the city order."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(np.arange(9), np.arange(7)), -1).reshape(-1, 2).astype(float)
+    coords = grid[rng.choice(len(grid), 40, replace=False)]
+    moved, perm = _permuted(_similarity(coords, seed, reflect=True), seed)  # moved[i] = image of coords[perm[i]]
+    where = np.argsort(perm)  # where[c]: index of city c in moved
+    near, _ = neighbour_table(coords)
+    near_moved, _ = neighbour_table(moved)
+    for c in range(len(coords)):
+        assert set(perm[near_moved[where[c]]]) == set(near[c])
+    for first in rng.choice(len(coords), 4, replace=False):
+        index, index_moved = UnvisitedIndex(coords, int(first)), UnvisitedIndex(moved, int(where[first]))
+        for city in rng.permutation(len(coords))[:20]:
+            if city != first:
+                index.visit(int(city)), index_moved.visit(int(where[city]))
+            for k in (3, 5, 8):
+                got = perm[index_moved.nearest(moved[where[first]], k)]
+                assert set(got) == set(index.nearest(coords[first], k)), (first, city, k)

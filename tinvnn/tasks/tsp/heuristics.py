@@ -22,7 +22,9 @@ from torch import Tensor
 from tinvnn.geometry.distances import euclidean_distances
 
 __all__ = [
+    "TIE_RTOL",
     "UnvisitedIndex",
+    "tie_broken_order",
     "euclidean_matrix",
     "nearest_neighbour",
     "greedy_edge",
@@ -138,11 +140,34 @@ def two_opt_batch(coords: Tensor, tours: Tensor) -> Tensor:
     return torch.stack(out).to(tours.device)
 
 
+#: Distances that differ by at most this fraction count as tied (integer coordinates give exact
+#: ties, which a rotation or scaling turns into float-error differences).
+TIE_RTOL = 1e-9
+
+
+def tie_broken_order(dist: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """The order of ascending distances in which distances tied within ``TIE_RTOL`` follow ``key``.
+
+    A k-d tree orders tied distances by its own structure, i.e. by the city numbering; with an
+    invariant ``key`` (e.g. the distance to the instance's centroid) the order, and so which
+    cities fall within the k nearest, is the same for every rotated, scaled, translated or
+    renumbered copy unless the keys tie too (symmetric configurations).
+
+    Shape:
+        dist (..., m) ascending (a k-d tree query), key (..., m) -> (..., m) int64 indices into
+        the last axis.
+    """
+    gap = np.diff(dist, axis=-1) > TIE_RTOL * np.abs(dist[..., 1:])
+    group = np.concatenate([np.zeros(dist.shape[:-1] + (1,), dtype=np.int64), np.cumsum(gap, -1)], -1)
+    return np.lexsort((key, group), axis=-1)
+
+
 class UnvisitedIndex:
     """The unvisited cities of a tour under construction, with a k-d tree over them.
 
     The tree is rebuilt whenever half of the cities it holds have been visited, so queries stay
-    O(k log N) and the total rebuild cost O(N log N).
+    O(k log N) and the total rebuild cost O(N log N). Tied distances are ordered by the distance
+    to the centroid of all cities (:func:`tie_broken_order`).
 
     Args:
         coords: (N, 2) coordinates.
@@ -151,6 +176,7 @@ class UnvisitedIndex:
 
     def __init__(self, coords: np.ndarray, first: int) -> None:
         self.coords = coords
+        self.centre_distance = np.linalg.norm(coords - coords.mean(0), axis=1)
         self.unvisited = np.ones(len(coords), dtype=bool)
         self.left = len(coords)
         self.visit(first)
@@ -167,17 +193,19 @@ class UnvisitedIndex:
         self.left -= 1
 
     def nearest(self, point: np.ndarray, k: int) -> np.ndarray:
-        """The (at most k) unvisited cities nearest to ``point`` (2,), nearest first."""
+        """The (at most k) unvisited cities nearest to ``point`` (2,), nearest first; a tie at
+        the k-th distance is decided by the distance to the centroid, not by the numbering."""
         if 2 * self.left < len(self.ids):
             self._rebuild()
         want = min(k, self.left)
-        ask = min(2 * k, len(self.ids))
+        ask = min(2 * k + 1, len(self.ids))
         while True:
-            _, j = self.tree.query(point, ask)
+            dist, j = self.tree.query(point, ask)
             found = self.ids[np.atleast_1d(j)]
-            found = found[self.unvisited[found]]
-            if len(found) >= want or ask == len(self.ids):
-                return found[:want]
+            free = self.unvisited[found]
+            found, dist = found[free], np.atleast_1d(dist)[free]
+            if ask == len(self.ids) or (len(found) > want and dist[want] > dist[want - 1] * (1.0 + TIE_RTOL)):
+                return found[tie_broken_order(dist, self.centre_distance[found])[:want]]
             ask = min(4 * ask, len(self.ids))
 
 

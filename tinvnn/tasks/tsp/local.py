@@ -21,11 +21,12 @@ to ``c``. Its tokens are
 Every token is a function of distances and of canonical coordinates, so each decision is
 invariant to translation, rotation, reflection and scale of the instance and blind to its size
 and units; the scorer (``tinvnn.models.local_tsp.LocalScorer``) is permutation-equivariant over
-the candidates. Tours are identical for transformed and permuted copies of an instance when no
-two distances of a view or of a point's 8 nearest cities (context) or two scores tie within
-float error and no canonical frame decision
-is within float error of its threshold (``docs/ambiguity.md``); on exactly tied inputs
-(lattices) ties follow the city order.
+the candidates. Tours are identical for transformed and permuted copies of an instance: a tie
+at the k-th candidate's (or the 8th context neighbour's) distance, common with integer
+coordinates, is decided by the distance to the instance's centroid, not by the numbering
+(``tie_broken_order``). The exceptions are inputs symmetric enough that those keys tie as well
+(lattices), two scores tied within float error, and a canonical frame decision within float
+error of its threshold (``docs/ambiguity.md``); there ties follow the city order.
 
 Construction costs O(N k log N) time and O(N) memory: candidates come from a k-d tree
 (``scipy.spatial.cKDTree``) over the unvisited cities, rebuilt whenever half of them have been
@@ -45,7 +46,7 @@ from torch import Tensor
 
 import tinvnn
 from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
+from tinvnn.tasks.tsp.heuristics import TIE_RTOL, UnvisitedIndex, tie_broken_order
 
 __all__ = [
     "CONTEXT_NEIGHBOURS",
@@ -104,14 +105,24 @@ class LocalView:
 
 
 def neighbour_table(coords: np.ndarray, m: int = CONTEXT_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
-    """Each city's ``min(m, N - 1)`` nearest other cities, nearest first, from a k-d tree.
+    """Each city's ``min(m, N - 1)`` nearest other cities, nearest first, from a k-d tree; a tie
+    at the m-th distance is decided by the distance to the centroid (``tie_broken_order``).
 
     Shape:
         coords (N, 2) -> indices (N, m') int64 and distances (N, m') float64.
     """
-    m = min(m, len(coords) - 1)
-    dist, idx = cKDTree(coords).query(coords, m + 1)
-    return np.asarray(idx).reshape(len(coords), -1)[:, 1:], np.asarray(dist).reshape(len(coords), -1)[:, 1:]
+    n = len(coords)
+    m = min(m, n - 1)
+    tree, key = cKDTree(coords), np.linalg.norm(coords - coords.mean(0), axis=1)
+    ask = min(2 * m + 1, n - 1)
+    while True:  # fetch past the m-th distance's ties (lattices have many)
+        dist, idx = tree.query(coords, ask + 1)
+        dist, idx = np.asarray(dist).reshape(n, -1)[:, 1:], np.asarray(idx).reshape(n, -1)[:, 1:]
+        if ask == n - 1 or bool((dist[:, m] > dist[:, m - 1] * (1.0 + TIE_RTOL)).all()):
+            break
+        ask = min(2 * ask, n - 1)
+    order = tie_broken_order(dist, key[idx])[:, :m]
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
 
 
 def context_scalars(free: np.ndarray, distances: np.ndarray) -> np.ndarray:
