@@ -204,8 +204,14 @@ class UnvisitedIndex:
             found = self.ids[np.atleast_1d(j)]
             free = self.unvisited[found]
             found, dist = found[free], np.atleast_1d(dist)[free]
-            if ask == len(self.ids) or (len(found) > want and dist[want] > dist[want - 1] * (1.0 + TIE_RTOL)):
+            if len(found) == self.left:  # every unvisited city
                 return found[tie_broken_order(dist, self.centre_distance[found])[:want]]
+            if len(found) > want:
+                bound = dist[want - 1] * (1.0 + TIE_RTOL)
+                if dist[want] > bound:  # no tie at the k-th distance
+                    return found[:want]
+                if dist[-1] > bound:  # the tied group is complete: decide it by the key
+                    return found[tie_broken_order(dist, self.centre_distance[found])[:want]]
             ask = min(4 * ask, len(self.ids))
 
 

@@ -114,15 +114,17 @@ def neighbour_table(coords: np.ndarray, m: int = CONTEXT_NEIGHBOURS) -> tuple[np
     n = len(coords)
     m = min(m, n - 1)
     tree, key = cKDTree(coords), np.linalg.norm(coords - coords.mean(0), axis=1)
-    ask = min(2 * m + 1, n - 1)
-    while True:  # fetch past the m-th distance's ties (lattices have many)
-        dist, idx = tree.query(coords, ask + 1)
-        dist, idx = np.asarray(dist).reshape(n, -1)[:, 1:], np.asarray(idx).reshape(n, -1)[:, 1:]
-        if ask == n - 1 or bool((dist[:, m] > dist[:, m - 1] * (1.0 + TIE_RTOL)).all()):
-            break
-        ask = min(2 * ask, n - 1)
-    order = tie_broken_order(dist, key[idx])[:, :m]
-    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
+    out_idx, out_dist = np.empty((n, m), dtype=np.int64), np.empty((n, m))
+    rows, ask = np.arange(n), min(2 * m + 1, n - 1)
+    while len(rows):  # fetch past the ties of each row's m-th distance (lattices have many)
+        dist, idx = tree.query(coords[rows], ask + 1)
+        dist, idx = np.asarray(dist).reshape(len(rows), -1)[:, 1:], np.asarray(idx).reshape(len(rows), -1)[:, 1:]
+        done = (dist[:, -1] > dist[:, m - 1] * (1.0 + TIE_RTOL)) | (ask == n - 1)
+        order = tie_broken_order(dist[done], key[idx[done]])[:, :m]
+        out_idx[rows[done]] = np.take_along_axis(idx[done], order, 1)
+        out_dist[rows[done]] = np.take_along_axis(dist[done], order, 1)
+        rows, ask = rows[~done], min(2 * ask, n - 1)
+    return out_idx, out_dist
 
 
 def context_scalars(free: np.ndarray, distances: np.ndarray) -> np.ndarray:
