@@ -100,10 +100,13 @@ def _weights(path: Path) -> dict[str, Tensor]:
 
 
 def _assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = _weights(a), _weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), key
+    sa, sb = load_checkpoint(a)["state"], load_checkpoint(b)["state"]
+    assert ("raw_model" in sa) == ("raw_model" in sb)
+    for part in ("model", "raw_model") if "raw_model" in sa else ("model",):  # raw weights too with an average
+        wa, wb = sa[part], sb[part]
+        assert wa.keys() == wb.keys()
+        for key in wa:
+            assert torch.equal(wa[key], wb[key]), (part, key)
 
 
 def _opts(out: Path, **kw: object) -> RunOptions:

@@ -155,3 +155,8 @@ def test_stored_states_give_the_constructions_tokens(context_scorer: torch.nn.Mo
     torch.testing.assert_close(tokens.double(), torch.stack(recorded), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match=r"^data: states with context for a run with context=False$"):
         ImitationTask(TINY.replace(val_states=5), data)
+
+
+def test_neighbour_table_of_one_city_is_empty() -> None:
+    near, dist = neighbour_table(np.zeros((1, 2)))
+    assert near.shape == dist.shape == (1, 0)

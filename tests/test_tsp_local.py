@@ -284,3 +284,21 @@ def test_ties_at_the_kth_distance_do_not_depend_on_the_numbering(seed: int) -> N
             for k in (3, 5, 8):
                 got = perm[index_moved.nearest(moved[where[first]], k)]
                 assert set(got) == set(index.nearest(coords[first], k)), (first, city, k)
+
+
+@pytest.mark.parametrize("k", [1, 4, 7, 40])
+def test_nearest_returns_the_k_nearest_unvisited_cities(k: int) -> None:
+    rng = np.random.default_rng(k)
+    coords = rng.integers(0, 6, (30, 2)).astype(float) + rng.normal(0, 1e-3, (30, 2)) * (rng.random((30, 1)) < 0.5)
+    coords = np.unique(coords, axis=0)
+    index = UnvisitedIndex(coords, 0)
+    for city in rng.permutation(np.arange(1, len(coords)))[:-1]:
+        point = coords[rng.integers(len(coords))]
+        got = index.nearest(point, k)
+        free = np.flatnonzero(index.unvisited)
+        want = min(k, len(free))
+        assert len(got) == len(set(got.tolist())) == want and index.unvisited[got].all()
+        dist = np.linalg.norm(coords[free] - point, axis=1)
+        kth = np.sort(dist)[want - 1]
+        assert (np.linalg.norm(coords[got] - point, axis=1) <= kth * (1 + 1e-9)).all()
+        index.visit(int(city))

@@ -86,7 +86,8 @@ def test_config_errors(options: dict, message: str) -> None:
 def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imitation, "_VAL_CITIES", 20)
     payload = load_checkpoint(policy)  # a policy with an inference k chosen for its own weights
-    policy = save_checkpoint(policy, payload["state"], payload["config"], {INFERENCE_K_KEY: 9, "origin": "test"})
+    policy = save_checkpoint(policy, payload["state"], payload["config"],
+                             {INFERENCE_K_KEY: 9, INFERENCE_K_KEY + "_sweep": {}, "origin": "test"})  # fmt: skip
     assert LocalReinforceTask(LocalReinforceConfig(init=str(policy))).k == 9  # rollouts as the policy decides
     assert LocalReinforceTask(LocalReinforceConfig(init=str(policy), k=5)).k == 5
     out, exported = tmp_path / "run", tmp_path / "tuned.pt"
@@ -99,7 +100,8 @@ def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pyte
     model, config = load_local_policy(exported)
     meta = load_checkpoint(exported)["meta"]
     assert config == load_local_policy(policy)[1] and meta["finetune"]["config"]["init"] == str(policy)
-    assert meta["origin"] == "test" and INFERENCE_K_KEY not in meta and inference_k(exported) == TINY.k
+    assert meta["origin"] == "test" and meta[INFERENCE_K_KEY] == inference_k(exported) == 9  # the k it was tuned at
+    assert meta["finetune"]["k"] == 9 and INFERENCE_K_KEY + "_sweep" not in meta
     before = load_checkpoint(policy)["state"]["model"]
     assert any(not torch.equal(value, before[name].double()) for name, value in model.state_dict().items())
     assert export_finetuned(out, tmp_path / "again.pt").is_file()

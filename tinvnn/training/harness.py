@@ -292,7 +292,7 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
     if rt.is_main and start >= task.epochs:
         log.info("run in %s had already finished %d epochs", out, start)
         _write_metrics(out, task, history, best, finished=True)  # in case a kill came before it was written
-    result = model if average is None else average.model
+    result = model if average is None else average.model.requires_grad_(True)
     result.eval()
     return RunResult(result, history, best, out, finished=len(history) >= task.epochs, extra=extra)
 
@@ -341,7 +341,7 @@ def _restore(
     stored = read_config(payload, type(task.config), path, what=f"{type(task).__name__} run")
     check_config(path, stored, task.config, ignore=task.resumable_changes)
     state = payload["state"]
-    model.load_state_dict(state["raw_model"] if average is not None else state["model"])
+    model.load_state_dict(state.get("raw_model", state["model"]))  # the weights training continues from
     if average is not None:
         average.model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -89,8 +89,10 @@ class Task(ABC):
 
         With it the harness evaluates, saves (``state["model"]`` of every checkpoint, so
         ``best.pt`` and exports hold the average) and returns the averaged weights; the raw
-        weights, which training continues from, are kept in ``state["raw_model"]``. Read from
-        ``config.ema`` (0 or absent: none).
+        weights, which training continues from, are kept in ``state["raw_model"]``. The average
+        starts at the initial weights without bias correction: it suits fine-tuning; from scratch,
+        early averages are dominated by the initialisation. Read from ``config.ema`` (0 or
+        absent: none).
         """
         return getattr(self.config, "ema", None) or None
 

@@ -26,7 +26,7 @@ at the k-th candidate's (or the 8th context neighbour's) distance, common with i
 coordinates, is decided by the distance to the instance's centroid, not by the numbering
 (``tie_broken_order``). The exceptions are inputs symmetric enough that those keys tie as well
 (lattices), two scores tied within float error, and a canonical frame decision within float
-error of its threshold (``docs/ambiguity.md``); there ties follow the city order.
+error of its threshold (``docs/ambiguity.md``); there ties follow the k-d tree's order (the numbering).
 
 Construction costs O(N k log N) time and O(N) memory: candidates come from a k-d tree
 (``scipy.spatial.cKDTree``) over the unvisited cities, rebuilt whenever half of them have been
@@ -113,9 +113,11 @@ def neighbour_table(coords: np.ndarray, m: int = CONTEXT_NEIGHBOURS) -> tuple[np
     """
     n = len(coords)
     m = min(m, n - 1)
-    tree, key = cKDTree(coords), np.linalg.norm(coords - coords.mean(0), axis=1)
     out_idx, out_dist = np.empty((n, m), dtype=np.int64), np.empty((n, m))
-    rows, ask = np.arange(n), min(2 * m + 1, n - 1)
+    if m == 0:
+        return out_idx, out_dist
+    tree, key = cKDTree(coords), np.linalg.norm(coords - coords.mean(0), axis=1)
+    rows, ask = np.arange(n), min(m + 1, n - 1)
     while len(rows):  # fetch past the ties of each row's m-th distance (lattices have many)
         dist, idx = tree.query(coords[rows], ask + 1)
         dist, idx = np.asarray(dist).reshape(len(rows), -1)[:, 1:], np.asarray(idx).reshape(len(rows), -1)[:, 1:]

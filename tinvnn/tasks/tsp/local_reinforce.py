@@ -170,7 +170,7 @@ class LocalReinforceTask(Task):
         return {"val_greedy_gap": greedy_gap(model, self.val_coords, reference, self.k)}  # type: ignore[arg-type]
 
     def meta(self) -> dict[str, Any]:
-        return {"init": str(self.init_path)}
+        return {"init": str(self.init_path), "k": self.k}
 
 
 def train_local_reinforce(config: LocalReinforceConfig, options: RunOptions | None = None) -> nn.Module:
@@ -185,7 +185,8 @@ def train_local_reinforce(config: LocalReinforceConfig, options: RunOptions | No
 def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     """Write a fine-tuned scorer in the shipped form: the weights, the policy configuration of
     the run's ``init`` (so ``load_local_policy`` reads it) and the fine-tuning settings and
-    history in the metadata (the init's other metadata too, except its ``inference_k``).
+    history in the metadata (the init's other metadata too, except its ``inference_k``: the
+    export's ``inference_k`` is the k the run rolled out with).
 
     Args:
         run_checkpoint: a checkpoint of :func:`train_local_reinforce`, or its run directory
@@ -196,8 +197,12 @@ def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     payload = load_checkpoint(run_checkpoint)
     config = read_config(payload, LocalReinforceConfig, run_checkpoint, what="local-policy fine-tuning run")
     init = load_checkpoint(_init_path(config))
-    # an inference k was chosen for the init's weights, not these: it is not inherited
+    # the init's inference k (and its sweep) was chosen for other weights: these decide at the
+    # k they were fine-tuned with until a sweep (benchmarks/bench_tsp_inference_k.py) says otherwise
     kept = {key: value for key, value in init["meta"].items() if not key.startswith(INFERENCE_K_KEY)}
+    run_k = payload["meta"].get("k")
     meta = {**kept, "finetune": {**payload["meta"], "config": config.to_dict(), "epoch": payload["state"]["epoch"],
-                                         "source": run_checkpoint.name}}  # fmt: skip
+                                 "source": run_checkpoint.name}}  # fmt: skip
+    if run_k is not None:
+        meta[INFERENCE_K_KEY] = int(run_k)
     return save_checkpoint(out, {"model": payload["state"]["model"]}, init["config"], meta)

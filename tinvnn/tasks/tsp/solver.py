@@ -158,7 +158,7 @@ def inference_k(path: str | Path | None = None) -> int:
     k = payload["meta"].get(INFERENCE_K_KEY)
     if k is None:
         return read_config(payload, ImitationConfig, path, what="local TSP policy").k
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise CheckpointMismatchError(f"{path}: metadata {INFERENCE_K_KEY}={k!r} is not a positive integer")
     return k
 
