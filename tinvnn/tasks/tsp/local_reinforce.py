@@ -134,7 +134,7 @@ class LocalReinforceTask(Task):
         self.init_path = _init_path(config)
         self.init_payload = load_checkpoint(self.init_path)  # read once: configuration and weights
         self.policy_config = read_config(self.init_payload, ImitationConfig, self.init_path, what="local TSP policy")
-        self.k = config.k or inference_k(self.init_path)
+        self.k = config.k or inference_k(self.init_path, payload=self.init_payload)
         self.val_coords = validation_instances(config.val_instances)
 
     @property

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -146,15 +147,16 @@ def load_local_policy(path: str | Path | None = None) -> tuple[LocalScorer, Imit
     return model.double().eval(), config
 
 
-def inference_k(path: str | Path | None = None) -> int:
+def inference_k(path: str | Path | None = None, *, payload: dict[str, Any] | None = None) -> int:
     """Candidate slots per decision that tour construction uses with a policy checkpoint.
 
     The ``inference_k`` of the checkpoint's metadata where present (chosen on validation
     instances, ``benchmarks/bench_tsp_inference_k.py``; the shipped policy, trained with
-    k = 16, decides best with 24), else the ``k`` it was trained with.
+    k = 16, decides best with 24), else the ``k`` it was trained with. ``payload``: the
+    checkpoint already read from ``path`` (it is then not read again).
     """
     path = Path(path or DEFAULT_LOCAL_CHECKPOINT)
-    payload = load_checkpoint(path)
+    payload = load_checkpoint(path) if payload is None else payload
     k = payload["meta"].get(INFERENCE_K_KEY)
     if k is None:
         return read_config(payload, ImitationConfig, path, what="local TSP policy").k
