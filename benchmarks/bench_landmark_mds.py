@@ -31,7 +31,13 @@ import numpy as np
 import torch
 
 import tinvnn
-from tinvnn.geometry import euclidean_distances, farthest_point_landmarks, knn_graph, landmark_mds, shortest_path_distances
+from tinvnn.geometry import (
+    euclidean_distances,
+    farthest_point_landmarks,
+    knn_graph,
+    landmark_mds,
+    shortest_path_distances,
+)
 
 
 def swiss_roll(n: int, seed: int) -> np.ndarray:

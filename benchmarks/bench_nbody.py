@@ -38,9 +38,9 @@ from pathlib import Path
 import torch
 
 import tinvnn
+from tinvnn.models.nbody import GNN
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit, load_nbody
 from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
-from tinvnn.models.nbody import GNN
 from tinvnn.tasks.nbody.train import MODELS, TrainConfig, build_model, train_nbody
 from tinvnn.training import RunOptions
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests._clouds import skewed_cloud
 from tinvnn import canonicalize, check_equivariance, check_invariance, random_orthogonal, random_similarity
 from tinvnn.group import sign_patterns
 from tinvnn.nn import TinvWrapper
-from tests._clouds import skewed_cloud
 
 
 @pytest.mark.parametrize("det", [None, 1, -1])

@@ -14,7 +14,7 @@ from tinvnn import canonicalize
 from tinvnn.frame import Frame
 
 kernels = pytest.importorskip("tinvnn._kernels", reason="numba not installed (tinvnn[fast])")
-engine = importlib.import_module("tinvnn.canonicalize")  # the module (``tinvnn.canonicalize`` is the function)
+engine = importlib.import_module("tinvnn.canonical")
 Tensor = torch.Tensor
 FIELDS = ("t", "R", "s", "eigenvalues", "eigen_gap", "sign_margin", "tie_margin")
 

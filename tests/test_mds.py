@@ -7,8 +7,8 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tinvnn import NonEuclideanWarning, canonicalize, mds
 from tests._clouds import skewed_cloud
+from tinvnn import NonEuclideanWarning, canonicalize, mds
 
 
 def _pairwise(x: torch.Tensor) -> torch.Tensor:

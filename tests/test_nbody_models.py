@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import tinvnn
+from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.nn import FrameAveraging, TinvWrapper
 from tinvnn.tasks.nbody.dataset import NBodySplit
 from tinvnn.tasks.nbody.evaluate import equivariance_errors
-from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.tasks.nbody.train import MODELS, build_model
 
 F64_TOL = 1e-9

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import INVARIANCE_RTOL
 
 from tinvnn import check_invariance
 from tinvnn.tasks.classification.datasets import make_synthetic
@@ -14,8 +15,6 @@ from tinvnn.tasks.classification.methods import (
     build_model,
     train_augmentation,
 )
-
-from conftest import INVARIANCE_RTOL
 
 
 def model(method: str, backbone: str, group: str = "O", dtype: torch.dtype = torch.float64) -> torch.nn.Module:

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_tsp_local import TINY, _permuted, _similarity
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, nearest_neighbour
 from tinvnn.tasks.tsp.imitation import (
     ImitationData,
     ImitationTask,
     _instance_states,
-    _tour_states,
     _near_table,
+    _tour_states,
     _with_context_inputs,
     build_scorer,
     imitation_loss,
@@ -32,7 +33,6 @@ from tinvnn.tasks.tsp.local import (
 )
 from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
 from tinvnn.training import save_checkpoint
-from tests.test_tsp_local import TINY, _permuted, _similarity
 
 CONTEXT = TINY.replace(context=True)
 

@@ -33,7 +33,14 @@ from tinvnn.tasks.tsp.imitation import (
     train_imitation,
 )
 from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
-from tinvnn.tasks.tsp.local import LocalView, check_cities, construct_tours, invariant_starts, neighbour_table, view_features
+from tinvnn.tasks.tsp.local import (
+    LocalView,
+    check_cities,
+    construct_tours,
+    invariant_starts,
+    neighbour_table,
+    view_features,
+)
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
 from tinvnn.training import RunOptions, load_checkpoint

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge, nearest_neighbour, two_opt
 from tinvnn.tasks.tsp.instances import fixed_test_set, uniform_instances
 from tinvnn.tasks.tsp.objective import check_tours, gap_percent, matrix_tour_length, tour_length
 from tinvnn.tasks.tsp.reference import reference_lengths
 from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
-from tinvnn.paths import cache_dir
 
 
 def _random_tours(b: int, n: int) -> torch.Tensor:

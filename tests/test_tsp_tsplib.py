@@ -13,10 +13,10 @@ from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.tasks.tsp.tsplib import (
     EDGE_WEIGHT_FORMATS,
+    GEO_MATRIX_MAX,
     TSPLIBError,
     TSPLIBInstance,
     distance_matrix,
-    GEO_MATRIX_MAX,
     improvement_matrix,
     instance_matrix,
     planar_coordinates,

@@ -11,7 +11,7 @@ Public API:
 """
 
 from tinvnn.audit import InvarianceReport, check_equivariance, check_invariance
-from tinvnn.canonicalize import AmbiguityWarning, canonicalize, principal_axes
+from tinvnn.canonical import AmbiguityWarning, canonicalize, principal_axes
 from tinvnn.frame import Frame
 from tinvnn.group import Similarity, random_orthogonal, random_similarity
 from tinvnn.mds import MDSInfo, NonEuclideanWarning, mds

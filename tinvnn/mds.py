@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from tinvnn._checks import check_finite, check_number, check_positive_int, check_tensor
-from tinvnn.canonicalize import canonicalize
+from tinvnn.canonical import canonicalize
 from tinvnn.frame import Frame
 
 __all__ = ["mds", "MDSInfo", "NonEuclideanWarning"]

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn._optional import missing_dependency
-from tinvnn.canonicalize import AMBIGUITY_ACTIONS, GROUPS, canonicalize
+from tinvnn.canonical import AMBIGUITY_ACTIONS, GROUPS, canonicalize
 from tinvnn.nn._framed import check_backbone
 
 try:

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from tinvnn._checks import check_number, check_positive_int
 from tinvnn._layout import Layout
-from tinvnn.canonicalize import NULL_TOL, canonicalize
+from tinvnn.canonical import NULL_TOL, canonicalize
 from tinvnn.frame import Frame
 from tinvnn.group import sign_patterns
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from tinvnn._checks import check_number
-from tinvnn.canonicalize import canonicalize
+from tinvnn.canonical import canonicalize
 from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
 
 __all__ = ["farthest_point_landmarks", "geodesic_landmark_mds", "graph_landmark_mds", "landmark_mds"]

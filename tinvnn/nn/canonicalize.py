@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
-from tinvnn.canonicalize import AMBIGUITY_ACTIONS, GROUPS, canonicalize
+from tinvnn.canonical import AMBIGUITY_ACTIONS, GROUPS, canonicalize
 
 __all__ = ["Canonicalize"]
 

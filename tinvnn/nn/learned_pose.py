@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_positive_int
-from tinvnn.canonicalize import canonicalize
+from tinvnn.canonical import canonicalize
 from tinvnn.group import signed_permutations
 from tinvnn.nn._framed import _FramedWrapper
 from tinvnn.weighted_frames import FrameSet, cap_weights, mapped_frames

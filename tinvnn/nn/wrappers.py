@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
-from tinvnn.canonicalize import AMBIGUITY_ACTIONS, canonicalize, check_scale, coincident_samples, principal_axes
+from tinvnn.canonical import AMBIGUITY_ACTIONS, canonicalize, check_scale, coincident_samples, principal_axes
 from tinvnn.group import sign_patterns
 from tinvnn.nn._framed import _FramedWrapper, plain_frame, single_frames
 from tinvnn.weighted_frames import FrameSet, expand_layout

@@ -1,4 +1,4 @@
-"""The run harness and what every task shares: configs, checkpoints, seeding, devices.
+"""The run harness, and (re-exported) what training shares with inference: configs, checkpoints, devices.
 
 * :func:`fit` with :class:`RunOptions`: the one training loop (device, torchrun, resume,
   checkpoints, progress, metrics); a task is a :class:`Task` subclass.
@@ -8,7 +8,9 @@
   :func:`export_weights` (the shipped form: weights without optimizer state).
 """
 
-from tinvnn.training.checkpoint import (
+from tinvnn.checkpoint import (
+    BEST,
+    LAST,
     CheckpointMismatchError,
     check_config,
     export_weights,
@@ -18,10 +20,9 @@ from tinvnn.training.checkpoint import (
     run_checkpoint_file,
     save_checkpoint,
 )
-from tinvnn.training.config import Config, ConfigError, add_arguments, from_args, option
+from tinvnn.config import Config, ConfigError, add_arguments, from_args, option
+from tinvnn.runtime import DEVICE_HELP, Runtime, is_main_process, resolve_device, set_threads, start_runtime
 from tinvnn.training.harness import (
-    BEST,
-    LAST,
     METRICS,
     STEPS,
     RunDirectoryError,
@@ -30,7 +31,6 @@ from tinvnn.training.harness import (
     TrainingDiverged,
     fit,
 )
-from tinvnn.training.runtime import DEVICE_HELP, Runtime, is_main_process, resolve_device, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task
 

@@ -53,23 +53,25 @@ from tqdm.auto import tqdm
 
 from tinvnn._checks import check_positive_int
 from tinvnn._io import atomic_write, json_safe, stale_temporaries
-from tinvnn.training.checkpoint import (
+from tinvnn.checkpoint import (
+    BEST,
+    LAST,
     CheckpointMismatchError,
     check_config,
     load_checkpoint,
     read_config,
     save_checkpoint,
 )
-from tinvnn.training.config import Config, option
-from tinvnn.training.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
+from tinvnn.config import Config, option
+from tinvnn.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task
 
-__all__ = ["RunOptions", "RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "LAST", "BEST", "METRICS", "STEPS"]
+__all__ = ["RunOptions", "RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "METRICS", "STEPS"]
 
 log = logging.getLogger(__name__)
 
-LAST, BEST, METRICS, STEPS, LOCK = "checkpoint.pt", "best.pt", "metrics.json", "steps.csv", ".lock"
+METRICS, STEPS, LOCK = "metrics.json", "steps.csv", ".lock"
 
 
 class RunDirectoryError(ValueError):

@@ -11,7 +11,7 @@ follows Lightning's ``LightningModule`` / ``Trainer``; a task is a small subclas
 * :meth:`Task.evaluate`: validation numbers (rank 0 only), one of which, :attr:`Task.monitor`,
   selects the best checkpoint.
 
-The configuration (a :class:`~tinvnn.training.config.Config`) must have the fields ``epochs``,
+The configuration (a :class:`~tinvnn.config.Config`) must have the fields ``epochs``,
 ``seed`` and ``eval_every``, or the task overrides the properties that read them.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from tinvnn.training.config import Config
+from tinvnn.config import Config
 
 __all__ = ["EpochContext", "Task"]
 

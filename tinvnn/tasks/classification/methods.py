@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from tinvnn.canonicalize import GROUPS
+from tinvnn.canonical import GROUPS
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
 from tinvnn._checks import check_number, check_positive_int
-from tinvnn.canonicalize import GROUPS
+from tinvnn.canonical import GROUPS
 from tinvnn.tasks.classification.datasets import DATASETS, PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.distill import distillation_loss, teacher_logits
 from tinvnn.tasks.classification.evaluate import evaluate

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_number, check_positive_int
-from tinvnn.canonicalize import GROUPS
+from tinvnn.canonical import GROUPS
 from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit

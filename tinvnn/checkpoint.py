@@ -9,7 +9,7 @@ holding only tensors, numbers, strings, None and plain containers.
   would build other objects (and so could run code) is refused with
   :class:`CheckpointMismatchError`, as are truncated or foreign files.
 * :func:`read_config` turns the stored configuration into the task's
-  :class:`~tinvnn.training.config.Config` under the one compatibility rule (keys added later
+  :class:`~tinvnn.config.Config` under the one compatibility rule (keys added later
   take their defaults); :func:`check_config` names every difference from an expected one.
 """
 
@@ -26,11 +26,25 @@ from typing import Any, TypeVar
 import torch
 
 from tinvnn._io import atomic_write
-from tinvnn.training.config import Config, ConfigError
+from tinvnn.config import Config, ConfigError
 
-__all__ = ["CheckpointMismatchError", "save_checkpoint", "load_checkpoint", "read_config", "check_config", "load_weights"]
+__all__ = [
+    "BEST",
+    "LAST",
+    "CheckpointMismatchError",
+    "check_config",
+    "export_weights",
+    "load_checkpoint",
+    "load_weights",
+    "read_config",
+    "run_checkpoint_file",
+    "save_checkpoint",
+]
 
 C = TypeVar("C", bound=Config)
+
+# File names inside a run directory: the last epoch's checkpoint and the best validation's.
+LAST, BEST = "checkpoint.pt", "best.pt"
 
 
 class CheckpointMismatchError(ValueError):
@@ -60,8 +74,6 @@ def save_checkpoint(
 
 def run_checkpoint_file(path: str | os.PathLike[str]) -> Path:
     """``path`` itself, or for a run directory its last-epoch checkpoint (``checkpoint.pt``)."""
-    from tinvnn.training.harness import LAST
-
     path = Path(path)
     return path / LAST if path.is_dir() else path
 
