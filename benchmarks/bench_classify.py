@@ -25,7 +25,7 @@ import torch
 from tinvnn import random_orthogonal
 from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, classify_points
 from tinvnn.tasks.classification.datasets import load_modelnet40
-from tinvnn.tasks.classification.evaluate import load_model
+from tinvnn.tasks.classification.recipe import load_classifier
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_modelnet40("test", points=1024)
-    model, config, meta = load_model(args.checkpoint)
+    model, config, meta = load_classifier(args.checkpoint)
     rng = np.random.default_rng(0)
     correct = same = 0
     n = min(args.shapes, len(data))

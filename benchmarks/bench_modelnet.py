@@ -35,9 +35,11 @@ import torch
 
 from tinvnn import canonicalize
 from tinvnn.tasks.classification.datasets import load_dataset
-from tinvnn.tasks.classification.evaluate import evaluate, load_model
+from tinvnn.tasks.classification.evaluate import evaluate
+from tinvnn.tasks.classification.methods import build_backbone, wrap_backbone
 from tinvnn.tasks.classification.protocols import parse_protocol
-from tinvnn.tasks.classification.train import TrainConfig, train
+from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
+from tinvnn.tasks.classification.train import train
 from tinvnn.training import LAST, RunOptions, load_checkpoint
 
 TESTS = ("z", "SO3", "SO3+scale")  # every model is tested under each
@@ -54,7 +56,7 @@ def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     return out
 
 
-def train_until(config: TrainConfig, out: Path, epoch: int | None) -> list[dict]:
+def train_until(config: ClassifierTrainConfig, out: Path, epoch: int | None) -> list[dict]:
     """Train (resuming) until the checkpoint of ``epoch`` (None: the last) of the config's schedule exists; its history.
 
     The run is the same as the full one up to that epoch (same schedule, data order, seeds).
@@ -86,10 +88,8 @@ def interleaved_timing(points: int, width: int, batch: int, repeats: int, seed: 
     Weights do not change the cost, and timing the methods in turn spreads any drift in the
     machine's load over all of them.
     """
-    from tinvnn.tasks.classification.methods import build_backbone, build_model
-
     torch.manual_seed(seed)
-    models = {m: build_model(m, build_backbone("pointnet", 40, width=width), group="O").eval()
+    models = {m: wrap_backbone(m, build_backbone("pointnet", 40, width=width), group="O").eval()
               for m in ("none", "pca", "fa", "tinv")}  # fmt: skip
     x = torch.randn(batch, points, 3, generator=torch.Generator().manual_seed(seed))
     times: dict[str, list[float]] = {m: [] for m in models}
@@ -206,7 +206,7 @@ def main() -> None:
     for name, method, protocol in runs(args.tinv_so3):
         if args.only is not None and name not in args.only:
             continue
-        config = TrainConfig(
+        config = ClassifierTrainConfig(
             method=method, backbone="pointnet", group="O", dataset="modelnet40", points=args.points,
             per_class=args.per_class, train_protocol=protocol, test_protocol=protocol, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed, eval_every=args.epochs,
@@ -215,7 +215,7 @@ def main() -> None:
         began = time.perf_counter()
         history = train_until(config, out / name, args.stop_after_epoch)
         train_seconds = sum(h["seconds"] for h in history)
-        model, _, _ = load_model(out / name / "checkpoint.pt")
+        model, _, _ = load_classifier(out / name / "checkpoint.pt")
         entry = {"method": method, "train_protocol": protocol, "train_seconds": train_seconds,
                  "epochs_trained": len(history), "history": history, "accuracy": {}, "per_class": {}}  # fmt: skip
         for test in TESTS:

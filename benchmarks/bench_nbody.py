@@ -40,8 +40,9 @@ import torch
 import tinvnn
 from tinvnn.models.nbody import GNN
 from tinvnn.tasks.nbody.dataset import NBodyConfig, NBodySplit, load_nbody
-from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
-from tinvnn.tasks.nbody.train import MODELS, TrainConfig, build_model, train_nbody
+from tinvnn.tasks.nbody.evaluate import equivariance_errors
+from tinvnn.tasks.nbody.recipe import MODELS, NBodyModelConfig, NBodyTrainConfig, build_nbody_model, load_nbody_model
+from tinvnn.tasks.nbody.train import train_nbody
 from tinvnn.training import RunOptions
 
 
@@ -71,7 +72,7 @@ def run_train(args: argparse.Namespace) -> None:
     data = load_nbody(NBodyConfig())
     for name in args.models:
         options = _options(name, args)
-        config = TrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
+        config = NBodyTrainConfig(model=name, epochs=args.epochs, eval_every=args.eval_every, seed=args.seed, **options)
         run = RunOptions(out=str(_run_dir(name, args)), resume=True, progress=False)  # reruns continue
         model, result = train_nbody(config, data, run)
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
@@ -99,7 +100,7 @@ def run_timing(args: argparse.Namespace) -> None:
     data = load_nbody(NBodyConfig())["train"]
     canon, canon_seconds = _precomputed_canonical(data)
     gen = torch.Generator().manual_seed(args.seed)
-    models = {name: build_model(name, **_options(name, args)) for name in args.models}
+    models = {name: build_nbody_model(NBodyModelConfig(model=name, **_options(name, args))) for name in args.models}
     models["tinv_gnn_precomputed"] = GNN(layers=args.gnn_layers, relative=args.relative, residual=args.residual)
     opts = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -130,7 +131,7 @@ def run_bins(args: argparse.Namespace) -> None:
     errors = {}
     with torch.no_grad():
         for name in args.models:
-            model, _, _ = load_trained(_run_dir(name, args))
+            model, _, _ = load_nbody_model(_run_dir(name, args))
             errors[name] = ((model(data.loc, data.vel, charges=data.charges) - data.target) ** 2).mean((1, 2))
     record = {"phase": "bins", "options": {name: _options(name, args) for name in args.models}, "bins": {}}
     for label in ("sign_margin", "eigen_gap"):

@@ -39,9 +39,10 @@ import torch
 
 from tinvnn import weighted_frames
 from tinvnn.tasks.classification.datasets import load_modelnet40
-from tinvnn.tasks.classification.evaluate import evaluate, load_model, predict
-from tinvnn.tasks.classification.methods import METHODS, build_backbone, build_model
+from tinvnn.tasks.classification.evaluate import evaluate, predict
+from tinvnn.tasks.classification.methods import METHODS, build_backbone, wrap_backbone
 from tinvnn.tasks.classification.protocols import parse_protocol
+from tinvnn.tasks.classification.recipe import load_classifier
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 
 FA_FRAMES = 8  # Frame Averaging's frames per 3-D shape (group O)
@@ -86,10 +87,10 @@ def stability_report(
     halves = [data.points[:, order[:512]], data.points[:, order[512:]]]
     out: dict = {}
     for path in checkpoints:
-        model, config, _ = load_model(path)
+        model, config, _ = load_classifier(path)
         method = config["method"]
         if wrap is not None:  # the trained backbone inside another wrapper
-            model = build_model(wrap, model.backbone, group=config["group"], **(frames or {})).eval()
+            model = wrap_backbone(wrap, model.backbone, group=config["group"], **(frames or {})).eval()
             method = f"{method}->{wrap}" + ("" if not frames else f"({frames['threshold']:g}, {frames['max_frames']})")
         start = time.perf_counter()
         preds = [predict(model, h, batch_size=64).argmax(1) for h in halves]
@@ -117,7 +118,7 @@ def gap_report(checkpoints: list[str], root: str | None, classes: int) -> dict:
     out: dict = {}
     reference: torch.Tensor | None = None
     for path in checkpoints:
-        model, config, meta = load_model(path)
+        model, config, meta = load_classifier(path)
         test = load_modelnet40("test", points=config["points"], root=root, seed=config["seed"])
         correct = evaluate(model, test, parse_protocol("z"), seed=0).predictions == test.labels
         counts = torch.cat([weighted_frames(c.double()).counts() for c in test.points.split(512)])
@@ -140,7 +141,7 @@ def gap_report(checkpoints: list[str], root: str | None, classes: int) -> dict:
 def timing_report(points: int, width: int, batches: int, root: str | None) -> dict:
     clouds = load_modelnet40("test", points=points, root=root).points[: 32 * batches]
     torch.manual_seed(0)
-    models = {m: build_model(m, build_backbone("pointnet", 40, width=width)).eval() for m in ("tinv", "weighted", "fa")}
+    models = {m: wrap_backbone(m, build_backbone("pointnet", 40, width=width)).eval() for m in ("tinv", "weighted", "fa")}
     seconds: dict[str, list[float]] = {m: [] for m in models}
     with torch.no_grad():
         for batch in clouds.split(32):

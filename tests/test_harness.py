@@ -23,12 +23,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from tinvnn.tasks.classification.recipe import ClassifierTrainConfig
 from tinvnn.tasks.classification.train import ClassificationTask
-from tinvnn.tasks.classification.train import TrainConfig as ClsConfig
 from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
+from tinvnn.tasks.nbody.recipe import NBodyTrainConfig
 from tinvnn.tasks.nbody.simulator import ChargedSystem
 from tinvnn.tasks.nbody.train import NBodyTask
-from tinvnn.tasks.nbody.train import TrainConfig as NBodyConfigRun
 from tinvnn.tasks.tsp.imitation import ImitationTask
 from tinvnn.tasks.tsp.reinforce import ReinforceTask
 from tinvnn.tasks.tsp.reinforce import TrainConfig as TSPConfig
@@ -115,7 +115,7 @@ def _opts(out: Path, **kw: object) -> RunOptions:
 
 # ----------------------------------------------------------------------------- every task
 def _classification(epochs: int) -> Task:
-    return ClassificationTask(ClsConfig(method="tinv", points=32, per_class=2, test_per_class=1, batch_size=8, width=8, epochs=epochs))
+    return ClassificationTask(ClassifierTrainConfig(method="tinv", points=32, per_class=2, test_per_class=1, batch_size=8, width=8, epochs=epochs))
 
 
 _NBODY_DATA: dict[str, object] = {}
@@ -125,7 +125,7 @@ def _nbody(epochs: int) -> Task:
     data = NBodyConfig(n_train=20, n_val=10, n_test=10, frame_in=1, frame_out=3, system=ChargedSystem(n_steps=500))
     if "splits" not in _NBODY_DATA:
         _NBODY_DATA["splits"] = load_nbody(data, root=os.environ["TINVNN_CACHE"])
-    config = NBodyConfigRun(model="tinv_gnn", epochs=epochs, batch_size=10, hidden=8, layers=1, eval_every=1, data=data)
+    config = NBodyTrainConfig(model="tinv_gnn", epochs=epochs, batch_size=10, hidden=8, layers=1, eval_every=1, data=data)
     return NBodyTask(config, _NBODY_DATA["splits"])  # type: ignore[arg-type]
 
 

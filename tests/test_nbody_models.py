@@ -10,7 +10,7 @@ from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.nn import FrameAveraging, TinvWrapper
 from tinvnn.tasks.nbody.dataset import NBodySplit
 from tinvnn.tasks.nbody.evaluate import equivariance_errors
-from tinvnn.tasks.nbody.train import MODELS, build_model
+from tinvnn.tasks.nbody.recipe import MODELS, NBodyModelConfig, build_nbody_model
 
 F64_TOL = 1e-9
 
@@ -27,7 +27,7 @@ def _inputs(batch: int = 6, n: int = 5, *, charges: str = "mixed", generator=Non
 
 @pytest.mark.parametrize("name", MODELS)
 def test_shapes_and_dtype(name, dtype):
-    model = build_model(name, hidden=8, layers=2).to(dtype)
+    model = build_nbody_model(NBodyModelConfig(model=name, hidden=8, layers=2)).to(dtype)
     loc, vel, q = (t.to(dtype) for t in _inputs())
     out = model(loc, vel, charges=q)
     assert out.shape == loc.shape and out.dtype == dtype
@@ -70,14 +70,14 @@ def test_egnn_is_equivariant(generator):
 def test_benchmark_models_are_equivariant_with_mixed_charges(name, generator):
     loc, vel, q = _inputs(batch=8, generator=generator)
     split = NBodySplit(loc.float(), vel.float(), q.float(), loc.float())
-    errors = equivariance_errors(build_model(name, hidden=16, layers=2), split, trials=3)
+    errors = equivariance_errors(build_nbody_model(NBodyModelConfig(model=name, hidden=16, layers=2)), split, trials=3)
     assert errors.orthogonal < F64_TOL and errors.permutation < F64_TOL
 
 
 def test_plain_gnn_is_not_equivariant(generator):
     loc, vel, q = _inputs(batch=8, generator=generator)
     split = NBodySplit(loc.float(), vel.float(), q.float(), loc.float())
-    errors = equivariance_errors(build_model("gnn", hidden=16, layers=2), split, trials=3)
+    errors = equivariance_errors(build_nbody_model(NBodyModelConfig(model="gnn", hidden=16, layers=2)), split, trials=3)
     assert errors.orthogonal > 1e-2
     assert errors.permutation < F64_TOL  # message passing is permutation-equivariant
 
@@ -88,10 +88,10 @@ def test_gnn_options_keep_wrapped_models_equivariant(name, generator):
     loc, vel, q = _inputs(batch=8, generator=generator)
     split = NBodySplit(loc.float(), vel.float(), q.float(), loc.float())
     options = {"sign_augment": True} if name == "tinv_gnn" else {}
-    model = build_model(name, hidden=16, layers=2, relative=True, residual=True, **options).eval()
+    model = build_nbody_model(NBodyModelConfig(model=name, hidden=16, layers=2, relative=True, residual=True, **options)).eval()
     errors = equivariance_errors(model, split, trials=3)
     assert errors.orthogonal < F64_TOL and errors.permutation < F64_TOL
-    plain = equivariance_errors(build_model("gnn", hidden=16, layers=2, relative=True, residual=True), split, trials=3)
+    plain = equivariance_errors(build_nbody_model(NBodyModelConfig(model="gnn", hidden=16, layers=2, relative=True, residual=True)), split, trials=3)
     assert plain.orthogonal > 1e-2
 
 
@@ -126,8 +126,8 @@ def test_bad_inputs(model):
 
 def test_unknown_model_lists_choices():
     with pytest.raises(ValueError, match="tinv_gnn"):
-        build_model("transformer")
+        NBodyModelConfig(model="transformer")
     with pytest.raises(ValueError, match=r"^relative, residual: options of the GNN family, not of 'egnn'$"):
-        build_model("egnn", residual=True)
+        NBodyModelConfig(model="egnn", residual=True)
     with pytest.raises(ValueError, match=r"^sign_augment: an option of 'tinv_gnn' only, got model 'fa_gnn'$"):
-        build_model("fa_gnn", sign_augment=True)
+        NBodyModelConfig(model="fa_gnn", sign_augment=True)

@@ -12,14 +12,14 @@ from tinvnn.tasks.classification.methods import (
     BACKBONES,
     METHODS,
     build_backbone,
-    build_model,
     train_augmentation,
+    wrap_backbone,
 )
 
 
 def model(method: str, backbone: str, group: str = "O", dtype: torch.dtype = torch.float64) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(method, build_backbone(backbone, 12, width=16, k=6), group=group).to(dtype).eval()
+    return wrap_backbone(method, build_backbone(backbone, 12, width=16, k=6), group=group).to(dtype).eval()
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,6 @@ def test_methods_and_repr() -> None:
     assert "train_frames='draw'" in repr(model("weighted_draw", "pointnet"))
     assert "candidates=48, max_frames=2" in repr(model("learned", "pointnet"))
     with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)"):
-        build_model("vn", torch.nn.Identity())
+        wrap_backbone("vn", torch.nn.Identity())
     with pytest.raises(ValueError, match=r"unknown group 'SE'"):
-        build_model("tinv", torch.nn.Identity(), group="SE")
+        wrap_backbone("tinv", torch.nn.Identity(), group="SE")

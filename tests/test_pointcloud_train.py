@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from tinvnn.cli import main
-from tinvnn.tasks.classification.evaluate import load_model
-from tinvnn.tasks.classification.methods import build_backbone, build_model
-from tinvnn.tasks.classification.train import TrainConfig, train
+from tinvnn.tasks.classification.methods import build_backbone, wrap_backbone
+from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
+from tinvnn.tasks.classification.train import train
 from tinvnn.training import CheckpointMismatchError, RunOptions, export_weights, load_checkpoint, save_checkpoint
 
 TINY = dict(points=32, per_class=4, test_per_class=2, epochs=2, batch_size=8, width=16, k=4)
@@ -24,7 +24,7 @@ def _run(out: Path, **kw: object) -> RunOptions:
 
 
 def test_checkpoint_written_before_config_keys_existed_resumes(tmp_path: Path) -> None:
-    config = TrainConfig(method="tinv", **{**TINY, "epochs": 1})
+    config = ClassifierTrainConfig(method="tinv", **{**TINY, "epochs": 1})
     train(config, _run(tmp_path))
     path = tmp_path / "checkpoint.pt"
     payload = torch.load(path, weights_only=True)
@@ -32,44 +32,44 @@ def test_checkpoint_written_before_config_keys_existed_resumes(tmp_path: Path) -
     payload["config"]["out"] = str(tmp_path)  # as written while the run directory was a config key
     torch.save(payload, path)
     assert [h["epoch"] for h in train(config, _run(tmp_path, resume=True))["history"]] == [1]
-    assert load_model(path)[1]["sign_augment"] is False
+    assert load_classifier(path)[1]["sign_augment"] is False
     with pytest.raises(CheckpointMismatchError, match="sign_augment: checkpoint=False expected=True"):
-        train(TrainConfig(method="tinv", sign_augment=True, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(ClassifierTrainConfig(method="tinv", sign_augment=True, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
 
 
 def test_checkpoint_from_another_backbone_is_refused(tmp_path: Path) -> None:
-    train(TrainConfig(method="none", **{**TINY, "epochs": 1}), _run(tmp_path))
+    train(ClassifierTrainConfig(method="none", **{**TINY, "epochs": 1}), _run(tmp_path))
     with pytest.raises(CheckpointMismatchError, match="backbone: checkpoint='pointnet' expected='dgcnn'"):
-        train(TrainConfig(method="none", backbone="dgcnn", **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(ClassifierTrainConfig(method="none", backbone="dgcnn", **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
     with pytest.raises(CheckpointMismatchError, match="method: checkpoint='none' expected='tinv'"):
-        load_model(tmp_path / "checkpoint.pt", {"method": "tinv"})
+        load_classifier(tmp_path / "checkpoint.pt", expected={"method": "tinv"})
     with pytest.raises(CheckpointMismatchError, match="is not a point-cloud classifier checkpoint"):
-        load_model(save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"arch": "x"}))
+        load_classifier(save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"arch": "x"}))
 
 
 def test_config_validation_lists_valid_names() -> None:
     with pytest.raises(ValueError, match=r"unknown backbone 'pointnet2'; expected one of \('pointnet', 'dgcnn'\)"):
-        TrainConfig(backbone="pointnet2")
+        ClassifierTrainConfig(backbone="pointnet2")
     with pytest.raises(ValueError, match="unknown rotation protocol 'SO4'"):
-        TrainConfig(train_protocol="SO4")
+        ClassifierTrainConfig(train_protocol="SO4")
     with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'fa'$"):
-        TrainConfig(method="fa", sign_augment=True)
+        ClassifierTrainConfig(method="fa", sign_augment=True)
     with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'pca'$"):
-        build_model("pca", build_backbone("pointnet", 3, width=16), sign_augment=True)
+        wrap_backbone("pca", build_backbone("pointnet", 3, width=16), sign_augment=True)
     with pytest.raises(ValueError, match=r"^threshold, max_frames: options of methods \('weighted', 'weighted_draw'\) only, got method 'tinv'$"):
-        TrainConfig(method="tinv", threshold=2.0)
+        ClassifierTrainConfig(method="tinv", threshold=2.0)
     with pytest.raises(ValueError, match=r"^max_frames: expected a positive integer, got 0$"):
-        TrainConfig(method="weighted", max_frames=0)
+        ClassifierTrainConfig(method="weighted", max_frames=0)
 
 
 def test_weighted_frame_options_reach_the_model_and_its_checkpoint(tmp_path: Path) -> None:
-    config = TrainConfig(method="weighted_draw", threshold=2.5, max_frames=8, **{**TINY, "epochs": 1})
+    config = ClassifierTrainConfig(method="weighted_draw", threshold=2.5, max_frames=8, **{**TINY, "epochs": 1})
     train(config, _run(tmp_path))
-    model, saved, _ = load_model(tmp_path / "checkpoint.pt")
+    model, saved, _ = load_classifier(tmp_path / "checkpoint.pt")
     assert (model.threshold, model.max_frames, model.train_frames) == (2.5, 8, "draw")
     assert (saved["threshold"], saved["max_frames"]) == (2.5, 8)
     with pytest.raises(CheckpointMismatchError, match="threshold: checkpoint=2.5 expected=1.0"):
-        train(TrainConfig(method="weighted_draw", max_frames=8, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(ClassifierTrainConfig(method="weighted_draw", max_frames=8, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
 
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,10 +124,10 @@ def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_exported_classifier_predicts_like_its_run(tmp_path: Path) -> None:
-    train(TrainConfig(method="fa", **{**TINY, "epochs": 1}), _run(tmp_path / "run"))
+    train(ClassifierTrainConfig(method="fa", **{**TINY, "epochs": 1}), _run(tmp_path / "run"))
     exported = export_weights(tmp_path / "run", tmp_path / "shipped.pt")
     assert set(load_checkpoint(exported)["state"]) == {"model"}
-    (model, config, meta), (run_model, run_config, _) = load_model(exported), load_model(tmp_path / "run")
+    (model, config, meta), (run_model, run_config, _) = load_classifier(exported), load_classifier(tmp_path / "run")
     assert config == run_config and meta["epoch"] == 1 and meta["source"] == "checkpoint.pt"
     points = torch.randn(3, 32, 3, generator=torch.Generator().manual_seed(0))
     assert torch.equal(model(points), run_model(points))

@@ -1,6 +1,8 @@
-"""Where a run executes: device choice, CPU threads, torchrun process groups.
+"""Where and how a run executes: :class:`RunOptions`, device choice, CPU threads, torchrun
+process groups.
 
-One source for what every command's ``--device`` and ``--threads`` mean.
+One source for what every command's ``--device`` and ``--threads`` mean. Light on purpose:
+the command line imports it to build its flags without loading the training loop.
 """
 
 from __future__ import annotations
@@ -13,11 +15,34 @@ import torch
 import torch.distributed as dist
 
 from tinvnn._checks import check_positive_int
+from tinvnn.config import Config, option
 
-__all__ = ["DEVICE_HELP", "Runtime", "is_main_process", "resolve_device", "set_threads", "start_runtime"]
+__all__ = ["DEVICE_HELP", "RunOptions", "Runtime", "is_main_process", "resolve_device", "set_threads", "start_runtime"]
 
 DEVICE_HELP = "auto (cuda if available, else cpu), cpu, cuda or cuda:INDEX"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class RunOptions(Config):
+    """How a run executes (not what it learns: that is the task's configuration)."""
+
+    out: str = option("runs/run", "run directory: checkpoint.pt (last), best.pt, metrics.json, steps.csv")
+    device: str = option("auto", DEVICE_HELP)
+    resume: bool = option(False, "continue from <out>/checkpoint.pt; with more --epochs, extend a finished run")
+    overwrite: bool = option(False, "start afresh in a run directory that already holds a run, replacing its files")
+    log_every: int = option(50, "training steps between rows of steps.csv")
+    stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")
+    progress: bool = option(True, "progress bars")
+    threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.log_every, "log_every")
+        for name in ("stop_after", "threads"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite: choose one")
 
 
 def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:

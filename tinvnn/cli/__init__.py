@@ -3,9 +3,13 @@
 Sub-commands are registered by one module per task (:data:`TASK_COMMANDS`):
 
 * point clouds (``tinvnn.cli.pointcloud``): ``train``, ``eval``, ``sweep-angle``, ``audit``, ``classify``, ``demo``
-* TSP (``tinvnn.cli.tsp``): ``tsp train|eval|solve``
+* TSP (``tinvnn.cli.tsp``): ``tsp train|imitate|finetune|eval|solve``
 * n-body (``tinvnn.cli.nbody``): ``nbody train|eval``
 * data files (``tinvnn.cli.data``): ``data convert``
+
+Every task module is imported to build the parser, so each keeps its top-level imports light
+(argparse, the configuration classes that give its flags); a handler imports the module doing
+its work when it runs. So ``tinvnn classify`` loads no training code.
 
 The core install (torch, numpy) runs ``tinvnn --help`` and ``tinvnn --version``. A task whose
 module needs a missing optional dependency still appears in ``--help``; running it prints one

@@ -1,5 +1,7 @@
 """Flags every task's commands share, from one place: the run harness's options for training
-commands, ``--device``/``--threads``/``--progress`` for the others."""
+commands, ``--device``/``--threads``/``--progress`` for the others.
+
+Light: it imports :mod:`tinvnn.config` and :mod:`tinvnn.runtime`, never the training loop."""
 
 from __future__ import annotations
 
@@ -7,20 +9,21 @@ import argparse
 
 import torch
 
-from tinvnn.training import DEVICE_HELP, RunOptions, add_arguments, from_args, resolve_device, set_threads
+from tinvnn.config import add_arguments, from_args
+from tinvnn.runtime import DEVICE_HELP, RunOptions, resolve_device, set_threads
 
 __all__ = ["add_run_arguments", "add_runtime_arguments", "run_options", "runtime_device"]
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, out: str) -> None:
-    """The :class:`~tinvnn.training.RunOptions` flags (``--out`` defaulting to ``out``)."""
+    """The :class:`~tinvnn.runtime.RunOptions` flags (``--out`` defaulting to ``out``)."""
     group = parser.add_argument_group("run (where and how; not stored with the model)")
     add_arguments(group, RunOptions)  # type: ignore[arg-type]
     parser.set_defaults(out=out)
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    """The :class:`~tinvnn.training.RunOptions` the flags of :func:`add_run_arguments` describe."""
+    """The :class:`~tinvnn.runtime.RunOptions` the flags of :func:`add_run_arguments` describe."""
     return from_args(RunOptions, args)
 
 

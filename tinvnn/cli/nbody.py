@@ -3,6 +3,8 @@
 ``train`` generates (first use) and caches the dataset under the cache directory and trains one
 model in a run directory (``best.pt``: the best validation epoch; ``checkpoint.pt``: the last); ``eval`` reloads a checkpoint, recomputes the
 validation and test MSE and measures the equivariance errors; ``--json`` prints one JSON object.
+Top-level imports are light (the recipe's configuration gives the flags); each handler imports
+the module doing its work.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+from tinvnn.checkpoint import BEST
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
+from tinvnn.config import add_arguments, from_args
+from tinvnn.runtime import is_main_process
 from tinvnn.tasks.nbody.dataset import load_nbody
-from tinvnn.tasks.nbody.evaluate import equivariance_errors, load_trained
-from tinvnn.tasks.nbody.train import TrainConfig, evaluate_mse, train_nbody
-from tinvnn.training import BEST, add_arguments, from_args, is_main_process
+from tinvnn.tasks.nbody.recipe import NBodyTrainConfig, load_nbody_model
 
 __all__ = ["register"]
 
@@ -30,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tasks = nbody.add_subparsers(dest="nbody_command", metavar="ACTION", required=True)
 
     train = tasks.add_parser("train", help="train one model; <out>/best.pt holds the best validation epoch")
-    add_arguments(train, TrainConfig)
+    add_arguments(train, NBodyTrainConfig)
     train.add_argument("--cache-dir", type=Path, default=None, help="dataset cache (default: $TINVNN_CACHE)")
     add_run_arguments(train, out="runs/nbody/MODEL")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -46,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    config = from_args(TrainConfig, args)
+    from tinvnn.tasks.nbody.train import train_nbody
+
+    config = from_args(NBodyTrainConfig, args)
     if args.out == "runs/nbody/MODEL":
         args.out = str(Path("runs") / "nbody" / config.model)
     options = run_options(args)
@@ -71,8 +76,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from tinvnn.tasks.nbody.evaluate import equivariance_errors, evaluate_mse
+
     device = runtime_device(args)
-    model, config, _ = load_trained(args.checkpoint)
+    model, config, _ = load_nbody_model(args.checkpoint)  # measured on the CPU in float64, then moved
     data = load_nbody(config.data, root=args.cache_dir)
     errors = {g: asdict(equivariance_errors(model, data["test"], group=g, trials=args.trials)) for g in ("O", "SO")}
     model.to(device)

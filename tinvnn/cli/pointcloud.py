@@ -1,4 +1,9 @@
-"""CLI sub-commands for point-cloud classification: train, eval, sweep-angle, audit, demo."""
+"""CLI sub-commands for point-cloud classification: train, eval, sweep-angle, audit, classify, demo.
+
+Top-level imports are light (argparse, the recipe whose configuration gives the flags); each
+handler imports the module doing its work when it runs, so ``tinvnn classify`` never loads the
+training code and ``tinvnn --help`` loads neither.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,22 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
+from tinvnn.config import add_arguments, from_args
+from tinvnn.runtime import is_main_process
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
-from tinvnn.tasks.classification.demo import run_demo
-from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
-from tinvnn.tasks.classification.protocols import parse_protocol
-from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
-from tinvnn.tasks.classification.train import TrainConfig, train
-from tinvnn.training import add_arguments, from_args, is_main_process
+from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
 
 __all__ = ["register"]
 
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``eval``, ``sweep-angle``, ``audit`` and ``demo`` to the tinvnn parser."""
+    """Add ``train``, ``eval``, ``sweep-angle``, ``audit``, ``classify`` and ``demo`` to the tinvnn parser."""
     p = sub.add_parser("train", help="train a point-cloud classifier")
-    add_arguments(p, TrainConfig)
+    add_arguments(p, ClassifierTrainConfig)
     add_run_arguments(p, out="runs/pointcloud")
     p.set_defaults(func=_train)
 
@@ -61,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_classify)
 
-    p = sub.add_parser("demo", help="train none and tinv PointNets briefly and compare them (few minutes)")
+    p = sub.add_parser("demo", help="train plain, tinv and weighted PointNets briefly and compare them (few minutes)")
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--data-dir", default=None, help="data directory (default $TINVNN_DATA)")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
@@ -79,18 +83,16 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random test transformations")
 
 
-def _threads(args: argparse.Namespace) -> None:
-    runtime_device(args)
-
-
 def _train(args: argparse.Namespace) -> int:
-    metrics = train(from_args(TrainConfig, args), run_options(args))
+    from tinvnn.tasks.classification.train import train
+
+    metrics = train(from_args(ClassifierTrainConfig, args), run_options(args))
     if is_main_process():
         print(json.dumps(json_safe(metrics["final"]), allow_nan=False))
     return 0
 
 
-def _test_set(config: dict, args: argparse.Namespace) -> PointCloudDataset:
+def _test_set(config: dict[str, Any], args: argparse.Namespace) -> PointCloudDataset:
     per_class = args.test_per_class if args.test_per_class is not None else config["test_per_class"]
     root = args.data_dir if args.data_dir is not None else config["data_dir"]
     return load_dataset(config["dataset"], "test", points=config["points"], root=root,
@@ -98,9 +100,12 @@ def _test_set(config: dict, args: argparse.Namespace) -> PointCloudDataset:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    _threads(args)
+    from tinvnn.tasks.classification.evaluate import evaluate
+    from tinvnn.tasks.classification.protocols import parse_protocol
+
+    device = runtime_device(args)
     protocols = [parse_protocol(p) for p in args.protocol]
-    model, config, _ = load_model(args.checkpoint)
+    model, config, _ = load_classifier(args.checkpoint, device)
     data = _test_set(config, args)
     results = {str(p): evaluate(model, data, p, seed=args.seed).summary() for p in protocols}
     if args.json:
@@ -114,14 +119,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    _threads(args)
+    from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
+
+    device = runtime_device(args)
     if not 0 < args.step <= 180:
         raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
     count = int(180 // args.step)
     angles = [i * args.step for i in range(count + 1)]
     curves, budgets, chance = {}, [], None
     for path in args.checkpoints:
-        model, config, meta = load_model(path)
+        model, config, meta = load_classifier(path, device)
         label = f"{config['method']} ({Path(path).parent.name})"
         data = _test_set(config, args)
         curves[label] = angle_sweep(model, data, angles, seed=args.seed)
@@ -135,8 +142,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    _threads(args)
-    model, config, _ = load_model(args.checkpoint)
+    from tinvnn.tasks.classification.evaluate import audit
+
+    device = runtime_device(args)
+    model, config, _ = load_classifier(args.checkpoint, device)
     data = _test_set(config, args)
     report = audit(model, data.points[: args.clouds], group=config["group"], trials=args.trials, seed=args.seed)
     report.update(checkpoint=args.checkpoint, method=config["method"], group=config["group"], clouds=min(args.clouds, len(data)))
@@ -152,8 +161,8 @@ def _audit(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace) -> int:
     from tinvnn.tasks.classification.classify import classify_files
 
-    _threads(args)
-    results = classify_files(args.files, checkpoint=args.checkpoint, top=args.top, seed=args.seed)
+    device = runtime_device(args)
+    results = classify_files(args.files, checkpoint=args.checkpoint, top=args.top, seed=args.seed, device=device)
     if args.json:
         print(json.dumps({"results": results}))
         return 0
@@ -164,6 +173,8 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    _threads(args)
-    run_demo(args.out, root=args.data_dir, epochs=args.epochs, progress=args.progress)
+    from tinvnn.tasks.classification.demo import run_demo
+
+    runtime_device(args)  # applies --threads; refuses a bad --device before training starts
+    run_demo(args.out, root=args.data_dir, epochs=args.epochs, progress=args.progress, device=args.device)
     return 0

@@ -21,16 +21,8 @@ from tinvnn.checkpoint import (
     save_checkpoint,
 )
 from tinvnn.config import Config, ConfigError, add_arguments, from_args, option
-from tinvnn.runtime import DEVICE_HELP, Runtime, is_main_process, resolve_device, set_threads, start_runtime
-from tinvnn.training.harness import (
-    METRICS,
-    STEPS,
-    RunDirectoryError,
-    RunOptions,
-    RunResult,
-    TrainingDiverged,
-    fit,
-)
+from tinvnn.runtime import DEVICE_HELP, RunOptions, Runtime, is_main_process, resolve_device, set_threads, start_runtime
+from tinvnn.training.harness import METRICS, STEPS, RunDirectoryError, RunResult, TrainingDiverged, fit
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task
 

@@ -1,6 +1,6 @@
 """The run harness: one training loop for every task.
 
-:func:`fit` trains a :class:`~tinvnn.training.task.Task` under :class:`RunOptions`:
+:func:`fit` trains a :class:`~tinvnn.training.task.Task` under :class:`~tinvnn.runtime.RunOptions`:
 
 * **device and processes**: ``device="auto"|"cpu"|"cuda[:i]"``; under ``torchrun`` every
   process trains on its share of each epoch's batches, gradients are averaged across processes
@@ -51,7 +51,6 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from tinvnn._checks import check_positive_int
 from tinvnn._io import atomic_write, json_safe, stale_temporaries
 from tinvnn.checkpoint import (
     BEST,
@@ -62,12 +61,11 @@ from tinvnn.checkpoint import (
     read_config,
     save_checkpoint,
 )
-from tinvnn.config import Config, option
-from tinvnn.runtime import DEVICE_HELP, Runtime, set_threads, start_runtime
+from tinvnn.runtime import RunOptions, Runtime, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
 from tinvnn.training.task import EpochContext, Task
 
-__all__ = ["RunOptions", "RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "METRICS", "STEPS"]
+__all__ = ["RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "METRICS", "STEPS"]
 
 log = logging.getLogger(__name__)
 
@@ -86,28 +84,6 @@ _REMOTE_ERRORS: dict[str, type[Exception]] = {
     "RunDirectoryError": RunDirectoryError, "TrainingDiverged": TrainingDiverged, "ValueError": ValueError,
     "CheckpointMismatchError": CheckpointMismatchError, "FileNotFoundError": FileNotFoundError,
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RunOptions(Config):
-    """How a run executes (not what it learns: that is the task's configuration)."""
-
-    out: str = option("runs/run", "run directory: checkpoint.pt (last), best.pt, metrics.json, steps.csv")
-    device: str = option("auto", DEVICE_HELP)
-    resume: bool = option(False, "continue from <out>/checkpoint.pt; with more --epochs, extend a finished run")
-    overwrite: bool = option(False, "start afresh in a run directory that already holds a run, replacing its files")
-    log_every: int = option(50, "training steps between rows of steps.csv")
-    stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")
-    progress: bool = option(True, "progress bars")
-    threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
-
-    def __post_init__(self) -> None:
-        check_positive_int(self.log_every, "log_every")
-        for name in ("stop_after", "threads"):
-            if getattr(self, name) is not None:
-                check_positive_int(getattr(self, name), name)
-        if self.resume and self.overwrite:
-            raise ValueError("resume and overwrite: choose one")
 
 
 @dataclass

@@ -31,7 +31,9 @@ import torch
 from torch import nn
 
 from tinvnn._checks import check_positive_int
+from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
+from tinvnn.tasks.classification.recipe import load_classifier
 
 __all__ = ["DEFAULT_CLASSIFIER", "POINT_FILE_SUFFIXES", "classify_files", "classify_points", "invariant_subsample", "read_point_file"]
 
@@ -151,8 +153,6 @@ def _read_ply(path: Path, seed: int) -> np.ndarray:
 
 
 def _read_off(path: Path, seed: int) -> np.ndarray:
-    from tinvnn.tasks.classification.convert import read_off
-
     vertices, triangles = read_off(path)
     if len(triangles) == 0:
         return vertices  # a point cloud written as OFF
@@ -187,7 +187,8 @@ def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarra
     Shape:
         clouds: S arrays (N_i, 3) -> S lists of ``{"class", "probability"}``, most probable first.
     """
-    batch = torch.from_numpy(np.stack([invariant_subsample(c, points, seed=seed) for c in clouds])).float()
+    device = next(model.parameters()).device
+    batch = torch.from_numpy(np.stack([invariant_subsample(c, points, seed=seed) for c in clouds])).float().to(device)
     model.eval()
     with torch.no_grad():
         probs = torch.softmax(model(batch).double(), dim=-1)
@@ -195,8 +196,15 @@ def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarra
     return [[{"class": classes[int(i)], "probability": float(v)} for v, i in zip(vs, ids)] for vs, ids in zip(values, indices)]
 
 
-def classify_files(paths: list[str | os.PathLike[str]], *, checkpoint: str | os.PathLike[str] | None = None, top: int = 5, seed: int = 0) -> list[dict[str, Any]]:
-    """Read each file, classify it with ``checkpoint`` (default: :data:`DEFAULT_CLASSIFIER`).
+def classify_files(
+    paths: list[str | os.PathLike[str]],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    top: int = 5,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, Any]]:
+    """Read each file, classify it with ``checkpoint`` (default: :data:`DEFAULT_CLASSIFIER`) on ``device``.
 
     Returns:
         One ``{"file", "points", "top": [{"class", "probability"}, ...]}`` per file.
@@ -204,10 +212,8 @@ def classify_files(paths: list[str | os.PathLike[str]], *, checkpoint: str | os.
     Raises:
         ValueError / FileNotFoundError: a bad file (all files are read before any is classified).
     """
-    from tinvnn.tasks.classification.evaluate import load_model
-
     check_positive_int(top, "top")
-    model, config, meta = load_model(checkpoint or DEFAULT_CLASSIFIER)
+    model, config, meta = load_classifier(checkpoint or DEFAULT_CLASSIFIER, device)
     clouds = [read_point_file(p, seed=seed) for p in paths]
     ranked = classify_points(model, list(meta["classes"]), clouds, points=int(config["points"]), top=top, seed=seed)
     return [{"file": str(p), "points": len(c), "top": r} for p, c, r in zip(paths, clouds, ranked)]

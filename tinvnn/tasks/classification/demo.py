@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from tinvnn.paths import data_dir
+from tinvnn.runtime import RunOptions, resolve_device
 from tinvnn.tasks.classification.datasets import load_dataset
-from tinvnn.tasks.classification.evaluate import audit, evaluate, load_model
+from tinvnn.tasks.classification.evaluate import audit, evaluate
 from tinvnn.tasks.classification.protocols import parse_protocol
+from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
 from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
-from tinvnn.tasks.classification.train import TrainConfig, train
-from tinvnn.training import RunOptions
+from tinvnn.tasks.classification.train import train
 
 __all__ = ["DemoPlan", "plan_demo", "run_demo", "format_table"]
 
@@ -89,9 +90,17 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def run_demo(
-    out: str | Path = "runs/demo", *, root: str | Path | None = None, epochs: int | None = None, progress: bool = True
+    out: str | Path = "runs/demo",
+    *,
+    root: str | Path | None = None,
+    epochs: int | None = None,
+    progress: bool = True,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Train ``none``, ``tinv`` and ``weighted`` PointNets, print the comparison, write ``<out>/angle_sweep.png``.
+
+    ``device``: where the models train and are tested (a ``--device`` value, see
+    :data:`tinvnn.runtime.DEVICE_HELP`).
 
     Returns:
         ``{"plan", "models": {name: {"accuracy", "invariance"}}, "sweep"}`` (also ``<out>/demo.json``).
@@ -104,13 +113,14 @@ def run_demo(
     curves: dict[str, list[float]] = {}
     for name, method in DEMO_METHODS.items():
         print(f"training PointNet '{name}' (train protocol z) ...", flush=True)
-        config = TrainConfig(
+        config = ClassifierTrainConfig(
             method=method, dataset=plan.dataset, data_dir=None if root is None else str(root), points=plan.points,
             per_class=plan.per_class, test_per_class=plan.test_per_class, train_protocol="z", test_protocol="SO3",
             epochs=plan.epochs, batch_size=32, lr=2e-3, width=plan.width, eval_every=plan.epochs,
         )  # fmt: skip
-        train(config, RunOptions(out=str(out / name), progress=progress, overwrite=True))  # the demo reruns afresh
-        model, _, _ = load_model(out / name / "checkpoint.pt")
+        options = RunOptions(out=str(out / name), device=device, progress=progress, overwrite=True)  # reruns afresh
+        train(config, options)
+        model, _, _ = load_classifier(out / name / "checkpoint.pt", resolve_device(device))
         rows[name] = {
             "accuracy": {p: evaluate(model, test_set, parse_protocol(p), seed=1).accuracy for p in TEST_PROTOCOLS},
             "invariance": audit(model, test_set.points[:8], group="O"),

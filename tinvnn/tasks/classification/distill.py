@@ -16,8 +16,9 @@ from torch import Tensor
 from torch.nn.functional import cross_entropy, kl_div, log_softmax
 
 from tinvnn.tasks.classification.datasets import PointCloudDataset
-from tinvnn.tasks.classification.evaluate import load_model, predict
+from tinvnn.tasks.classification.evaluate import predict
 from tinvnn.tasks.classification.protocols import Protocol
+from tinvnn.tasks.classification.recipe import load_classifier
 
 __all__ = ["INVARIANT_METHODS", "distillation_loss", "teacher_logits"]
 
@@ -43,7 +44,7 @@ def teacher_logits(
     Shape:
         -> (S, C) float32 for S clouds of C classes.
     """
-    model, config, meta = load_model(path)
+    model, config, meta = load_classifier(path)
     if config["method"] not in INVARIANT_METHODS:
         raise ValueError(f"teacher: {path} is a {config['method']!r} model, not exactly invariant; expected one of {INVARIANT_METHODS}")
     if config["group"] == "SO" and protocol.rotation == "O3":
@@ -52,7 +53,7 @@ def teacher_logits(
         raise ValueError(f"teacher: {path} was trained on other classes than the training data ({len(meta['classes'])} vs {len(data.classes)}, or another order)")
     log.info("teacher %s: logits of %d training clouds", path, len(data))
     with torch.no_grad():
-        return predict(model.cpu(), data.points, batch_size=batch_size)
+        return predict(model, data.points, batch_size=batch_size)
 
 
 def distillation_loss(

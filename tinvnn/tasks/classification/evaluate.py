@@ -1,9 +1,11 @@
-"""Accuracy of a classifier under a test protocol, invariance audits, and loading trained models."""
+"""Accuracy of a classifier under a test protocol, and invariance audits.
+
+Loading a trained classifier is :func:`tinvnn.tasks.classification.recipe.load_classifier`.
+"""
 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +14,9 @@ from torch import Tensor, nn
 
 from tinvnn import check_invariance
 from tinvnn.tasks.classification.datasets import PointCloudDataset
-from tinvnn.tasks.classification.methods import build_backbone, build_model
 from tinvnn.tasks.classification.protocols import Protocol
-from tinvnn.training import CheckpointMismatchError, load_checkpoint, load_weights, read_config, run_checkpoint_file
 
-__all__ = ["EvalResult", "audit", "evaluate", "load_model", "predict"]
+__all__ = ["EvalResult", "audit", "evaluate", "predict"]
 
 
 @dataclass(frozen=True)
@@ -69,47 +69,13 @@ def evaluate(
 def audit(model: nn.Module, points: Tensor, *, group: str = "O", trials: int = 4, seed: int = 0) -> dict[str, float]:
     """Worst invariance error of the logits under random group elements, scale, translation, permutation.
 
-    Runs :func:`tinvnn.check_invariance` in float64 on a copy of the model (eval mode).
+    Runs :func:`tinvnn.check_invariance` in float64 on a copy of the model (eval mode), on the
+    model's device.
 
     Shape:
         points (B, N, 3) -> {"max_abs", "max_rel", "trials"}.
     """
     model64 = copy.deepcopy(model).double().eval()
-    report = check_invariance(model64, points.double(), group=group, trials=trials, seed=seed)
+    device = next(model64.parameters()).device
+    report = check_invariance(model64, points.to(device, torch.float64), group=group, trials=trials, seed=seed)
     return {"max_abs": float(report.max_abs), "max_rel": float(report.max_rel), "trials": int(report.trials)}
-
-
-def load_model(
-    path: str | os.PathLike[str], expected: dict[str, Any] | None = None
-) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    """Rebuild the trained model of a checkpoint written by :func:`~.train.train`.
-
-    Args:
-        path: the checkpoint (``checkpoint.pt`` or ``best.pt``), or a run directory (its
-            ``checkpoint.pt``).
-        expected: if given, configuration values the checkpoint must have (e.g.
-            ``{"backbone": "dgcnn"}``); a difference raises ``CheckpointMismatchError``.
-
-    Returns:
-        (model in eval mode, config dict with every key, meta dict with ``classes`` and the
-        training history).
-
-    Raises:
-        CheckpointMismatchError: not a point-cloud classifier checkpoint, or its weights do not
-            fit its own configuration.
-    """
-    from tinvnn.tasks.classification.train import TrainConfig
-
-    path = run_checkpoint_file(path)
-    payload = load_checkpoint(path, expected)
-    config = read_config(payload, TrainConfig, path, what="point-cloud classifier")
-    meta = payload["meta"]
-    classes = meta.get("classes")
-    if not isinstance(classes, list) or not classes or "model" not in payload["state"]:
-        raise CheckpointMismatchError(f"{path} is not a point-cloud classifier checkpoint (no class names or weights)")
-    backbone = build_backbone(config.backbone, len(classes), width=config.width, k=config.k,
-                              feature_transform=config.feature_transform)  # fmt: skip
-    model = build_model(config.method, backbone, group=config.group, sign_augment=config.sign_augment,
-                        threshold=config.threshold, max_frames=config.max_frames)  # fmt: skip
-    load_weights(model, payload, path, what="classifier")
-    return model.eval(), config.to_dict(), meta

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import typing
+
 from torch import nn
 
 from tinvnn.canonical import GROUPS
@@ -27,9 +29,19 @@ from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, Weight
 from tinvnn.tasks.classification.protocols import Protocol
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_frame_options
 
-__all__ = ["BACKBONES", "GROUPS", "METHODS", "build_backbone", "build_model", "check_method_options", "train_augmentation"]
+__all__ = [
+    "BACKBONES",
+    "GROUPS",
+    "METHODS",
+    "BackboneBuilder",
+    "build_backbone",
+    "check_method_options",
+    "dgcnn_backbone",
+    "pointnet_backbone",
+    "train_augmentation",
+    "wrap_backbone",
+]
 
-BACKBONES = ("pointnet", "dgcnn")
 METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
 WEIGHTED_METHODS = ("weighted", "weighted_draw")
 
@@ -39,10 +51,45 @@ def _check(kind: str, value: str, valid: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {kind} {value!r}; expected one of {valid}")
 
 
+class BackboneBuilder(typing.Protocol):
+    """How :data:`BACKBONES` builds a backbone: points (B, N, 3) -> logits (B, num_classes).
+
+    ``width`` is the global feature width (at least 8); a backbone ignores the options it lacks
+    (PointNet ``k``, DGCNN ``feature_transform``).
+    """
+
+    def __call__(self, num_classes: int, *, width: int, k: int, feature_transform: bool) -> nn.Module: ...
+
+
+def _head(width: int) -> tuple[int, int]:
+    return min(512, width // 2), min(256, width // 4)
+
+
+def pointnet_backbone(num_classes: int, *, width: int, k: int, feature_transform: bool) -> nn.Module:
+    """PointNet with the paper's layer sizes capped at ``width``; ignores ``k``."""
+    return PointNet(
+        num_classes,
+        local_widths=(min(64, width),) * 2,
+        global_widths=(min(64, width), min(128, width), width),
+        head_widths=_head(width),
+        feature_transform=feature_transform,
+    )
+
+
+def dgcnn_backbone(num_classes: int, *, width: int, k: int, feature_transform: bool) -> nn.Module:
+    """DGCNN with the paper's EdgeConv widths capped at ``width``; ignores ``feature_transform``."""
+    edges = tuple(min(c, width) for c in (64, 64, 128, 256))
+    return DGCNN(num_classes, k=k, edge_widths=edges, embedding=width, head_widths=_head(width))
+
+
+#: The backbones by name: the one place a new backbone is added (``docs/extend-backbone.md``).
+BACKBONES: dict[str, BackboneBuilder] = {"pointnet": pointnet_backbone, "dgcnn": dgcnn_backbone}
+
+
 def build_backbone(
     name: str, num_classes: int, *, width: int = 1024, k: int = 20, feature_transform: bool = False
 ) -> nn.Module:
-    """A backbone by name with global feature width ``width`` (1024 in both papers).
+    """The backbone :data:`BACKBONES` names, with global feature width ``width`` (1024 in both papers).
 
     The layers below the global feature keep the papers' sizes capped at ``width``; the head is
     (width/2, width/4) capped at (512, 256). PointNet ignores ``k``; DGCNN ignores
@@ -51,23 +98,13 @@ def build_backbone(
     Shape:
         the returned module maps points (B, N, 3) -> logits (B, num_classes).
     """
-    _check("backbone", name, BACKBONES)
+    _check("backbone", name, tuple(BACKBONES))
     if width < 8:
         raise ValueError(f"expected width >= 8, got {width}")
-    head = (min(512, width // 2), min(256, width // 4))
-    if name == "pointnet":
-        return PointNet(
-            num_classes,
-            local_widths=(min(64, width),) * 2,
-            global_widths=(min(64, width), min(128, width), width),
-            head_widths=head,
-            feature_transform=feature_transform,
-        )
-    edges = tuple(min(c, width) for c in (64, 64, 128, 256))
-    return DGCNN(num_classes, k=k, edge_widths=edges, embedding=width, head_widths=head)
+    return BACKBONES[name](num_classes, width=width, k=k, feature_transform=feature_transform)
 
 
-def build_model(
+def wrap_backbone(
     method: str,
     backbone: nn.Module,
     *,

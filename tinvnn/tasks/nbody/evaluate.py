@@ -1,5 +1,7 @@
 """Evaluation of trained n-body models: test MSE and measured equivariance errors.
 
+Loading a trained model is :func:`tinvnn.tasks.nbody.recipe.load_nbody_model`.
+
 Equivariance is measured in float64 on a copy of the model with
 :func:`tinvnn.check_equivariance` (``output="point"``: ``f(Q x + t, Q v) = Q f(x, v) + t``)
 under random orthogonal maps (O(3), or SO(3) with ``group="SO"``) and translations. Scale is
@@ -12,20 +14,15 @@ plain GNN) shows both facts.
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from tinvnn.audit import check_equivariance
 from tinvnn.tasks.nbody.dataset import NBodySplit
-from tinvnn.tasks.nbody.train import TrainConfig, model_from_config
-from tinvnn.training import BEST, load_checkpoint, load_weights, read_config
 
-__all__ = ["EquivarianceErrors", "equivariance_errors", "load_trained"]
+__all__ = ["EquivarianceErrors", "equivariance_errors", "evaluate_mse"]
 
 
 @dataclass(frozen=True)
@@ -77,24 +74,14 @@ def equivariance_errors(
     return EquivarianceErrors(report.max_rel, worst)
 
 
-def load_trained(path: str | os.PathLike[str]) -> tuple[nn.Module, TrainConfig, dict[str, Any]]:
-    """Rebuild a model trained by :func:`tinvnn.tasks.nbody.train.train_nbody`.
-
-    Args:
-        path: a checkpoint (``best.pt``, ``checkpoint.pt``) or a run directory (its ``best.pt``).
-
-    Returns:
-        The model in eval mode, its :class:`TrainConfig`, and the stored metadata (``history``
-        and ``best``, the record of the best validation epoch).
-
-    Raises:
-        FileNotFoundError: no checkpoint at ``path``.
-        CheckpointMismatchError: not an n-body checkpoint, or weights that do not fit its configuration.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / BEST
-    payload = load_checkpoint(path)
-    config = read_config(payload, TrainConfig, path, what="tinvnn n-body")
-    model = load_weights(model_from_config(config), payload, path, what="n-body model")
-    return model.eval(), config, payload["meta"]
+@torch.no_grad()
+def evaluate_mse(model: nn.Module, split: NBodySplit, *, batch_size: int = 500) -> float:
+    """Mean squared error of the predicted positions over a split (model put in eval mode)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, len(split), batch_size):
+        part = split.subset(slice(start, start + batch_size)).to(device)
+        pred = model(part.loc, part.vel, charges=part.charges)
+        total += float(((pred - part.target) ** 2).sum())
+    return total / split.target.numel()
