@@ -59,7 +59,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (nested dataclasses become dicts): what a checkpoint stores."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        values: dict[str, Any] = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return values
 
     @classmethod
     def from_dict(cls: type[C], values: Mapping[str, Any]) -> C:
@@ -68,7 +69,8 @@ class Config:
         Raises:
             ConfigError: a key the class does not know, or values its checks refuse.
         """
-        return _build(cls, values, cls.__name__)
+        config: C = _build(cls, values, cls.__name__)
+        return config
 
     def replace(self: C, **changes: Any) -> C:
         """A copy with some fields changed (validated again)."""

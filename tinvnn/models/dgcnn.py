@@ -57,7 +57,8 @@ class EdgeConv(nn.Module):
         gathered = flat[(neighbours + offset).reshape(-1)].view(batch, n, k, channels)
         centre = x.transpose(1, 2)[:, :, None, :].expand(-1, -1, k, -1)
         edge = torch.cat([centre, gathered - centre], dim=-1).permute(0, 3, 1, 2)
-        return self.mlp(edge).amax(dim=-1)
+        features: Tensor = self.mlp(edge)
+        return features.amax(dim=-1)
 
 
 class DGCNN(nn.Module):
@@ -135,4 +136,5 @@ class DGCNN(nn.Module):
         else:
             weights = mask[:, None, :].to(h.dtype)
             mean = (h * weights).sum(dim=-1) / weights.sum(dim=-1).clamp_min(1)
-        return self.head(torch.cat([masked_max(h, mask), mean], dim=1))
+        logits: Tensor = self.head(torch.cat([masked_max(h, mask), mean], dim=1))
+        return logits

@@ -66,7 +66,8 @@ class _GCL(nn.Module):
     def forward(self, h: torch.Tensor, edge_attr: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
         messages = self.edge_mlp(torch.cat([h[:, row], h[:, col], edge_attr], dim=-1))
         agg = _sum_per_receiver(messages, h.shape[1])
-        return h + self.node_mlp(torch.cat([h, agg], dim=-1))
+        update: torch.Tensor = self.node_mlp(torch.cat([h, agg], dim=-1))
+        return h + update
 
 
 class GNN(nn.Module):
@@ -106,7 +107,7 @@ class GNN(nn.Module):
         h = self.embedding(torch.cat([loc, vel], dim=-1))
         for layer in self.gcl:
             h = layer(h, edge_attr, row, col)
-        out = self.decoder(h)
+        out: torch.Tensor = self.decoder(h)
         return loc + out if self.residual else out
 
     def extra_repr(self) -> str:

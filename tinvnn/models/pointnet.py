@@ -57,17 +57,18 @@ class FeatureTNet(nn.Module):
         super().__init__()
         self.channels = channels
         self.encoder = shared_mlp((64, 128, 1024), channels)
-        self.head = nn.Sequential(
+        hidden = (
             nn.Linear(1024, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(),
             nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
-            nn.Linear(256, channels * channels),
         )  # fmt: skip
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        last = nn.Linear(256, channels * channels)  # built after the others: the same initialisation
+        self.head = nn.Sequential(*hidden, last)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, features: Tensor, mask: Tensor | None = None) -> Tensor:
         pooled = masked_max(self.encoder(features), mask)
-        delta = self.head(pooled).view(-1, self.channels, self.channels)
+        delta: Tensor = self.head(pooled).view(-1, self.channels, self.channels)
         return delta + torch.eye(self.channels, dtype=delta.dtype, device=delta.device)
 
 
@@ -146,7 +147,8 @@ class PointNet(nn.Module):
             eye = torch.eye(transform.shape[-1], dtype=h.dtype, device=h.device)
             gram = transform @ transform.transpose(1, 2)
             self.feature_transform_loss = (gram - eye).square().sum(dim=(1, 2)).mean()
-        return self.head(masked_max(self.globl(h), mask))
+        logits: Tensor = self.head(masked_max(self.globl(h), mask))
+        return logits
 
 
 def run_single_cloud(
@@ -156,7 +158,8 @@ def run_single_cloud(
     if mask is not None:
         raise ValueError(f"expected no mask with a single cloud {tuple(pos.shape)}, got {tuple(mask.shape)}")
     extra = None if features is None else features[None]
-    return model(pos[None], None if vectors is None else vectors[None], features=extra)[0]
+    out: Tensor = model(pos[None], None if vectors is None else vectors[None], features=extra)
+    return out[0]
 
 
 def point_inputs(pos: Tensor, vectors: Tensor | None, features: Tensor | None, in_channels: int) -> Tensor:

@@ -362,7 +362,7 @@ def _train_epoch(
         tick = time.perf_counter()
         loss, logs = task.training_step(model, batch, ctx)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         value = _reduce_gradients(model, loss.detach(), rt) if rt.world > 1 else float(loss.detach())
         if not math.isfinite(value):
             raise TrainingDiverged(
