@@ -45,7 +45,8 @@ def _is_training(module: str) -> bool:
 def test_inference_modules_import_no_training_code(module: str) -> None:
     code = f"import sys, {module}; print('\\n'.join(sorted(m for m in sys.modules if m.startswith('tinvnn'))))"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    loaded = run.stdout.split()
     assert module in loaded
     assert [m for m in loaded if _is_training(m)] == []
 
@@ -58,9 +59,10 @@ DEVICE_COMMANDS = [
     ["demo", "--out", "demo"],
     ["nbody", "eval", "missing.pt"],
 ]
+DEVICE_IDS = [" ".join(a[:2]) if a[0] == "nbody" else a[0] for a in DEVICE_COMMANDS]
 
 
-@pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=[a[0] if a[0] != "nbody" else "nbody eval" for a in DEVICE_COMMANDS])
+@pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=DEVICE_IDS)
 def test_a_bad_device_is_refused_before_any_work(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,7 +74,7 @@ def test_a_bad_device_is_refused_before_any_work(
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
-@pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=[a[0] if a[0] != "nbody" else "nbody eval" for a in DEVICE_COMMANDS])
+@pytest.mark.parametrize("argv", DEVICE_COMMANDS, ids=DEVICE_IDS)
 def test_cuda_without_a_gpu_is_a_clear_error(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

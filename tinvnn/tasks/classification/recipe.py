@@ -28,7 +28,14 @@ from tinvnn.tasks.classification.methods import BACKBONES, METHODS, build_backbo
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD
 
-__all__ = ["DISTILL_WEIGHT", "TEMPERATURE", "ClassifierConfig", "ClassifierTrainConfig", "build_classifier", "load_classifier"]
+__all__ = [
+    "DISTILL_WEIGHT",
+    "TEMPERATURE",
+    "ClassifierConfig",
+    "ClassifierTrainConfig",
+    "build_classifier",
+    "load_classifier",
+]
 
 DISTILL_WEIGHT, TEMPERATURE = 0.5, 4.0  # distillation defaults (Hinton et al.'s usual temperature)
 
@@ -49,7 +56,9 @@ class ClassifierConfig(Config):
     k: int = option(20, "DGCNN neighbours")
     feature_transform: bool = option(False, "PointNet feature T-Net")
     sign_augment: bool = option(False, "tinv: random axis signs of the canonical frame in training (eval stays exact)")
-    threshold: float = option(DEFAULT_THRESHOLD, "weighted methods: confidence beyond which a frame decision keeps one choice")
+    threshold: float = option(
+        DEFAULT_THRESHOLD, "weighted methods: confidence beyond which a frame decision keeps one choice"
+    )
     max_frames: int = option(DEFAULT_MAX_FRAMES, "weighted methods: at most this many frames per cloud")
 
     def __post_init__(self) -> None:
@@ -80,9 +89,13 @@ class ClassifierTrainConfig(ClassifierConfig):
 
     retired_keys = frozenset({"out"})  # moved to RunOptions
 
-    dataset: str = option("synthetic", "synthetic (embedded, no files) or modelnet40 (<data>/modelnet40/*.npz)", choices=DATASETS)
+    dataset: str = option(
+        "synthetic", "synthetic (embedded, no files) or modelnet40 (<data>/modelnet40/*.npz)", choices=DATASETS
+    )
     data_dir: str | None = option(None, "data directory (None: $TINVNN_DATA, else ./data)")
-    per_class: int | None = option(None, "synthetic: training clouds per class (None: 100); modelnet40: cap per class (None: all)")
+    per_class: int | None = option(
+        None, "synthetic: training clouds per class (None: 100); modelnet40: cap per class (None: all)"
+    )
     test_per_class: int | None = option(None, "the same for the test split (None: 30 synthetic, all modelnet40)")
     train_protocol: str = option("z", "ROTATION[+scale][+translate], ROTATION in I, z, SO3, O3")
     test_protocol: str = option("SO3", "protocol of the test accuracy during training")
@@ -90,8 +103,12 @@ class ClassifierTrainConfig(ClassifierConfig):
     batch_size: int = option(32, "clouds per step (per process under torchrun)")
     lr: float = option(1e-3, "AdamW learning rate (cosine schedule over the epochs)")
     weight_decay: float = option(1e-4, "AdamW weight decay")
-    teacher: str | None = option(None, "distil from this classifier checkpoint (its logits on the training clouds, computed once)")
-    distill_weight: float = option(DISTILL_WEIGHT, "with --teacher: weight of the distillation term (the rest: cross-entropy with the labels)")
+    teacher: str | None = option(
+        None, "distil from this classifier checkpoint (its logits on the training clouds, computed once)"
+    )
+    distill_weight: float = option(
+        DISTILL_WEIGHT, "with --teacher: weight of the distillation term (the rest: cross-entropy with the labels)"
+    )
     temperature: float = option(TEMPERATURE, "with --teacher: softmax temperature of the distillation term")
     seed: int = option(0, "seed of initialisation, shuffling and training transformations")
     eval_every: int = option(1, "epochs between test evaluations")
