@@ -8,8 +8,8 @@ Sub-commands are registered by one module per task (:data:`TASK_COMMANDS`):
 * data files (``tinvnn.cli.data``): ``data convert``
 
 Every task module is imported to build the parser, so each keeps its top-level imports light
-(argparse, the configuration classes that give its flags); a handler imports the module doing
-its work when it runs. So ``tinvnn classify`` loads no training code.
+(argparse, the configuration classes that give its flags, what inference needs); a handler
+that trains imports the training code when it runs. So ``tinvnn classify`` loads none.
 
 The core install (torch, numpy) runs ``tinvnn --help`` and ``tinvnn --version``. A task whose
 module needs a missing optional dependency still appears in ``--help``; running it prints one

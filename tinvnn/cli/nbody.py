@@ -3,8 +3,8 @@
 ``train`` generates (first use) and caches the dataset under the cache directory and trains one
 model in a run directory (``best.pt``: the best validation epoch; ``checkpoint.pt``: the last); ``eval`` reloads a checkpoint, recomputes the
 validation and test MSE and measures the equivariance errors; ``--json`` prints one JSON object.
-Top-level imports are light (the recipe's configuration gives the flags); each handler imports
-the module doing its work.
+Top-level imports are what inference needs (the recipe, whose configuration also gives the
+``train`` flags); the ``train`` handler imports the training code when it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_option
 from tinvnn.config import add_arguments, from_args
 from tinvnn.runtime import is_main_process
 from tinvnn.tasks.nbody.dataset import load_nbody
+from tinvnn.tasks.nbody.evaluate import equivariance_errors, evaluate_mse
 from tinvnn.tasks.nbody.recipe import NBodyTrainConfig, load_nbody_model
 
 __all__ = ["register"]
@@ -76,8 +77,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.nbody.evaluate import equivariance_errors, evaluate_mse
-
     device = runtime_device(args)
     model, config, _ = load_nbody_model(args.checkpoint)  # measured on the CPU in float64, then moved
     data = load_nbody(config.data, root=args.cache_dir)

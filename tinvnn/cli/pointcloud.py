@@ -1,8 +1,8 @@
 """CLI sub-commands for point-cloud classification: train, eval, sweep-angle, audit, classify, demo.
 
-Top-level imports are light (argparse, the recipe whose configuration gives the flags); each
-handler imports the module doing its work when it runs, so ``tinvnn classify`` never loads the
-training code and ``tinvnn --help`` loads neither.
+Top-level imports are what inference needs (the recipe, whose configuration also gives the
+``train`` flags, evaluation, ``classify``); the ``train`` and ``demo`` handlers import the
+training code when they run, so ``tinvnn classify`` and ``tinvnn --help`` never load it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.config import add_arguments, from_args
 from tinvnn.runtime import is_main_process
+from tinvnn.tasks.classification.classify import classify_files
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
+from tinvnn.tasks.classification.evaluate import audit, evaluate
+from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
+from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
 
 __all__ = ["register"]
 
@@ -100,9 +104,6 @@ def _test_set(config: dict[str, Any], args: argparse.Namespace) -> PointCloudDat
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.classification.evaluate import evaluate
-    from tinvnn.tasks.classification.protocols import parse_protocol
-
     device = runtime_device(args)
     protocols = [parse_protocol(p) for p in args.protocol]
     model, config, _ = load_classifier(args.checkpoint, device)
@@ -119,8 +120,6 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
-
     device = runtime_device(args)
     if not 0 < args.step <= 180:
         raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
@@ -142,8 +141,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.classification.evaluate import audit
-
     device = runtime_device(args)
     model, config, _ = load_classifier(args.checkpoint, device)
     data = _test_set(config, args)
@@ -159,8 +156,6 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.classification.classify import classify_files
-
     device = runtime_device(args)
     results = classify_files(args.files, checkpoint=args.checkpoint, top=args.top, seed=args.seed, device=device)
     if args.json:
