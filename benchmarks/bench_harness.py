@@ -33,8 +33,11 @@ old = sys.argv[2] == "old"
 tmp = tempfile.mkdtemp()
 from tinvnn.tasks.tsp.reinforce import TrainConfig, train
 from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
-from tinvnn.tasks.nbody.recipe import NBodyTrainConfig
 from tinvnn.tasks.nbody.train import train_nbody
+if old:
+    from tinvnn.tasks.nbody.train import TrainConfig as NBodyTrainConfig
+else:
+    from tinvnn.tasks.nbody.recipe import NBodyTrainConfig
 data_config = NBodyConfig(n_train=1000, n_val=100, n_test=100)
 data = load_nbody(data_config, root=tmp)
 nbody = NBodyTrainConfig(model="tinv_gnn", epochs=3, eval_every=3, data=data_config)
