@@ -49,7 +49,7 @@ class ClassifierConfig(Config):
     """
 
     method: str = option("tinv", "invariance method", choices=METHODS)
-    backbone: str = option("pointnet", "backbone network", choices=BACKBONES)
+    backbone: str = option("pointnet", "backbone network", choices=tuple(BACKBONES))
     group: str = option("O", "O (rotations and reflections) or SO (rotations only)", choices=GROUPS)
     points: int = option(1024, "points per cloud (reproducible subset)")
     width: int = option(1024, "global feature width (1024 in the papers)")
