@@ -29,6 +29,7 @@ import torch
 from tinvnn._checks import check_number
 from tinvnn.canonical import canonicalize
 from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
+from tinvnn.group import Orthogonal
 
 __all__ = ["farthest_point_landmarks", "geodesic_landmark_mds", "graph_landmark_mds", "landmark_mds"]
 
@@ -118,7 +119,7 @@ def landmark_mds(
         )
     pinv = evecs / np.sqrt(evals)  # (m, D): columns v_k / sqrt(lambda_k)
     coords = 0.5 * (mean_col[None, :] @ pinv - sq.T @ pinv)  # (N, D)
-    return canonicalize(torch.from_numpy(coords), scale=scale, group="O", on_ambiguity=on_ambiguity)
+    return canonicalize(torch.from_numpy(coords), scale=scale, group=Orthogonal(), on_ambiguity=on_ambiguity)
 
 
 def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
