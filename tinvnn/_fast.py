@@ -71,8 +71,10 @@ def kernel_frames(
         return None
     x = layout.to_dense(pos).contiguous()
     out = torch.empty(x.shape, dtype=pos.dtype)
-    result = kernels.frames(x.numpy(), out.numpy(), scale, handedness, *bounds)
-    return KernelFrames(*result, x, out)
+    centre, mean_square, evals, R, eigen_gap, sign_margin, done = kernels.frames(
+        x.numpy(), out.numpy(), scale, handedness, *bounds
+    )
+    return KernelFrames(centre, mean_square, evals, R, eigen_gap, sign_margin, done, x, out)
 
 
 @functools.cache

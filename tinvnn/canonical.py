@@ -256,8 +256,10 @@ def canonical_frame(
 def coincident_samples(centre: Array, radius: Array) -> Array:
     """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
     if isinstance(centre, np.ndarray):
-        return radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
-    return radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
+        close: Array = radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
+    else:
+        close = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
+    return close
 
 
 def check_scale(coincident: Tensor) -> None:

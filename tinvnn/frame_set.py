@@ -122,7 +122,10 @@ def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, wei
     layout = frame.layout
     frame_layout, point_index = expand_layout(layout, sample)
     points = frame_layout.from_dense(dense.index_select(0, sample) @ maps.to(dense.dtype))
-    rep = lambda x: x.index_select(0, sample)  # noqa: E731
+
+    def rep(x: Tensor) -> Tensor:
+        return x.index_select(0, sample)
+
     eigenvalues = (rep(frame.eigenvalues)[:, None, :] @ (maps * maps).to(frame.eigenvalues.dtype)).squeeze(1)
     frames = Frame(
         t=rep(frame.t), R=rep(frame.R) @ maps.to(frame.R.dtype), s=rep(frame.s), eigenvalues=eigenvalues,

@@ -77,7 +77,8 @@ def random_orthogonal(
     if det is not None:
         wrong = torch.linalg.det(q) * det < 0
         q = torch.where(wrong[..., None, None], q * _flip_first(d, q), q)
-    return q.to(dtype)
+    out: Tensor = q.to(dtype)
+    return out
 
 
 def sign_patterns(d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
@@ -326,7 +327,8 @@ class Rotations(Group):
         return random_orthogonal(d, batch_shape, det=1, generator=generator, dtype=dtype, device=device)
 
     def contains(self, q: Tensor) -> Tensor:
-        return torch.linalg.det(q) > 0
+        proper: Tensor = torch.linalg.det(q) > 0
+        return proper
 
     def handed_axis(self, margins: Tensor, null: Tensor) -> Tensor | None:
         pick = torch.where(null, float("-inf"), margins).argmin(-1)

@@ -151,7 +151,10 @@ def _confidences(z: Tensor, layout: Layout, null: Tensor) -> tuple[Tensor, Tenso
     contributes nothing (the centred points have mean zero: ``E[u] = 0``).
     """
     n = layout.counts.to(z.dtype)[:, None]
-    mean = lambda x: x.sum(1) / n  # noqa: E731  # (B, N, D) -> (B, D); padding rows are zero
+
+    def mean(x: Tensor) -> Tensor:  # (B, N, D) -> (B, D); padding rows are zero
+        return x.sum(1) / n
+
     weight = None if layout.mask is None else layout.mask.to(z.dtype)[..., None]
     var = mean(z * z)
     u = z / var.clamp_min(1e-300).sqrt()[:, None, :]

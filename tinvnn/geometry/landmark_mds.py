@@ -23,6 +23,8 @@ lowest index, which relabelling can change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -30,6 +32,9 @@ from tinvnn._checks import check_number
 from tinvnn.canonical import canonicalize
 from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
 from tinvnn.group import Orthogonal
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["farthest_point_landmarks", "geodesic_landmark_mds", "graph_landmark_mds", "landmark_mds"]
 
@@ -143,7 +148,7 @@ def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
         )
 
 
-def _farthest_points(adj, num_landmarks: int, first: int) -> tuple[np.ndarray, np.ndarray]:
+def _farthest_points(adj: sp.csr_matrix, num_landmarks: int, first: int) -> tuple[np.ndarray, np.ndarray]:
     n = adj.shape[0]
     if not isinstance(first, (int, np.integer)) or not 0 <= first < n:
         raise ValueError(f"first: expected a node index in [0, {n - 1}], got {first!r}")

@@ -58,7 +58,8 @@ class PoseScorer(nn.Module):
         else:
             real = mask[:, :, None, None].to(feats.dtype)
             pooled = torch.cat([(feats * real).amax(1), (feats * real).sum(1) / real.sum(1)], -1)  # feats >= 0
-        return self.head(pooled.to(self.embed.weight.dtype)).squeeze(-1).to(points.dtype)  # (B, K)
+        scores: Tensor = self.head(pooled.to(self.embed.weight.dtype))
+        return scores.squeeze(-1).to(points.dtype)  # (B, K)
 
 
 class LearnedPose(FramedWrapper):
