@@ -108,7 +108,8 @@ def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: tor
 
 
 def test_reprs_and_option_errors() -> None:
-    assert repr(CanonicalCoordinates(group="SO")) == "CanonicalCoordinates(group=Rotations(), scale=True, on_ambiguity='ignore')"
+    expected = "CanonicalCoordinates(group=Rotations(), scale=True, on_ambiguity='ignore')"
+    assert repr(CanonicalCoordinates(group="SO")) == expected
     assert "group=Orthogonal(), scale=True, output='vector', scale_vectors=False, on_ambiguity='ignore'" in repr(
         TinvWrapper(nn.Identity(), output="vector", scale_vectors=False)
     )

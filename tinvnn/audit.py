@@ -75,8 +75,8 @@ def check_invariance(
     """Measure how much ``fn``'s output changes when its input is moved by the group.
 
     Each trial draws per sample a random element of ``group`` (a :class:`~tinvnn.group.Group` or
-    its alias: O(D) for ``"O"``, SO(D) for ``"SO"``), a log-uniform scale in ``scale_range`` (if ``scale``), a Gaussian
-    translation of ``translation`` input radii (if ``translate``) and one random permutation of
+    its alias: O(D) for ``"O"``, SO(D) for ``"SO"``), a log-uniform scale in ``scale_range`` (if
+    ``scale``), a Gaussian translation of ``translation`` input radii (if ``translate``) and one random permutation of
     the points (if ``permute``), and compares ``fn(T x)`` with ``fn(x)``.
 
     Args:

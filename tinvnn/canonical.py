@@ -214,8 +214,9 @@ def canonicalize(
     ``torch._assert_async`` (a ``RuntimeError`` naming ``pos``).
     """
     dense, frame = canonical_frame(
-        pos, mask=mask, batch=batch, scale=scale, group=group, on_ambiguity=on_ambiguity, gap_tol=gap_tol, sign_tol=sign_tol
-    )
+        pos, mask=mask, batch=batch, scale=scale, group=group, on_ambiguity=on_ambiguity,
+        gap_tol=gap_tol, sign_tol=sign_tol,
+    )  # fmt: skip
     out = frame.layout.from_dense(dense)
     return (out, frame) if return_frame else out
 

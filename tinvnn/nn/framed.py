@@ -39,11 +39,13 @@ class FramedWrapper(nn.Module, abc.ABC):
         group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``.
         scale, output, scale_vectors: as in :class:`~tinvnn.nn.TinvWrapper`.
 
-    Example:
+    Example (:func:`tinvnn.canonical.canonical_frame`, :func:`tinvnn.frame_set.single_frames`):
         >>> class Canonical(FramedWrapper):
         ...     def frame_set(self, pos, mask, batch):
         ...         dense, frame = canonical_frame(pos, mask=mask, batch=batch, group=self.group)
         ...         return single_frames(frame, frame.layout.from_dense(dense))
+        >>> Canonical(nn.Linear(3, 8))(torch.randn(2, 100, 3)).shape
+        torch.Size([2, 100, 8])
     """
 
     def __init__(
