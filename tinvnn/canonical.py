@@ -45,6 +45,7 @@ import torch
 from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_number
+from tinvnn._compile import branch
 from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
 from tinvnn._ties import TIE_TOL, tie_rotations
@@ -399,12 +400,7 @@ def _torch_frame(
         mask = torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device) if torch.compiler.is_compiling() else None
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
-    if torch.compiler.is_compiling():
-        dense, R, sign_margin, tie_margin = torch.cond(
-            rare, functools.partial(tail, slow=True), functools.partial(tail, slow=False), operands
-        )
-    else:
-        dense, R, sign_margin, tie_margin = tail(*operands, slow=bool(rare))
+    dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale, sign_tol=sign_tol)
     return frame, dense
 
