@@ -48,7 +48,7 @@ __all__ = ["FRAME_ATTRS", "CanonicalizePose", "DataBackbone", "from_canonical"]
 FRAME_ATTRS = ("frame_t", "frame_R", "frame_s")
 
 
-class CanonicalizePose(BaseTransform):  # type: ignore[misc]  # PyG ships no type information
+class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # PyG ships no type information (strict: subclassing Any)
     """PyG transform: replace ``data.pos`` by its canonical coordinates (:func:`tinvnn.canonicalize`).
 
     Args:
