@@ -25,7 +25,6 @@ GPU. ``--threads`` sets torch's CPU threads (default 1: stable on a shared machi
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -39,10 +38,9 @@ from collections.abc import Callable
 import torch
 
 import tinvnn
+from tinvnn import _fast, canonical
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import TinvWrapper
-
-engine = importlib.import_module("tinvnn.canonicalize")  # the module (``tinvnn.canonicalize`` is the function)
 
 
 def naive_mds(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -121,7 +119,7 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
     start = time.perf_counter()
     compiled(x)
     compile_s = time.perf_counter() - start
-    fast = engine._load_kernels() is not None and engine.FAST_KERNELS
+    fast = _fast.load_kernels() is not None and _fast.FAST_KERNELS
     fns: dict[str, Callable[[], object]] = {"clone": lambda: x.clone()}
     if fast:
         fns["kernel"] = _kernel_call(x)
@@ -146,17 +144,19 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
 def _kernel_call(x: torch.Tensor) -> Callable[[], object]:
     """The fused kernel alone on the batch ``x`` (B, N, 3), output buffer included, at the default
     tolerances: what the fast path costs without the Python around it (checks, layout, Frame)."""
-    kernel, points, bounds = engine._load_kernels().frames, x.numpy(), engine._kernel_bounds(1e-3, 1e-3)
+    kernels = _fast.load_kernels()
+    assert kernels is not None
+    kernel, points, bounds = kernels.frames, x.numpy(), canonical._kernel_bounds(1e-3, 1e-3)
     return lambda: kernel(points, torch.empty(x.shape).numpy(), True, False, *bounds)
 
 
 def _torch_path(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
     """``fn(*args, **kwargs)`` with the engine's fused kernel off (its tensor-operation path)."""
-    engine.FAST_KERNELS = False
+    _fast.FAST_KERNELS = False
     try:
         return fn(*args, **kwargs)
     finally:
-        engine.FAST_KERNELS = True
+        _fast.FAST_KERNELS = True
 
 
 # ------------------------------------------------------------------------------ forward

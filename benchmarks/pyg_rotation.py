@@ -5,7 +5,7 @@
 Takes one ModelNet40 test shape (``<data>/modelnet40/test.npz``, 1,024 points; without the
 data, the embedded synthetic "mug"), rotates it by ``--copies`` uniformly random rotations, and
 runs each copy through PyG's ``Center + NormalizeScale + NormalizeRotation`` and through
-``Center + NormalizeScale + tinvnn.pyg.Canonicalize``. A copy counts as changed when some
+``Center + NormalizeScale + tinvnn.pyg.CanonicalizePose``. A copy counts as changed when some
 output coordinate differs from the unrotated shape's output by more than 1e-4 (float32); the
 worst difference is in units of the normalised shape (radius 1).
 """
@@ -20,12 +20,12 @@ import torch_geometric.transforms as T
 from torch_geometric.data import Data
 
 from tinvnn import random_orthogonal
-from tinvnn.pyg import Canonicalize
+from tinvnn.pyg import CanonicalizePose
 from tinvnn.tasks.classification import load_modelnet40, make_synthetic
 
 PIPELINES = {
     "pyg Center+NormalizeScale+NormalizeRotation": T.Compose([T.Center(), T.NormalizeScale(), T.NormalizeRotation()]),
-    "tinvnn Center+NormalizeScale+Canonicalize": T.Compose([T.Center(), T.NormalizeScale(), Canonicalize()]),
+    "tinvnn Center+NormalizeScale+CanonicalizePose": T.Compose([T.Center(), T.NormalizeScale(), CanonicalizePose()]),
 }
 
 

@@ -15,6 +15,7 @@ from tinvnn.frame import Frame
 
 kernels = pytest.importorskip("tinvnn._kernels", reason="numba not installed (tinvnn[fast])")
 engine = importlib.import_module("tinvnn.canonical")
+fast_path = importlib.import_module("tinvnn._fast")
 Tensor = torch.Tensor
 FIELDS = ("t", "R", "s", "eigenvalues", "eigen_gap", "sign_margin", "tie_margin")
 
@@ -23,7 +24,7 @@ def _both(monkeypatch: pytest.MonkeyPatch, pos: Tensor, **kwargs: object) -> tup
     """``canonicalize(pos, return_frame=True, **kwargs)`` with the kernel (if it applies) and by the torch path."""
     fast = canonicalize(pos, return_frame=True, **kwargs)  # type: ignore[call-overload]
     with monkeypatch.context() as m:
-        m.setattr(engine, "FAST_KERNELS", False)
+        m.setattr(fast_path, "FAST_KERNELS", False)
         slow = canonicalize(pos, return_frame=True, **kwargs)  # type: ignore[call-overload]
     return fast, slow
 

@@ -16,7 +16,7 @@ from torch_geometric.nn import MessagePassing, global_mean_pool  # noqa: E402
 from tests._clouds import skewed_cloud  # noqa: E402
 from tinvnn import check_equivariance, check_invariance, random_orthogonal  # noqa: E402
 from tinvnn.nn import TinvWrapper  # noqa: E402
-from tinvnn.pyg import Canonicalize, DataBackbone, from_canonical  # noqa: E402
+from tinvnn.pyg import CanonicalizePose, DataBackbone, from_canonical  # noqa: E402
 
 
 def _knn_edges(pos: Tensor, k: int) -> Tensor:
@@ -63,7 +63,7 @@ def test_pyg_normalize_rotation_is_not_invariant_and_canonicalize_is(generator: 
     """Side by side on a generated shape: 50 rotated copies, PyG's usual normalisation vs ours."""
     cloud = skewed_cloud(512, 3, generator=generator, dtype=torch.float32)
     pyg = T.Compose([T.Center(), T.NormalizeScale(), T.NormalizeRotation()])
-    ours = T.Compose([T.Center(), T.NormalizeScale(), Canonicalize()])
+    ours = T.Compose([T.Center(), T.NormalizeScale(), CanonicalizePose()])
     audit = dict(group="SO", scale=False, translate=False, permute=False, per_point=True, trials=50)
     pyg_report = check_invariance(lambda p: pyg(Data(pos=p)).pos, cloud, **audit)
     ours_report = check_invariance(lambda p: ours(Data(pos=p)).pos, cloud, **audit)
@@ -76,7 +76,7 @@ def test_canonicalize_transform_rotates_named_vectors_and_keeps_the_frame(genera
     normal = nn.functional.normalize(torch.randn(40, 3, generator=generator, dtype=torch.float64), dim=1)
     vel = torch.randn(40, 3, generator=generator, dtype=torch.float64)
     data = Data(pos=pos, normal=normal, vel=vel)
-    out = Canonicalize(vectors=["vel"])(data)
+    out = CanonicalizePose(vectors=["vel"])(data)
     assert data.pos is pos and "frame_R" not in data  # BaseTransform works on a shallow copy
     assert out.frame_t.shape == (1, 3) and out.frame_R.shape == (1, 3, 3) and out.frame_s.shape == (1,)
     torch.testing.assert_close(from_canonical(out, out.pos), pos)
@@ -85,23 +85,23 @@ def test_canonicalize_transform_rotates_named_vectors_and_keeps_the_frame(genera
     torch.testing.assert_close(out.normal.norm(dim=1), torch.ones(40, dtype=torch.float64))  # normals stay unit
 
     def canonical(p: Tensor, v: Tensor) -> Tensor:
-        moved = Canonicalize(unit_vectors=["normal"])(Data(pos=p, normal=v))
+        moved = CanonicalizePose(unit_vectors=["normal"])(Data(pos=p, normal=v))
         return torch.cat([moved.pos, moved.normal], dim=1)
 
     assert check_invariance(canonical, pos, vectors=normal, unit_vectors=True, per_point=True).ok(1e-9)
 
 
 def test_canonicalize_transform_repr_and_errors() -> None:
-    assert repr(Canonicalize(vectors=["vel"], group="SO")) == (
-        "Canonicalize(vectors=('vel',), unit_vectors=None, scale=True, group='SO', on_ambiguity='ignore')"
+    assert repr(CanonicalizePose(vectors=["vel"], group="SO")) == (
+        "CanonicalizePose(vectors=('vel',), unit_vectors=None, scale=True, group=Rotations(), on_ambiguity='ignore')"
     )
-    with pytest.raises(ValueError, match="Canonicalize needs data.pos, a \\(N, D\\) tensor; got NoneType"):
-        Canonicalize()(Data(x=torch.randn(5, 2)))
+    with pytest.raises(ValueError, match="CanonicalizePose needs data.pos, a \\(N, D\\) tensor; got NoneType"):
+        CanonicalizePose()(Data(x=torch.randn(5, 2)))
     with pytest.raises(ValueError, match="data has no tensor attribute 'normal' to rotate"):
-        Canonicalize(unit_vectors=["normal"])(Data(pos=torch.randn(5, 3)))
+        CanonicalizePose(unit_vectors=["normal"])(Data(pos=torch.randn(5, 3)))
     with pytest.raises(ValueError, match="group must be one of"):
-        Canonicalize(group="SE")
-    with pytest.raises(ValueError, match="apply tinvnn.pyg.Canonicalize first"):
+        CanonicalizePose(group="SE")
+    with pytest.raises(ValueError, match="apply tinvnn.pyg.CanonicalizePose first"):
         from_canonical(Data(pos=torch.randn(5, 3)), torch.randn(5, 3))
 
 
@@ -110,7 +110,7 @@ def test_dataset_transform_dataloader_and_message_passing(generator: torch.Gener
     copies = _rotated_copies(skewed_cloud(48, 3, generator=generator, dtype=torch.float32), 7, generator)
     net = EdgeNet().eval()
     logits = {}
-    for name, transform in (("none", None), ("ours", T.Compose([T.NormalizeScale(), Canonicalize()]))):
+    for name, transform in (("none", None), ("ours", T.Compose([T.NormalizeScale(), CanonicalizePose()]))):
         loader = DataLoader(ShapeDataset(copies, transform), batch_size=4)
         with torch.no_grad():
             logits[name] = torch.cat([net(batch) for batch in loader])

@@ -12,7 +12,7 @@ import tinvnn
 from tests._backbones import FlatSquares, Lambda, PointMLP
 from tests._clouds import skewed_cloud
 from tinvnn import check_equivariance, check_invariance
-from tinvnn.nn import Canonicalize, FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
+from tinvnn.nn import CanonicalCoordinates, FrameAveraging, PCAAlign, TinvWrapper, WeightedFrames
 
 
 @pytest.fixture
@@ -108,8 +108,9 @@ def test_frame_averaging_and_tinv_agree_for_sign_invariant_backbones(clouds: tor
 
 
 def test_reprs_and_option_errors() -> None:
-    assert repr(Canonicalize(group="SO")) == "Canonicalize(group='SO', scale=True, on_ambiguity='ignore')"
-    assert "group='O', scale=True, output='vector', scale_vectors=False, on_ambiguity='ignore'" in repr(
+    expected = "CanonicalCoordinates(group=Rotations(), scale=True, on_ambiguity='ignore')"
+    assert repr(CanonicalCoordinates(group="SO")) == expected
+    assert "group=Orthogonal(), scale=True, output='vector', scale_vectors=False, on_ambiguity='ignore'" in repr(
         TinvWrapper(nn.Identity(), output="vector", scale_vectors=False)
     )
     with pytest.raises(ValueError, match=r"on_ambiguity must be one of \['ignore', 'raise', 'warn'\], got 'bogus'"):

@@ -6,16 +6,18 @@ Transformation Invariant Geometric Deep Learning: Are Initial Representations Al
 
 Public API:
     canonicalize, principal_axes, Frame, weighted_frames, FrameSet, mds, MDSInfo,
-    check_invariance, check_equivariance, InvarianceReport, random_orthogonal, random_similarity,
-    Similarity, AmbiguityWarning, NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
+    check_invariance, check_equivariance, InvarianceReport, the groups Group, Orthogonal ("O"),
+    Rotations ("SO"), random_orthogonal, random_similarity, Similarity, AmbiguityWarning,
+    NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
 """
 
 from tinvnn.audit import InvarianceReport, check_equivariance, check_invariance
 from tinvnn.canonical import AmbiguityWarning, canonicalize, principal_axes
 from tinvnn.frame import Frame
-from tinvnn.group import Similarity, random_orthogonal, random_similarity
+from tinvnn.frame_set import FrameSet
+from tinvnn.group import Group, Orthogonal, Rotations, Similarity, random_orthogonal, random_similarity
 from tinvnn.mds import MDSInfo, NonEuclideanWarning, mds
-from tinvnn.weighted_frames import FrameSet, weighted_frames
+from tinvnn.weighted_frames import weighted_frames
 
 __version__ = "0.1.0"
 
@@ -23,9 +25,12 @@ __all__ = [
     "AmbiguityWarning",
     "Frame",
     "FrameSet",
+    "Group",
     "InvarianceReport",
     "MDSInfo",
     "NonEuclideanWarning",
+    "Orthogonal",
+    "Rotations",
     "Similarity",
     "canonicalize",
     "check_equivariance",

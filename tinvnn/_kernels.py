@@ -217,11 +217,12 @@ def _eigh3(cov: np.ndarray, evals: np.ndarray, evecs: np.ndarray) -> None:
 @numba.njit(cache=True, error_model="numpy")
 def _det3(m: np.ndarray) -> float:
     """Determinant of ``m`` (3, 3)."""
-    return (
+    det: float = (
         m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1])
         - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
         + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0])
     )
+    return det
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=_PASSES)

@@ -189,9 +189,10 @@ def _flat_layout(pos: Tensor, batch: Tensor, name: str, min_points: int) -> Layo
         raise ValueError(f"{name} holds no samples")
     batch = batch.long()
     b = int(batch[-1]) + 1
-    if 0 < b <= total and total % b == 0:  # PyG's common case first: in order, equal sizes (one pass)
+    if 0 < b <= total and total % b == 0:  # PyG's common case first: in order, equal sizes
         n = total // b
-        if bool((batch.reshape(b, n) == torch.arange(b, device=batch.device)[:, None]).all()):
+        ids = torch.arange(b, device=batch.device)[:, None].expand(b, n)
+        if torch.equal(batch.reshape(b, n), ids):  # one pass, no temporary
             _check_size(n, min_points, name)
             return Layout("flat", (total,), b, torch.full((b,), n, device=batch.device), None, None, contiguous=True)
     lo, hi = (int(v) for v in torch.aminmax(batch))

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_tensor
 from tinvnn._layout import Layout
-from tinvnn.group import Similarity, random_similarity
+from tinvnn.group import Group, Similarity, as_group, random_similarity
 
 __all__ = ["InvarianceReport", "check_invariance", "check_equivariance"]
 
@@ -62,7 +62,7 @@ def check_invariance(
     unit_vectors: bool = False,
     point_features: Mapping[str, Tensor] | None = None,
     batch: Tensor | None = None,
-    group: str = "O",
+    group: Group | str = "O",
     scale: bool = True,
     translate: bool = True,
     permute: bool = True,
@@ -74,9 +74,9 @@ def check_invariance(
 ) -> InvarianceReport:
     """Measure how much ``fn``'s output changes when its input is moved by the group.
 
-    Each trial draws per sample a random orthogonal map (from O(D), or SO(D) with
-    ``group="SO"``), a log-uniform scale in ``scale_range`` (if ``scale``), a Gaussian
-    translation of ``translation`` input radii (if ``translate``) and one random permutation of
+    Each trial draws per sample a random element of ``group`` (a :class:`~tinvnn.group.Group` or
+    its alias: O(D) for ``"O"``, SO(D) for ``"SO"``), a log-uniform scale in ``scale_range`` (if
+    ``scale``), a Gaussian translation of ``translation`` input radii (if ``translate``) and one random permutation of
     the points (if ``permute``), and compares ``fn(T x)`` with ``fn(x)``.
 
     Args:
@@ -122,7 +122,7 @@ def check_equivariance(
     point_features: Mapping[str, Tensor] | None = None,
     batch: Tensor | None = None,
     scale_output: bool = True,
-    group: str = "O",
+    group: Group | str = "O",
     scale: bool = True,
     translate: bool = True,
     permute: bool = True,
@@ -157,7 +157,7 @@ def _audit(
     point_features: Mapping[str, Tensor] | None,
     batch: Tensor | None,
     equivariant: tuple[str, bool] | None,
-    group: str,
+    group: Group | str,
     scale: bool,
     translate: bool,
     permute: bool,
@@ -167,7 +167,7 @@ def _audit(
     scale_range: tuple[float, float],
     translation: float,
 ) -> InvarianceReport:
-    check_choice(group, "group", ("O", "SO"))
+    group = as_group(group)
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
     if batch is None:

@@ -14,9 +14,10 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
    skewness ``E[z_k^3] / sd_k^3``, else (at or below ``sign_tol``) of ``E[z_k |z|^2] / sd_k`` or
    ``E[z_k^5] / sd_k^5``. Where all vanish (a centrally symmetric shape), the axis is oriented
    relative to an earlier one by the mixed moments ``E[z_j^3 z_k]`` or ``E[z_j z_k^3]``.
-4. **Handedness** (``group="SO"``): if the axes form a left-handed frame, the axis with the
-   smallest sign margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay
-   different.
+4. **The group's own rule** (:meth:`tinvnn.group.Group.orient`): for ``Rotations()``
+   (``group="SO"``), if the axes form a left-handed frame, the axis with the smallest sign
+   margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay different;
+   ``Orthogonal()`` (``"O"``) keeps the signs.
 
 Every rule is a function of invariant quantities, so the result is exactly invariant whenever
 the decisions it takes are not within float error of a threshold; ``Frame`` reports how close
@@ -27,21 +28,16 @@ Execution: the common path (distinct eigenvalues, every sign decided by the skew
 first fallback) is a fixed sequence of batched tensor operations on a coordinate-major
 float64 copy of the points; ties and the rest of the sign rule run in a separate branch for
 the whole batch, chosen by one flag (``torch.cond`` under ``torch.compile``), with the tie
-rule's search as a custom operator. With numba installed (``tinvnn[fast]``), 3-D float32 and
-float64 batches on the CPU without autograd take a fused kernel instead (``tinvnn._kernels``:
-three passes over each cloud, no per-operation dispatch), which finishes the samples clear of
-every threshold and hands the others to the tensor path; ``FAST_KERNELS = False`` (or the
-environment variable ``TINVNN_FAST=0``) turns it off.
+rule's search in :mod:`tinvnn._ties`. Where it applies, the fused kernel (dispatch in
+:mod:`tinvnn._fast`) finishes the samples clear of every threshold and hands the others to the
+tensor path.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
-import os
 import warnings
-from types import ModuleType
 from typing import Literal, TypeVar, overload
 
 import numpy as np
@@ -49,27 +45,35 @@ import torch
 from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_number
+from tinvnn._compile import branch
+from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
+from tinvnn._ties import TIE_TOL, tie_rotations
 from tinvnn.frame import Frame
+from tinvnn.group import Group, as_group
 
-__all__ = ["canonicalize", "principal_axes", "GROUPS", "AMBIGUITY_ACTIONS", "AmbiguityWarning"]
+__all__ = [
+    "AMBIGUITY_ACTIONS",
+    "AmbiguityWarning",
+    "NULL_TOL",
+    "canonical_frame",
+    "canonicalize",
+    "check_scale",
+    "coincident_samples",
+    "principal_axes",
+    "principal_frame",
+]
 
-GROUPS = ("O", "SO")
 AMBIGUITY_ACTIONS = ("ignore", "warn", "raise")
 # Axes whose variance is below NULL_TOL times the largest one carry no extent: their sign and
 # orientation cannot change the canonical points, so they are left out of the ambiguity report.
 NULL_TOL = 1e-10
 _ZERO_SCALE_TOL = 64 * torch.finfo(torch.float64).eps
-_TIE_STARTS = 64
-_TIE_ORDERS = (4, 3, 6)
-_TIE_TOL = 1e-3
 # A statistic within this fraction of its threshold sits on it: rounding can take the decision
 # either way, so the sample counts as ambiguous (sign chain, tie-or-not eigen-gap).
 _BAND = 1e-2
 # RMS radii float64 can square without overflow or loss of digits to underflow.
 _MIN_EXTENT, _MAX_EXTENT = 1e-150, 1e150
-# The fused kernel (tinvnn._kernels, needs numba) for clear 3-D samples; TINVNN_FAST=0 turns it off.
-FAST_KERNELS = os.environ.get("TINVNN_FAST", "1") != "0"
 # The checks and the frame are shared by the torch path (tensors) and the kernel's (NumPy arrays).
 Array = TypeVar("Array", Tensor, np.ndarray)
 
@@ -93,7 +97,15 @@ def principal_axes(
         ``(centre, eigenvalues, eigenvectors)`` in float64: (B, D), (B, D) descending, and
         (B, D, D) with the axes as columns.
     """
-    layout = Layout.from_input(pos, mask, batch, min_points=1, check_values=False)
+    return principal_frame(pos, Layout.from_input(pos, mask, batch, min_points=1, check_values=False))
+
+
+def principal_frame(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`principal_axes` of ``pos`` in a :class:`~tinvnn._layout.Layout` the caller built.
+
+    Shape:
+        pos (*layout.shape, D) -> (B, D), (B, D), (B, D, D).
+    """
     centre, _, evals, evecs, _ = _pca(pos, layout)
     return centre, evals, evecs
 
@@ -105,7 +117,7 @@ def canonicalize(
     mask: Tensor | None = ...,
     batch: Tensor | None = ...,
     scale: bool = ...,
-    group: str = ...,
+    group: Group | str = ...,
     return_frame: Literal[False] = ...,
     on_ambiguity: str = ...,
     gap_tol: float = ...,
@@ -120,7 +132,7 @@ def canonicalize(
     mask: Tensor | None = ...,
     batch: Tensor | None = ...,
     scale: bool = ...,
-    group: str = ...,
+    group: Group | str = ...,
     return_frame: Literal[True],
     on_ambiguity: str = ...,
     gap_tol: float = ...,
@@ -135,7 +147,7 @@ def canonicalize(
     mask: Tensor | None = ...,
     batch: Tensor | None = ...,
     scale: bool = ...,
-    group: str = ...,
+    group: Group | str = ...,
     return_frame: bool,
     on_ambiguity: str = ...,
     gap_tol: float = ...,
@@ -149,7 +161,7 @@ def canonicalize(
     mask: Tensor | None = None,
     batch: Tensor | None = None,
     scale: bool = True,
-    group: str = "O",
+    group: Group | str = "O",
     return_frame: bool = False,
     on_ambiguity: str = "ignore",
     gap_tol: float = 1e-3,
@@ -171,8 +183,9 @@ def canonicalize(
         batch: (N_total,) sample id of each point (PyG convention).
         scale: divide by the RMS radius ``s`` (scale invariance). Raises for a sample whose
             points all coincide.
-        group: ``"O"`` rotations and reflections (like MDS), or ``"SO"`` rotations only
-            (``det R = +1``; a shape and its mirror image give different outputs).
+        group: a :class:`~tinvnn.group.Group` or its alias: ``"O"`` (:class:`~tinvnn.group.Orthogonal`,
+            rotations and reflections, like MDS) or ``"SO"`` (:class:`~tinvnn.group.Rotations`,
+            ``det R = +1``; a shape and its mirror image give different outputs).
         return_frame: also return the :class:`~tinvnn.Frame` (centre, axes, scale, diagnostics).
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
@@ -201,22 +214,54 @@ def canonicalize(
     decide) run in a separate branch of ``torch.cond``, and value checks become
     ``torch._assert_async`` (a ``RuntimeError`` naming ``pos``).
     """
-    check_choice(group, "group", GROUPS)
+    dense, frame = canonical_frame(
+        pos, mask=mask, batch=batch, scale=scale, group=group, on_ambiguity=on_ambiguity,
+        gap_tol=gap_tol, sign_tol=sign_tol,
+    )  # fmt: skip
+    out = frame.layout.from_dense(dense)
+    return (out, frame) if return_frame else out
+
+
+def canonical_frame(
+    pos: Tensor,
+    *,
+    mask: Tensor | None = None,
+    batch: Tensor | None = None,
+    scale: bool = True,
+    group: Group | str = "O",
+    on_ambiguity: str = "ignore",
+    gap_tol: float = 1e-3,
+    sign_tol: float = 1e-3,
+) -> tuple[Tensor, Frame]:
+    """:func:`canonicalize`, with the canonical points in the dense view of ``frame.layout``.
+
+    For callers that go on working per sample (frame sets, wrappers): the points are not
+    scattered back to the input's layout (``frame.layout.from_dense`` does that).
+
+    Returns:
+        ``(dense, frame)``: canonical points (B, N_max, D) in ``pos.dtype`` (padding rows 0), and
+        the :class:`~tinvnn.Frame` (its ``layout`` is the input's).
+
+    Shape:
+        pos (N, D), (B, N, D) or (N_total, D) -> dense (B, N_max, D).
+    """
+    group = as_group(group)
     check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
     check_number(gap_tol, "gap_tol")
     check_number(sign_tol, "sign_tol")
     layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1, check_values=False)
     frame, dense = _canonical_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
     _handle_ambiguity(frame, on_ambiguity)
-    out = layout.from_dense(dense)
-    return (out, frame) if return_frame else out
+    return dense, frame
 
 
 def coincident_samples(centre: Array, radius: Array) -> Array:
     """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
     if isinstance(centre, np.ndarray):
-        return radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
-    return radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
+        close: Array = radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
+    else:
+        close = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
+    return close
 
 
 def check_scale(coincident: Tensor) -> None:
@@ -303,20 +348,18 @@ def _in_range(mean_square: Array) -> Array:
 
 
 def _canonical_frame(
-    pos: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``: by the fused kernel
     (:func:`_fast_frame`) where it applies, else by tensor operations (:func:`_torch_frame`)."""
-    kernels = _fast_kernels(pos, layout)
-    if kernels is not None:
-        result = _fast_frame(pos, layout, kernels, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
-        if result is not None:
-            return result
+    result = _fast_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+    if result is not None:
+        return result
     return _torch_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
 
 
 def _torch_frame(
-    pos: Tensor, layout: Layout, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``, by tensor operations: any
     layout, dimension, dtype and device, with autograd and under ``torch.compile``.
@@ -357,12 +400,7 @@ def _torch_frame(
         mask = torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device) if torch.compiler.is_compiling() else None
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
-    if torch.compiler.is_compiling():
-        dense, R, sign_margin, tie_margin = torch.cond(
-            rare, functools.partial(tail, slow=True), functools.partial(tail, slow=False), operands
-        )
-    else:
-        dense, R, sign_margin, tie_margin = tail(*operands, slow=bool(rare))
+    dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale, sign_tol=sign_tol)
     return frame, dense
 
@@ -384,7 +422,7 @@ def _frame(
     """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
     (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
     margins (B,)."""
-    ambiguous = (sign_margin <= sign_tol) | (tie_margin <= _TIE_TOL) | on_gap_tol  # comparisons: no gradient
+    ambiguous = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol  # comparisons: no gradient
     fields = {
         "t": centre,
         "R": R,
@@ -399,34 +437,6 @@ def _frame(
     return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
 
 
-def _fast_kernels(pos: Tensor, layout: Layout) -> ModuleType | None:
-    """:mod:`tinvnn._kernels` where it applies to ``pos`` in ``layout``: 3-D float32/float64
-    points on the CPU without autograd, not under ``torch.compile``, samples of equal size (no
-    mask; a flat batch only when it is a reshape), ``FAST_KERNELS`` on, and numba installed."""
-    if (
-        torch.compiler.is_compiling()
-        or not FAST_KERNELS
-        or pos.shape[-1] != 3
-        or pos.dtype not in (torch.float32, torch.float64)
-        or pos.device.type != "cpu"
-        or pos.requires_grad
-        or layout.mask is not None
-        or (layout.kind == "flat" and not layout.contiguous)
-    ):
-        return None
-    return _load_kernels()
-
-
-@functools.cache
-def _load_kernels() -> ModuleType | None:
-    """:mod:`tinvnn._kernels`, or None without numba (or where numba finds no writable cache
-    directory, its RuntimeError at import)."""
-    try:
-        return importlib.import_module("tinvnn._kernels")
-    except (ImportError, RuntimeError):
-        return None
-
-
 def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float, float]:
     """The bounds of a clear sample for :func:`tinvnn._kernels.frames`: ``NULL_TOL``, and
     ``gap_tol`` and ``sign_tol`` widened by their ambiguity band ``_BAND`` (gap limit, then the
@@ -435,31 +445,31 @@ def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float
 
 
 def _fast_frame(
-    pos: Tensor, layout: Layout, kernels: ModuleType, *, scale: bool, group: str, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor] | None:
-    """Frame and canonical points (B, N, 3) by the fused kernel (:func:`tinvnn._kernels.frames`).
+    """Frame and canonical points (B, N, 3) by the fused kernel (:func:`tinvnn._fast.kernel_frames`),
+    or None where it does not apply.
 
     The kernel finishes the samples that are clear of every decision threshold (no null axis,
     eigen-gaps above ``gap_tol``, every sign fixed by the skewness or the first fallback, each
     at least ``_BAND`` away from its threshold), where the rules reduce to their plain form; the
     other samples are recomputed by :func:`_torch_frame`. Returns None (the torch path for the
-    whole batch, with its checks and errors) when a sample's radius is out of range (NaN/Inf,
-    radii float64 cannot square) or its points coincide.
+    whole batch, with its checks and errors) also when a sample's radius is out of range
+    (NaN/Inf, radii float64 cannot square) or its points coincide.
     """
-    x = layout.to_dense(pos).contiguous()
-    out = torch.empty(x.shape, dtype=pos.dtype)
-    centre, mean_square, evals, R, eigen_gap, sign_margin, done = kernels.frames(
-        x.numpy(), out.numpy(), scale, group == "SO", *_kernel_bounds(gap_tol, sign_tol)
-    )
-    radius = np.sqrt(mean_square)
-    if not _in_range(mean_square).all() or coincident_samples(centre, radius).any():
+    k = kernel_frames(pos, layout, group, scale=scale, bounds=_kernel_bounds(gap_tol, sign_tol))
+    if k is None:
         return None
-    clear = np.zeros(len(done), dtype=bool)  # no tie, no gap on gap_tol
-    frame = _frame(centre, R, radius, evals, eigen_gap, clear, sign_margin, np.full(len(done), np.inf), layout,
-                   scale=scale, sign_tol=sign_tol)  # fmt: skip
-    if not done.all():
-        rows = torch.from_numpy(np.flatnonzero(~done))
-        part = x[rows]
+    radius = np.sqrt(k.mean_square)
+    if not _in_range(k.mean_square).all() or coincident_samples(k.centre, radius).any():
+        return None
+    clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
+    frame = _frame(k.centre, k.R, radius, k.evals, k.eigen_gap, clear, k.sign_margin, np.full(len(k.done), np.inf),
+                   layout, scale=scale, sign_tol=sign_tol)  # fmt: skip
+    out = k.out
+    if not k.done.all():
+        rows = torch.from_numpy(np.flatnonzero(~k.done))
+        part = k.x[rows]
         part_layout = Layout.from_input(part, None, None, min_points=1, check_values=False)
         part_frame, part_out = _torch_frame(part, part_layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
         out.index_copy_(0, rows, part_out)
@@ -484,7 +494,7 @@ def _finish(
     *,
     slow: bool,
     scale: bool,
-    group: str,
+    group: Group,
     sign_tol: float,
     dtype: torch.dtype,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -505,13 +515,7 @@ def _finish(
                            None if mask is None else mask[rows], sign_tol)  # fmt: skip
         for full, sub in zip((z, axes, signs, margins, tie_margin), part):
             full.index_copy_(0, rows, sub)
-    if group == "SO":
-        # Handedness, not a moment, decides one axis: a null axis if there is one (it moves
-        # no point), else the axis whose sign was least certain.
-        own = torch.nn.functional.one_hot(torch.where(null, float("-inf"), margins).argmin(-1), signs.shape[-1]).bool()
-        flip = own & (torch.linalg.det(axes.detach() * signs[:, None, :]) < 0)[:, None]
-        signs = torch.where(flip, -signs, signs)
-        margins = torch.where(own, float("inf"), margins)
+    signs, margins = group.orient(axes, signs, margins, null)  # the group's own rule (handedness)
     factor = signs if scale else signs * unit[:, None]
     if z.requires_grad or torch.compiler.is_compiling():
         # Not in place (torch.cond branches may not mutate); a product with the diagonal matrix,
@@ -598,7 +602,7 @@ def _slow_signs(
     so their first two statistics, and hence their signs, are those of the common path.
     """
     with torch.no_grad():
-        q, tie_margin = torch.ops.tinvnn.tie_rotations(z.detach(), tied, counts, mask)
+        q, tie_margin = tie_rotations(z.detach(), tied, counts, mask)
     axes, z = axes @ q, q.mT @ z
     with torch.no_grad():
         zd = z.detach()
@@ -623,134 +627,6 @@ def _slow_signs(
     return z, axes, torch.stack(sign_cols, -1), torch.stack(margin_cols, -1), tie_margin
 
 
-@torch.library.custom_op("tinvnn::tie_rotations", mutates_args=())
-def _tie_rotations(z: Tensor, tied: Tensor, counts: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Rotations (B, D, D) of the eigen-axes inside tied eigenspaces, and tie margins (B,).
-
-    ``z`` (B, D, N) are the points along the eigen-axes (padding columns zero), ``tied``
-    (B, D-1) marks tied consecutive pairs, ``counts`` (B,) the real points per sample and
-    ``mask`` (B, N) which they are (None: the first ``counts``). Samples without ties get the
-    identity and ``inf``. A custom operator, so that ``torch.compile`` keeps this NumPy
-    search (:func:`_quartic_axes`) out of the graph it traces.
-    """
-    b, d, _ = z.shape
-    q = torch.eye(d, dtype=z.dtype, device=z.device).repeat(b, 1, 1)
-    margin = z.new_full((b,), float("inf"))
-    flags = tied.cpu()
-    for i in flags.any(-1).nonzero().flatten().tolist():
-        points = z[i, :, mask[i]] if mask is not None else z[i, :, : int(counts[i])]
-        y = points.mT.cpu().numpy()
-        for lo, hi in _clusters(flags[i].tolist()):
-            block, m = _quartic_axes(y[:, lo:hi])
-            q[i, lo:hi, lo:hi] = torch.from_numpy(block).to(q)
-            margin[i] = min(float(margin[i]), m)
-    return q, margin
-
-
-@_tie_rotations.register_fake
-def _(z: Tensor, tied: Tensor, counts: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    return z.new_empty(z.shape[0], z.shape[1], z.shape[1]), z.new_empty(z.shape[0])
-
-
-def _clusters(tied_pairs: list[bool]) -> list[tuple[int, int]]:
-    """Index ranges [lo, hi) of runs of tied consecutive eigenvalues."""
-    out, lo = [], None
-    for k, t in enumerate(tied_pairs):
-        if t and lo is None:
-            lo = k
-        if not t and lo is not None:
-            out.append((lo, k + 1))
-            lo = None
-    if lo is not None:
-        out.append((lo, len(tied_pairs) + 1))
-    return out
-
-
-def _quartic_axes(y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Orthonormal axes (k, k) of a tied subspace, chosen greedily by maximal directional moment.
-
-    ``y`` (n, k) are the points' coordinates in some basis of the subspace; the returned
-    columns, expressed in that basis, do not depend on it (up to ties of the moments). Each
-    axis maximises the first of the moments ``E[(y . u)^p]``, p in ``_TIE_ORDERS``, that is not
-    isotropic on the remaining subspace (a fourth moment is isotropic on a plane with
-    three-fold symmetry, where the third or sixth moment still separates directions).
-    """
-    k = y.shape[1]
-    basis = np.eye(k)
-    columns, margin = [], float("inf")
-    while basis.shape[1] > 1:
-        u, spread = _max_moment(y @ basis)
-        columns.append(basis @ u)
-        margin = min(margin, spread)
-        basis = basis @ _complement(u)
-    columns.append(basis[:, 0])
-    return np.stack(columns, axis=1), margin
-
-
-def _max_moment(p: np.ndarray) -> tuple[np.ndarray, float]:
-    """Unit u (m,) maximising f(u) = mean((p @ u)^order) for the first order of ``_TIE_ORDERS``
-    whose spread ``(f_max - f_min) / mean(|p|^order)`` reaches ``_TIE_TOL``; that spread too."""
-    m = p.shape[1]
-    if m == 2:
-        angles = np.linspace(0.0, 2 * np.pi, 4 * _TIE_STARTS, endpoint=False)
-        starts = np.stack([np.cos(angles), np.sin(angles)], 1)
-    else:
-        starts = np.random.default_rng(0).standard_normal((8 * _TIE_STARTS, m))
-        starts /= np.linalg.norm(starts, axis=1, keepdims=True)
-    radius = np.linalg.norm(p, axis=1)
-    best: tuple[np.ndarray, float] | None = None
-    for order in _TIE_ORDERS:
-        values = ((p @ starts.T) ** order).mean(0)
-        u = _newton_polish(p, starts[int(np.argmax(values))], order)
-        f_max = float(((p @ u) ** order).mean())
-        spread = (max(f_max, float(values.max())) - float(values.min())) / max(float((radius**order).mean()), 1e-300)
-        if spread >= _TIE_TOL:
-            return u, spread
-        if best is None or spread > best[1]:
-            best = (u, spread)
-    assert best is not None
-    return best
-
-
-def _newton_polish(p: np.ndarray, u: np.ndarray, order: int, steps: int = 30) -> np.ndarray:
-    """Riemannian Newton steps towards a local maximum of mean((p @ u)^order) on the unit sphere.
-
-    Brings the axis to float64 precision, so that the tie rule's answer does not depend on the
-    starting grid (and hence not on the basis ``eigh`` returned). Falls back to a small
-    gradient step where the Hessian is not negative definite.
-    """
-    for _ in range(steps):
-        tangent = _complement(u)
-        proj = p @ u
-        value = float((proj**order).mean())
-        grad = tangent.T @ (order * (proj ** (order - 1)) @ p / len(p))
-        hess = order * (order - 1) * (p * (proj ** (order - 2))[:, None]).T @ p / len(p) - order * value * np.eye(len(u))
-        hess = tangent.T @ hess @ tangent
-        evals = np.linalg.eigvalsh(hess)
-        if evals.max() < 0:
-            step = -np.linalg.solve(hess, grad)
-        else:
-            step = grad / (np.abs(evals).max() + 1e-300)
-        norm = np.linalg.norm(step)
-        if norm > 0.2:
-            step *= 0.2 / norm
-        u = u + tangent @ step
-        u /= np.linalg.norm(u)
-        if norm < 1e-15:
-            break
-    return u
-
-
-def _complement(u: np.ndarray) -> np.ndarray:
-    """Orthonormal basis (m, m-1) of the complement of unit ``u`` (a Householder reflection)."""
-    m = u.shape[0]
-    e = np.zeros(m)
-    e[0] = 1.0
-    v = u + (1.0 if u[0] >= 0 else -1.0) * e
-    h = np.eye(m) - 2.0 * np.outer(v, v) / (v @ v)
-    return h[:, 1:]
-
-
 def _handle_ambiguity(frame: Frame, action: str) -> None:
     if action == "ignore" or not bool(frame.ambiguous.any()):
         return
@@ -762,4 +638,4 @@ def _handle_ambiguity(frame: Frame, action: str) -> None:
     )
     if action == "raise":
         raise ValueError(msg)
-    warnings.warn(msg, AmbiguityWarning, stacklevel=3)
+    warnings.warn(msg, AmbiguityWarning, stacklevel=4)

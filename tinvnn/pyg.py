@@ -5,13 +5,13 @@ Needs the optional dependency ``torch_geometric`` (``pip install 'tinvnn[pyg]'``
 
 PyG's ``Center`` + ``NormalizeScale`` + ``NormalizeRotation`` align each cloud with its principal
 axes but keep the signs the eigen-solver happens to return, so a rotated copy of a shape can come
-out mirrored along any axis; :class:`Canonicalize` fixes signs, ties and handedness by invariant
+out mirrored along any axis; :class:`CanonicalizePose` fixes signs, ties and handedness by invariant
 rules (``docs/conventions.md``), so every rotated, reflected, scaled, translated or permuted copy
 comes out the same up to float error.
 
 Two ways to use it:
 
-* as a dataset transform: ``transform=T.Compose([..., Canonicalize()])``; the model sees
+* as a dataset transform: ``transform=T.Compose([..., CanonicalizePose()])``; the model sees
   canonical ``pos`` (and rotated normals), and the frame stays on the ``Data`` object
   (``frame_t`` (1, D), ``frame_R`` (1, D, D), ``frame_s`` (1,); batched: (B, D), (B, D, D), (B,)),
   so :func:`from_canonical` maps per-node outputs back to input coordinates;
@@ -29,9 +29,12 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
+from tinvnn._layout import Layout
 from tinvnn._optional import missing_dependency
-from tinvnn.canonical import AMBIGUITY_ACTIONS, GROUPS, canonicalize
-from tinvnn.nn._framed import check_backbone
+from tinvnn.canonical import AMBIGUITY_ACTIONS, canonicalize
+from tinvnn.frame_set import plain_frame
+from tinvnn.group import Group, as_group
+from tinvnn.nn.framed import check_backbone
 
 try:
     from torch_geometric.data import Data
@@ -39,13 +42,13 @@ try:
 except ModuleNotFoundError as err:  # one line naming the extra rather than a traceback into PyG
     raise (missing_dependency(err, "tinvnn.pyg") or err) from None
 
-__all__ = ["FRAME_ATTRS", "Canonicalize", "DataBackbone", "from_canonical"]
+__all__ = ["FRAME_ATTRS", "CanonicalizePose", "DataBackbone", "from_canonical"]
 
-# Attributes that Canonicalize stores on each Data object: z = (pos - t) @ R / s.
+# Attributes that CanonicalizePose stores on each Data object: z = (pos - t) @ R / s.
 FRAME_ATTRS = ("frame_t", "frame_R", "frame_s")
 
 
-class Canonicalize(BaseTransform):
+class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # PyG ships no type information (strict: subclassing Any)
     """PyG transform: replace ``data.pos`` by its canonical coordinates (:func:`tinvnn.canonicalize`).
 
     Args:
@@ -54,7 +57,8 @@ class Canonicalize(BaseTransform):
         unit_vectors: names of per-node unit vectors (normals): rotated only. ``None`` (default)
             rotates ``normal`` when the data has it, as PyG's ``NormalizeRotation`` does.
         scale: divide by the RMS radius (scale invariance).
-        group: ``"O"`` (rotations and reflections) or ``"SO"`` (rotations only).
+        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections) or ``"SO"``
+            (rotations only).
         on_ambiguity: ``"ignore"``, ``"warn"`` or ``"raise"`` (see :func:`tinvnn.canonicalize`).
 
     Shape:
@@ -63,8 +67,8 @@ class Canonicalize(BaseTransform):
 
     Example:
         >>> import torch_geometric.transforms as T
-        >>> transform = T.Compose([T.SamplePoints(1024, include_normals=True), Canonicalize()])  # doctest: +SKIP
-        >>> Canonicalize()(Data(pos=torch.randn(50, 3))).pos.shape
+        >>> transform = T.Compose([T.SamplePoints(1024, include_normals=True), CanonicalizePose()])  # doctest: +SKIP
+        >>> CanonicalizePose()(Data(pos=torch.randn(50, 3))).pos.shape
         torch.Size([50, 3])
     """
 
@@ -74,26 +78,26 @@ class Canonicalize(BaseTransform):
         vectors: Sequence[str] = (),
         unit_vectors: Sequence[str] | None = None,
         scale: bool = True,
-        group: str = "O",
+        group: Group | str = "O",
         on_ambiguity: str = "ignore",
     ) -> None:
         self.vectors = tuple(vectors)
         self.unit_vectors = None if unit_vectors is None else tuple(unit_vectors)
         self.scale = scale
-        self.group = check_choice(group, "group", GROUPS)
+        self.group = as_group(group)
         self.on_ambiguity = check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
 
     def forward(self, data: Data) -> Data:
         """Canonicalize ``data`` in place (``BaseTransform.__call__`` passes a shallow copy)."""
         pos = getattr(data, "pos", None)
         if not isinstance(pos, Tensor):
-            raise ValueError(f"Canonicalize needs data.pos, a (N, D) tensor; got {type(pos).__name__}")
+            raise ValueError(f"CanonicalizePose needs data.pos, a (N, D) tensor; got {type(pos).__name__}")
         unit_vectors = self.unit_vectors
         if unit_vectors is None:
             unit_vectors = ("normal",) if isinstance(getattr(data, "normal", None), Tensor) else ()
         for name in self.vectors + unit_vectors:
             if not isinstance(getattr(data, name, None), Tensor):
-                raise ValueError(f"Canonicalize: data has no tensor attribute {name!r} to rotate")
+                raise ValueError(f"CanonicalizePose: data has no tensor attribute {name!r} to rotate")
         z, frame = canonicalize(pos, scale=self.scale, group=self.group, return_frame=True, on_ambiguity=self.on_ambiguity)
         data.pos = z
         for name in self.vectors:
@@ -112,7 +116,7 @@ class Canonicalize(BaseTransform):
 
 
 def from_canonical(data: Data, z: Tensor, *, vector: bool = False, scale: bool = True) -> Tensor:
-    """Map per-node outputs from the canonical frame that :class:`Canonicalize` stored back to input coordinates.
+    """Map per-node outputs from the canonical frame that :class:`CanonicalizePose` stored back to input coordinates.
 
     ``x = s * z @ R.T + t`` per graph (``vector=True``: no ``t``; ``scale=False``: no ``s``, for
     unit vectors); graphs are told apart by ``data.batch`` when present.
@@ -122,21 +126,17 @@ def from_canonical(data: Data, z: Tensor, *, vector: bool = False, scale: bool =
     """
     missing = [name for name in FRAME_ATTRS if not isinstance(getattr(data, name, None), Tensor)]
     if missing:
-        raise ValueError(f"from_canonical: data lacks {missing}; apply tinvnn.pyg.Canonicalize first")
+        raise ValueError(f"from_canonical: data lacks {missing}; apply tinvnn.pyg.CanonicalizePose first")
     batch = getattr(data, "batch", None)
     if batch is None:
         batch = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
     if batch.shape != z.shape[:1]:
         raise ValueError(f"z must have one row per node, ({batch.shape[0]}, ..., D), got {tuple(z.shape)}")
-    t, rot, s = (getattr(data, name)[batch] for name in FRAME_ATTRS)
-    extra = (1,) * (z.dim() - 2)
-    out = z.to(rot.dtype)
-    if scale:
-        out = out * s.reshape(-1, *extra, 1)
-    out = torch.einsum("n...j,nij->n...i", out, rot)
-    if not vector:
-        out = out + t.reshape(t.shape[0], *extra, t.shape[-1])
-    return out.to(z.dtype)
+    # The nodes' flat layout (N, D); z's extra dims (N, K, D) are per-node rows of the same layout.
+    layout = Layout.from_input(z.flatten(1), None, batch, name="z", min_points=1, check_values=False)
+    t, R, s = (getattr(data, name) for name in FRAME_ATTRS)
+    frame = plain_frame(t, R, s, torch.full_like(t, float("nan")), layout)
+    return frame.from_canonical(z, vector=vector, scale=scale)
 
 
 class DataBackbone(nn.Module):

@@ -23,12 +23,18 @@ lowest index, which relabelling can change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from tinvnn._checks import check_number
 from tinvnn.canonical import canonicalize
 from tinvnn.geometry.distances import _adjacency, _as_numpy, _components_or_raise, _scipy, knn_graph
+from tinvnn.group import Orthogonal
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["farthest_point_landmarks", "geodesic_landmark_mds", "graph_landmark_mds", "landmark_mds"]
 
@@ -118,7 +124,7 @@ def landmark_mds(
         )
     pinv = evecs / np.sqrt(evals)  # (m, D): columns v_k / sqrt(lambda_k)
     coords = 0.5 * (mean_col[None, :] @ pinv - sq.T @ pinv)  # (N, D)
-    return canonicalize(torch.from_numpy(coords), scale=scale, group="O", on_ambiguity=on_ambiguity)
+    return canonicalize(torch.from_numpy(coords), scale=scale, group=Orthogonal(), on_ambiguity=on_ambiguity)
 
 
 def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
@@ -142,7 +148,7 @@ def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
         )
 
 
-def _farthest_points(adj, num_landmarks: int, first: int) -> tuple[np.ndarray, np.ndarray]:
+def _farthest_points(adj: sp.csr_matrix, num_landmarks: int, first: int) -> tuple[np.ndarray, np.ndarray]:
     n = adj.shape[0]
     if not isinstance(first, (int, np.integer)) or not 0 <= first < n:
         raise ValueError(f"first: expected a node index in [0, {n - 1}], got {first!r}")

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_positive_int
-from tinvnn.canonical import canonicalize
-from tinvnn.group import signed_permutations
-from tinvnn.nn._framed import _FramedWrapper
-from tinvnn.weighted_frames import FrameSet, cap_weights, mapped_frames
+from tinvnn.canonical import canonical_frame
+from tinvnn.frame_set import FrameSet, cap_weights, mapped_frames
+from tinvnn.group import Group, signed_permutations
+from tinvnn.nn.framed import FramedWrapper
 
 __all__ = ["LearnedPose", "PoseScorer"]
 
@@ -58,17 +58,19 @@ class PoseScorer(nn.Module):
         else:
             real = mask[:, :, None, None].to(feats.dtype)
             pooled = torch.cat([(feats * real).amax(1), (feats * real).sum(1) / real.sum(1)], -1)  # feats >= 0
-        return self.head(pooled.to(self.embed.weight.dtype)).squeeze(-1).to(points.dtype)  # (B, K)
+        scores: Tensor = self.head(pooled.to(self.embed.weight.dtype))
+        return scores.squeeze(-1).to(points.dtype)  # (B, K)
 
 
-class LearnedPose(_FramedWrapper):
+class LearnedPose(FramedWrapper):
     """Exactly invariant (or equivariant): the backbone on each sample's best-scored poses.
 
     Args:
         backbone: as in :class:`TinvWrapper`; it sees a batch of poses (F, N, D) [+ mask], or
             flat points with a ``batch`` vector numbering the poses.
-        group, scale, output, scale_vectors: as in :class:`TinvWrapper`. ``group="SO"`` keeps
-            the candidates of determinant +1 (rotations of the canonical frame).
+        group, scale, output, scale_vectors: as in :class:`TinvWrapper`. The candidates are
+            the signed permutations in the group (``group="SO"``: determinant +1, rotations of
+            the canonical frame).
         scorer: module mapping (points (B, N, D), maps (K, D, D), mask) to scores (B, K);
             default :class:`PoseScorer` for ``dim`` coordinates.
         max_frames: poses per sample the backbone runs on (the best scored; their weights
@@ -91,7 +93,7 @@ class LearnedPose(_FramedWrapper):
         self,
         backbone: nn.Module,
         *,
-        group: str = "O",
+        group: Group | str = "O",
         scale: bool = True,
         output: str = "invariant",
         scale_vectors: bool = True,
@@ -102,17 +104,15 @@ class LearnedPose(_FramedWrapper):
         super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
         self.max_frames = check_positive_int(max_frames, "max_frames")
         maps = signed_permutations(dim)
-        if group == "SO":
-            maps = maps[torch.linalg.det(maps) > 0]
+        maps = maps[self.group.contains(maps)]
         self.register_buffer("maps", maps, persistent=False)
         self.scorer = PoseScorer(dim) if scorer is None else scorer
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
-        z, frame = canonicalize(pos, mask=mask, batch=batch, scale=self.scale, group=self.group, return_frame=True)
+        dense, frame = canonical_frame(pos, mask=mask, batch=batch, scale=self.scale, group=self.group)
         layout = frame.layout
         if pos.shape[-1] != self.maps.shape[-1]:
             raise ValueError(f"pos: expected {self.maps.shape[-1]} coordinates per point (dim), got {pos.shape[-1]}")
-        dense = layout.to_dense(z)
         scores = self.scorer(dense, self.maps, layout.mask)  # (B, K)
         weight = cap_weights(torch.softmax(scores.double(), -1), self.max_frames)
         sample, pose = weight.detach().nonzero(as_tuple=True)

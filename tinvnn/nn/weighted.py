@@ -5,15 +5,17 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
-from tinvnn.nn._framed import _FramedWrapper
-from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, FrameSet, check_frame_options, weighted_frames
+from tinvnn.frame_set import FrameSet
+from tinvnn.group import Group
+from tinvnn.nn.framed import FramedWrapper
+from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_frame_options, weighted_frames
 
 __all__ = ["WeightedFrames", "TRAIN_FRAMES"]
 
 TRAIN_FRAMES = ("average", "draw")
 
 
-class WeightedFrames(_FramedWrapper):
+class WeightedFrames(FramedWrapper):
     """Exactly invariant (or equivariant), and continuous where the canonical frame jumps.
 
     Runs ``backbone`` on every frame of :func:`tinvnn.weighted_frames` (one frame for a sample
@@ -47,7 +49,7 @@ class WeightedFrames(_FramedWrapper):
         self,
         backbone: nn.Module,
         *,
-        group: str = "O",
+        group: Group | str = "O",
         scale: bool = True,
         output: str = "invariant",
         scale_vectors: bool = True,

@@ -17,21 +17,22 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
-from tinvnn.canonical import AMBIGUITY_ACTIONS, canonicalize, check_scale, coincident_samples, principal_axes
-from tinvnn.group import sign_patterns
-from tinvnn.nn._framed import _FramedWrapper, plain_frame, single_frames
-from tinvnn.weighted_frames import FrameSet, expand_layout
+from tinvnn.canonical import AMBIGUITY_ACTIONS, canonical_frame, check_scale, coincident_samples, principal_frame
+from tinvnn.frame_set import FrameSet, expand_layout, plain_frame, single_frames
+from tinvnn.group import Group
+from tinvnn.nn.framed import FramedWrapper
 
 __all__ = ["TinvWrapper", "FrameAveraging", "PCAAlign"]
 
 
-class TinvWrapper(_FramedWrapper):
+class TinvWrapper(FramedWrapper):
     """Make ``backbone`` exactly invariant (or equivariant) by feeding it canonical coordinates.
 
     Args:
         backbone: any module called as ``backbone(z)`` or ``backbone(z, vectors)`` with the
             layout of the wrapper's input (see :meth:`forward`).
-        group: ``"O"`` (rotations and reflections) or ``"SO"`` (rotations only).
+        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections) or
+            ``"SO"`` (rotations only).
         scale: also invariant to uniform scaling (inputs divided by the RMS radius).
         output: ``"invariant"`` (class logits, energies: returned as is), ``"vector"``
             (per-point vectors mapped back by R, and s when ``scale_vectors``) or ``"point"``
@@ -40,7 +41,8 @@ class TinvWrapper(_FramedWrapper):
             (unit normals: False). Applies to vector inputs and vector outputs.
         on_ambiguity: as in :func:`tinvnn.canonicalize`.
         sign_augment: in training mode only, flip the canonical axes of each sample by random
-            signs (any of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``):
+            signs that keep the frame in the group (:meth:`~tinvnn.group.Group.random_signs`: any
+            of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``):
             the backbone learns from the 2^D (or 2^(D-1)) sign-flipped frames that Frame
             Averaging runs at once, at the cost of one. Training outputs are then random in
             those signs; in eval mode the canonical frame is used and the model is exactly
@@ -61,7 +63,7 @@ class TinvWrapper(_FramedWrapper):
         self,
         backbone: nn.Module,
         *,
-        group: str = "O",
+        group: Group | str = "O",
         scale: bool = True,
         output: str = "invariant",
         scale_vectors: bool = True,
@@ -76,40 +78,38 @@ class TinvWrapper(_FramedWrapper):
         return f"{super().extra_repr()}, on_ambiguity={self.on_ambiguity!r}, sign_augment={self.sign_augment}"
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
-        z, frame = canonicalize(
-            pos, mask=mask, batch=batch, scale=self.scale, group=self.group,
-            return_frame=True, on_ambiguity=self.on_ambiguity,
+        dense, frame = canonical_frame(
+            pos, mask=mask, batch=batch, scale=self.scale, group=self.group, on_ambiguity=self.on_ambiguity
         )
         if self.sign_augment and self.training:
-            signs = _random_signs(frame.num_samples, pos.shape[-1], self.group, frame.R)
+            signs = self.group.random_signs(frame.num_samples, pos.shape[-1], frame.R)
             frame = dataclasses.replace(frame, R=frame.R * signs[:, None, :])
-            dense = frame.layout.to_dense(z)
-            z = frame.layout.from_dense(dense * signs.to(dense.dtype).reshape(signs.shape[0], 1, -1))
-        return single_frames(frame, z)
+            dense = dense * signs.to(dense.dtype).reshape(signs.shape[0], 1, -1)
+        return single_frames(frame, frame.layout.from_dense(dense))
 
 
-class PCAAlign(_FramedWrapper):
+class PCAAlign(FramedWrapper):
     """PCA alignment without sign fixing (PyG ``NormalizeRotation``): a non-invariant peer.
 
-    Same arguments and shapes as :class:`TinvWrapper`. With ``group="SO"`` the last axis is
-    flipped when needed so that ``det R = +1``.
+    Same arguments and shapes as :class:`TinvWrapper`. The group makes the frame its member
+    (:meth:`~tinvnn.group.Group.proper_axes`: with ``group="SO"`` the last axis is flipped when
+    needed so that ``det R = +1``).
     """
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
-        if self.group == "SO":
-            axes = axes.clone()
-            axes[..., -1] *= torch.linalg.det(axes)[:, None]
+        centre, evals, axes = principal_frame(pos, layout)
+        axes = self.group.proper_axes(axes)
         frame = plain_frame(centre, axes, _scale(centre, evals, self.scale), evals, layout)
         return single_frames(frame, frame.to_canonical(pos, scale=self.scale))
 
 
-class FrameAveraging(_FramedWrapper):
+class FrameAveraging(FramedWrapper):
     """Frame Averaging (Puny et al., ICLR 2022) over the sign-flipped PCA frames.
 
-    Runs the backbone once per frame, batched: 2^D frames for ``group="O"``, 2^(D-1) for
-    ``"SO"`` (the last axis completes a right-handed frame), and averages invariant outputs or
+    Runs the backbone once per frame, batched: the sign-flipped frames in the group
+    (:meth:`~tinvnn.group.Group.sign_flips`: 2^D frames for ``group="O"``, 2^(D-1) for ``"SO"``,
+    where the last axis completes a right-handed frame), and averages invariant outputs or
     the back-mapped vector/point outputs. Exactly invariant while the covariance eigenvalues
     are distinct; at repeated eigenvalues its frames are undefined (the axes ``eigh`` returns
     depend on the input's orientation).
@@ -120,8 +120,8 @@ class FrameAveraging(_FramedWrapper):
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_axes(pos, mask=mask, batch=batch)
-        signs = _sign_patterns(axes.shape[-1], self.group, axes)  # (B, F, D)
+        centre, evals, axes = principal_frame(pos, layout)
+        signs = self.group.sign_flips(axes)  # (B, F, D)
         count = signs.shape[1]
         sample = torch.arange(layout.num_samples, device=axes.device).repeat_interleave(count)
         frames_layout, point_index = expand_layout(layout, sample)
@@ -140,27 +140,3 @@ def _scale(centre: Tensor, evals: Tensor, scale: bool) -> Tensor:
     radius = evals.sum(-1).sqrt()
     check_scale(coincident_samples(centre, radius))
     return radius
-
-
-def _random_signs(b: int, d: int, group: str, like: Tensor) -> Tensor:
-    """Random axis signs (B, D) in ``like``'s dtype and device; for SO their product is +1.
-
-    Drawn from the global CPU generator whatever the device, so that a seeded (or resumed) run
-    draws the same signs on every device.
-    """
-    signs = (torch.randint(0, 2, (b, d)) * 2 - 1).to(device=like.device, dtype=like.dtype)
-    if group == "SO":
-        signs[:, -1] = signs[:, :-1].prod(dim=-1)
-    return signs
-
-
-def _sign_patterns(d: int, group: str, axes: Tensor) -> Tensor:
-    """Sign vectors (B, F, D): all 2^D for O; for SO the first D-1 free, the last fixing det = +1."""
-    free = d if group == "O" else d - 1
-    patterns = sign_patterns(free, dtype=axes.dtype, device=axes.device)
-    signs = patterns.expand(axes.shape[0], -1, -1)
-    if group == "SO":
-        det = torch.linalg.det(axes)[:, None, None]
-        last = det * patterns.prod(-1, keepdim=True)
-        signs = torch.cat([signs, last], -1)  # last: (B, F, 1)
-    return signs

@@ -1,7 +1,8 @@
 """What every frame-based wrapper shares: map inputs into per-sample frames, run the
 unchanged backbone, map outputs back, and average over frames with their weights.
 
-A subclass only says which frames to use (:meth:`_FramedWrapper.frame_set`): one canonical
+A subclass of :class:`FramedWrapper` only says which frames to use (:meth:`FramedWrapper.frame_set`,
+a :class:`~tinvnn.FrameSet`): one canonical
 frame (:class:`~tinvnn.nn.TinvWrapper`), the LAPACK-signed PCA frame
 (:class:`~tinvnn.nn.PCAAlign`), all sign-flipped PCA frames (:class:`~tinvnn.nn.FrameAveraging`)
 or the weighted canonical frames (:class:`~tinvnn.nn.WeightedFrames`). Samples may have
@@ -10,6 +11,7 @@ different numbers of frames: all frames of a batch go through the backbone in on
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 from collections.abc import Callable
@@ -19,30 +21,38 @@ import torch
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice, check_finite, check_tensor
-from tinvnn._layout import Layout
-from tinvnn.frame import Frame
-from tinvnn.weighted_frames import FrameSet
+from tinvnn.frame_set import FrameSet
+from tinvnn.group import Group, as_group
 
-__all__ = ["OUTPUTS", "check_backbone", "plain_frame", "single_frames"]
+__all__ = ["OUTPUTS", "FramedWrapper", "check_backbone"]
 
 OUTPUTS = ("invariant", "vector", "point")
 
 
-def plain_frame(t: Tensor, R: Tensor, s: Tensor, eigenvalues: Tensor, layout: Layout) -> Frame:
-    """A :class:`Frame` for given axes (no canonical sign or tie rule, so no diagnostics: NaN)."""
-    nan = torch.full_like(s, float("nan"))
-    return Frame(t, R, s, eigenvalues, nan, nan, nan, torch.zeros_like(s, dtype=torch.bool), torch.zeros_like(s, dtype=torch.bool), layout)
+class FramedWrapper(nn.Module, abc.ABC):
+    """Base class of the frame-based wrappers: ``forward`` runs ``backbone`` once on the points
+    of all frames of the batch, maps outputs back and averages them over each sample's frames
+    with the frames' weights. A subclass implements :meth:`frame_set`.
 
+    Args:
+        backbone: the network, called as ``backbone(z)`` or ``backbone(z, vectors)``.
+        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``.
+        scale, output, scale_vectors: as in :class:`~tinvnn.nn.TinvWrapper`.
 
-class _FramedWrapper(nn.Module):
-    """Base class: ``forward`` runs ``backbone`` once on the points of all frames of the batch,
-    maps outputs back and averages them over each sample's frames with the frames' weights."""
+    Example (:func:`tinvnn.canonical.canonical_frame`, :func:`tinvnn.frame_set.single_frames`):
+        >>> class Canonical(FramedWrapper):
+        ...     def frame_set(self, pos, mask, batch):
+        ...         dense, frame = canonical_frame(pos, mask=mask, batch=batch, group=self.group)
+        ...         return single_frames(frame, frame.layout.from_dense(dense))
+        >>> Canonical(nn.Linear(3, 8))(torch.randn(2, 100, 3)).shape
+        torch.Size([2, 100, 8])
+    """
 
     def __init__(
         self,
         backbone: nn.Module,
         *,
-        group: str = "O",
+        group: Group | str = "O",
         scale: bool = True,
         output: str = "invariant",
         scale_vectors: bool = True,
@@ -50,14 +60,15 @@ class _FramedWrapper(nn.Module):
         super().__init__()
         check_backbone(backbone)
         self.backbone = backbone
-        self.group = check_choice(group, "group", ("O", "SO"))
+        self.group = as_group(group)
         self.scale = scale
         self.output = check_choice(output, "output", OUTPUTS)
         self.scale_vectors = scale_vectors
 
+    @abc.abstractmethod
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
-        """The frames of ``pos``, their weights and the points in each (see :class:`~tinvnn.FrameSet`)."""
-        raise NotImplementedError
+        """The frames of ``pos`` (laid out as in :meth:`forward`), their weights and the points
+        in each (see :class:`~tinvnn.FrameSet`)."""
 
     def forward(
         self,
@@ -108,13 +119,6 @@ class _FramedWrapper(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
-
-
-def single_frames(frame: Frame, points: Tensor) -> FrameSet:
-    """The :class:`~tinvnn.FrameSet` of one frame per sample (weight 1), laid out like the input."""
-    layout = frame.layout
-    sample = torch.arange(layout.num_samples, device=layout.counts.device)
-    return FrameSet(frame, points, sample, torch.ones(layout.num_samples, dtype=torch.float64), layout)
 
 
 def check_backbone(backbone: object) -> None:

@@ -1,26 +1,34 @@
-"""``Canonicalize``: the module form of :func:`tinvnn.canonicalize` (a transform for pipelines)."""
+"""``CanonicalCoordinates``: the module form of :func:`tinvnn.canonicalize` (a transform for pipelines)."""
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
-from tinvnn.canonical import AMBIGUITY_ACTIONS, GROUPS, canonicalize
+from tinvnn.canonical import AMBIGUITY_ACTIONS, canonicalize
+from tinvnn.group import Group, as_group
 
-__all__ = ["Canonicalize"]
+__all__ = ["CanonicalCoordinates"]
 
 
-class Canonicalize(nn.Module):
+class CanonicalCoordinates(nn.Module):
     """Replace points by their canonical coordinates; see :func:`tinvnn.canonicalize`.
 
+    Args:
+        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``.
+        scale, on_ambiguity: as in :func:`tinvnn.canonicalize`.
+
+    Shape:
+        pos (N, D), (B, N, D) [+ mask (B, N)] or (N_total, D) + batch -> the same shape.
+
     Example:
-        >>> Canonicalize(group="SO")
-        Canonicalize(group='SO', scale=True, on_ambiguity='ignore')
+        >>> CanonicalCoordinates(group="SO")
+        CanonicalCoordinates(group=Rotations(), scale=True, on_ambiguity='ignore')
     """
 
-    def __init__(self, *, group: str = "O", scale: bool = True, on_ambiguity: str = "ignore") -> None:
+    def __init__(self, *, group: Group | str = "O", scale: bool = True, on_ambiguity: str = "ignore") -> None:
         super().__init__()
-        self.group = check_choice(group, "group", GROUPS)
+        self.group = as_group(group)
         self.scale = scale
         self.on_ambiguity = check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
 
