@@ -15,7 +15,7 @@ Runs (train protocol in brackets):
 Also: inference time per batch relative to ``none`` (eval mode, one thread, median of repeats),
 per-class accuracy, and for tinv the frame-ambiguity statistics of misclassified clouds.
 
-Usage (the CPU budget of docs/benchmarks.md#2-modelnet40-point-cloud-classification):
+Usage (the CPU budget of docs/results.md#2-point-cloud-classification-modelnet40):
     TINVNN_DATA=../shared/data python benchmarks/bench_modelnet.py --points 128 --width 256 \
         --epochs 3 --out runs/bench_modelnet
 Results go to ``<out>/results.json``, updated after every run (a killed benchmark keeps the

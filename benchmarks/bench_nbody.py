@@ -14,7 +14,7 @@ Two phases, each appending JSON lines to ``--out``:
   the canonical frame's ``sign_margin`` and ``eigen_gap`` quantiles: does tinv-GNN lose where
   its frame is close to a sign or axis decision?
 
-Usage (single thread, as in docs/benchmarks.md#4-n-body)::
+Usage (single thread, as in docs/results.md#5-n-body)::
 
     python benchmarks/bench_nbody.py train --models gnn tinv_gnn egnn --epochs 60 --out runs/nbody/bench.jsonl
     python benchmarks/bench_nbody.py train --models fa_gnn --epochs 60 --out runs/nbody/bench.jsonl
@@ -23,7 +23,7 @@ Usage (single thread, as in docs/benchmarks.md#4-n-body)::
 
 ``--relative --residual`` give every GNN (plain, tinv, FA) relative-position edge input and a
 displacement output, ``--sign-augment`` trains tinv-GNN with random axis signs of its frames
-(see docs/benchmarks.md#4-n-body for the runs with these options).
+(see docs/results.md#5-n-body for the runs with these options).
 """
 
 from __future__ import annotations

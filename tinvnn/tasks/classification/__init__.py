@@ -13,7 +13,7 @@
 
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset, load_modelnet40, make_synthetic
 from tinvnn.tasks.classification.evaluate import EvalResult, audit
-from tinvnn.tasks.classification.methods import BACKBONES, GROUPS, METHODS, build_backbone, wrap_backbone
+from tinvnn.tasks.classification.methods import BACKBONES, METHODS, build_backbone, wrap_backbone
 from tinvnn.tasks.classification.protocols import Protocol, parse_protocol
 from tinvnn.tasks.classification.recipe import (
     ClassifierConfig,
@@ -25,7 +25,6 @@ from tinvnn.tasks.classification.sweep import angle_sweep, save_sweep
 
 __all__ = [
     "BACKBONES",
-    "GROUPS",
     "METHODS",
     "ClassifierConfig",
     "ClassifierTrainConfig",

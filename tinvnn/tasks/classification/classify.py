@@ -13,7 +13,7 @@
 
 The shipped classifier (:data:`DEFAULT_CLASSIFIER`) is PointNet with Frame Averaging over the 8
 sign-flipped PCA frames (``method="fa"``), 256 points, width 256, 15 epochs on ModelNet40
-(77.9 % test accuracy under any rotation, the best of ``docs/benchmarks.md`` section 8; the
+(77.9 % test accuracy under any rotation, ``docs/results.md`` section 2; the
 weighted frames reach 74.7 % at a third of its backbone calls). Frame Averaging is exactly
 invariant except where two PCA eigenvalues tie (then the axes themselves are undefined).
 ModelNet40 is z-up; the model is invariant to rotations, so a y-up file needs no conversion.

@@ -23,7 +23,7 @@ import typing
 
 from torch import nn
 
-from tinvnn.canonical import GROUPS
+from tinvnn.group import GROUP_NAMES
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.protocols import Protocol
@@ -31,7 +31,6 @@ from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_
 
 __all__ = [
     "BACKBONES",
-    "GROUPS",
     "METHODS",
     "BackboneBuilder",
     "build_backbone",
@@ -121,7 +120,7 @@ def wrap_backbone(
     ``weighted_draw`` only): see :class:`tinvnn.nn.WeightedFrames`.
     """
     _check("method", method, METHODS)
-    _check("group", group, GROUPS)
+    _check("group", group, GROUP_NAMES)
     check_method_options(method, sign_augment=sign_augment, threshold=threshold, max_frames=max_frames)
     if method in ("none", "aug"):
         return backbone
@@ -155,7 +154,7 @@ def check_method_options(
 def train_augmentation(method: str, group: str) -> Protocol | None:
     """The extra random transformation ``method`` applies to training clouds (None: nothing)."""
     _check("method", method, METHODS)
-    _check("group", group, GROUPS)
+    _check("group", group, GROUP_NAMES)
     if method != "aug":
         return None
     return Protocol("O3" if group == "O" else "SO3")

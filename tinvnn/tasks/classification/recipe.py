@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from tinvnn._checks import check_number, check_positive_int
-from tinvnn.canonical import GROUPS
 from tinvnn.checkpoint import CheckpointMismatchError, load_checkpoint, load_weights, read_config, run_checkpoint_file
 from tinvnn.config import Config, option
+from tinvnn.group import GROUP_NAMES
 from tinvnn.tasks.classification.datasets import DATASETS
 from tinvnn.tasks.classification.methods import BACKBONES, METHODS, build_backbone, check_method_options, wrap_backbone
 from tinvnn.tasks.classification.protocols import parse_protocol
@@ -50,7 +50,7 @@ class ClassifierConfig(Config):
 
     method: str = option("tinv", "invariance method", choices=METHODS)
     backbone: str = option("pointnet", "backbone network", choices=tuple(BACKBONES))
-    group: str = option("O", "O (rotations and reflections) or SO (rotations only)", choices=GROUPS)
+    group: str = option("O", "O (rotations and reflections) or SO (rotations only)", choices=GROUP_NAMES)
     points: int = option(1024, "points per cloud (reproducible subset)")
     width: int = option(1024, "global feature width (1024 in the papers)")
     k: int = option(20, "DGCNN neighbours")
@@ -65,7 +65,7 @@ class ClassifierConfig(Config):
         for name, value, valid in (
             ("method", self.method, METHODS),
             ("backbone", self.backbone, tuple(BACKBONES)),
-            ("group", self.group, GROUPS),
+            ("group", self.group, GROUP_NAMES),
         ):
             if value not in valid:
                 raise ValueError(f"unknown {name} {value!r}; expected one of {valid}")

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from tinvnn._checks import check_number, check_positive_int
-from tinvnn.canonical import GROUPS
 from tinvnn.checkpoint import BEST, load_checkpoint, load_weights, read_config
 from tinvnn.config import Config, option
+from tinvnn.group import GROUP_NAMES
 from tinvnn.models.nbody import EGNN, GNN
 from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
 from tinvnn.tasks.nbody.dataset import NBodyConfig
@@ -54,7 +54,7 @@ class NBodyModelConfig(Config):
     model: str = option("tinv_gnn", "which network", choices=MODELS)
     hidden: int = option(64, "GNN / EGNN width")
     layers: int = option(4, "GNN / EGNN depth")
-    group: str = option("O", "symmetry group of the wrapped models", choices=GROUPS)
+    group: str = option("O", "symmetry group of the wrapped models", choices=GROUP_NAMES)
     relative: bool = option(False, "GNN edge input with relative positions (GNN family)")
     residual: bool = option(False, "GNN predicts a displacement (GNN family)")
     sign_augment: bool = option(False, "tinv_gnn: random axis signs of the canonical frame in training")
@@ -62,8 +62,8 @@ class NBodyModelConfig(Config):
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {MODELS}, got {self.model!r}")
-        if self.group not in GROUPS:
-            raise ValueError(f"group: expected one of {GROUPS}, got {self.group!r}")
+        if self.group not in GROUP_NAMES:
+            raise ValueError(f"group: expected one of {GROUP_NAMES}, got {self.group!r}")
         if self.model == "egnn" and (self.relative or self.residual):
             raise ValueError("relative, residual: options of the GNN family, not of 'egnn'")
         if self.sign_augment and self.model != "tinv_gnn":
