@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _register_unavailable(sub: argparse._SubParsersAction, command: str, err: ModuleNotFoundError) -> None:
+def _register_unavailable(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], command: str, err: ModuleNotFoundError
+) -> None:
     """A placeholder sub-command that takes any arguments and reports the missing dependency."""
     missing = missing_dependency(err, f"tinvnn {command}")
     if missing is None:  # not an optional dependency: a bug, shown in full

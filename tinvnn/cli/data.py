@@ -21,7 +21,7 @@ example:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``data convert`` to the tinvnn parser."""
     data = sub.add_parser("data", help="convert public datasets to tinvnn's layout")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

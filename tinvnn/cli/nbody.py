@@ -28,7 +28,7 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``nbody train`` and ``nbody eval`` to the tinvnn parser."""
     nbody = sub.add_parser("nbody", help="charged 5-body dynamics (EGNN benchmark)")
     tasks = nbody.add_subparsers(dest="nbody_command", metavar="ACTION", required=True)

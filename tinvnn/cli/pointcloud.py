@@ -27,7 +27,7 @@ from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sw
 __all__ = ["register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``train``, ``eval``, ``sweep-angle``, ``audit``, ``classify`` and ``demo`` to the tinvnn parser."""
     p = sub.add_parser("train", help="train a point-cloud classifier")
     add_arguments(p, ClassifierTrainConfig)

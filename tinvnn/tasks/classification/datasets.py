@@ -214,7 +214,9 @@ def _tube(rng: np.random.Generator, n: int, r0: float, r1: float, z0: float, z1:
 
 def _ellipsoid(rng: np.random.Generator, n: int) -> np.ndarray:
     d = rng.standard_normal((n, 3))
-    return d / np.linalg.norm(d, axis=1, keepdims=True) * rng.uniform([0.5, 0.3, 0.15], [0.7, 0.5, 0.3])
+    radii = rng.uniform([0.5, 0.3, 0.15], [0.7, 0.5, 0.3])
+    scaled: np.ndarray = d / np.linalg.norm(d, axis=1, keepdims=True) * radii
+    return scaled
 
 
 def _box(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -267,7 +269,8 @@ def _helix(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _ball_dirs(rng: np.random.Generator, n: int) -> np.ndarray:
     d = rng.standard_normal((n, 3))
-    return d / np.linalg.norm(d, axis=1, keepdims=True)
+    unit: np.ndarray = d / np.linalg.norm(d, axis=1, keepdims=True)
+    return unit
 
 
 def _table(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -330,7 +333,8 @@ def normalise_clouds(points: np.ndarray) -> np.ndarray:
         points (..., N, 3) -> (..., N, 3).
     """
     points = points - points.mean(axis=-2, keepdims=True)
-    return points / np.linalg.norm(points, axis=-1).max(axis=-1)[..., None, None]
+    scaled: np.ndarray = points / np.linalg.norm(points, axis=-1).max(axis=-1)[..., None, None]
+    return scaled
 
 
 def make_synthetic(per_class: int, *, points: int = 1024, seed: int = 0, noise: float = 0.01) -> PointCloudDataset:

@@ -56,7 +56,8 @@ def equivariance_errors(
     loc, vel, charges = part.loc.double(), part.vel.double(), part.charges.double()
 
     def predict(pos: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
-        return model64(pos, vectors, charges=charges)
+        out: torch.Tensor = model64(pos, vectors, charges=charges)
+        return out
 
     report = check_equivariance(
         predict, loc, output="point", vectors=vel, group=group, scale=False, translate=True,

@@ -113,7 +113,7 @@ def coulomb_forces(
     r2[:, diag, diag] = 1.0  # self-pairs: any finite value, zeroed below
     size = interaction_strength * charges[:, :, None] * charges[:, None, :] / (r2 * np.sqrt(r2))
     size[:, diag, diag] = 0.0
-    forces = np.einsum("sij,sijd->sid", size, diff)
+    forces: np.ndarray = np.einsum("sij,sijd->sid", size, diff)
     if max_force is not None:
         np.clip(forces, -max_force, max_force, out=forces)
     return forces
@@ -126,7 +126,7 @@ def total_energy(loc: np.ndarray, vel: np.ndarray, charges: np.ndarray, *, inter
         loc, vel: ``(..., n, d)``; charges: ``(..., n)`` broadcastable against them;
         returns ``(...)``.
     """
-    kinetic = 0.5 * np.sum(vel**2, axis=(-1, -2))
+    kinetic: np.ndarray = 0.5 * np.sum(vel**2, axis=(-1, -2))
     diff = loc[..., :, None, :] - loc[..., None, :, :]
     r = np.sqrt(np.sum(diff**2, axis=-1))
     iu = np.triu_indices(loc.shape[-2], k=1)
