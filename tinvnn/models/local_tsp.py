@@ -61,7 +61,8 @@ class LocalScorer(nn.Module):
         h = self.norm(h)
         k = t - 2
         context = torch.cat([h[:, :1], h[:, 1:2]], -1).expand(-1, k, -1)
-        return self.head(torch.cat([h[:, 2:], context], -1))[..., 0]
+        scores: Tensor = self.head(torch.cat([h[:, 2:], context], -1))
+        return scores[..., 0]
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value}" for key, value in self.options.items())
