@@ -52,6 +52,7 @@ __all__ = [
     "write_tsplib",
     "write_tour",
     "read_solutions",
+    "load_tsplib_dir",
     "distance_matrix",
     "instance_matrix",
     "improvement_matrix",
@@ -431,3 +432,14 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
     if instance.edge_weight_type == "GEO":
         return np.stack([_geo_radians(instance.xy()[:, 1]), _geo_radians(instance.xy()[:, 0])], -1)
     return instance.xy().copy()
+
+
+def load_tsplib_dir(directory: str | os.PathLike[str]) -> tuple[list[TSPLIBInstance], dict[str, float]]:
+    """Every ``*.tsp`` of a directory (sorted by size, then name) and its ``solutions.txt``."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.tsp"))
+    if not files:
+        raise FileNotFoundError(f"no *.tsp files in {directory}")
+    instances = sorted((read_tsplib(f) for f in files), key=lambda i: (i.num_cities, i.name))
+    solutions = directory / "solutions.txt"
+    return instances, read_solutions(solutions) if solutions.is_file() else {}
