@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
+from tinvnn.checkpoint import load_checkpoint, save_checkpoint
 from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.local.imitation import validation_instances
 from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, INFERENCE_K_KEY, load_local_policy
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import reference_lengths
-from tinvnn.training import load_checkpoint, save_checkpoint
 
 
 def main() -> None:

@@ -76,9 +76,9 @@ class TSPSolution:
         edge_weight_type: the TSPLIB metric, or None for coordinates.
         checkpoint: the model file used.
         model: ``local`` or ``attention``.
+        coords: (N, 2) the planar coordinates the solver saw (MDS coordinates for EXPLICIT files).
         k: candidate slots per decision (local policy), else None.
         variant: input variant (attention model), else None.
-        coords: (N, 2) the planar coordinates the solver saw (MDS coordinates for EXPLICIT files).
     """
 
     tour: np.ndarray
@@ -91,9 +91,9 @@ class TSPSolution:
     edge_weight_type: str | None
     checkpoint: str
     model: str
+    coords: np.ndarray = dataclasses.field(repr=False)
     k: int | None = None
     variant: str | None = None
-    coords: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2)), repr=False)
 
     @property
     def num_cities(self) -> int:

@@ -95,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     solve = tsp_sub.add_parser(
         "solve",
-        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt), print the tour and save a plot",
+        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt, or --model attention), print the tour and "
+        "save a plot",
         description="Solve one TSPLIB file (the command line of tinvnn.tsp.solve). The default policy is the "
         "shipped local-view policy (tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start "
         "city and the k nearest unvisited cities, canonicalized, so tours are exactly invariant to rotation, "

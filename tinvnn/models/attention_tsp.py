@@ -2,7 +2,8 @@
 
 The network maps 2-D city coordinates to a distribution over tours. It knows nothing of
 datasets, input normalisation or invariance: the caller decides what coordinates it sees
-(``tinvnn.tasks.tsp.variants``) and which decoding to run (``tinvnn.tasks.tsp.policy``).
+(``tinvnn.tasks.tsp.attention.variants``) and which decoding to run
+(``tinvnn.tasks.tsp.attention.decoding``).
 
 Architecture (Kool's Attention Model; POMO's forced starts):
 

@@ -1,4 +1,4 @@
-"""Candidate scorer of the local-view TSP policy (``tinvnn.tasks.tsp.local``).
+"""Candidate scorer of the local-view TSP policy (``tinvnn.tasks.tsp.local``; its views: ``local.views``).
 
 A small transformer over the tokens of one local view (current city, start city, k candidate
 slots), without positional encoding, so it is equivariant to permutations of the candidates.

@@ -41,6 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from tinvnn.mds import NonEuclideanWarning, mds
+from tinvnn.tasks.tsp.objective import check_tours
 
 __all__ = [
     "EDGE_WEIGHT_TYPES",
@@ -403,10 +407,6 @@ def improvement_matrix(instance: TSPLIBInstance) -> np.ndarray | None:
 
 def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
     """Length of a closed tour (N,) in the instance's own metric, edge by edge (O(N) memory)."""
-    import torch  # lazily, as in planar_coordinates: reading files needs no torch
-
-    from tinvnn.tasks.tsp.objective import check_tours
-
     t = np.asarray(tour, dtype=np.int64)
     check_tours(torch.from_numpy(t), instance.num_cities)
     nxt = np.roll(t, -1)
@@ -420,10 +420,6 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
     """(N, 2) coordinates the policy sees: as written, (longitude, latitude) radians for GEO,
     classical MDS coordinates (``tinvnn.mds``, canonical) for EXPLICIT."""
     if instance.weights is not None:
-        import torch
-
-        from tinvnn.mds import NonEuclideanWarning, mds
-
         if instance.num_cities == 1:
             return np.zeros((1, 2))
         with warnings.catch_warnings():  # expected for road or rounded distances: the
