@@ -74,7 +74,7 @@ def test_attention_model_through_the_same_call() -> None:
         ({"decode": "beam"}, "decode: expected one of auto, greedy, multistart, sample, got 'beam'"),
         ({"optimum": float("nan")}, "optimum: expected a finite positive length, got nan"),
         ({"k": 0}, "k: expected a positive number of candidate slots, got 0"),
-        ({"variant": "tinv"}, "variant applies to the attention model"),
+        ({"model": "local", "variant": "tinv"}, "variant applies to the attention model"),
         ({"model": "attention", "k": 4}, "k applies to the local policy"),
     ],
 )

@@ -158,7 +158,8 @@ def solve(
         cities: (N, 2) distinct city coordinates (array, list or tensor; Euclidean lengths), or
             the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT; lengths
             in its metric).
-        model: ``local`` or ``attention`` (default: the kind of ``checkpoint``, else ``local``).
+        model: ``local`` or ``attention`` (default: the kind of ``checkpoint``; without one,
+            ``attention`` when a ``variant`` is given, else ``local``).
         checkpoint: the model file (default: the shipped ``tsp_local.pt`` or ``tsp20_tinv.pt``;
             an attention run directory stands for its ``best.pt``).
         decode: ``auto`` (local: multistart x16 up to 200 cities, x4 up to 500, greedy beyond;
@@ -202,6 +203,7 @@ def solve(
         raise ValueError(f"decode: expected one of {', '.join(DECODES)}, got {decode!r}")
     # the checkpoint is read once; bad options fail before the instance is read
     if checkpoint is None:
+        model = model or ("attention" if variant is not None else "local")  # only the attention model has variants
         path = DEFAULT_ATTENTION_CHECKPOINT if model == "attention" else DEFAULT_LOCAL_CHECKPOINT
     else:
         path = checkpoint_file(checkpoint)
@@ -210,7 +212,7 @@ def solve(
     settings: dict[str, Any]
     if kind == "local":
         if variant is not None:
-            raise ValueError("variant applies to the attention model (model 'attention'); the local policy has no variants")
+            raise ValueError("variant applies to the attention model; the local policy has no variants")
         if k is not None and k < 1:
             raise ValueError(f"k: expected a positive number of candidate slots, got {k}")
         scorer, _ = load_local_policy(path, payload=payload)

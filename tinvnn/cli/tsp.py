@@ -100,8 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Solve one TSPLIB file (the command line of tinvnn.tsp.solve). The default policy is the "
         "shipped local-view policy (tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start "
         "city and the k nearest unvisited cities, canonicalized, so tours are exactly invariant to rotation, "
-        "reflection, scale, translation and city order. --model attention (or --checkpoint of `tsp train`) uses "
-        "the TSP-20 attention model instead (default: the shipped tsp20_tinv.pt).",
+        "reflection, scale, translation and city order. --model attention (or --variant, or --checkpoint of "
+        "`tsp train`) uses the TSP-20 attention model instead (default: the shipped tsp20_tinv.pt).",
     )
     solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
     solve.add_argument(
@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("local", "attention"),
         default=None,
         help="local: the local-view policy; attention: the TSP-20 attention model (default: the kind of "
-        "--checkpoint, else local)",
+        "--checkpoint; without one, attention when --variant is given, else local)",
     )
     solve.add_argument(
         "--checkpoint",
@@ -150,7 +150,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="candidate slots per decision of the local policy (default: the checkpoint's inference k, 24 for the shipped one)",
     )
     solve.add_argument(
-        "--variant", choices=VARIANTS, default=None, help="input variant of the attention model (default: its checkpoint's)"
+        "--variant",
+        choices=VARIANTS,
+        default=None,
+        help="input variant of the attention model (default: its checkpoint's; implies --model attention)",
     )
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
