@@ -20,9 +20,16 @@ from tinvnn.checkpoint import BEST, LAST
 from tinvnn.cli._run import add_run_arguments, run_options
 from tinvnn.config import add_arguments, from_args
 from tinvnn.runtime import is_main_process
-from tinvnn.tasks.tsp.attention.recipe import DECODINGS, DEFAULT_ATTENTION_CHECKPOINT, AttentionConfig
+from tinvnn.tasks.tsp.attention.recipe import (
+    DECODINGS,
+    DEFAULT_ATTENTION_CHECKPOINT,
+    AttentionConfig,
+    checkpoint_file,
+    checkpoint_variant,
+    load_attention_model,
+)
 from tinvnn.tasks.tsp.attention.variants import VARIANTS
-from tinvnn.tasks.tsp.local.recipe import ImitationConfig, LocalReinforceConfig
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, LocalReinforceConfig, dagger_label_sets
 from tinvnn.tasks.tsp.transforms import TRANSFORMS
 
 __all__ = ["register"]
@@ -32,11 +39,11 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``tsp`` and its sub-commands ``solve``, ``imitate``, ``finetune``, ``train``, ``eval`` to the tinvnn parser."""
-    tsp = sub.add_parser(
-        "tsp",
-        help="neural TSP solvers: the local-view policy (solve, imitate, finetune) and the TSP-20 attention model "
-        "(train, eval)",
+    what = (
+        "neural TSP solvers: the local-view policy (solve, imitate, finetune) and the TSP-20 attention model "
+        "(train, eval; solve --model attention)"
     )
+    tsp = sub.add_parser("tsp", help=what, description=what[0].upper() + what[1:] + ".")
     tsp_sub = tsp.add_subparsers(dest="tsp_command", metavar="TSP_COMMAND", required=True)
 
     train = tsp_sub.add_parser(
@@ -180,7 +187,6 @@ def _train(args: argparse.Namespace) -> int:
 def _imitate(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.local.dagger import generate_dagger
     from tinvnn.tasks.tsp.local.imitation import generate_tours, train_imitation
-    from tinvnn.tasks.tsp.local.recipe import dagger_label_sets
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
@@ -205,7 +211,6 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.attention.evaluate import Decoding, evaluate_test_set, evaluate_tsplib
-    from tinvnn.tasks.tsp.attention.recipe import checkpoint_file, checkpoint_variant, load_attention_model
     from tinvnn.tasks.tsp.instances import fixed_test_set
     from tinvnn.tasks.tsp.reference import reference_lengths
     from tinvnn.tasks.tsp.tsplib import load_tsplib_dir
