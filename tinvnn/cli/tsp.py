@@ -37,7 +37,7 @@ __all__ = ["register"]
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tsp`` and its sub-commands ``solve``, ``imitate``, ``finetune``, ``train``, ``eval`` to the tinvnn parser."""
     what = (
         "neural TSP solvers: the local-view policy (solve, imitate, finetune) and the TSP-20 attention model "

@@ -68,7 +68,7 @@ def decode_tours(
     model.eval()
     dtype = next(model.parameters()).dtype
     all_tours, all_lengths = [], []
-    for part in coords.split(chunk):
+    for part in torch.split(coords, chunk):
         b, n, _ = part.shape
         if decode == "greedy":
             starts = farthest_start(part)[:, None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,7 +105,7 @@ def evaluate_tsplib(
     decoding: Decoding = Decoding(),
     heuristic: str | None = None,
     seed: int = 0,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Solve each TSPLIB instance (policy, or ``heuristic`` when given) and measure it in the file's metric.
 
     Returns:

@@ -21,6 +21,7 @@ in the instance's own units.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -87,7 +88,9 @@ def _device_generator(g: torch.Generator, device: torch.device) -> torch.Generat
     return torch.Generator(device).manual_seed(int(torch.randint(2**62, (1,), generator=g)))
 
 
-def train_attention(config: AttentionConfig, options: RunOptions | None = None) -> tuple[AttentionTSP, list[dict]]:
+def train_attention(
+    config: AttentionConfig, options: RunOptions | None = None
+) -> tuple[AttentionTSP, list[dict[str, Any]]]:
     """Train a policy on fresh uniform instances under the run harness.
 
     Returns:
