@@ -31,25 +31,27 @@ import torch
 torch.set_num_threads(1)
 old = sys.argv[2] == "old"
 tmp = tempfile.mkdtemp()
-from tinvnn.tasks.tsp.reinforce import TrainConfig, train
 from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
 from tinvnn.tasks.nbody.train import train_nbody
-if old:
+if old:  # the module names of the old tree
     from tinvnn.tasks.nbody.train import TrainConfig as NBodyTrainConfig
+    from tinvnn.tasks.tsp.reinforce import TrainConfig as AttentionConfig, train as train_attention
 else:
     from tinvnn.tasks.nbody.recipe import NBodyTrainConfig
+    from tinvnn.tasks.tsp.attention.recipe import AttentionConfig
+    from tinvnn.tasks.tsp.attention.reinforce import train_attention
 data_config = NBodyConfig(n_train=1000, n_val=100, n_test=100)
 data = load_nbody(data_config, root=tmp)
 nbody = NBodyTrainConfig(model="tinv_gnn", epochs=3, eval_every=3, data=data_config)
 if old:
     import time
     began = time.perf_counter()
-    train(TrainConfig(variant="tinv", steps=60), log_every=1000)
+    train_attention(AttentionConfig(variant="tinv", steps=60), log_every=1000)
     tsp = (time.perf_counter() - began) / 60
     _, result = train_nbody(nbody, data)
 else:
     from tinvnn.training import RunOptions
-    _, history = train(TrainConfig(variant="tinv", steps=60, steps_per_epoch=60, eval_every=1000),
+    _, history = train_attention(AttentionConfig(variant="tinv", steps=60, steps_per_epoch=60, eval_every=1000),
                        RunOptions(out=tmp + "/tsp", progress=False))
     tsp = history[-1]["seconds"] / 60
     _, result = train_nbody(nbody, data, RunOptions(out=tmp + "/nbody", progress=False))

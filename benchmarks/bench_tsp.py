@@ -26,26 +26,20 @@ from pathlib import Path
 import torch
 
 from tinvnn.paths import data_dir
-from tinvnn.tasks.tsp.evaluate import (
-    HEURISTICS,
-    Decoding,
-    evaluate_test_set,
-    evaluate_tsplib,
-    heuristic_gaps,
-    load_tsplib_dir,
-)
+from tinvnn.tasks.tsp.attention.evaluate import HEURISTICS, Decoding, evaluate_test_set, evaluate_tsplib, heuristic_gaps
+from tinvnn.tasks.tsp.attention.recipe import load_attention_model
+from tinvnn.tasks.tsp.attention.variants import VARIANTS, get_variant
 from tinvnn.tasks.tsp.instances import fixed_test_set
 from tinvnn.tasks.tsp.reference import reference_lengths
-from tinvnn.tasks.tsp.reinforce import load_policy
 from tinvnn.tasks.tsp.transforms import TRANSFORMS
-from tinvnn.tasks.tsp.variants import VARIANTS, get_variant
+from tinvnn.tasks.tsp.tsplib import load_tsplib_dir
 
 DECODES = {"greedy": Decoding("greedy"), "multistart": Decoding("multistart"), "multistart+2opt": Decoding("multistart", two_opt=True)}
 
 
 def _eval(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    model, config = load_policy(args.checkpoint)
+    model, config = load_attention_model(args.checkpoint)
     variant = get_variant(args.variant)
     if variant.trains_as != config.variant:
         raise ValueError(f"{args.variant} needs a {variant.trains_as} checkpoint, got {config.variant}")

@@ -11,7 +11,7 @@ choice: the smallest k whose mean gap is within ``--tolerance`` points of the lo
         --out runs/tsp_local/inference_k.json [--write tinvnn/checkpoints/tsp_local.pt]
 
 ``--write FILE`` writes the checkpoint (``--checkpoint``, default the shipped one) to FILE with
-``meta["inference_k"]`` set to the choice (:func:`tinvnn.tasks.tsp.solver.inference_k` reads it)
+``meta["inference_k"]`` set to the choice (:func:`tinvnn.tasks.tsp.local.recipe.inference_k` reads it)
 and the sweep in ``meta["inference_k_sweep"]``.
 """
 
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-from tinvnn.tasks.tsp.imitation import validation_instances
-from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
+from tinvnn.checkpoint import load_checkpoint, save_checkpoint
+from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.imitation import validation_instances
+from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, INFERENCE_K_KEY, load_local_policy
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import reference_lengths
-from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, INFERENCE_K_KEY, load_local_policy
-from tinvnn.training import load_checkpoint, save_checkpoint
 
 
 def main() -> None:

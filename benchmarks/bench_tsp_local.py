@@ -39,24 +39,18 @@ import numpy as np
 import torch
 
 from tinvnn.paths import data_dir
-from tinvnn.tasks.tsp.evaluate import load_tsplib_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge_tour, insertion_tour, nearest_neighbour_tour
 from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import TEST_SEED, clustered_instances, uniform_instances
+from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, load_local_policy
+from tinvnn.tasks.tsp.local.solver import LocalDecoding, auto_decoding, solve_local
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.tasks.tsp.solver import (
-    DEFAULT_LOCAL_CHECKPOINT,
-    LocalDecoding,
-    auto_decoding,
-    inference_k,
-    load_local_policy,
-    solve_local,
-)
 from tinvnn.tasks.tsp.tsplib import (
     TSPLIBInstance,
     improvement_matrix,
     instance_matrix,
+    load_tsplib_dir,
     planar_coordinates,
     tour_length_tsplib,
     write_tsplib,

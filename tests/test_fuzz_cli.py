@@ -170,13 +170,13 @@ def test_tsp_solve_never_reports_an_impossible_gap(
     assert "cannot be this instance's" in caplog.text
     for bad in ("nan", "inf", "0", "-5"):
         code, err = _run(["tsp", "solve", str(path), "--optimum", bad, "--no-plot"], capsys)
-        assert code == 2 and f"--optimum: expected a finite positive length, got {float(bad)}" in err
+        assert code == 2 and f"optimum: expected a finite positive length, got {float(bad)}" in err
 
 
 @pytest.mark.parametrize(("flags", "message"), [(["--num-cities", "0"], "--num-cities: expected at least 3 cities, got 0"),
                                                 (["--num", "0"], "--num: expected a positive number of instances, got 0")])  # fmt: skip
 def test_tsp_eval_refuses_empty_test_sets(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT
+    from tinvnn.tasks.tsp.attention.recipe import DEFAULT_ATTENTION_CHECKPOINT
 
-    code, err = _run(["tsp", "eval", "--checkpoint", str(DEFAULT_CHECKPOINT), *flags], capsys)
+    code, err = _run(["tsp", "eval", "--checkpoint", str(DEFAULT_ATTENTION_CHECKPOINT), *flags], capsys)
     assert code == 2 and message in err, err

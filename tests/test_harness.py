@@ -29,9 +29,9 @@ from tinvnn.tasks.nbody.dataset import NBodyConfig, load_nbody
 from tinvnn.tasks.nbody.recipe import NBodyTrainConfig
 from tinvnn.tasks.nbody.simulator import ChargedSystem
 from tinvnn.tasks.nbody.train import NBodyTask
-from tinvnn.tasks.tsp.imitation import ImitationTask
-from tinvnn.tasks.tsp.reinforce import ReinforceTask
-from tinvnn.tasks.tsp.reinforce import TrainConfig as TSPConfig
+from tinvnn.tasks.tsp.attention.recipe import AttentionConfig as TSPConfig
+from tinvnn.tasks.tsp.attention.reinforce import ReinforceTask
+from tinvnn.tasks.tsp.local.imitation import ImitationTask
 from tinvnn.training import (
     BEST,
     LAST,

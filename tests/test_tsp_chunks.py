@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinvnn.tasks.tsp.chunks import chunk_path, load_chunks, missing_chunks, save_chunk
+from tinvnn.tasks.tsp.local.chunks import chunk_path, load_chunks, missing_chunks, save_chunk
 
 
 def test_chunks_resume_at_the_missing_ones_and_load_in_order(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinvnn.checkpoint import save_checkpoint
 from tinvnn.cli import main
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer
 from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, write_tsplib
 
 
@@ -63,7 +65,26 @@ def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pyte
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--variant", "tinv"]) == 2
     assert "needs a checkpoint trained as 'tinv'" in capsys.readouterr().err
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--k", "8"]) == 2
-    assert capsys.readouterr().err == "tinvnn: error: --k applies to the local policy; an attention checkpoint sees every city\n"
+    assert capsys.readouterr().err == "tinvnn: error: k applies to the local policy; the attention model sees every city\n"
+    local = tiny_checkpoint.parent / "local.pt"
+    save_checkpoint(local, {"model": build_scorer(ImitationConfig(k=4, dim=8, layers=1, heads=2)).state_dict()},
+                    ImitationConfig(k=4, dim=8, layers=1, heads=2).to_dict())  # fmt: skip
+    assert main(["tsp", "solve", str(bad), "--checkpoint", str(local), "--variant", "tinv8"]) == 2
+    assert "variant applies to the attention model; the local policy has no variants" in capsys.readouterr().err
+
+
+def test_solve_with_the_shipped_attention_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command docs/benchmarks.md shows: the shipped TSP-20 tinv model, x8 views + 2-opt."""
+    inst = TSPLIBInstance("small", np.random.default_rng(3).integers(0, 1000, (15, 2)).astype(float), "EUC_2D")
+    tsp = write_tsplib(inst, tmp_path / "small.tsp")
+    capsys.readouterr()
+    args = ["tsp", "solve", str(tsp), "--variant", "tinv8", "--two-opt", "--json", "--no-plot"]  # a variant: attention
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "attention policy (tinv8), multistart + 2-opt" and out["variant"] == "tinv8"
+    assert out["checkpoint"].endswith("tsp20_tinv.pt") and sorted(out["tour"]) == list(range(15))
+    assert main([*args[:3], "--model", "attention", *args[3:]]) == 0
+    assert json.loads(capsys.readouterr().out)["tour"] == out["tour"]
 
 
 @pytest.mark.data

@@ -12,26 +12,19 @@ import torch
 
 from tests.test_tsp_local import TINY, _permuted, _similarity
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, nearest_neighbour
-from tinvnn.tasks.tsp.imitation import (
+from tinvnn.tasks.tsp.local.construction import construct_tours
+from tinvnn.tasks.tsp.local.imitation import (
     ImitationData,
     ImitationTask,
     _instance_states,
     _near_table,
     _tour_states,
     _with_context_inputs,
-    build_scorer,
     imitation_loss,
 )
-from tinvnn.tasks.tsp.local import (
-    CONTEXT_NEIGHBOURS,
-    NUM_CONTEXT,
-    NUM_FEATURES,
-    LocalView,
-    construct_tours,
-    neighbour_table,
-    view_features,
-)
-from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
+from tinvnn.tasks.tsp.local.recipe import CONTEXT_NEIGHBOURS, NUM_CONTEXT, NUM_FEATURES, build_scorer
+from tinvnn.tasks.tsp.local.solver import LocalDecoding, solve_local
+from tinvnn.tasks.tsp.local.views import LocalView, neighbour_table, view_features
 from tinvnn.training import save_checkpoint
 
 CONTEXT = TINY.replace(context=True)

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from tinvnn.cli import main
-from tinvnn.tasks.tsp import dagger, imitation
-from tinvnn.tasks.tsp.dagger import dagger_dir, expert_path, generate_dagger, load_dagger
-from tinvnn.tasks.tsp.imitation import ImitationConfig, ImitationData, build_scorer, dagger_label_sets, export_policy
-from tinvnn.tasks.tsp.local import construct_tours
-from tinvnn.tasks.tsp.solver import load_local_policy
+from tinvnn.tasks.tsp.local import dagger, imitation
+from tinvnn.tasks.tsp.local.construction import construct_tours
+from tinvnn.tasks.tsp.local.dagger import dagger_dir, expert_path, generate_dagger, load_dagger
+from tinvnn.tasks.tsp.local.imitation import ImitationData, export_policy
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer, dagger_label_sets, load_local_policy
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
 TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)

@@ -23,26 +23,20 @@ from tinvnn.tasks.tsp.heuristics import (
     tie_broken_order,
     two_opt,
 )
-from tinvnn.tasks.tsp.imitation import (
-    ImitationConfig,
+from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
+from tinvnn.tasks.tsp.local.construction import check_cities, construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.imitation import (
     ImitationData,
     _instance_states,
-    build_scorer,
     export_policy,
     imitation_loss,
     train_imitation,
 )
-from tinvnn.tasks.tsp.improve import improve_tour, neighbour_lists
-from tinvnn.tasks.tsp.local import (
-    LocalView,
-    check_cities,
-    construct_tours,
-    invariant_starts,
-    neighbour_table,
-    view_features,
-)
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer, inference_k, load_local_policy
+from tinvnn.tasks.tsp.local.solver import LocalDecoding, solve_local
+from tinvnn.tasks.tsp.local.views import LocalView, neighbour_table, view_features
 from tinvnn.tasks.tsp.objective import matrix_tour_length
-from tinvnn.tasks.tsp.solver import LocalDecoding, solve_local
+from tinvnn.tasks.tsp.tsplib import read_tsplib
 from tinvnn.training import RunOptions, load_checkpoint
 
 TINY = ImitationConfig(k=8, dim=16, layers=1, heads=2)
@@ -251,9 +245,6 @@ def test_scalable_heuristics_agree_with_matrix_versions() -> None:
 @pytest.mark.data
 def test_shipped_policy_identical_tours_on_tsplib(shared_data: Path) -> None:
     """Integer TSPLIB coordinates have many equal distances; tours still agree exactly."""
-    from tinvnn.tasks.tsp.solver import inference_k, load_local_policy
-    from tinvnn.tasks.tsp.tsplib import read_tsplib
-
     model, config = load_local_policy()
     coords = read_tsplib(shared_data / "tsplib" / "eil101.tsp").xy()
     decoding = LocalDecoding("greedy", improve=False)

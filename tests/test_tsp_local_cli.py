@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from tinvnn.cli import main
-from tinvnn.cli.tsp import _tour_title
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
-from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY, inference_k
+from tinvnn.tasks.tsp.local.recipe import INFERENCE_K_KEY, ImitationConfig, build_scorer, inference_k
+from tinvnn.tasks.tsp.render import tour_title
 from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, read_tsplib, write_tsplib
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
@@ -68,16 +67,9 @@ def test_solve_writes_tour_file_and_reports_method(
 
 
 def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:
-    record = {
-        "name": "eil51",
-        "n": 51,
-        "method": "local policy, greedy",
-        "length": 440.0,
-        "gap": 3.29,
-        "optimum": 426.0,
-        "edge_weight_type": "EUC_2D",
-    }
-    assert _tour_title(record) == "eil51 (51 cities): local policy, greedy\nlength 440, gap 3.29 % to optimum 426"
+    title = tour_title("eil51", 51, "local policy, greedy", 440.0, optimum=426.0, gap=3.29)
+    assert title == "eil51 (51 cities): local policy, greedy\nlength 440, gap 3.29 % to optimum 426"
+    assert tour_title("x", 5, "m", 12.4, explicit=True) == "x (5 cities): m\nlength 12\n(cities drawn at their MDS coordinates)"
     _, tsp = _instance(tmp_path, 12)
     plot = tmp_path / "tour.png"
     assert main(["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--plot", str(plot)]) == 0
@@ -186,4 +178,4 @@ def test_inference_k_from_metadata_and_k_option(
         inference_k(bad)
     capsys.readouterr()
     assert main(base + ["--checkpoint", str(local_checkpoint), "--k", "0"]) == 2
-    assert capsys.readouterr().err == "tinvnn: error: --k: expected a positive number of candidate slots, got 0\n"
+    assert capsys.readouterr().err == "tinvnn: error: k: expected a positive number of candidate slots, got 0\n"

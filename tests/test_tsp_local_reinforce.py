@@ -11,12 +11,20 @@ import pytest
 import torch
 
 from tinvnn.cli import main
-from tinvnn.tasks.tsp import imitation
-from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
-from tinvnn.tasks.tsp.local import NUM_CONTEXT, NUM_FEATURES, construct_tours
-from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, LocalReinforceTask, export_finetuned, reinforce_loss
+from tinvnn.tasks.tsp.local import imitation
+from tinvnn.tasks.tsp.local.construction import construct_tours
+from tinvnn.tasks.tsp.local.finetune import LocalReinforceTask, export_finetuned, reinforce_loss
+from tinvnn.tasks.tsp.local.recipe import (
+    INFERENCE_K_KEY,
+    NUM_CONTEXT,
+    NUM_FEATURES,
+    ImitationConfig,
+    LocalReinforceConfig,
+    build_scorer,
+    inference_k,
+    load_local_policy,
+)
 from tinvnn.tasks.tsp.objective import tour_length
-from tinvnn.tasks.tsp.solver import INFERENCE_K_KEY, inference_k, load_local_policy
 from tinvnn.training import load_checkpoint, save_checkpoint
 
 TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)

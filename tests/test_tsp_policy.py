@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from tinvnn.models.attention_tsp import AttentionTSP
+from tinvnn.tasks.tsp.attention.decoding import decode_tours, farthest_start
+from tinvnn.tasks.tsp.attention.recipe import DEFAULT_ATTENTION_CHECKPOINT, AttentionConfig, load_attention_model
+from tinvnn.tasks.tsp.attention.reinforce import train_attention
+from tinvnn.tasks.tsp.attention.variants import VARIANTS, dihedral8, get_variant, unit_square
 from tinvnn.tasks.tsp.instances import uniform_instances
 from tinvnn.tasks.tsp.objective import check_tours, tour_length
-from tinvnn.tasks.tsp.policy import farthest_start, solve
-from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, TrainConfig, load_policy, train
 from tinvnn.tasks.tsp.transforms import TRANSFORMS, apply_transform
-from tinvnn.tasks.tsp.variants import VARIANTS, dihedral8, get_variant, unit_square
 from tinvnn.training import LAST, CheckpointMismatchError, RunOptions, save_checkpoint
 
 
@@ -74,7 +75,7 @@ def test_variant_inputs() -> None:
 
 def _greedy_forms(model: AttentionTSP, variant: str, coords: torch.Tensor, name: str) -> list[tuple[int, ...]]:
     moved, _, order = apply_transform(name, coords, seed=7)
-    tours, _ = solve(model, get_variant(variant), moved, decode="greedy")
+    tours, _ = decode_tours(model, get_variant(variant), moved, decode="greedy")
     return [cyclic_form(t) for t in order.gather(1, tours).tolist()]
 
 
@@ -100,20 +101,20 @@ def test_decodings_and_two_opt() -> None:
     variant = get_variant("unit")
     results = {}
     for decode in ("greedy", "multistart", "sample"):
-        tours, lengths = solve(model, variant, coords, decode=decode, samples=2, generator=torch.Generator().manual_seed(0))
+        tours, lengths = decode_tours(model, variant, coords, decode=decode, samples=2, generator=torch.Generator().manual_seed(0))
         check_tours(tours, 12)
         torch.testing.assert_close(lengths, tour_length(coords, tours))
         results[decode] = lengths
     assert (results["multistart"] <= results["greedy"] + 1e-12).all()  # greedy's start is one of the N starts
-    _, refined = solve(model, variant, coords, decode="multistart", two_opt=True)
+    _, refined = decode_tours(model, variant, coords, decode="multistart", two_opt=True)
     assert (refined <= results["multistart"] + 1e-12).all()
-    pomo8 = solve(model, get_variant("pomo8"), coords, decode="multistart")[1]
+    pomo8 = decode_tours(model, get_variant("pomo8"), coords, decode="multistart")[1]
     assert (pomo8 <= results["multistart"] + 1e-12).all()  # the first view is unit's input
-    tinv = solve(model, get_variant("tinv"), coords, decode="multistart")[1]
-    tinv8 = solve(model, get_variant("tinv8"), coords, decode="multistart")[1]
+    tinv = decode_tours(model, get_variant("tinv"), coords, decode="multistart")[1]
+    tinv8 = decode_tours(model, get_variant("tinv8"), coords, decode="multistart")[1]
     assert (tinv8 <= tinv + 1e-12).all()
     with pytest.raises(ValueError, match="unknown decoding 'beam'"):
-        solve(model, variant, coords, decode="beam")
+        decode_tours(model, variant, coords, decode="beam")
 
 
 def test_farthest_start() -> None:
@@ -122,25 +123,25 @@ def test_farthest_start() -> None:
 
 
 def test_training_runs_and_round_trips(tmp_path) -> None:
-    config = TrainConfig(variant="tinv", num_cities=8, embed_dim=16, num_layers=1, num_heads=2, ff_dim=16,
+    config = AttentionConfig(variant="tinv", num_cities=8, embed_dim=16, num_layers=1, num_heads=2, ff_dim=16,
                          batch_size=4, steps=4, steps_per_epoch=2, val_instances=4)
-    model, history = train(config, RunOptions(out=str(tmp_path / "run"), progress=False))
+    model, history = train_attention(config, RunOptions(out=str(tmp_path / "run"), progress=False))
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_length"] > 0 for h in history)
-    loaded, loaded_config = load_policy(tmp_path / "run" / LAST)
+    loaded, loaded_config = load_attention_model(tmp_path / "run" / LAST)
     assert loaded_config == config
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
     for views_only in ("pomo8", "tinv8"):
         with pytest.raises(ValueError, match="adds test-time views to another model"):
-            TrainConfig(variant=views_only)
+            AttentionConfig(variant=views_only)
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"lr": 1.0})
     with pytest.raises(CheckpointMismatchError, match="its weights do not fit the TSP policy its configuration describes"):
-        load_policy(tmp_path / "other.pt")
+        load_attention_model(tmp_path / "other.pt")
 
 
 def test_shipped_checkpoint_is_small_tinv_and_invariant() -> None:
-    assert DEFAULT_CHECKPOINT.stat().st_size < 2 * 1024**2
-    model, config = load_policy(DEFAULT_CHECKPOINT)
+    assert DEFAULT_ATTENTION_CHECKPOINT.stat().st_size < 2 * 1024**2
+    model, config = load_attention_model(DEFAULT_ATTENTION_CHECKPOINT)
     assert config.variant == "tinv" and config.num_cities == 20
     model = model.double()
     coords = uniform_instances(8, 20, dtype=torch.float64)

@@ -1,44 +1,55 @@
-"""CLI sub-commands of the TSP task: ``tinvnn tsp train|eval|solve``.
+"""CLI sub-commands of the TSP task: ``tinvnn tsp solve|imitate|finetune|train|eval``.
 
-Parsing only; the work is done by ``tinvnn.tasks.tsp``.
+``solve`` calls :func:`tinvnn.tsp.solve` (the local-view policy, or the TSP-20 attention model)
+and prints, plots and writes the tour; ``imitate`` and ``finetune`` train the local-view policy,
+``train`` and ``eval`` the TSP-20 attention model. Only the configurations the flags need are
+imported here; each command imports its work when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
-import math
-import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from tinvnn._io import json_safe
+from tinvnn.checkpoint import BEST, LAST
 from tinvnn.cli._run import add_run_arguments, run_options
-from tinvnn.training import BEST, LAST, add_arguments, from_args, is_main_process
+from tinvnn.config import add_arguments, from_args
+from tinvnn.runtime import is_main_process
+from tinvnn.tasks.tsp.attention.recipe import (
+    DECODINGS,
+    DEFAULT_ATTENTION_CHECKPOINT,
+    AttentionConfig,
+    checkpoint_file,
+    checkpoint_variant,
+    load_attention_model,
+)
+from tinvnn.tasks.tsp.attention.variants import VARIANTS
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, LocalReinforceConfig, dagger_label_sets
+from tinvnn.tasks.tsp.transforms import TRANSFORMS
 
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``tsp`` and its sub-commands ``train``, ``eval``, ``solve`` to the tinvnn parser."""
-    from tinvnn.tasks.tsp.imitation import ImitationConfig
-    from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig
-    from tinvnn.tasks.tsp.policy import DECODINGS
-    from tinvnn.tasks.tsp.reinforce import TrainConfig
-    from tinvnn.tasks.tsp.transforms import TRANSFORMS
-    from tinvnn.tasks.tsp.variants import VARIANTS
-
-    tsp = sub.add_parser("tsp", help="neural TSP solver (attention model, REINFORCE with POMO baseline)")
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``tsp`` and its sub-commands ``solve``, ``imitate``, ``finetune``, ``train``, ``eval`` to the tinvnn parser."""
+    what = (
+        "neural TSP solvers: the local-view policy (solve, imitate, finetune) and the TSP-20 attention model "
+        "(train, eval; solve --model attention)"
+    )
+    tsp = sub.add_parser("tsp", help=what, description=what[0].upper() + what[1:] + ".")
     tsp_sub = tsp.add_subparsers(dest="tsp_command", metavar="TSP_COMMAND", required=True)
 
     train = tsp_sub.add_parser(
-        "train", help="train a policy on random uniform TSP instances (REINFORCE, POMO baseline)"
+        "train", help="train the TSP-20 attention model on random uniform instances (REINFORCE, POMO baseline)"
     )
-    add_arguments(train, TrainConfig)
+    add_arguments(train, AttentionConfig)
     add_run_arguments(train, out="runs/tsp")
     train.set_defaults(func=_train)
 
@@ -63,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:
         p.add_argument(
-            "--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp20_tinv.pt)"
+            "--checkpoint", type=Path, default=None, help="attention checkpoint (default: the shipped tsp20_tinv.pt)"
         )
         p.add_argument(
             "--variant",
@@ -77,7 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--seed", type=int, default=0, help="seed of transformations and sampling")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
-    evaluate = tsp_sub.add_parser("eval", help="optimality gaps on a random test set or TSPLIB files")
+    evaluate = tsp_sub.add_parser(
+        "eval", help="optimality gaps of the attention model on a random test set or TSPLIB files"
+    )
     policy_options(evaluate, "greedy")
     evaluate.add_argument("--tsplib", type=Path, default=None, help="directory of .tsp files (+ solutions.txt)")
     evaluate.add_argument("--num-cities", type=int, default=None, help="test-set size (default: the checkpoint's)")
@@ -89,15 +102,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     solve = tsp_sub.add_parser(
         "solve",
-        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt), print the tour and save a plot",
-        description="Solve one TSPLIB file. The default policy is the shipped local-view policy "
-        "(tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start city and the k nearest "
-        "unvisited cities, canonicalized, so tours are exactly invariant to rotation, reflection, scale, "
-        "translation and city order. --checkpoint also takes a TSP-20 attention checkpoint of `tsp train`.",
+        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt, or --model attention), print the tour and "
+        "save a plot",
+        description="Solve one TSPLIB file (the command line of tinvnn.tsp.solve). The default policy is the "
+        "shipped local-view policy (tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start "
+        "city and the k nearest unvisited cities, canonicalized, so tours are exactly invariant to rotation, "
+        "reflection, scale, translation and city order. --model attention (or --variant, or --checkpoint of "
+        "`tsp train`) uses the TSP-20 attention model instead (default: the shipped tsp20_tinv.pt).",
     )
     solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
     solve.add_argument(
-        "--checkpoint", type=Path, default=None, help="policy checkpoint (default: the shipped tsp_local.pt)"
+        "--model",
+        choices=("local", "attention"),
+        default=None,
+        help="local: the local-view policy; attention: the TSP-20 attention model (default: the kind of "
+        "--checkpoint; without one, attention when --variant is given, else local)",
+    )
+    solve.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="policy checkpoint (default: the shipped tsp_local.pt, or tsp20_tinv.pt with --model attention)",
     )
     solve.add_argument(
         "--decode",
@@ -131,7 +156,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="candidate slots per decision of the local policy (default: the checkpoint's inference k, 24 for the shipped one)",
     )
-    solve.add_argument("--variant", choices=VARIANTS, default=None, help="input variant of an attention checkpoint")
+    solve.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        default=None,
+        help="input variant of the attention model (default: its checkpoint's; implies --model attention)",
+    )
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
     solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     solve.add_argument("--tour", type=Path, default=None, help="also write the tour as a TSPLIB .tour file")
@@ -144,10 +174,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.tsp.reinforce import TrainConfig, train
+    from tinvnn.tasks.tsp.attention.reinforce import train_attention
 
     options = run_options(args)
-    _, history = train(from_args(TrainConfig, args), options)
+    _, history = train_attention(from_args(AttentionConfig, args), options)
     log.info("run directory %s: %s (last), %s (best validation length)", options.out, LAST, BEST)
     if is_main_process():
         print(json.dumps(json_safe(history[-1] if history else {}), allow_nan=False))
@@ -155,8 +185,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _imitate(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.tsp.dagger import generate_dagger
-    from tinvnn.tasks.tsp.imitation import ImitationConfig, dagger_label_sets, generate_tours, train_imitation
+    from tinvnn.tasks.tsp.local.dagger import generate_dagger
+    from tinvnn.tasks.tsp.local.imitation import generate_tours, train_imitation
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
@@ -169,7 +199,7 @@ def _imitate(args: argparse.Namespace) -> int:
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.tsp.local_reinforce import LocalReinforceConfig, export_finetuned, train_local_reinforce
+    from tinvnn.tasks.tsp.local.finetune import export_finetuned, train_local_reinforce
 
     config, options = from_args(LocalReinforceConfig, args), run_options(args)
     train_local_reinforce(config, options)
@@ -179,37 +209,19 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):
-    from tinvnn.tasks.tsp.reinforce import DEFAULT_CHECKPOINT, load_policy
-    from tinvnn.tasks.tsp.variants import get_variant
-
-    path = args.checkpoint or DEFAULT_CHECKPOINT
-    model, config = load_policy(path)
-    variant = get_variant(args.variant or config.variant)
-    if variant.trains_as != config.variant:
-        raise ValueError(
-            f"variant {variant.name!r} needs a checkpoint trained as {variant.trains_as!r}, "
-            f"but {path} was trained as {config.variant!r}"
-        )
-    return model, config, variant, path
-
-
-def _decoding(args: argparse.Namespace):
-    from tinvnn.tasks.tsp.evaluate import Decoding
-
-    if args.samples < 1:
-        raise ValueError(f"expected --samples >= 1, got {args.samples}")
-    return Decoding(args.decode, args.samples, args.two_opt)
-
-
 def _eval(args: argparse.Namespace) -> int:
-    from tinvnn.tasks.tsp.evaluate import evaluate_test_set, evaluate_tsplib, load_tsplib_dir
+    from tinvnn.tasks.tsp.attention.evaluate import Decoding, evaluate_test_set, evaluate_tsplib
     from tinvnn.tasks.tsp.instances import fixed_test_set
     from tinvnn.tasks.tsp.reference import reference_lengths
+    from tinvnn.tasks.tsp.tsplib import load_tsplib_dir
 
-    model, config, variant, path = _load(args)
-    decoding = _decoding(args)
-    out = {"checkpoint": str(path), "variant": variant.name, "decoding": asdict(decoding)}
+    path = checkpoint_file(args.checkpoint or DEFAULT_ATTENTION_CHECKPOINT)
+    model, config = load_attention_model(path)
+    variant = checkpoint_variant(config, args.variant, path)
+    if args.samples < 1:
+        raise ValueError(f"expected --samples >= 1, got {args.samples}")
+    decoding = Decoding(args.decode, args.samples, args.two_opt)
+    out: dict[str, Any] = {"checkpoint": str(path), "variant": variant.name, "decoding": asdict(decoding)}
     if args.tsplib is not None:
         instances, optima = load_tsplib_dir(args.tsplib)
         out["tsplib"] = {}
@@ -259,140 +271,37 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    import numpy as np
+    from tinvnn.tsp import solve
 
-    from tinvnn.tasks.tsp.tsplib import planar_coordinates, read_solutions, read_tsplib, tour_length_tsplib, write_tour
-
-    start = time.perf_counter()
-    if args.optimum is not None and not (math.isfinite(args.optimum) and args.optimum > 0):
-        raise ValueError(f"--optimum: expected a finite positive length, got {args.optimum}")
-    local = _is_local(args)
-    policy = _local_policy(args) if local else _load(args)  # bad options fail before reading
-    instance = read_tsplib(args.file)
-    optimum, source = args.optimum, "--optimum"
-    solutions = args.file.parent / "solutions.txt"
-    if optimum is None and solutions.is_file():
-        optimum, source = read_solutions(solutions).get(instance.name), str(solutions)
-    coords = planar_coordinates(instance)
-    if local:
-        record = _solve_local(args, instance, coords, policy)
-    else:
-        record = _solve_attention(args, instance, policy)
-    tour = np.asarray(record["tour"])
-    record.update(
-        name=instance.name,
-        n=instance.num_cities,
-        edge_weight_type=instance.edge_weight_type,
-        length=tour_length_tsplib(instance, tour),
-        optimum=optimum,
-        seconds=time.perf_counter() - start,
+    result = solve(
+        args.file,
+        model=args.model,
+        checkpoint=args.checkpoint,
+        decode=args.decode,
+        starts=args.starts,
+        samples=args.samples,
+        improve=args.improve,
+        kicks=args.kicks,
+        k=args.k,
+        variant=args.variant,
+        seed=args.seed,
+        optimum=args.optimum,
     )
-    if optimum is not None and record["length"] < optimum * (1 - 1e-9):
-        # shorter than the optimum: that optimum belongs to another instance (same name), or is wrong
-        log.warning(
-            "the optimum %s from %s is longer than the tour found (%s): it cannot be this instance's; no gap reported",
-            f"{optimum:g}", source, f"{record['length']:g}",
-        )  # fmt: skip
-        record["optimum"] = optimum = None
-    record["gap"] = None if optimum is None else 100.0 * (record["length"] / optimum - 1.0)
+    record = result.record()
     if args.tour is not None:
-        write_tour(instance.name, tour, args.tour, comment=f"length {record['length']:.0f}, {record['method']}")
+        result.write_tour(args.tour)
         record["tour_file"] = str(args.tour)
     if not args.no_plot:
-        plot = args.plot or Path(f"{instance.name}_tour.png")
-        _plot_tour(coords, record["tour"], _tour_title(record), plot)
-        record["plot"] = str(plot)
+        record["plot"] = str(result.plot(args.plot or Path(f"{result.name}_tour.png")))
     if args.json:
         print(json.dumps(record))
         return 0
-    print(f"{instance.name}: {instance.num_cities} cities, {instance.edge_weight_type}; {record['method']}")
+    print(f"{result.name}: {result.num_cities} cities, {result.edge_weight_type}; {result.method}")
     print("tour (0-based): " + " ".join(map(str, record["tour"])))
-    print(f"length: {record['length']:.0f}  ({record['seconds']:.2f} s)")
-    if record["gap"] is not None:
-        print(f"optimum: {record['optimum']:.0f}  gap: {record['gap']:.2f} %")
+    print(f"length: {result.length:.0f}  ({result.seconds:.2f} s)")
+    if result.gap is not None:
+        print(f"optimum: {result.optimum:.0f}  gap: {result.gap:.2f} %")
     for key in ("tour_file", "plot"):
         if key in record:
             print(f"{key.replace('_', ' ')}: {record[key]}")
     return 0
-
-
-def _is_local(args: argparse.Namespace) -> bool:
-    from tinvnn.tasks.tsp.solver import is_local_checkpoint
-
-    if args.checkpoint is not None and not is_local_checkpoint(args.checkpoint):
-        if args.k is not None:
-            raise ValueError("--k applies to the local policy; an attention checkpoint sees every city")
-        return False
-    if args.variant is not None:
-        raise ValueError("--variant applies to attention checkpoints (tsp train); the local policy has no variants")
-    if args.k is not None and args.k < 1:
-        raise ValueError(f"--k: expected a positive number of candidate slots, got {args.k}")
-    return True
-
-
-def _local_policy(args: argparse.Namespace) -> tuple:
-    from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, load_local_policy
-
-    path = args.checkpoint or DEFAULT_LOCAL_CHECKPOINT
-    return (*load_local_policy(path), path)
-
-
-def _solve_local(args: argparse.Namespace, instance, coords, policy: tuple) -> dict:
-    from tinvnn.tasks.tsp.solver import LocalDecoding, auto_decoding, inference_k, solve_local
-    from tinvnn.tasks.tsp.tsplib import improvement_matrix
-
-    model, _, path = policy
-    improve = True if args.improve is None else args.improve
-    decoding = auto_decoding(instance.num_cities, improve=improve)
-    if args.decode != "auto":
-        decoding = LocalDecoding(
-            args.decode, starts=args.starts, samples=args.samples or 16, improve=improve, kicks=decoding.kicks
-        )
-    if args.kicks is not None:
-        decoding = dataclasses.replace(decoding, kicks=args.kicks if improve else 0)
-    dist = improvement_matrix(instance)
-    k = args.k or inference_k(path)
-    solution = solve_local(model, coords, k=k, decoding=decoding, dist=dist, seed=args.seed)
-    return {"tour": solution.tour.tolist(), "method": solution.method, "checkpoint": str(path), "k": k}
-
-
-def _solve_attention(args: argparse.Namespace, instance, policy: tuple) -> dict:
-    from tinvnn.tasks.tsp.evaluate import Decoding, evaluate_tsplib
-
-    if instance.weights is not None or instance.num_cities < 4:
-        raise ValueError("attention checkpoints solve coordinate instances of at least 4 cities; use the local policy")
-    model, _, variant, path = policy
-    decode = "multistart" if args.decode == "auto" else args.decode
-    decoding = Decoding(decode, args.samples or 1, bool(args.improve))
-    # the caller measures the length and gap of the tour
-    (record,) = evaluate_tsplib(model, variant, [instance], {}, decoding=decoding, seed=args.seed)
-    method = f"attention policy ({variant.name}), {decode}" + (" + 2-opt" if decoding.two_opt else "")
-    return {"tour": record["tour"], "method": method, "checkpoint": str(path), "variant": variant.name}
-
-
-def _tour_title(record: dict) -> str:
-    """Plot title: instance, method, length and (when the optimum is known) gap."""
-    title = f"{record['name']} ({record['n']} cities): {record['method']}\nlength {record['length']:.0f}"
-    if record["gap"] is not None:
-        title += f", gap {record['gap']:.2f} % to optimum {record['optimum']:.0f}"
-    if record["edge_weight_type"] == "EXPLICIT":
-        title += "\n(cities drawn at their MDS coordinates)"
-    return title
-
-
-def _plot_tour(coords, tour: list[int], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    closed = list(tour) + [tour[0]]
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.plot(coords[closed, 0], coords[closed, 1], "-", lw=1, color="tab:blue")
-    ax.plot(coords[:, 0], coords[:, 1], "o", ms=3 if len(coords) <= 1000 else 1, color="tab:red")
-    ax.set_title(title, fontsize=9)
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -2,7 +2,8 @@
 
 The network maps 2-D city coordinates to a distribution over tours. It knows nothing of
 datasets, input normalisation or invariance: the caller decides what coordinates it sees
-(``tinvnn.tasks.tsp.variants``) and which decoding to run (``tinvnn.tasks.tsp.policy``).
+(``tinvnn.tasks.tsp.attention.variants``) and which decoding to run
+(``tinvnn.tasks.tsp.attention.decoding``).
 
 Architecture (Kool's Attention Model; POMO's forced starts):
 
@@ -38,8 +39,9 @@ class _SkipBatchNorm(nn.Module):
         self.norm = nn.BatchNorm1d(embed_dim, affine=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x + self.inner(x)
-        return self.norm(y.reshape(-1, y.shape[-1])).reshape(y.shape)
+        y: Tensor = x + self.inner(x)
+        normed: Tensor = self.norm(y.reshape(-1, y.shape[-1]))
+        return normed.reshape(y.shape)
 
 
 class _SelfAttention(nn.Module):
@@ -48,7 +50,8 @@ class _SelfAttention(nn.Module):
         self.mha = nn.MultiheadAttention(embed_dim, num_heads, bias=False, batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.mha(x, x, x, need_weights=False)[0]
+        mixed: Tensor = self.mha(x, x, x, need_weights=False)[0]
+        return mixed
 
 
 class AttentionTSP(nn.Module):
@@ -108,7 +111,8 @@ class AttentionTSP(nn.Module):
         """City embeddings (B, N, E) of coordinates (B, N, 2)."""
         if coords.dim() != 3 or coords.shape[-1] != 2:
             raise ValueError(f"expected coordinates of shape (B, N, 2), got {tuple(coords.shape)}")
-        return self.encoder(self.init_embed(coords))
+        emb: Tensor = self.encoder(self.init_embed(coords))
+        return emb
 
     def rollout(
         self,

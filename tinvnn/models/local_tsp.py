@@ -1,4 +1,4 @@
-"""Candidate scorer of the local-view TSP policy (``tinvnn.tasks.tsp.local``).
+"""Candidate scorer of the local-view TSP policy (``tinvnn.tasks.tsp.local``; its views: ``local.views``).
 
 A small transformer over the tokens of one local view (current city, start city, k candidate
 slots), without positional encoding, so it is equivariant to permutations of the candidates.
@@ -61,7 +61,8 @@ class LocalScorer(nn.Module):
         h = self.norm(h)
         k = t - 2
         context = torch.cat([h[:, :1], h[:, 1:2]], -1).expand(-1, k, -1)
-        return self.head(torch.cat([h[:, 2:], context], -1))[..., 0]
+        scores: Tensor = self.head(torch.cat([h[:, 2:], context], -1))
+        return scores[..., 0]
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value}" for key, value in self.options.items())

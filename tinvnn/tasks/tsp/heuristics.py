@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from tinvnn.geometry.distances import euclidean_distances
+from tinvnn.tasks.tsp.improve import neighbour_lists
 
 __all__ = [
     "TIE_RTOL",
@@ -233,8 +234,6 @@ def greedy_edge_tour(coords: np.ndarray, neighbours: int = 10) -> np.ndarray:
     The greedy matching leaves paths (fragments); they are joined into one tour by always
     moving from the current path's end to the nearest end of a path not yet used.
     """
-    from tinvnn.tasks.tsp.improve import neighbour_lists
-
     coords = np.asarray(coords, dtype=np.float64)
     n = len(coords)
     near = neighbour_lists(coords, neighbours)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "FAMILIES",
     "TEST_SEED",
     "TEST_SET_SIZES",
     "uniform_instances",
@@ -128,3 +129,7 @@ def lattice_instances(
         grid = grid + jitter * torch.randn(num_cities, 2, generator=generator, dtype=torch.float64)
         out[b] = grid / (side - 1)
     return out.to(dtype)
+
+
+#: Instance families (the local-view policy's training data) and their generators.
+FAMILIES = {"uniform": uniform_instances, "clustered": clustered_instances, "lattice": lattice_instances}

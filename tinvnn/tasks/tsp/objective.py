@@ -52,7 +52,7 @@ def tour_length(coords: Tensor, tours: Tensor) -> Tensor:
         tours = tours[:, None]
     b, s, n = tours.shape
     pts = coords.double()[:, None].expand(b, s, n, 2).gather(2, tours[..., None].expand(b, s, n, 2))
-    length = (pts - pts.roll(-1, dims=2)).norm(dim=-1).sum(-1)
+    length: Tensor = (pts - pts.roll(-1, dims=2)).norm(dim=-1).sum(-1)
     return length[:, 0] if squeeze else length
 
 

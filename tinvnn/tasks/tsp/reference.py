@@ -42,7 +42,8 @@ def reference_lengths(coords: Tensor, *, runs: int = 1, precision: float = 1e6, 
     key = hashlib.sha256(coords.numpy().tobytes() + f"{tuple(coords.shape)}-{runs}-{precision}".encode()).hexdigest()[:24]
     path = cache_dir() / "tsp_reference" / f"{key}.pt"
     if cache and path.is_file():
-        return torch.load(path)
+        cached: Tensor = torch.load(path)
+        return cached
     tours = torch.stack(
         [torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()), runs=runs, precision=precision)) for c in coords]
     )

@@ -114,5 +114,5 @@ def apply_transform(name: str, coords: Tensor, *, seed: int = 0) -> tuple[Tensor
         raise ValueError(f"unknown transformation {name!r}; expected one of {', '.join(TRANSFORMS)}")
     if coords.dim() != 3 or coords.shape[-1] != 2:
         raise ValueError(f"expected coordinates of shape (B, N, 2), got {tuple(coords.shape)}")
-    out = TRANSFORMS[name](coords.detach().cpu().double(), torch.Generator().manual_seed(seed))
-    return tuple(t.to(coords.device) for t in out)
+    moved, factor, order = TRANSFORMS[name](coords.detach().cpu().double(), torch.Generator().manual_seed(seed))
+    return moved.to(coords.device), factor.to(coords.device), order.to(coords.device)

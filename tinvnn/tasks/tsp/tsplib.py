@@ -41,6 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from tinvnn.mds import NonEuclideanWarning, mds
+from tinvnn.tasks.tsp.objective import check_tours
 
 __all__ = [
     "EDGE_WEIGHT_TYPES",
@@ -52,6 +56,7 @@ __all__ = [
     "write_tsplib",
     "write_tour",
     "read_solutions",
+    "load_tsplib_dir",
     "distance_matrix",
     "instance_matrix",
     "improvement_matrix",
@@ -402,10 +407,6 @@ def improvement_matrix(instance: TSPLIBInstance) -> np.ndarray | None:
 
 def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -> float:
     """Length of a closed tour (N,) in the instance's own metric, edge by edge (O(N) memory)."""
-    import torch  # lazily, as in planar_coordinates: reading files needs no torch
-
-    from tinvnn.tasks.tsp.objective import check_tours
-
     t = np.asarray(tour, dtype=np.int64)
     check_tours(torch.from_numpy(t), instance.num_cities)
     nxt = np.roll(t, -1)
@@ -419,10 +420,6 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
     """(N, 2) coordinates the policy sees: as written, (longitude, latitude) radians for GEO,
     classical MDS coordinates (``tinvnn.mds``, canonical) for EXPLICIT."""
     if instance.weights is not None:
-        import torch
-
-        from tinvnn.mds import NonEuclideanWarning, mds
-
         if instance.num_cities == 1:
             return np.zeros((1, 2))
         with warnings.catch_warnings():  # expected for road or rounded distances: the
@@ -431,3 +428,14 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
     if instance.edge_weight_type == "GEO":
         return np.stack([_geo_radians(instance.xy()[:, 1]), _geo_radians(instance.xy()[:, 0])], -1)
     return instance.xy().copy()
+
+
+def load_tsplib_dir(directory: str | os.PathLike[str]) -> tuple[list[TSPLIBInstance], dict[str, float]]:
+    """Every ``*.tsp`` of a directory (sorted by size, then name) and its ``solutions.txt``."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.tsp"))
+    if not files:
+        raise FileNotFoundError(f"no *.tsp files in {directory}")
+    instances = sorted((read_tsplib(f) for f in files), key=lambda i: (i.num_cities, i.name))
+    solutions = directory / "solutions.txt"
+    return instances, read_solutions(solutions) if solutions.is_file() else {}

@@ -1,4 +1,6 @@
-"""Reinforcement fine-tuning of the local-view policy: REINFORCE with POMO's shared baseline.
+"""Reinforcement fine-tuning of the local-view policy (``tinvnn tsp finetune``): REINFORCE with
+POMO's shared baseline. Its settings, :class:`~tinvnn.tasks.tsp.local.recipe.LocalReinforceConfig`,
+live in the recipe (the command line needs them without this training module).
 
 Imitation (behaviour cloning, then DAgger) teaches the policy LKH-3's next city; it never
 sees what a decision costs the rest of the tour. This stage optimises the tour length itself,
@@ -18,13 +20,12 @@ one batch of states and lets the rollout reuse the fast no-grad construction pat
 validation see ``k`` candidates (default: the init's ``inference_k``, the k it decides with).
 Validation is the greedy gap to LKH-3 on the imitation runs' random 200-city instances, which
 also picks ``best.pt``. :func:`export_finetuned` writes the shipped form, which
-``tinvnn.tasks.tsp.solver.load_local_policy`` reads like any imitation policy.
+``tinvnn.tasks.tsp.local.recipe.load_local_policy`` reads like any imitation policy.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,61 +33,26 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tinvnn._checks import check_number, check_positive_int
+from tinvnn.checkpoint import load_checkpoint, load_weights, read_config, run_checkpoint_file, save_checkpoint
 from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.imitation import FAMILIES, ImitationConfig, build_scorer, greedy_gap, validation_instances
-from tinvnn.tasks.tsp.local import construct_tours
-from tinvnn.tasks.tsp.objective import tour_length
-from tinvnn.tasks.tsp.solver import DEFAULT_LOCAL_CHECKPOINT, INFERENCE_K_KEY, inference_k
-from tinvnn.training import (
-    Config,
-    EpochContext,
-    RunOptions,
-    Task,
-    fit,
-    load_checkpoint,
-    load_weights,
-    option,
-    read_config,
-    run_checkpoint_file,
-    save_checkpoint,
+from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.local.construction import construct_tours
+from tinvnn.tasks.tsp.local.imitation import greedy_gap, validation_instances
+from tinvnn.tasks.tsp.local.recipe import (
+    DEFAULT_LOCAL_CHECKPOINT,
+    INFERENCE_K_KEY,
+    ImitationConfig,
+    LocalReinforceConfig,
+    build_scorer,
+    inference_k,
 )
+from tinvnn.tasks.tsp.objective import tour_length
+from tinvnn.tasks.tsp.reference import reference_lengths
+from tinvnn.training import EpochContext, RunOptions, Task, fit
 
-__all__ = ["LocalReinforceConfig", "LocalReinforceTask", "reinforce_loss", "train_local_reinforce", "export_finetuned"]
+__all__ = ["LocalReinforceTask", "reinforce_loss", "train_local_reinforce", "export_finetuned"]
 
 _SEED_BASE = 4_000_000_000  # disjoint from the tours', DAgger's, validation's and the test sets' seeds
-
-
-@dataclass(frozen=True)
-class LocalReinforceConfig(Config):
-    """Settings of a reinforcement fine-tuning run (stored in the checkpoint)."""
-
-    init: str | None = option(None, "local-policy file to fine-tune (None: the shipped tinvnn/checkpoints/tsp_local.pt)")
-    min_cities: int = option(100, "smallest training instance")
-    max_cities: int = option(200, "largest training instance (sizes drawn uniformly in between)")
-    starts: int = option(8, "sampled rollouts per instance, each from its own random start city (the baseline's group)")
-    lr: float = option(1e-5, "Adam learning rate (constant)")
-    epochs: int = option(5, "epochs (a checkpoint and a validation after each)")
-    steps_per_epoch: int = option(100, "training instances (one gradient step each) per epoch")
-    grad_clip: float = option(1.0, "gradient-norm clip")
-    k: int | None = option(None, "candidate slots of the rollouts and the validation (None: the init's inference k)")
-    ema: float = option(0.0, "per-step decay of a moving average of the weights, which is validated, saved and exported (0: none)")
-    val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
-    seed: int = option(0, "seed of the instances, start cities and sampling")
-
-    def __post_init__(self) -> None:
-        for name in ("min_cities", "epochs", "steps_per_epoch", "val_instances"):
-            check_positive_int(getattr(self, name), name)
-        if self.k is not None:
-            check_positive_int(self.k, "k")
-        if self.min_cities < 5 or self.max_cities < self.min_cities:
-            raise ValueError(f"expected 5 <= min_cities <= max_cities, got {self.min_cities} and {self.max_cities}")
-        if not 2 <= self.starts <= self.min_cities:
-            raise ValueError(f"starts: expected 2 <= starts <= min_cities ({self.min_cities}), got {self.starts}")
-        check_number(self.lr, "lr", positive=True)
-        check_number(self.grad_clip, "grad_clip", positive=True)
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
 
 
 def _init_path(config: LocalReinforceConfig) -> Path:
@@ -164,9 +130,7 @@ class LocalReinforceTask(Task):
         return loss, {"spread": float(lengths.std() / lengths.mean())}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        from tinvnn.tasks.tsp.reference import reference_lengths  # cached on disk after the first epoch
-
-        reference = reference_lengths(self.val_coords)
+        reference = reference_lengths(self.val_coords)  # cached on disk after the first epoch
         return {"val_greedy_gap": greedy_gap(model, self.val_coords, reference, self.k)}  # type: ignore[arg-type]
 
     def meta(self) -> dict[str, Any]:

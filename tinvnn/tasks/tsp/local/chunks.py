@@ -8,6 +8,7 @@ resumes at the first missing one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,12 +28,12 @@ def missing_chunks(directory: Path, count: int) -> list[int]:
     return [r for r in range(count) if not chunk_path(directory, r).is_file()]
 
 
-def save_chunk(directory: Path, index: int, items: list[dict]) -> None:
+def save_chunk(directory: Path, index: int, items: list[dict[str, Any]]) -> None:
     """Write chunk ``index`` atomically."""
     atomic_write(chunk_path(directory, index), lambda handle: torch.save(items, handle))
 
 
-def load_chunks(directory: Path, count: int, what: str, command: str) -> list[dict]:
+def load_chunks(directory: Path, count: int, what: str, command: str) -> list[dict[str, Any]]:
     """The items of chunks ``0 .. count - 1``, in order.
 
     Raises:

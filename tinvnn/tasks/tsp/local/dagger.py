@@ -1,6 +1,6 @@
 """DAgger for the local-view TSP policy: LKH-3 labels on the states of the policy's own tours.
 
-Behaviour cloning (``tinvnn.tasks.tsp.imitation``) trains on LKH-3's partial tours only; in a
+Behaviour cloning (``tinvnn.tasks.tsp.local.imitation``) trains on LKH-3's partial tours only; in a
 greedy rollout the policy soon reaches states LKH would never produce (cities left behind by an
 earlier mistake) and its errors compound. DAgger (Ross et al., 2011) labels the policy's own
 states instead:
@@ -17,7 +17,7 @@ states instead:
 
 :func:`generate_dagger` writes these tours once into ``cache_dir() / "tsp_imitation" /
 "dagger-v1" / <policy sha256 prefix>-seed<seed>`` in numbered chunks (atomic, resumable, with a
-progress bar); :func:`load_dagger` reads them back for :class:`~tinvnn.tasks.tsp.imitation.ImitationData`.
+progress bar); :func:`load_dagger` reads them back for :class:`~tinvnn.tasks.tsp.local.imitation.ImitationData`.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from tinvnn.paths import cache_dir
-from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.imitation import FAMILIES
-from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
+from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.local.chunks import load_chunks, missing_chunks, save_chunk
+from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.recipe import load_local_policy
 from tinvnn.tasks.tsp.reference import lkh_tour
 
 __all__ = ["DAGGER_SIZES", "dagger_dir", "expert_path", "generate_dagger", "load_dagger"]
@@ -142,10 +144,6 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
     Returns:
         The directory of the chunks.
     """
-    from tqdm import tqdm
-
-    from tinvnn.tasks.tsp.solver import load_local_policy
-
     directory = dagger_dir(policy, seed)
     todo = missing_chunks(directory, -(-instances // _INSTANCES_PER_CHUNK))
     if not todo:

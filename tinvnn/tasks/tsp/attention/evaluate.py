@@ -10,29 +10,28 @@ TSPLIB metric of the original file.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from tinvnn.models.attention_tsp import AttentionTSP
+from tinvnn.tasks.tsp.attention.decoding import decode_tours
+from tinvnn.tasks.tsp.attention.variants import Variant
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix, greedy_edge, nearest_neighbour, two_opt
 from tinvnn.tasks.tsp.objective import gap_percent, matrix_tour_length
-from tinvnn.tasks.tsp.policy import solve
 from tinvnn.tasks.tsp.transforms import apply_transform
-from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, instance_matrix, planar_coordinates, read_solutions, read_tsplib
-from tinvnn.tasks.tsp.variants import Variant
+from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, instance_matrix, planar_coordinates
 
-__all__ = ["HEURISTICS", "Decoding", "evaluate_test_set", "heuristic_gaps", "load_tsplib_dir", "evaluate_tsplib"]
+__all__ = ["HEURISTICS", "Decoding", "evaluate_test_set", "heuristic_gaps", "evaluate_tsplib"]
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """How tours are decoded (see ``tinvnn.tasks.tsp.policy.solve``)."""
+    """How tours are decoded (see ``tinvnn.tasks.tsp.attention.decoding.decode_tours``)."""
 
     decode: str = "greedy"
     samples: int = 1
@@ -62,7 +61,7 @@ def evaluate_test_set(
     results = {}
     for name in transforms:
         moved, factor, _ = apply_transform(name, coords, seed=seed)
-        _, lengths = solve(
+        _, lengths = decode_tours(
             model, variant, moved, decode=decoding.decode, samples=decoding.samples, two_opt=decoding.two_opt,
             generator=torch.Generator().manual_seed(seed),
         )
@@ -96,17 +95,6 @@ def heuristic_gaps(coords: Tensor, reference: Tensor, name: str) -> Tensor:
     return gap_percent(torch.tensor(lengths, dtype=torch.float64), reference)
 
 
-def load_tsplib_dir(directory: str | os.PathLike[str]) -> tuple[list[TSPLIBInstance], dict[str, float]]:
-    """Every ``*.tsp`` of a directory (sorted by size, then name) and its ``solutions.txt``."""
-    directory = Path(directory)
-    files = sorted(directory.glob("*.tsp"))
-    if not files:
-        raise FileNotFoundError(f"no *.tsp files in {directory}")
-    instances = sorted((read_tsplib(f) for f in files), key=lambda i: (i.num_cities, i.name))
-    solutions = directory / "solutions.txt"
-    return instances, read_solutions(solutions) if solutions.is_file() else {}
-
-
 def evaluate_tsplib(
     model: AttentionTSP | None,
     variant: Variant | None,
@@ -117,7 +105,7 @@ def evaluate_tsplib(
     decoding: Decoding = Decoding(),
     heuristic: str | None = None,
     seed: int = 0,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Solve each TSPLIB instance (policy, or ``heuristic`` when given) and measure it in the file's metric.
 
     Returns:
@@ -134,7 +122,7 @@ def evaluate_tsplib(
                 raise ValueError("expected a model and a variant, or a heuristic")
             planar = torch.from_numpy(planar_coordinates(inst))[None]
             moved, _, order = apply_transform(transform, planar, seed=seed)
-            tours, _ = solve(
+            tours, _ = decode_tours(
                 model, variant, moved, decode=decoding.decode, samples=decoding.samples, two_opt=decoding.two_opt,
                 generator=torch.Generator().manual_seed(seed),
             )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,43 +26,25 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 from torch import Tensor, nn
+from tqdm import tqdm
 
+from tinvnn.checkpoint import check_config, export_weights, load_checkpoint, load_weights, read_config
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
-from tinvnn.tasks.tsp.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.instances import clustered_instances, lattice_instances, uniform_instances
-from tinvnn.tasks.tsp.local import (
-    CONTEXT_NEIGHBOURS,
-    NUM_CONTEXT,
-    NUM_FEATURES,
-    LocalView,
-    context_scalars,
-    neighbour_table,
-    view_features,
-)
-from tinvnn.tasks.tsp.reference import lkh_tour
-from tinvnn.training import (
-    Config,
-    EpochContext,
-    RunOptions,
-    Task,
-    check_config,
-    export_weights,
-    fit,
-    load_checkpoint,
-    load_weights,
-    option,
-    read_config,
-)
+from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.local.chunks import load_chunks, missing_chunks, save_chunk
+from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.dagger import load_dagger
+from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, ImitationConfig, build_scorer, dagger_label_sets
+from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
+from tinvnn.tasks.tsp.objective import tour_length
+from tinvnn.tasks.tsp.reference import lkh_tour, reference_lengths
+from tinvnn.training import EpochContext, RunOptions, Task, fit
 
 __all__ = [
-    "FAMILIES",
-    "ImitationConfig",
     "ImitationData",
     "ImitationTask",
-    "build_scorer",
-    "dagger_label_sets",
     "export_policy",
     "generate_tours",
     "greedy_gap",
@@ -74,9 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Instance families of the training data and their generators.
-FAMILIES = {"uniform": uniform_instances, "clustered": clustered_instances, "lattice": lattice_instances}
 
 # One round of the generation plan per family: (cities, instances). Every third round adds
 # one 1,000-city instance (families in turn). About 8.5 s of LKH-3 per round on one core.
@@ -105,8 +83,6 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
     Returns:
         The directory of the chunks.
     """
-    from tqdm import tqdm
-
     directory = _tour_dir()
     for r in tqdm(missing_chunks(directory, rounds), desc="LKH-3 tours", unit="round", disable=not progress):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
@@ -157,7 +133,7 @@ def _tour_states(
         coords: (N, 2) coordinates; near: their :func:`_near_table`.
         tour: (N,) the tour whose next city is the target.
         offset, backwards, step: (S,) start position, direction and moves made (at most N - 3).
-        neighbours: the coordinates' :func:`~tinvnn.tasks.tsp.local.neighbour_table`, to add
+        neighbours: the coordinates' :func:`~tinvnn.tasks.tsp.local.views.neighbour_table`, to add
             each view's ``context``; None: no context.
 
     Returns:
@@ -217,7 +193,7 @@ def _tour_states(
 
 
 def _dagger_states(item: dict, steps: int, k: int, *, context: bool = False) -> dict[str, np.ndarray]:
-    """States of one instance labelled by :mod:`tinvnn.tasks.tsp.dagger`: for each of its tours,
+    """States of one instance labelled by :mod:`tinvnn.tasks.tsp.local.dagger`: for each of its tours,
     ``steps`` consecutive states from the labelled step (the policy's own state) on."""
     coords = item["coords"].numpy()
     n, near = len(coords), _near_table(coords, k)
@@ -236,13 +212,13 @@ class ImitationData:
 
     Each tour contributes ``states_per_city * N`` states with a random direction, start city
     and step (at least two unvisited cities left). ``dagger`` adds the states of instances
-    labelled by :func:`tinvnn.tasks.tsp.dagger.generate_dagger` (``dagger_steps`` per LKH-3
+    labelled by :func:`tinvnn.tasks.tsp.local.dagger.generate_dagger` (``dagger_steps`` per LKH-3
     call, see :func:`_dagger_states`) after them. Coordinates (and the context's distances)
     are stored relative to the current city in units of the view radius (float32; the
     features are invariant to both). ``context``: the views carry ``LocalView.context``.
 
     Attributes:
-        view: :class:`~tinvnn.tasks.tsp.local.LocalView` of all S states.
+        view: :class:`~tinvnn.tasks.tsp.local.views.LocalView` of all S states.
         target: (S,) int64 slot of the tour's next city among the candidates.
         source: (S,) int64, -1 for the states along LKH-3 tours, else the index of the DAgger
             instance in ``dagger``.
@@ -260,8 +236,6 @@ class ImitationData:
         dagger_steps: int = 8,
         context: bool = False,
     ) -> None:
-        from tqdm import tqdm
-
         rng = np.random.default_rng(seed)
         parts: dict[str, list[np.ndarray]] = {}
         sources = []
@@ -329,67 +303,6 @@ def imitation_loss(model: LocalScorer, batch: tuple[LocalView, Tensor], *, axis_
     return torch.nn.functional.cross_entropy(logits, target)
 
 
-@dataclass(frozen=True)
-class ImitationConfig(Config):
-    """Settings of an imitation run (stored in the checkpoint)."""
-
-    rounds: int = option(21, "chunks of generated LKH-3 tours to train on (about 6,600 cities each)")
-    k: int = option(16, "candidate cities per local view")
-    dim: int = option(64, "scorer embedding width")
-    layers: int = option(3, "scorer transformer layers")
-    heads: int = option(4, "scorer attention heads")
-    states_per_city: float = option(8.0, "states sampled per city of each tour")
-    batch_size: int = option(256, "states per step")
-    lr: float = option(1e-3, "Adam learning rate (cosine decay to 0 over all steps)")
-    epochs: int = option(15, "epochs (a checkpoint after each)")
-    steps_per_epoch: int = option(1000, "steps per epoch")
-    sign_augment: float = option(0.5, "probability of random signs of the canonical axes per training state")
-    val_states: int = option(20_000, "held-out states for the accuracy after each epoch")
-    seed: int = option(0, "seed of tours, states and training")
-    init: str | None = option(None, "start from the weights of this local-policy file (fine-tuning; DAgger rolls it out)")
-    dagger_instances: int = option(
-        0, "instances labelled by DAgger on the greedy rollouts of --init (tinvnn.tasks.tsp.dagger; 0: none)"
-    )
-    dagger_sets: str = option(
-        "", "more DAgger label sets, comma-separated POLICY:INSTANCES (the rollouts of earlier DAgger iterations)"
-    )
-    dagger_steps: int = option(8, "consecutive states labelled per LKH-3 call of DAgger")
-    dagger_weight: float = option(0.5, "share of each batch drawn from the DAgger states")
-    val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
-    context: bool = option(
-        False,
-        f"views with context: per point, the share of its {CONTEXT_NEIGHBOURS} nearest cities still unvisited and the distance to the nearest of them",
-    )
-
-    def __post_init__(self) -> None:
-        if min(self.dagger_instances, self.val_instances) < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
-            raise ValueError(
-                "expected dagger_instances >= 0, val_instances >= 0, dagger_steps >= 1, 0 <= dagger_weight <= 1; got "
-                f"{self.dagger_instances}, {self.val_instances}, {self.dagger_steps}, {self.dagger_weight}"
-            )
-        if self.dagger_instances and self.init is None:
-            raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
-        dagger_label_sets(self)  # raises on a malformed dagger_sets
-
-
-def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
-    """The (policy file, instances) DAgger label sets of a run: ``init``'s rollouts
-    (``dagger_instances``, if any), then those of ``dagger_sets``."""
-    sets = [(Path(config.init or ""), config.dagger_instances)] if config.dagger_instances else []
-    for entry in filter(None, (e.strip() for e in config.dagger_sets.split(","))):
-        policy, _, count = entry.rpartition(":")
-        if not policy or not count.isdigit() or int(count) < 1:
-            raise ValueError(f"dagger_sets: expected POLICY:INSTANCES entries, got {entry!r}")
-        sets.append((Path(policy), int(count)))
-    return sets
-
-
-def build_scorer(config: ImitationConfig) -> LocalScorer:
-    """The scorer a config describes (``NUM_FEATURES`` inputs, plus ``NUM_CONTEXT`` with ``context``)."""
-    features = NUM_FEATURES + (NUM_CONTEXT if config.context else 0)
-    return LocalScorer(features, dim=config.dim, layers=config.layers, heads=config.heads)
-
-
 #: Configuration keys that must match between a run and the policy it starts from (``init``).
 _SHAPE = ("k", "dim", "layers", "heads")
 
@@ -430,9 +343,6 @@ def greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) ->
 
     Leaves ``model`` in training mode (it runs inside the harness's evaluation).
     """
-    from tinvnn.tasks.tsp.local import construct_tours, invariant_starts
-    from tinvnn.tasks.tsp.objective import tour_length
-
     tours = torch.stack([torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0]) for c in coords])
     model.train()
     return float(100.0 * (tour_length(coords, tours) / reference - 1.0).mean())
@@ -454,7 +364,7 @@ class ImitationTask(Task):
 
     With ``init`` the scorer starts from that policy's weights. With ``dagger_instances``, a
     share ``dagger_weight`` of each batch comes from the DAgger states of that policy's
-    rollouts (:mod:`tinvnn.tasks.tsp.dagger`), and of the earlier policies of ``dagger_sets``
+    rollouts (:mod:`tinvnn.tasks.tsp.local.dagger`), and of the earlier policies of ``dagger_sets``
     (DAgger iterations: each set's rollouts, aggregated); the states of every tenth DAgger instance are
     held out (``val_accuracy_dagger``). ``val_instances`` adds the greedy gap to LKH-3 on
     random 200-city instances (``val_greedy_gap``). ``val_accuracy`` is measured on the same
@@ -471,8 +381,6 @@ class ImitationTask(Task):
         super().__init__(config)
         self.config: ImitationConfig = config
         if data is None:
-            from tinvnn.tasks.tsp.dagger import load_dagger
-
             dagger = [item for policy, count in dagger_label_sets(config) for item in load_dagger(policy, count, seed=config.seed)]
             data = ImitationData(
                 load_tours(config.rounds),
@@ -545,8 +453,6 @@ class ImitationTask(Task):
         if len(self.dagger_val_rows):
             out["val_accuracy_dagger"] = _accuracy(model, self.data, self.dagger_val_rows)  # type: ignore[arg-type]
         if self.val_coords is not None:
-            from tinvnn.tasks.tsp.reference import reference_lengths
-
             out["val_greedy_gap"] = greedy_gap(model, self.val_coords, reference_lengths(self.val_coords), self.config.k)  # type: ignore[arg-type]
         return out
 
@@ -570,7 +476,7 @@ def train_imitation(config: ImitationConfig, options: RunOptions | None = None, 
 
 def export_policy(run_checkpoint: Path, out: Path) -> Path:
     """Write the scorer of a training checkpoint without optimizer state (the shipped form;
-    :func:`tinvnn.training.export_weights`).
+    :func:`tinvnn.checkpoint.export_weights`).
 
     Args:
         run_checkpoint: a checkpoint of :func:`train_imitation`, or its run directory (then its
@@ -578,6 +484,6 @@ def export_policy(run_checkpoint: Path, out: Path) -> Path:
         out: the file to write.
 
     The exported file keeps the configuration and the training history, so
-    ``tinvnn.tasks.tsp.solver.load_local_policy`` reads it like the training checkpoint.
+    ``tinvnn.tasks.tsp.local.recipe.load_local_policy`` reads it like the training checkpoint.
     """
     return export_weights(run_checkpoint, out)

@@ -2,7 +2,7 @@
 
 Two clearly separate stages:
 
-1. **Construction** by the neural policy (``tinvnn.tasks.tsp.local``): ``greedy`` (one
+1. **Construction** by the neural policy (``tinvnn.tasks.tsp.local.construction``): ``greedy`` (one
    invariant start), ``multistart`` (several invariant starts, built side by side) or
    ``sample`` (rollouts drawn from the policy's softmax, seeded, plus the greedy one).
 2. **Improvement** (optional): 2-opt + Or-opt with neighbour lists
@@ -18,36 +18,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.imitation import ImitationConfig, build_scorer
 from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists
-from tinvnn.tasks.tsp.local import check_cities, construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.construction import check_cities, construct_tours, invariant_starts
 from tinvnn.tasks.tsp.objective import matrix_tour_length, tour_length
-from tinvnn.training import CheckpointMismatchError, load_checkpoint, read_config
 
-__all__ = [
-    "DEFAULT_LOCAL_CHECKPOINT",
-    "LOCAL_DECODINGS",
-    "LocalDecoding",
-    "Solution",
-    "auto_decoding",
-    "inference_k",
-    "is_local_checkpoint",
-    "load_local_policy",
-    "solve_local",
-]
+__all__ = ["LOCAL_DECODINGS", "LocalDecoding", "LocalSolution", "auto_decoding", "solve_local"]
 
-#: The shipped local-view policy (imitation of LKH-3 on random instances of 100-1,000 cities).
-DEFAULT_LOCAL_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "tsp_local.pt"
 LOCAL_DECODINGS = ("greedy", "multistart", "sample")
-#: Checkpoint metadata key of the candidate slots that construction uses (see :func:`inference_k`).
-INFERENCE_K_KEY = "inference_k"
 # Improve at most this many cities in total over the best constructed tours.
 _IMPROVE_BUDGET = 20_000
 _PROGRESS_FROM = 2_000
@@ -105,7 +87,7 @@ def auto_decoding(num_cities: int, *, improve: bool = True) -> LocalDecoding:
 
 
 @dataclass(frozen=True)
-class Solution:
+class LocalSolution:
     """A tour and how it was found.
 
     Attributes:
@@ -122,47 +104,6 @@ class Solution:
     method: str
     stages: dict[str, np.ndarray]
     seconds: dict[str, float]
-
-
-def is_local_checkpoint(path: str | Path) -> bool:
-    """Whether ``path`` holds a local-view policy (else, e.g., a TSP-20 attention policy)."""
-    config = load_checkpoint(path)["config"]
-    return isinstance(config, dict) and "k" in config and "states_per_city" in config
-
-
-def load_local_policy(path: str | Path | None = None) -> tuple[LocalScorer, ImitationConfig]:
-    """The scorer (float64, eval mode) and configuration of a local-view policy checkpoint.
-
-    Args:
-        path: a file written by ``train_imitation`` (default: the shipped one).
-    """
-    path = Path(path or DEFAULT_LOCAL_CHECKPOINT)
-    payload = load_checkpoint(path)
-    config = read_config(payload, ImitationConfig, path, what="local TSP policy")
-    model = build_scorer(config)
-    try:
-        model.load_state_dict(payload["state"]["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise CheckpointMismatchError(f"{path} is not a local TSP policy ({str(err).splitlines()[0]})") from err
-    return model.double().eval(), config
-
-
-def inference_k(path: str | Path | None = None, *, payload: dict[str, Any] | None = None) -> int:
-    """Candidate slots per decision that tour construction uses with a policy checkpoint.
-
-    The ``inference_k`` of the checkpoint's metadata where present (chosen on validation
-    instances, ``benchmarks/bench_tsp_inference_k.py``; the shipped policy, trained with
-    k = 16, decides best with 24), else the ``k`` it was trained with. ``payload``: the
-    checkpoint already read from ``path`` (it is then not read again).
-    """
-    path = Path(path or DEFAULT_LOCAL_CHECKPOINT)
-    payload = load_checkpoint(path) if payload is None else payload
-    k = payload["meta"].get(INFERENCE_K_KEY)
-    if k is None:
-        return read_config(payload, ImitationConfig, path, what="local TSP policy").k
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise CheckpointMismatchError(f"{path}: metadata {INFERENCE_K_KEY}={k!r} is not a positive integer")
-    return k
 
 
 def _lengths(coords: np.ndarray, tours: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
@@ -184,13 +125,13 @@ def solve_local(
     dist: np.ndarray | None = None,
     seed: int = 0,
     progress: bool | None = None,
-) -> Solution:
+) -> LocalSolution:
     """Build a tour of ``coords`` with the local-view policy, then (optionally) improve it.
 
     Args:
         model: the scorer (float64 for exact invariance).
         coords: (N, 2) distinct city coordinates.
-        k: candidate slots per decision (:func:`inference_k` of the policy's checkpoint).
+        k: candidate slots per decision (``inference_k`` of the policy's checkpoint, ``tinvnn.tasks.tsp.local.recipe``).
         decoding: default :func:`auto_decoding` of N.
         dist: optional (N, N) distances that tours are measured and improved in (EXPLICIT
             instances); default Euclidean on ``coords``.
@@ -205,7 +146,7 @@ def solve_local(
     n = len(coords)
     if n <= 3:
         tour = np.arange(n, dtype=np.int64)
-        return Solution(
+        return LocalSolution(
             tour,
             float(_lengths(coords, tour, dist)),
             "trivial (at most 3 cities)",
@@ -250,4 +191,4 @@ def solve_local(
             )
             seconds["kicks"] = time.perf_counter() - start
     tour = list(stages.values())[-1]
-    return Solution(tour, float(_lengths(coords, tour, dist)), decoding.describe(), stages, seconds)
+    return LocalSolution(tour, float(_lengths(coords, tour, dist)), decoding.describe(), stages, seconds)

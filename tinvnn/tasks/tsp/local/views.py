@@ -1,4 +1,6 @@
-"""Exactly invariant local views of TSP decisions, and tour construction from them.
+"""Exactly invariant local views of TSP decisions (the local-view policy's input).
+
+Tour construction from these views is in ``tinvnn.tasks.tsp.local.construction``.
 
 A decision state of a partial tour is seen through a **local view** (INViT's idea, made exactly
 invariant): the current city ``c``, the start city ``s`` and the ``k`` unvisited cities nearest
@@ -27,16 +29,10 @@ coordinates, is decided by the distance to the instance's centroid, not by the n
 (``tie_broken_order``). The exceptions are inputs symmetric enough that those keys tie as well
 (lattices), two scores tied within float error, and a canonical frame decision within float
 error of its threshold (``docs/ambiguity.md``); there ties follow the k-d tree's order (the numbering).
-
-Construction costs O(N k log N) time and O(N) memory: candidates come from a k-d tree
-(``scipy.spatial.cKDTree``) over the unvisited cities, rebuilt whenever half of them have been
-visited; no N x N matrix is formed.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,28 +41,16 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 import tinvnn
-from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.heuristics import TIE_RTOL, UnvisitedIndex, tie_broken_order
+from tinvnn.tasks.tsp.heuristics import TIE_RTOL, tie_broken_order
+from tinvnn.tasks.tsp.local.recipe import CONTEXT_NEIGHBOURS
 
 __all__ = [
-    "CONTEXT_NEIGHBOURS",
-    "NUM_CONTEXT",
-    "NUM_FEATURES",
     "LocalView",
-    "check_cities",
-    "construct_tours",
     "context_scalars",
-    "invariant_starts",
     "neighbour_table",
     "view_features",
 ]
 
-#: Features per token: 2 canonical coordinates, 2 distance ratios, 3 view scalars, 3 token types.
-NUM_FEATURES = 10
-#: Extra features per token of a view with context (``LocalView.context``).
-NUM_CONTEXT = 2
-#: Nearest cities whose visits the context of a point counts.
-CONTEXT_NEIGHBOURS = 8
 _START_PULL = 2.0
 _CLIP = 4.0
 
@@ -188,128 +172,3 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
         context = view.context.to(cur.dtype)
         parts += [context[..., :1], (context[..., 1:] / radius[:, None, None]).clamp(max=_CLIP)]
     return torch.cat(parts, -1) * mask[..., None], mask
-
-
-def check_cities(coords: np.ndarray) -> None:
-    """Raise ValueError unless ``coords`` is (N, 2), finite, with N >= 1 distinct cities."""
-    if coords.ndim != 2 or coords.shape[1] != 2 or coords.shape[0] < 1:
-        raise ValueError(f"expected (N, 2) city coordinates with N >= 1, got shape {coords.shape}")
-    if not np.isfinite(coords).all():
-        raise ValueError("expected finite city coordinates")
-    pairs = cKDTree(coords).query_pairs(0.0, output_type="ndarray")
-    if len(pairs):
-        i, j = sorted(pairs[0].tolist())
-        raise ValueError(f"cities {i} and {j} (0-based) have the same coordinates (duplicate cities)")
-
-
-def invariant_starts(coords: np.ndarray, num: int) -> list[int]:
-    """Up to ``num`` distinct start cities chosen invariantly.
-
-    The first is the city farthest from the centroid; then the extreme cities along ``num - 1``
-    directions evenly spaced in the instance's canonical frame (``tinvnn.canonicalize`` of all
-    cities, O(N)), then the city nearest the centroid. Duplicates are dropped.
-
-    Shape:
-        coords (N, 2) -> list of at most ``num`` city indices.
-    """
-    if num < 1:
-        raise ValueError(f"expected num >= 1, got {num}")
-    n = coords.shape[0]
-    if n < 2:
-        return [0]
-    z = tinvnn.canonicalize(torch.from_numpy(np.asarray(coords, dtype=np.float64)), scale=True).numpy()
-    radius = np.linalg.norm(z, axis=-1)
-    order = [int(radius.argmax())]
-    for i in range(num - 1):
-        angle = 2.0 * math.pi * i / max(num - 1, 1)
-        order.append(int((z @ np.array([math.cos(angle), math.sin(angle)])).argmax()))
-    order.append(int(radius.argmin()))
-    return list(dict.fromkeys(order))[:num]
-
-
-def construct_tours(
-    model: LocalScorer,
-    coords: np.ndarray,
-    starts: Sequence[int],
-    *,
-    k: int,
-    sample: bool = False,
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-    on_step: Callable[[Tensor, Tensor, Tensor], None] | None = None,
-) -> np.ndarray:
-    """Build one tour per start city by asking the scorer for each next city.
-
-    The S tours are built side by side: each step gathers every tour's local view, scores
-    them in one batch (in the model's dtype: float64 for exact invariance) and moves each tour to its best candidate (``sample=False``)
-    or to one drawn from ``softmax(scores / temperature)``.
-
-    Args:
-        model: the candidate scorer.
-        coords: (N, 2) distinct city coordinates.
-        starts: S start cities.
-        k: candidate slots per view.
-        progress: show a progress bar over the N steps.
-        on_step: called after each decision with the scorer's input tokens (S, k + 2, F) in
-            the model's dtype, the valid slots (S, k) and the chosen slots (S,)
-            (reinforcement fine-tuning records the rollout's states with it); the last city of
-            each tour involves no decision.
-
-    Returns:
-        (S, N) int64 tours, each a permutation starting at its start city.
-
-    A scorer with ``NUM_FEATURES + NUM_CONTEXT`` inputs gets views with context.
-    """
-    from tqdm import tqdm
-
-    coords = np.asarray(coords, dtype=np.float64)
-    n, s = coords.shape[0], len(starts)
-    tours = np.empty((s, n), dtype=np.int64)
-    tours[:, 0] = starts
-    states = [UnvisitedIndex(coords, int(c)) for c in starts]
-    points = torch.from_numpy(coords)
-    dtype = next(model.parameters()).dtype
-    features = model.embed.in_features
-    if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
-        raise ValueError(f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}")
-    neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
-    model.eval()
-    start_xy = points[tours[:, 0]]
-    with torch.no_grad():
-        for step in tqdm(range(1, n), desc="constructing", unit="city", disable=not progress, mininterval=1.0):
-            current = tours[:, step - 1]
-            if n - step == 1:
-                tours[:, step] = [np.flatnonzero(u.unvisited)[0] for u in states]
-                break
-            cand = np.zeros((s, k), dtype=np.int64)
-            valid = np.zeros((s, k), dtype=bool)
-            for i, u in enumerate(states):
-                found = u.nearest(coords[current[i]], k)
-                cand[i, : len(found)], valid[i, : len(found)] = found, True
-            context = None
-            if neighbours is not None:
-                near, dist = neighbours
-                cities = np.concatenate([current[:, None], tours[:, :1], cand], 1)  # (S, k + 2)
-                free = np.stack([u.unvisited[near[c]] for u, c in zip(states, cities)])
-                context = torch.from_numpy(context_scalars(free, dist[cities]))
-            view = LocalView(
-                points[current],
-                start_xy,
-                points[torch.from_numpy(cand)],
-                torch.from_numpy(valid),
-                torch.tensor([u.left <= k for u in states]),
-                context,
-            )
-            tokens = view_features(view)[0].to(dtype)
-            scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
-            if sample:
-                pick = torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator)[:, 0]
-            else:
-                pick = scores.argmax(-1)
-            if on_step is not None:
-                on_step(tokens, view.valid, pick)
-            tours[:, step] = cand[np.arange(s), pick.numpy()]
-            for i, u in enumerate(states):
-                u.visit(int(tours[i, step]))
-    return tours

@@ -18,13 +18,12 @@ import torch
 from torch import Tensor
 
 from tinvnn.models.attention_tsp import AttentionTSP
+from tinvnn.tasks.tsp.attention.recipe import DECODINGS
+from tinvnn.tasks.tsp.attention.variants import Variant
 from tinvnn.tasks.tsp.heuristics import two_opt_batch
 from tinvnn.tasks.tsp.objective import tour_length
-from tinvnn.tasks.tsp.variants import Variant
 
-__all__ = ["DECODINGS", "farthest_start", "solve"]
-
-DECODINGS = ("greedy", "multistart", "sample")
+__all__ = ["decode_tours", "farthest_start"]
 
 
 def farthest_start(coords: Tensor) -> Tensor:
@@ -34,7 +33,7 @@ def farthest_start(coords: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def solve(
+def decode_tours(
     model: AttentionTSP,
     variant: Variant,
     coords: Tensor,
@@ -69,25 +68,23 @@ def solve(
     model.eval()
     dtype = next(model.parameters()).dtype
     all_tours, all_lengths = [], []
-    for part in coords.split(chunk):
+    for part in torch.split(coords, chunk):
         b, n, _ = part.shape
         if decode == "greedy":
             starts = farthest_start(part)[:, None]
         else:
             starts = torch.arange(n).repeat(samples).expand(b, n * samples)
-        best_tours, best_len = None, None
+        candidates = []  # per view: the shortest of its rollouts, (b, N) and (b,)
         for view in variant.views(part):
             tours, _ = model.rollout(view.to(dtype), starts, sample=decode == "sample", generator=generator)
             lengths = tour_length(part, tours)  # (b, S), original units
             idx = lengths.argmin(1)
-            cand = tours[torch.arange(b), idx]
-            cand_len = lengths[torch.arange(b), idx]
-            if best_len is None:
-                best_tours, best_len = cand, cand_len
-            else:
-                better = cand_len < best_len
-                best_tours = torch.where(better[:, None], cand, best_tours)
-                best_len = torch.where(better, cand_len, best_len)
+            candidates.append((tours[torch.arange(b), idx], lengths[torch.arange(b), idx]))
+        best_tours, best_len = candidates[0]
+        for cand, cand_len in candidates[1:]:
+            better = cand_len < best_len
+            best_tours = torch.where(better[:, None], cand, best_tours)
+            best_len = torch.where(better, cand_len, best_len)
         if two_opt:
             best_tours = two_opt_batch(part, best_tours)
             best_len = tour_length(part, best_tours)

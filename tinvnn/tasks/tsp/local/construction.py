@@ -1,0 +1,153 @@
+"""Tour construction by the local-view policy: one tour per start city, built side by side.
+
+Each step gathers every tour's local view (``tinvnn.tasks.tsp.local.views``), scores its
+candidates with the :class:`~tinvnn.models.local_tsp.LocalScorer` and moves to the best one
+(or to one drawn from the softmax). Start cities are chosen invariantly
+(:func:`invariant_starts`).
+
+Construction costs O(N k log N) time and O(N) memory: candidates come from a k-d tree
+(``scipy.spatial.cKDTree``) over the unvisited cities, rebuilt whenever half of them have been
+visited; no N x N matrix is formed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+from tqdm import tqdm
+
+import tinvnn
+from tinvnn.models.local_tsp import LocalScorer
+from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
+from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, NUM_FEATURES
+from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
+
+__all__ = ["check_cities", "construct_tours", "invariant_starts"]
+
+
+def check_cities(coords: np.ndarray) -> None:
+    """Raise ValueError unless ``coords`` is (N, 2), finite, with N >= 1 distinct cities."""
+    if coords.ndim != 2 or coords.shape[1] != 2 or coords.shape[0] < 1:
+        raise ValueError(f"expected (N, 2) city coordinates with N >= 1, got shape {coords.shape}")
+    if not np.isfinite(coords).all():
+        raise ValueError("expected finite city coordinates")
+    pairs = cKDTree(coords).query_pairs(0.0, output_type="ndarray")
+    if len(pairs):
+        i, j = sorted(pairs[0].tolist())
+        raise ValueError(f"cities {i} and {j} (0-based) have the same coordinates (duplicate cities)")
+
+
+def invariant_starts(coords: np.ndarray, num: int) -> list[int]:
+    """Up to ``num`` distinct start cities chosen invariantly.
+
+    The first is the city farthest from the centroid; then the extreme cities along ``num - 1``
+    directions evenly spaced in the instance's canonical frame (``tinvnn.canonicalize`` of all
+    cities, O(N)), then the city nearest the centroid. Duplicates are dropped.
+
+    Shape:
+        coords (N, 2) -> list of at most ``num`` city indices.
+    """
+    if num < 1:
+        raise ValueError(f"expected num >= 1, got {num}")
+    n = coords.shape[0]
+    if n < 2:
+        return [0]
+    z = tinvnn.canonicalize(torch.from_numpy(np.asarray(coords, dtype=np.float64)), scale=True).numpy()
+    radius = np.linalg.norm(z, axis=-1)
+    order = [int(radius.argmax())]
+    for i in range(num - 1):
+        angle = 2.0 * math.pi * i / max(num - 1, 1)
+        order.append(int((z @ np.array([math.cos(angle), math.sin(angle)])).argmax()))
+    order.append(int(radius.argmin()))
+    return list(dict.fromkeys(order))[:num]
+
+
+def construct_tours(
+    model: LocalScorer,
+    coords: np.ndarray,
+    starts: Sequence[int],
+    *,
+    k: int,
+    sample: bool = False,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    on_step: Callable[[Tensor, Tensor, Tensor], None] | None = None,
+) -> np.ndarray:
+    """Build one tour per start city by asking the scorer for each next city.
+
+    The S tours are built side by side: each step gathers every tour's local view, scores
+    them in one batch (in the model's dtype: float64 for exact invariance) and moves each tour to its best candidate (``sample=False``)
+    or to one drawn from ``softmax(scores / temperature)``.
+
+    Args:
+        model: the candidate scorer.
+        coords: (N, 2) distinct city coordinates.
+        starts: S start cities.
+        k: candidate slots per view.
+        progress: show a progress bar over the N steps.
+        on_step: called after each decision with the scorer's input tokens (S, k + 2, F) in
+            the model's dtype, the valid slots (S, k) and the chosen slots (S,)
+            (reinforcement fine-tuning records the rollout's states with it); the last city of
+            each tour involves no decision.
+
+    Returns:
+        (S, N) int64 tours, each a permutation starting at its start city.
+
+    A scorer with ``NUM_FEATURES + NUM_CONTEXT`` inputs gets views with context.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    n, s = coords.shape[0], len(starts)
+    tours = np.empty((s, n), dtype=np.int64)
+    tours[:, 0] = starts
+    states = [UnvisitedIndex(coords, int(c)) for c in starts]
+    points = torch.from_numpy(coords)
+    dtype = next(model.parameters()).dtype
+    features = model.embed.in_features
+    if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
+        raise ValueError(f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}")
+    neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
+    model.eval()
+    start_xy = points[tours[:, 0]]
+    with torch.no_grad():
+        for step in tqdm(range(1, n), desc="constructing", unit="city", disable=not progress, mininterval=1.0):
+            current = tours[:, step - 1]
+            if n - step == 1:
+                tours[:, step] = [np.flatnonzero(u.unvisited)[0] for u in states]
+                break
+            cand = np.zeros((s, k), dtype=np.int64)
+            valid = np.zeros((s, k), dtype=bool)
+            for i, u in enumerate(states):
+                found = u.nearest(coords[current[i]], k)
+                cand[i, : len(found)], valid[i, : len(found)] = found, True
+            context = None
+            if neighbours is not None:
+                near, dist = neighbours
+                cities = np.concatenate([current[:, None], tours[:, :1], cand], 1)  # (S, k + 2)
+                free = np.stack([u.unvisited[near[c]] for u, c in zip(states, cities)])
+                context = torch.from_numpy(context_scalars(free, dist[cities]))
+            view = LocalView(
+                points[current],
+                start_xy,
+                points[torch.from_numpy(cand)],
+                torch.from_numpy(valid),
+                torch.tensor([u.left <= k for u in states]),
+                context,
+            )
+            tokens = view_features(view)[0].to(dtype)
+            scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
+            if sample:
+                pick = torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator)[:, 0]
+            else:
+                pick = scores.argmax(-1)
+            if on_step is not None:
+                on_step(tokens, view.valid, pick)
+            tours[:, step] = cand[np.arange(s), pick.numpy()]
+            for i, u in enumerate(states):
+                u.visit(int(tours[i, step]))
+    return tours

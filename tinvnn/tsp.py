@@ -1,0 +1,300 @@
+"""Solve a travelling salesman instance from Python: ``tinvnn.tsp.solve``.
+
+Two exactly invariant neural solvers (``tinvnn.tasks.tsp``), one call:
+
+* ``model="local"`` (the default): the shipped local-view policy, construction then 2-opt +
+  Or-opt and iterated local search (``tinvnn.tasks.tsp.local``); any size, thousands of cities;
+* ``model="attention"``: the TSP-20 attention model with an input variant, decoded once
+  (optionally + 2-opt; ``tinvnn.tasks.tsp.attention``): the paper's experiment, for small
+  instances.
+
+The tour is the same for every rotation, reflection, scaling, translation and renumbering of
+the cities (up to the renumbering). ``tinvnn tsp solve`` is this call plus printing, a plot and
+a ``.tour`` file. Loading a model reads its checkpoint once and imports no training code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+
+from tinvnn.checkpoint import load_checkpoint
+from tinvnn.tasks.tsp.attention.decoding import decode_tours
+from tinvnn.tasks.tsp.attention.recipe import (
+    DECODINGS,
+    DEFAULT_ATTENTION_CHECKPOINT,
+    checkpoint_file,
+    checkpoint_variant,
+    load_attention_model,
+)
+from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, is_local_policy, load_local_policy
+from tinvnn.tasks.tsp.local.solver import LocalDecoding, auto_decoding, solve_local
+from tinvnn.tasks.tsp.objective import tour_length
+from tinvnn.tasks.tsp.render import plot_tour, tour_title
+from tinvnn.tasks.tsp.tsplib import (
+    TSPLIBInstance,
+    improvement_matrix,
+    planar_coordinates,
+    read_solutions,
+    read_tsplib,
+    tour_length_tsplib,
+    write_tour,
+)
+
+__all__ = ["DECODES", "MODELS", "TSPSolution", "solve"]
+
+log = logging.getLogger(__name__)
+
+#: The solvers: the local-view policy and the TSP-20 attention model.
+MODELS = ("local", "attention")
+#: Decodings; ``auto`` is size-dependent for the local policy and ``multistart`` for the attention model.
+DECODES = ("auto", *DECODINGS)
+
+
+@dataclass(frozen=True)
+class TSPSolution:
+    """A tour of an instance and how it was found.
+
+    Attributes:
+        tour: (N,) int64, a permutation of the cities 0..N-1 (0-based, in the input's order).
+        length: its length in the instance's metric (TSPLIB's for a file, Euclidean for coordinates).
+        optimum: the known optimal length, or None.
+        gap: ``100 * (length / optimum - 1)`` in percent, or None.
+        seconds: wall time of the call (reading, loading the model, solving).
+        method: what built the tour, e.g. ``local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks``.
+        name: the instance's name (``instance`` for coordinates).
+        edge_weight_type: the TSPLIB metric, or None for coordinates.
+        checkpoint: the model file used.
+        model: ``local`` or ``attention``.
+        coords: (N, 2) the planar coordinates the solver saw (MDS coordinates for EXPLICIT files).
+        k: candidate slots per decision (local policy), else None.
+        variant: input variant (attention model), else None.
+    """
+
+    tour: np.ndarray
+    length: float
+    optimum: float | None
+    gap: float | None
+    seconds: float
+    method: str
+    name: str
+    edge_weight_type: str | None
+    checkpoint: str
+    model: str
+    coords: np.ndarray = dataclasses.field(repr=False)
+    k: int | None = None
+    variant: str | None = None
+
+    @property
+    def num_cities(self) -> int:
+        return len(self.tour)
+
+    def record(self) -> dict[str, Any]:
+        """What ``tinvnn tsp solve --json`` prints (JSON-ready; without the coordinates)."""
+        settings = {"k": self.k} if self.model == "local" else {"variant": self.variant}
+        return {
+            "tour": self.tour.tolist(),
+            "method": self.method,
+            "checkpoint": self.checkpoint,
+            **settings,
+            "name": self.name,
+            "n": self.num_cities,
+            "edge_weight_type": self.edge_weight_type,
+            "length": self.length,
+            "optimum": self.optimum,
+            "seconds": self.seconds,
+            "gap": self.gap,
+        }
+
+    def title(self) -> str:
+        """One-line description (and MDS note): instance, method, length, gap; the plot's title."""
+        return tour_title(
+            self.name,
+            self.num_cities,
+            self.method,
+            self.length,
+            optimum=self.optimum,
+            gap=self.gap,
+            explicit=self.edge_weight_type == "EXPLICIT",
+        )
+
+    def plot(self, path: str | os.PathLike[str]) -> Path:
+        """Save the tour over :attr:`coords` as a PNG."""
+        return plot_tour(self.coords, self.tour, self.title(), path)
+
+    def write_tour(self, path: str | os.PathLike[str]) -> Path:
+        """Write the tour as a TSPLIB ``.tour`` file (its comment: the length and the method)."""
+        return write_tour(self.name, self.tour, path, comment=f"length {self.length:.0f}, {self.method}")
+
+
+def solve(
+    cities: ArrayLike | torch.Tensor | str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    decode: str = "auto",
+    starts: int = 8,
+    samples: int | None = None,
+    improve: bool | None = None,
+    kicks: int | None = None,
+    k: int | None = None,
+    variant: str | None = None,
+    seed: int = 0,
+    optimum: float | None = None,
+) -> TSPSolution:
+    """Solve one TSP instance with an exactly invariant neural policy.
+
+    Args:
+        cities: (N, 2) distinct city coordinates (array, list or tensor; Euclidean lengths), or
+            the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT; lengths
+            in its metric).
+        model: ``local`` or ``attention`` (default: the kind of ``checkpoint``; without one,
+            ``attention`` when a ``variant`` is given, else ``local``).
+        checkpoint: the model file (default: the shipped ``tsp_local.pt`` or ``tsp20_tinv.pt``;
+            an attention run directory stands for its ``best.pt``).
+        decode: ``auto`` (local: multistart x16 up to 200 cities, x4 up to 500, greedy beyond;
+            attention: multistart), ``greedy``, ``multistart`` or ``sample``.
+        starts: invariant start cities of the local policy's ``multistart``.
+        samples: sampled rollouts of ``sample`` (default 16 local, 1 per start city attention).
+        improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
+            (attention, default off).
+        kicks: local: perturbations after 2-opt/Or-opt (iterated local search; default
+            ``clip(N, 1000, 10000)``, 0 none).
+        k: local: candidate slots per decision (default: the checkpoint's inference k).
+        variant: attention: input variant (default: the checkpoint's; ``tinv8`` needs a tinv
+            model, ``pomo8`` a unit one).
+        seed: seed of sampling and of the kicks.
+        optimum: the known optimal length (default for a file: ``solutions.txt`` beside it).
+            An optimum longer than the tour found belongs to another instance: no gap then.
+
+    Returns:
+        The tour, its length, the gap when the optimum is known, the time and the method.
+
+    Shape:
+        cities (N, 2) -> ``tour`` (N,).
+
+    Example:
+        >>> import numpy as np
+        >>> from tinvnn.tsp import solve
+        >>> cities = np.random.default_rng(0).uniform(0, 100, (60, 2))
+        >>> result = solve(cities, decode="greedy", kicks=0)
+        >>> sorted(result.tour.tolist()) == list(range(60)), result.method
+        (True, 'local policy, greedy + 2-opt/Or-opt')
+        >>> flipped = solve(cities * [-2.0, 2.0] + 7.0, decode="greedy", kicks=0)
+        >>> bool((flipped.tour == result.tour).all()), round(flipped.length / result.length, 9)
+        (True, 2.0)
+    """
+    start = time.perf_counter()
+    if optimum is not None and not (math.isfinite(optimum) and optimum > 0):
+        raise ValueError(f"optimum: expected a finite positive length, got {optimum}")
+    if model is not None and model not in MODELS:
+        raise ValueError(f"model: expected one of {', '.join(MODELS)}, got {model!r}")
+    if decode not in DECODES:
+        raise ValueError(f"decode: expected one of {', '.join(DECODES)}, got {decode!r}")
+    # the checkpoint is read once; bad options fail before the instance is read
+    if checkpoint is None:
+        model = model or ("attention" if variant is not None else "local")  # only the attention model has variants
+        path = DEFAULT_ATTENTION_CHECKPOINT if model == "attention" else DEFAULT_LOCAL_CHECKPOINT
+    else:
+        path = checkpoint_file(checkpoint)
+    payload = load_checkpoint(path)
+    kind = model or ("local" if is_local_policy(payload) else "attention")
+    settings: dict[str, Any]
+    if kind == "local":
+        if variant is not None:
+            raise ValueError("variant applies to the attention model; the local policy has no variants")
+        if k is not None and k < 1:
+            raise ValueError(f"k: expected a positive number of candidate slots, got {k}")
+        scorer, _ = load_local_policy(path, payload=payload)
+        slots = k or inference_k(path, payload=payload)
+        instance, coords, file = _read(cities)
+        improve = True if improve is None else improve
+        decoding = auto_decoding(len(coords), improve=improve)
+        if decode != "auto":
+            decoding = LocalDecoding(decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks)
+        if kicks is not None:
+            decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
+        dist = improvement_matrix(instance) if instance is not None else None
+        solution = solve_local(scorer, coords, k=slots, decoding=decoding, dist=dist, seed=seed)
+        tour, method, settings = solution.tour, solution.method, {"k": slots}
+    else:
+        if k is not None:
+            raise ValueError("k applies to the local policy; the attention model sees every city")
+        network, config = load_attention_model(path, payload=payload)
+        chosen = checkpoint_variant(config, variant, path)
+        instance, coords, file = _read(cities)
+        if (instance is not None and instance.weights is not None) or len(coords) < 4:
+            raise ValueError("the attention model solves coordinate instances of at least 4 cities; use the local policy")
+        chosen_decode = "multistart" if decode == "auto" else decode
+        two_opt = bool(improve)
+        tours, _ = decode_tours(
+            network,
+            chosen,
+            torch.from_numpy(coords)[None],
+            decode=chosen_decode,
+            samples=samples or 1,
+            two_opt=two_opt,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        tour = tours[0].numpy()
+        method = f"attention policy ({chosen.name}), {chosen_decode}" + (" + 2-opt" if two_opt else "")
+        settings = {"variant": chosen.name}
+
+    known, source = optimum, "the optimum argument"
+    if known is None and instance is not None and file is not None:
+        solutions = file.parent / "solutions.txt"
+        if solutions.is_file():
+            known, source = read_solutions(solutions).get(instance.name), str(solutions)
+    if instance is not None:
+        length = tour_length_tsplib(instance, tour)
+    else:
+        length = float(tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tour)[None])[0])
+    if known is not None and length < known * (1 - 1e-9):
+        # shorter than the optimum: that optimum belongs to another instance (same name), or is wrong
+        log.warning(
+            "the optimum %s from %s is longer than the tour found (%s): it cannot be this instance's; no gap reported",
+            f"{known:g}",
+            source,
+            f"{length:g}",
+        )
+        known = None
+    return TSPSolution(
+        tour=np.asarray(tour, dtype=np.int64),
+        length=length,
+        optimum=known,
+        gap=None if known is None else 100.0 * (length / known - 1.0),
+        seconds=time.perf_counter() - start,
+        method=method,
+        name=instance.name if instance is not None else "instance",
+        edge_weight_type=instance.edge_weight_type if instance is not None else None,
+        checkpoint=str(path),
+        model=kind,
+        coords=coords,
+        **settings,
+    )
+
+
+def _read(
+    cities: ArrayLike | torch.Tensor | str | os.PathLike[str],
+) -> tuple[TSPLIBInstance | None, np.ndarray, Path | None]:
+    """The TSPLIB instance, the (N, 2) float64 planar coordinates and the file (None, coordinates, None
+    for coordinates)."""
+    if isinstance(cities, (str, os.PathLike)):
+        instance = read_tsplib(cities)
+        return instance, planar_coordinates(instance), Path(cities)
+    if isinstance(cities, torch.Tensor):
+        cities = cities.detach().cpu().numpy()
+    coords = np.asarray(cities, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 2:
+        raise ValueError(f"cities: expected (N, 2) coordinates or a TSPLIB path, got shape {coords.shape}")
+    return None, coords, None
