@@ -1,7 +1,7 @@
 """TSP-20 benchmark of the input variants: gaps on the canonical test set, on each transformed
 copy, and on the TSPLIB subset; classical heuristics as baselines.
 
-Training (one command per variant, same budget, single thread each; see docs/benchmarks.md#3-tsp):
+Training (one command per variant, same budget, single thread each; see docs/results.md#4-tsp):
 
     tinvnn tsp train --variant {raw,unit,symnco,tinv} --steps S --threads 1 --out runs/tsp/tsp20_V.pt
 

@@ -74,7 +74,7 @@ def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pyte
 
 
 def test_solve_with_the_shipped_attention_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The command docs/benchmarks.md shows: the shipped TSP-20 tinv model, x8 views + 2-opt."""
+    """The command docs/results.md shows: the shipped TSP-20 tinv model, x8 views + 2-opt."""
     inst = TSPLIBInstance("small", np.random.default_rng(3).integers(0, 1000, (15, 2)).astype(float), "EUC_2D")
     tsp = write_tsplib(inst, tmp_path / "small.tsp")
     capsys.readouterr()

@@ -33,7 +33,7 @@ __all__ = [
     "load_attention_model",
 ]
 
-#: The small pretrained tinv model shipped inside the package (TSP-20; see docs/benchmarks.md#3-tsp).
+#: The small pretrained tinv model shipped inside the package (TSP-20; see docs/results.md#4-tsp).
 DEFAULT_ATTENTION_CHECKPOINT = Path(__file__).resolve().parents[3] / "checkpoints" / "tsp20_tinv.pt"
 #: How tours are decoded from the model (``tinvnn.tasks.tsp.attention.decoding``).
 DECODINGS = ("greedy", "multistart", "sample")
