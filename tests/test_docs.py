@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib.util
 import io
 import os
 import re
@@ -136,10 +135,6 @@ RULES: list[Rule] = [
         for script in sorted((ROOT / "benchmarks").glob("*.py"))
     ),
 ]
-
-
-#: Python blocks that use an API this branch does not have yet: skipped while the module is absent.
-PENDING_MODULES = {"tinvnn.tsp": "tinvnn.tsp.solve arrives with issue 21's TSP API"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,9 +359,6 @@ def test_bash_block_runs_on_tiny_settings(block: Block, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("block", PYTHON, ids=[b.id for b in PYTHON])
 def test_python_block_runs(block: Block, tmp_path: Path) -> None:
-    for module, why in PENDING_MODULES.items():
-        if module in block.text and importlib.util.find_spec(module) is None:
-            pytest.skip(f"{module} absent: {why}")
     if "TINVNN_DATA" in block.text and not data_dir().is_dir():
         pytest.skip(f"data directory {data_dir()} not found (set TINVNN_DATA)")
     script = tmp_path / "block.py"
