@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "json_safe", "stale_temporaries"]
+__all__ = ["atomic_write", "atomic_write_all", "json_safe", "stale_temporaries"]
 
 
 TMP_SUFFIX = ".tmp"
@@ -42,6 +42,46 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> list[Path]:
+    """Write several files as one: each ``writer(handle)`` fills a temporary beside its path
+    (in order, flushed to disk); only when every one succeeded are they all renamed over their
+    paths. On any failure (a writer's error, a full disk, Ctrl-C) every temporary is removed,
+    no path is replaced, and a directory this call created is removed again if left empty.
+
+    Returns:
+        The paths, in order.
+    """
+    created = [p for p in {Path(p).parent for p in writers} if not p.exists()]
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for target, write in writers.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
+            temporaries.append((Path(name), target))
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException:
+        for temporary, _ in temporaries:
+            temporary.unlink(missing_ok=True)
+        for directory in sorted(created, key=lambda d: len(d.parts), reverse=True):
+            _remove_if_empty(directory)
+        raise
+    for temporary, target in temporaries:
+        os.replace(temporary, target)
+    return [target for _, target in temporaries]
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty, or already gone: leave it
 
 
 def stale_temporaries(directory: str | os.PathLike[str], *, names: tuple[str, ...]) -> list[Path]:
