@@ -288,3 +288,42 @@ def test_ctrl_c_during_train_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
     out = tmp_path / "run"
     assert main(["train", "--dataset", "synthetic", "--out", str(out)]) == 130
     assert capsys.readouterr().err == f"tinvnn: stopped; resume with --resume (--out {out})\n"
+
+
+# --- n-body: degenerate physics refused before any work, a read-only cache one line -------------------------------
+
+_NBODY_TINY = ["nbody", "train", "--data-n-train", "4", "--data-n-val", "2", "--data-n-test", "2", "--epochs", "1",
+               "--data-system-n-steps", "400", "--data-system-sample-every", "10", "--data-frame-in", "1",
+               "--data-frame-out", "2", "--batch-size", "2"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--data-system-dt", "0"], "dt: expected a finite positive number, got 0.0"),
+        (["--data-system-box-size", "-5"], "box_size: expected a finite positive number, got -5.0"),
+        (["--data-system-box-size", "0"], "box_size: expected a finite positive number, got 0.0"),
+        (["--data-system-max-force", "-1"], "max_force: expected a positive number (inf: no clipping), got -1.0"),
+        (["--data-system-dim", "2"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 2"),
+        (["--data-system-dim", "7"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 7"),
+    ],
+)
+def test_nbody_degenerate_physics(flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main([*_NBODY_TINY, *flags, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert _one_error_line(capsys) == f"tinvnn: error: {message}"
+    assert not out.exists() and not (tmp_path / "cache").exists()  # refused before any work
+
+
+def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = tmp_path / "cache"
+    real_mkdir = Path.mkdir
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        if self == cache:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main([*_NBODY_TINY, "--out", str(tmp_path / "run"), "--cache-dir", str(cache)]) == 2
+    assert _one_error_line(capsys) == f"tinvnn: error: {cache}: Read-only file system"
