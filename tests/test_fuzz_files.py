@@ -327,3 +327,46 @@ def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(Path, "mkdir", read_only)
     assert main([*_NBODY_TINY, "--out", str(tmp_path / "run"), "--cache-dir", str(cache)]) == 2
     assert _one_error_line(capsys) == f"tinvnn: error: {cache}: Read-only file system"
+
+
+# --- training: a full disk keeps the last checkpoint ---------------------------------------------------------------
+
+_TRAIN_TINY = ["train", "--dataset", "synthetic", "--points", "32", "--width", "16", "--per-class", "1",
+               "--test-per-class", "1", "--batch-size", "8", "--no-progress"]  # fmt: skip
+
+
+def test_train_on_a_full_disk_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import torch
+
+    out = tmp_path / "run"
+    assert main([*_TRAIN_TINY, "--epochs", "1", "--out", str(out)]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+
+    def full(obj: object, handle: object, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() says it: no file name
+
+    monkeypatch.setattr(torch, "save", full)
+    assert main([*_TRAIN_TINY, "--epochs", "2", "--out", str(out), "--resume"]) == 2
+    assert _one_error_line(capsys) == f"tinvnn: error: {out / 'checkpoint.pt'}: No space left on device"
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_sweep_angle_on_a_read_only_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import tinvnn._io as io_module
+
+    out = tmp_path / "run"
+    assert main([*_TRAIN_TINY, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / "plots"))
+
+    monkeypatch.setattr(io_module.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    png = tmp_path / "plots" / "sweep.png"
+    assert main(["sweep-angle", str(out / "checkpoint.pt"), "--out", str(png), "--step", "90", "--no-progress"]) == 2
+    assert _one_error_line(capsys) == f"tinvnn: error: {tmp_path / 'plots'}: Read-only file system"

@@ -38,10 +38,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(err, path)
         raise
     return path
+
+
+def _name_the_file(err: BaseException, path: Path) -> None:
+    """Raise ``err`` again naming ``path`` when it is a system error without a file name (a
+    ``write`` on a full disk names none), so the one-line message says which file failed."""
+    if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+        raise type(err)(err.errno, err.strerror, str(path)) from err
 
 
 def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> list[Path]:
@@ -66,11 +74,13 @@ def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> li
                 write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-    except BaseException:
+    except BaseException as err:
         for temporary, _ in temporaries:
             temporary.unlink(missing_ok=True)
         for directory in sorted(created, key=lambda d: len(d.parts), reverse=True):
             _remove_if_empty(directory)
+        if temporaries:
+            _name_the_file(err, temporaries[-1][1])
         raise
     for temporary, target in temporaries:
         os.replace(temporary, target)
