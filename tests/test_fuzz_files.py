@@ -20,6 +20,8 @@ from tinvnn.tasks.classification.convert import convert_modelnet40
 
 pytest.importorskip("trimesh")
 
+Capsys = pytest.CaptureFixture[str]
+Patch = pytest.MonkeyPatch
 SQUARE = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
 
 
@@ -65,7 +67,9 @@ def test_obj_and_stl_meshes(tmp_path: Path) -> None:
     _on_the_unit_square(read_point_file(obj))
     stl = tmp_path / "m.stl"
     facets = "".join(
-        "facet normal 0 0 1\nouter loop\n" + "".join(f"vertex {x} {y} {z}\n" for x, y, z in SQUARE[list(t)]) + "endloop\nendfacet\n"
+        "facet normal 0 0 1\nouter loop\n"
+        + "".join(f"vertex {x} {y} {z}\n" for x, y, z in SQUARE[list(t)])
+        + "endloop\nendfacet\n"
         for t in ((0, 1, 2), (0, 2, 3))
     )
     stl.write_text(f"solid square\n{facets}endsolid square\n")
@@ -87,7 +91,8 @@ def test_mesh_reader_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest
 
 
 def _ply(count: str | int, rows: int) -> bytes:
-    header = f"ply\nformat ascii 1.0\nelement vertex {count}\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    header = (f"ply\nformat ascii 1.0\nelement vertex {count}\n"
+              "property float x\nproperty float y\nproperty float z\nend_header\n")  # fmt: skip
     body = "".join(f"{i} {i % 7} {i % 5}\n" for i in range(rows))
     return (header + body).encode()
 
@@ -100,18 +105,22 @@ _PLY_WITH_FACES = (b"ply\nformat ascii 1.0\nelement vertex 6\nproperty float x\n
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("x.xyz", "".join(f"{i} {i * 2}\n" for i in range(300)).encode(), "line 1: expected three numbers (x y z) per line, got 2"),
+        ("x.xyz", "".join(f"{i} {i * 2}\n" for i in range(300)).encode(),
+         "line 1: expected three numbers (x y z) per line, got 2"),
         ("x.csv", b"1,2,3\n4,5,6\n7,8\n", "line 3: expected three numbers (x y z) per line, got 2"),
         ("x.xyz", b"1 2 3\n4 5 6 7\n8 9 10\n", "line 2: expected 3 numbers like the first line, got 4"),
         ("x.off", b"OFF\n4 0 0\n0 0\n1 0\n0 1\n1 1\n", "vertex 0: expected three coordinates (x y z), got 2"),
-        ("x.off", b"OFF\n-1 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(8)), "expected counts >= 0, got -1 vertices"),
-        ("x.off", b"OFF\n3 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(10)), "the header counts 3 vertex and 0 face lines, the file has 10"),
+        ("x.off", b"OFF\n-1 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(8)),
+         "expected counts >= 0, got -1 vertices"),
+        ("x.off", b"OFF\n3 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(10)),
+         "the header counts 3 vertex and 0 face lines, the file has 10"),
         ("x.off", b"OFF\n4 1 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n2 0 1\n", "face 0: expected 'k i_1 .. i_k' with k >= 3"),
         ("x.ply", _PLY_WITH_FACES, "the header counts 7 records (6 vertex, 1 face), the body has 5 lines"),
         ("x.ply", _ply(3, 1024), "the header counts 3 records (3 vertex), the body has 1024 lines"),
         ("x.ply", _ply(-5, 1024), "expected 'element <name> <count>' with a count >= 0, got 'element vertex -5'"),
         ("x.ply", _ply(1024, 1024).replace(b"\n5 5 0\n", b"\n5 5\n"), "vertex 5: expected 3 values, got 2"),
-        ("x.ply", _ply(1024, 1024).replace(b"ascii", b"binary_little_endian")[:200], "the header counts 12288 bytes of data"),
+        ("x.ply", _ply(1024, 1024).replace(b"ascii", b"binary_little_endian")[:200],
+         "the header counts 12288 bytes of data"),
         ("x.xyz", b"1 2 3\n1 2 3\n1 2 3\n", "all 3 points coincide, so the shape has no extent to classify"),
     ],
 )
@@ -128,7 +137,8 @@ def test_structured_array_and_directory_and_long_name(tmp_path: Path, capsys: py
     structured = tmp_path / "s.npy"
     np.save(structured, np.zeros(10, dtype=[("x", "f8"), ("y", "f8"), ("z", "f8")]))
     assert main(["classify", str(structured)]) == 2
-    assert "expected an array of real numbers, got dtype [('x', '<f8'), ('y', '<f8'), ('z', '<f8')]" in _one_error_line(capsys)
+    dtype = "[('x', '<f8'), ('y', '<f8'), ('z', '<f8')]"
+    assert f"expected an array of real numbers, got dtype {dtype}" in _one_error_line(capsys)
     folder = tmp_path / "chair.off"
     folder.mkdir()
     assert main(["classify", str(folder)]) == 2
@@ -204,7 +214,8 @@ def test_convert_on_a_full_or_read_only_disk(code: int, tmp_path: Path, monkeypa
         real_savez(handle, **arrays)  # type: ignore[arg-type]
 
     monkeypatch.setattr(np, "savez", failing_savez)
-    assert main(["data", "convert", str(source), "--format", "off", "--up", "z", "--points", "16", "--out", str(out), "--force"]) == 2
+    args = ["data", "convert", str(source), "--format", "off", "--up", "z", "--points", "16"]
+    assert main([*args, "--out", str(out), "--force"]) == 2
     assert _one_error_line(capsys) == f"tinvnn: error: {out / 'test.npz'}: {os.strerror(code)}"
     assert _files(out) == before
 
@@ -213,7 +224,8 @@ def test_convert_out_under_a_file_and_a_float_label(tmp_path: Path, capsys: pyte
     source = tmp_path / "src"
     _write_off_tree(source)
     (tmp_path / "afile").write_text("x")
-    assert main(["data", "convert", str(source), "--format", "off", "--up", "z", "--out", str(tmp_path / "afile" / "sub")]) == 2
+    under = tmp_path / "afile" / "sub"
+    assert main(["data", "convert", str(source), "--format", "off", "--up", "z", "--out", str(under)]) == 2
     assert _one_error_line(capsys) == f"tinvnn: error: {tmp_path / 'afile' / 'sub'}: Not a directory"
     h5py = pytest.importorskip("h5py")
     root = tmp_path / "h5"
@@ -223,7 +235,8 @@ def test_convert_out_under_a_file_and_a_float_label(tmp_path: Path, capsys: pyte
         with h5py.File(root / f"ply_data_{split}0.h5", "w") as f:
             f["data"] = np.random.default_rng(0).normal(size=(2, 32, 3)).astype(np.float32)
             f["label"] = np.array([[0.0], [0.5]], dtype=np.float32)
-    assert main(["data", "convert", str(root), "--format", "hdf5", "--up", "y", "--points", "16", "--out", str(tmp_path / "o")]) == 2
+    args = ["data", "convert", str(root), "--format", "hdf5", "--up", "y", "--points", "16"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
     assert "expected whole-number labels, got float32 values such as 0.5" in _one_error_line(capsys)
 
 
@@ -239,7 +252,8 @@ def test_corrupt_hdf5_is_one_line(damage: str, tmp_path: Path, capsys: pytest.Ca
         f["label"] = np.zeros((64, 1), dtype=np.uint8)
     raw = path.read_bytes()
     path.write_bytes({"empty": b"", "garbage": b"not an hdf5 file" * 10, "truncated": raw[: len(raw) // 2]}[damage])
-    assert main(["data", "convert", str(root), "--format", "hdf5", "--up", "y", "--points", "16", "--out", str(tmp_path / "o")]) == 2
+    args = ["data", "convert", str(root), "--format", "hdf5", "--up", "y", "--points", "16"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
     assert f"{path}: not a readable HDF5 file" in _one_error_line(capsys)
     assert not (tmp_path / "o").exists()
 
@@ -251,8 +265,8 @@ def test_eval_on_a_text_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert f"{path} is not a tinvnn checkpoint" in _one_error_line(capsys)
 
 
-def test_train_refuses_a_checkpoint_that_is_a_directory_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_train_refuses_a_checkpoint_that_is_a_directory_before_training(tmp_path: Path, monkeypatch: Patch,
+                                                                        capsys: Capsys) -> None:  # fmt: skip
     import tinvnn.tasks.classification.train as train_module
 
     out = tmp_path / "run"
@@ -264,7 +278,7 @@ def test_train_refuses_a_checkpoint_that_is_a_directory_before_training(tmp_path
     )
 
 
-def test_train_on_a_read_only_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_on_a_read_only_disk(tmp_path: Path, monkeypatch: Patch, capsys: Capsys) -> None:
     out = tmp_path / "run"
     real_mkdir = Path.mkdir
 
@@ -278,7 +292,7 @@ def test_train_on_a_read_only_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert _one_error_line(capsys) == f"tinvnn: error: {out}: Read-only file system"
 
 
-def test_ctrl_c_during_train_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ctrl_c_during_train_is_one_line(tmp_path: Path, monkeypatch: Patch, capsys: Capsys) -> None:
     import tinvnn.tasks.classification.train as train_module
 
     def interrupted(*args: object, **kwargs: object) -> None:
@@ -308,14 +322,14 @@ _NBODY_TINY = ["nbody", "train", "--data-n-train", "4", "--data-n-val", "2", "--
         (["--data-system-dim", "7"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 7"),
     ],
 )
-def test_nbody_degenerate_physics(flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nbody_degenerate_physics(flags: list[str], message: str, tmp_path: Path, capsys: Capsys) -> None:
     out = tmp_path / "run"
     assert main([*_NBODY_TINY, *flags, "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 2
     assert _one_error_line(capsys) == f"tinvnn: error: {message}"
     assert not out.exists() and not (tmp_path / "cache").exists()  # refused before any work
 
 
-def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: Patch, capsys: Capsys) -> None:
     cache = tmp_path / "cache"
     real_mkdir = Path.mkdir
 

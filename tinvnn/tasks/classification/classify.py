@@ -128,7 +128,8 @@ def _read_text(path: Path, seed: int) -> np.ndarray:
         try:
             values = [float(w) for w in words]
         except ValueError:
-            raise ValueError(f"line {number}: expected three numbers (x y z) per line, got {line.strip()[:40]!r}") from None
+            got = line.strip()[:40]
+            raise ValueError(f"line {number}: expected three numbers (x y z) per line, got {got!r}") from None
         if len(values) < 3:
             raise ValueError(f"line {number}: expected three numbers (x y z) per line, got {len(values)}")
         if width and len(values) != width:
@@ -162,7 +163,8 @@ def _ply_header(raw: bytes) -> tuple[str, list[tuple[str, int, list[tuple[str, s
             elements[-1][2].append((words[-1], kind))
     vertex = next((e for e in elements if e[0] == "vertex"), None)
     if vertex is None or not {"x", "y", "z"} <= {n for n, t in vertex[2] if t != "list"}:
-        raise ValueError(f"expected a 'vertex' element with properties x, y, z, got {[n for n, _ in vertex[2]] if vertex else 'none'}")
+        names = [n for n, _ in vertex[2]] if vertex else "none"
+        raise ValueError(f"expected a 'vertex' element with properties x, y, z, got {names}")
     return fmt, elements, raw[newline + 1 :]
 
 
@@ -177,9 +179,10 @@ def _check_ply_body(fmt: str, elements: list[tuple[str, int, list[tuple[str, str
         start = 0
         for name, count, props in elements:
             if all(t != "list" for _, t in props):
-                bad = next((i for i, line in enumerate(lines[start : start + count]) if len(line.split()) != len(props)), None)
+                widths = [len(line.split()) for line in lines[start : start + count]]
+                bad = next((i for i, width in enumerate(widths) if width != len(props)), None)
                 if bad is not None:
-                    raise ValueError(f"{name} {bad}: expected {len(props)} values, got {len(lines[start + bad].split())}")
+                    raise ValueError(f"{name} {bad}: expected {len(props)} values, got {widths[bad]}")
             start += count
     elif all(t != "list" for _, _, props in elements for _, t in props):
         expected = sum(count * sum(np.dtype(_PLY_TYPES[t]).itemsize for _, t in props) for _, count, props in elements)

@@ -234,12 +234,17 @@ def read_off(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         num_vertices, num_faces = int(head[0]), int(head[1])
     except (ValueError, IndexError):
-        raise ValueError(f"{path}: malformed OFF file (expected counts 'V F E' after 'OFF', got {' '.join(head)[:40]!r})") from None
+        got = " ".join(head)[:40]
+        raise ValueError(f"{path}: malformed OFF file (expected counts 'V F E' after 'OFF', got {got!r})") from None
     if num_vertices < 0 or num_faces < 0:
-        raise ValueError(f"{path}: malformed OFF file (expected counts >= 0, got {num_vertices} vertices and {num_faces} faces)")
+        raise ValueError(
+            f"{path}: malformed OFF file (expected counts >= 0, got {num_vertices} vertices and {num_faces} faces)"
+        )
     if len(body) != num_vertices + num_faces:
-        raise ValueError(f"{path}: malformed OFF file (the header counts {num_vertices} vertex and {num_faces} face lines, "
-                         f"the file has {len(body)} lines)")
+        raise ValueError(
+            f"{path}: malformed OFF file (the header counts {num_vertices} vertex and {num_faces} face lines, "
+            f"the file has {len(body)} lines)"
+        )
     try:
         rows = [line.split() for line in body[:num_vertices]]
         short = next((i for i, row in enumerate(rows) if len(row) < 3), None)
