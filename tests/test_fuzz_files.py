@@ -194,7 +194,7 @@ def test_convert_replaces_all_files_or_none(tmp_path: Path, capsys: pytest.Captu
     fresh = tmp_path / "fresh" / "modelnet40"
     assert main([*args, "--out", str(fresh)]) == 2
     _one_error_line(capsys)
-    assert not fresh.exists()  # nothing left behind
+    assert not fresh.parent.exists()  # nothing left behind, not even the folders made for it
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])

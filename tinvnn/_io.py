@@ -61,7 +61,7 @@ def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> li
     Returns:
         The paths, in order.
     """
-    created = [p for p in {Path(p).parent for p in writers} if not p.exists()]
+    created = {missing for target in writers for missing in _missing_folders(Path(target).parent)}
     temporaries: list[tuple[Path, Path]] = []
     try:
         for target, write in writers.items():
@@ -85,6 +85,15 @@ def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> li
     for temporary, target in temporaries:
         os.replace(temporary, target)
     return [target for _, target in temporaries]
+
+
+def _missing_folders(directory: Path) -> list[Path]:
+    """``directory`` and those of its ancestors that do not exist yet (what ``mkdir -p`` creates)."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
 
 
 def _remove_if_empty(directory: Path) -> None:
