@@ -76,6 +76,14 @@ def test_obj_and_stl_meshes(tmp_path: Path) -> None:
     _on_the_unit_square(read_point_file(stl))
 
 
+def test_obj_of_two_objects_samples_both(tmp_path: Path) -> None:
+    path = tmp_path / "two.obj"
+    path.write_text("o a\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\no b\nv 0 0 1\nv 1 0 1\nv 0 1 1\nf 4 5 6\n")
+    points = read_point_file(path)
+    assert points.shape == (MESH_SAMPLES, 3) and set(np.unique(points[:, 2])) == {0.0, 1.0}
+    assert 0.4 < (points[:, 2] == 1.0).mean() < 0.6  # equal areas, equal shares
+
+
 def test_mesh_reader_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     monkeypatch.setitem(sys.modules, "trimesh", None)  # as if not installed
