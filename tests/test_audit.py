@@ -84,7 +84,7 @@ def test_audit_bad_input() -> None:
         check_invariance(lambda p: p, torch.ones(3))
     with pytest.raises(ValueError, match="fn must return a tensor, got float"):
         check_invariance(lambda p: 1.0, torch.randn(5, 3))
-    with pytest.raises(ValueError, match="trials must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="trials: expected a positive integer, got 0"):
         check_invariance(lambda p: p, torch.randn(5, 3), trials=0)
 
 

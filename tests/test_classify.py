@@ -85,7 +85,7 @@ def test_cli_same_answer_whatever_the_pose(tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("x.obj", b"v 0 0 0", "unknown point file type '.obj'"),
+        ("x.step", b"v 0 0 0", "unknown point file type '.step'"),
         ("x.xyz", b"1 2 three\n", "expected three numbers (x y z) per line"),
         ("x.xyz", b"1 2 3\n4 5 6\n", "expected at least 3 points, got 2"),
         ("x.xyz", b"1 2 3\n4 5 6\nnan 1 1\n", "1 points have NaN or Inf coordinates"),

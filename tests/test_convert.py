@@ -191,11 +191,12 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     _write_off(tmp_path / "ModelNet40")
     out = tmp_path / "data" / "modelnet40"
     args = ["data", "convert", str(tmp_path / "ModelNet40"), "--format", "off", "--up", "z", "--points", "32"]
-    assert main([*args, "--data-dir", str(tmp_path / "data")]) == 0  # default --out: <data dir>/modelnet40
+    assert main([*args, "--data-dir", str(tmp_path / "data"), "--json"]) == 0  # default --out: <data dir>/modelnet40
     assert json.loads(capsys.readouterr().out) == {"train": str(out / "train.npz"), "test": str(out / "test.npz")}
     assert main([*args, "--out", str(out)]) == 2
     assert "already exist; pass overwrite=True (--force) to replace" in capsys.readouterr().err
-    assert main([*args, "--out", str(out), "--force"]) == 0
+    assert main([*args, "--out", str(out), "--force"]) == 0  # without --json: a line for people
+    assert capsys.readouterr().out == f"wrote {out / 'train.npz'}, {out / 'test.npz'}\n"
     assert main(["data", "convert", str(tmp_path / "nowhere"), "--format", "normal_resampled", "--up", "y", "--out", str(out), "--force"]) == 2
     assert "modelnet40_shape_names.txt not found" in capsys.readouterr().err
 

@@ -102,3 +102,24 @@ def test_forces_are_pairwise_and_clipped():
 def test_bad_system(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ChargedSystem(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dt": 0.0}, "dt: expected a finite positive number, got 0.0"),
+        ({"dt": float("nan")}, "dt: expected a finite positive number, got nan"),
+        ({"box_size": -5.0}, "box_size: expected a finite positive number, got -5.0"),
+        ({"box_size": 0.0}, "box_size: expected a finite positive number, got 0.0"),
+        ({"max_force": -1.0}, "max_force: expected a positive number (inf: no clipping), got -1.0"),
+        ({"max_force": float("nan")}, "max_force: expected a positive number (inf: no clipping), got nan"),
+        ({"dim": 0}, "dim: expected a positive integer, got 0"),
+        ({"loc_std": 0.0}, "loc_std: expected a finite positive number, got 0.0"),
+        ({"vel_norm": -0.5}, "vel_norm: expected a finite non-negative number, got -0.5"),
+    ],
+)
+def test_degenerate_physics_is_refused(kwargs, message):
+    """Issue 24: `nbody train` trained on dt 0, a negative or empty box, a negative force clip."""
+    with pytest.raises(ValueError) as info:
+        ChargedSystem(**kwargs)
+    assert str(info.value) == message

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "json_safe", "stale_temporaries"]
+__all__ = ["atomic_write", "atomic_write_all", "json_safe", "stale_temporaries"]
 
 
 TMP_SUFFIX = ".tmp"
@@ -38,10 +38,69 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        _name_the_file(err, path)
         raise
     return path
+
+
+def _name_the_file(err: BaseException, path: Path) -> None:
+    """Raise ``err`` again naming ``path`` when it is a system error without a file name (a
+    ``write`` on a full disk names none), so the one-line message says which file failed."""
+    if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+        raise type(err)(err.errno, err.strerror, str(path)) from err
+
+
+def atomic_write_all(writers: Mapping[Path, Callable[[BinaryIO], object]]) -> list[Path]:
+    """Write several files as one: each ``writer(handle)`` fills a temporary beside its path
+    (in order, flushed to disk); only when every one succeeded are they all renamed over their
+    paths. On any failure (a writer's error, a full disk, Ctrl-C) every temporary is removed,
+    no path is replaced, and a directory this call created is removed again if left empty.
+
+    Returns:
+        The paths, in order.
+    """
+    created = {missing for target in writers for missing in _missing_folders(Path(target).parent)}
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for target, write in writers.items():
+            target = Path(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
+            temporaries.append((Path(name), target))
+            os.fchmod(fd, 0o666 & ~_umask())
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except BaseException as err:
+        for temporary, _ in temporaries:
+            temporary.unlink(missing_ok=True)
+        for directory in sorted(created, key=lambda d: len(d.parts), reverse=True):
+            _remove_if_empty(directory)
+        if temporaries:
+            _name_the_file(err, temporaries[-1][1])
+        raise
+    for temporary, target in temporaries:
+        os.replace(temporary, target)
+    return [target for _, target in temporaries]
+
+
+def _missing_folders(directory: Path) -> list[Path]:
+    """``directory`` and those of its ancestors that do not exist yet (what ``mkdir -p`` creates)."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty, or already gone: leave it
 
 
 def stale_temporaries(directory: str | os.PathLike[str], *, names: tuple[str, ...]) -> list[Path]:

@@ -19,6 +19,7 @@ EXTRAS: dict[str, str] = {
     "scipy": "tasks",
     "elkai": "tasks",
     "h5py": "tasks",
+    "trimesh": "tasks",
     "torch_geometric": "pyg",
 }
 

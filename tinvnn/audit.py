@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tinvnn._checks import check_choice, check_finite, check_tensor
+from tinvnn._checks import check_choice, check_finite, check_number, check_positive_int, check_tensor
 from tinvnn._layout import Layout
 from tinvnn.group import Group, Similarity, as_group, random_similarity
 
@@ -44,7 +44,12 @@ class InvarianceReport:
     kind: str = "invariance"
 
     def ok(self, rtol: float) -> bool:
-        """True when ``max_rel <= rtol`` (False when the output became NaN or Inf under a transform)."""
+        """True when ``max_rel <= rtol`` (False when the output became NaN or Inf under a transform).
+
+        Raises:
+            ValueError: ``rtol`` is not a finite non-negative number (NaN or Inf would pass anything).
+        """
+        check_number(rtol, "rtol")
         return self.max_rel <= rtol
 
     def __str__(self) -> str:
@@ -95,7 +100,8 @@ def check_invariance(
             it: ``check_invariance(lambda p: model(p, batch=batch), pos, batch=batch)``.
         per_point: the output has one row per point along the point dim of ``pos``
             (dim 0 for (N, D) and flat, 1 for (B, N, D)), so it is un-permuted before comparing.
-        trials, seed: how many random elements, and their seed.
+        trials, seed: how many random elements (a positive int; ``True`` and ``2.5`` are
+            refused), and their seed.
 
     Returns:
         An :class:`InvarianceReport`.
@@ -168,8 +174,7 @@ def _audit(
     translation: float,
 ) -> InvarianceReport:
     group = as_group(group)
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
+    check_positive_int(trials, "trials")  # True and 2.5 too: not a count of trials
     if batch is None:
         check_tensor(pos, "pos")
         if pos.dim() not in (2, 3):

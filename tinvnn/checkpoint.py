@@ -132,7 +132,7 @@ def load_checkpoint(
                 "(opening it could run code); tinvnn checkpoints never do"
             ) from err
         raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (not a torch.save file of plain data)") from err
-    except (RuntimeError, EOFError, OSError, AttributeError, ValueError, KeyError, TypeError) as err:
+    except (RuntimeError, EOFError, OSError, AttributeError, ValueError, KeyError, TypeError, IndexError) as err:
         raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint ({type(err).__name__}: {err})") from err
     if (
         not isinstance(payload, dict)

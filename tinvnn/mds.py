@@ -166,6 +166,11 @@ def mds(
         raise ValueError(f"dist must have a zero diagonal, got entries up to {float(diag.max()):.3g} of the largest distance")
 
     gram = _double_centre(d * d, valid)
+    if not bool(torch.isfinite(gram).all()):
+        raise ValueError(
+            f"dist: distances up to {float(biggest.max()):.3g} overflow float64 when squared; rescale them "
+            "(e.g. divide by the largest)"
+        )
     evals, evecs = torch.linalg.eigh(gram)
     evals, evecs = evals.flip(-1), evecs.flip(-1)
     kept = evals[:, :dim]

@@ -74,8 +74,10 @@ def _register_unavailable(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``tinvnn`` and ``python -m tinvnn``; returns the exit status.
 
-    Exit status: 0 success; 2 bad input or a missing optional dependency (one line on stderr);
-    a sub-command may return others (``tinvnn audit --rtol`` returns 1 above the tolerance).
+    Exit status: 0 success; 2 bad input, a missing optional dependency, or a failure of a file
+    or a disk (read-only, full, ...: one line on stderr, never a traceback); 130 on Ctrl-C (one
+    line; a run continues with ``--resume``); a sub-command may return others (``tinvnn audit
+    --rtol`` returns 1 above the tolerance).
     """
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -89,15 +91,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        return _fail(err)
+    except KeyboardInterrupt:
+        print(f"tinvnn: {_stopped(args)}", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as err:
         missing = missing_dependency(err, f"tinvnn {args.command}")
         if missing is None:
             raise
         return _fail(missing)
+    except ValueError as err:
+        return _fail(err)
+    except OSError as err:  # a file or a disk: read-only, full, a name too long, not a directory, ...
+        return _fail(_os_error_line(err))
 
 
-def _fail(err: Exception) -> int:
+def _stopped(args: argparse.Namespace) -> str:
+    """What Ctrl-C left: a run directory can be continued with --resume."""
+    out = getattr(args, "out", None)
+    if hasattr(args, "resume") and out is not None:
+        return f"stopped; resume with --resume (--out {out})"
+    return "stopped"
+
+
+def _os_error_line(err: OSError) -> str:
+    """One line for a failure of a file or a disk: the file, then the system's reason."""
+    if err.strerror is None:  # raised with a message of ours (or a library's), not by the system
+        return str(err)
+    names = [str(n) for n in (err.filename, err.filename2) if n is not None]
+    return f"{' -> '.join(names) + ': ' if names else ''}{err.strerror}"
+
+
+def _fail(err: Exception | str) -> int:
     print(f"tinvnn: error: {err}", file=sys.stderr)
     return 2

@@ -6,6 +6,7 @@ Light: it imports :mod:`tinvnn.config` and :mod:`tinvnn.runtime`, never the trai
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -23,8 +24,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, out: str) -> None:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    """The :class:`~tinvnn.runtime.RunOptions` the flags of :func:`add_run_arguments` describe."""
-    return from_args(RunOptions, args)
+    """The :class:`~tinvnn.runtime.RunOptions` the flags of :func:`add_run_arguments` describe.
+
+    Raises:
+        ValueError: a flag out of range, or ``<out>/checkpoint.pt`` exists and is not a file
+            (refused here, before any training, not when the first epoch is saved).
+    """
+    options = from_args(RunOptions, args)
+    last = Path(options.out) / "checkpoint.pt"
+    if last.exists() and not last.is_file():
+        raise ValueError(f"{last} exists and is not a file; expected the run's checkpoint (--out {options.out})")
+    return options
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:

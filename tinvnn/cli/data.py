@@ -40,7 +40,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", default=None, help="data directory for the default --out (default $TINVNN_DATA)")
     p.add_argument("--points", type=int, default=1024, help="points per shape (first N; sampled for off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the mesh sampling (off)")
-    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--force", action="store_true", help="replace existing output files (all or none: a failure replaces nothing)"
+    )
+    p.add_argument("--json", action="store_true", help='print {"train": path, "test": path} as JSON')
     p.set_defaults(func=_convert)
 
 
@@ -49,5 +52,8 @@ def _convert(args: argparse.Namespace) -> int:
     paths = convert_modelnet40(
         args.source, args.format, out, up=args.up, points=args.points, seed=args.seed, overwrite=args.force
     )
-    print(json.dumps({split: str(path) for split, path in paths.items()}))
+    if args.json:
+        print(json.dumps({split: str(path) for split, path in paths.items()}))
+    else:
+        print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0

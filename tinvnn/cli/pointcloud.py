@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tinvnn._checks import check_number
 from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.config import add_arguments, from_args
@@ -141,6 +142,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    if args.rtol is not None:
+        check_number(args.rtol, "--rtol")  # NaN or Inf would pass any model
     device = runtime_device(args)
     model, config, _ = load_classifier(args.checkpoint, device)
     data = _test_set(config, args)

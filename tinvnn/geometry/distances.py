@@ -84,11 +84,17 @@ def _describe(value: object) -> str:
 
 
 def _as_numpy(value: ArrayLike, name: str) -> np.ndarray:
-    """``value`` as a NumPy array; floating tensors in float64 (NumPy has no bfloat16)."""
+    """``value`` as a NumPy array; floating tensors in float64 (NumPy has no bfloat16). Complex,
+    structured and object arrays are refused (a cast would drop the imaginary part silently)."""
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise ValueError(f"{name}: expected real numbers, got complex dtype {value.dtype}")
         value = value.detach().cpu()
         return (value.to(torch.float64) if value.is_floating_point() else value).numpy()
     if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            kind = "complex" if value.dtype.kind == "c" else "non-numeric"
+            raise ValueError(f"{name}: expected real numbers, got {kind} dtype {value.dtype}")
         return value
     raise ValueError(f"{name}: expected a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
 
@@ -244,6 +250,10 @@ def knn_graph(points: ArrayLike, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     src = rows[not_self].reshape(n, k)
     dst = nbr[not_self].reshape(n, k)
     w = dist[not_self].reshape(n, k)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(
+            f"points: distances overflow float64 (coordinates up to {np.abs(pts).max():.3g}); rescale the points"
+        )
     edge_index = torch.from_numpy(np.stack([src.ravel(), dst.ravel()]).astype(np.int64))
     return edge_index, torch.from_numpy(w.ravel())
 

@@ -109,7 +109,14 @@ def landmark_mds(
         raise ValueError(f"landmark_dist: expected non-negative distances, got minimum {dist.min()}")
 
     _check_landmark_block(dist[:, idx], symmetry_tol)
-    sq = dist**2  # (m, N) squared distances; the only O(N m) buffer besides the input
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a ValueError
+        sq = dist**2  # (m, N) squared distances; the only O(N m) buffer besides the input
+        overflow = not np.all(np.isfinite(sq)) or not np.isfinite(sq[:, idx].sum(axis=1)).all()
+    if overflow:
+        raise ValueError(
+            f"landmark_dist: distances up to {dist.max():.3g} overflow float64 when squared; rescale them "
+            "(e.g. divide by the largest)"
+        )
     sq_m = sq[:, idx]
     mean_col = sq_m.mean(axis=1)
     centred = sq_m - mean_col[:, None] - mean_col[None, :] + mean_col.mean()

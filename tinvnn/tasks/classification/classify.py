@@ -1,9 +1,12 @@
 """Classify point files with a trained (by default the shipped) ModelNet40 classifier.
 
 * :func:`read_point_file`: one shape from ``.npy``, ``.npz`` (key ``points``, or its only
-  array), ``.xyz`` / ``.txt`` / ``.csv`` (x y z in the first three columns), ``.ply`` (vertex
-  x, y, z; ASCII or binary) or ``.off`` (a mesh, sampled on its surface, area-weighted).
-  Errors are one line naming the file and the problem.
+  array), ``.xyz`` / ``.txt`` / ``.csv`` (x y z in the first three columns, the same number of
+  columns on every line), ``.off`` (read here) or ``.ply`` / ``.obj`` / ``.stl`` (read by
+  trimesh, the ``tasks`` extra). A mesh is sampled on its surface, area-weighted; a file without
+  faces gives its vertices. A file is read as written or refused: a header whose counts do not
+  match the data, a line of two coordinates, a negative count are errors, one line naming the
+  file and the problem.
 * :func:`invariant_subsample`: the points the model sees, chosen by a rule that depends only on
   the shape: points ordered by their distance to the centroid (invariant to pose, units,
   offset and point order), then a seeded draw of positions in that order. So the answer is the
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 from tinvnn._checks import check_positive_int
+from tinvnn._optional import require
 from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
 from tinvnn.tasks.classification.recipe import load_classifier
@@ -39,7 +43,7 @@ __all__ = ["DEFAULT_CLASSIFIER", "POINT_FILE_SUFFIXES", "classify_files", "class
 
 #: The shipped ModelNet40 classifier (PointNet + Frame Averaging).
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "checkpoints" / "modelnet40_fa.pt"
-POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off")
+POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off", ".obj", ".stl")
 MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
 _PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4", "float": "f4",
               "double": "f8", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
@@ -59,6 +63,8 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
             fewer than 3 points, or NaN/Inf coordinates; the message starts with the file name.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a point file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -71,7 +77,10 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
         raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from err
     except (OSError, EOFError, KeyError, IndexError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: unreadable {suffix} file ({type(err).__name__}: {err})") from err
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points)
+    if points.dtype.names is not None or points.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected an array of real numbers, got dtype {points.dtype}")
+    points = points.astype(np.float64)
     if points.ndim != 2 or points.shape[1] < 3:
         raise ValueError(f"{path}: expected points of shape (N, 3), got {points.shape}")
     points = points[:, :3]
@@ -79,6 +88,8 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
         raise ValueError(f"{path}: expected at least 3 points, got {len(points)}")
     if not np.isfinite(points).all():
         raise ValueError(f"{path}: {int((~np.isfinite(points).all(1)).sum())} points have NaN or Inf coordinates")
+    if not (points != points[0]).any():
+        raise ValueError(f"{path}: all {len(points)} points coincide, so the shape has no extent to classify")
     return points
 
 
@@ -108,60 +119,109 @@ def _read_npz(path: Path, seed: int) -> np.ndarray:
 
 
 def _read_text(path: Path, seed: int) -> np.ndarray:
-    rows = [re.split(r"[,\s]+", line.strip()) for line in path.read_text().splitlines()]
-    rows = [r for r in rows if r and r[0] and not r[0].startswith(("#", "//"))]
-    try:
-        return np.array([[float(v) for v in r[:3]] for r in rows], dtype=np.float64).reshape(-1, 3)
-    except ValueError as err:
-        raise ValueError(f"expected three numbers (x y z) per line ({err})") from None
+    rows: list[list[float]] = []
+    width = 0
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        words = [w for w in re.split(r"[,\s]+", line.strip()) if w]
+        if not words or words[0].startswith(("#", "//")):
+            continue
+        try:
+            values = [float(w) for w in words]
+        except ValueError:
+            got = line.strip()[:40]
+            raise ValueError(f"line {number}: expected three numbers (x y z) per line, got {got!r}") from None
+        if len(values) < 3:
+            raise ValueError(f"line {number}: expected three numbers (x y z) per line, got {len(values)}")
+        if width and len(values) != width:
+            raise ValueError(f"line {number}: expected {width} numbers like the first line, got {len(values)}")
+        width = width or len(values)
+        rows.append(values[:3])
+    return np.array(rows, dtype=np.float64).reshape(-1, 3)
 
 
-def _read_ply(path: Path, seed: int) -> np.ndarray:
-    raw = path.read_bytes()
+def _ply_header(raw: bytes) -> tuple[str, list[tuple[str, int, list[tuple[str, str]]]], bytes]:
+    """The format, the elements (name, count, [(property, type or "list")]) and the body of a PLY file."""
     end = raw.find(b"end_header")
-    if not raw.startswith(b"ply") or end < 0:
+    newline = raw.find(b"\n", end)
+    if not raw.startswith(b"ply") or end < 0 or newline < 0:
         raise ValueError("not a PLY file (no 'ply' ... 'end_header' header)")
     header = raw[:end].decode("ascii", errors="replace").splitlines()
-    body = raw[raw.index(b"\n", end) + 1 :]
-    fmt = next((line.split()[1] for line in header if line.startswith("format")), "")
+    fmt = next((line.split()[1] for line in header if line.startswith("format") and len(line.split()) > 1), "")
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise ValueError(f"unknown PLY format {fmt!r}")
     elements: list[tuple[str, int, list[tuple[str, str]]]] = []
     for line in header:
         words = line.split()
         if words[:1] == ["element"]:
+            if len(words) != 3 or not re.fullmatch(r"\d+", words[2]):
+                raise ValueError(f"expected 'element <name> <count>' with a count >= 0, got {line.strip()!r}")
             elements.append((words[1], int(words[2]), []))
         elif words[:1] == ["property"] and elements:
-            if words[1] == "list":
-                elements[-1][2].append((words[-1], "list"))
-            else:
-                elements[-1][2].append((words[2], words[1]))
-    if not elements or elements[0][0] != "vertex":
-        raise ValueError("expected the 'vertex' element first")
-    _, count, props = elements[0]
-    names = [n for n, _ in props]
-    if not {"x", "y", "z"} <= set(names) or any(t == "list" for _, t in props):
-        raise ValueError(f"expected vertex properties x, y, z, got {names}")
-    columns = [names.index(c) for c in ("x", "y", "z")]
+            kind = "list" if words[1:2] == ["list"] else words[1] if len(words) == 3 else ""
+            if kind != "list" and kind not in _PLY_TYPES:
+                raise ValueError(f"unknown PLY property {line.strip()!r}")
+            elements[-1][2].append((words[-1], kind))
+    vertex = next((e for e in elements if e[0] == "vertex"), None)
+    if vertex is None or not {"x", "y", "z"} <= {n for n, t in vertex[2] if t != "list"}:
+        names = [n for n, _ in vertex[2]] if vertex else "none"
+        raise ValueError(f"expected a 'vertex' element with properties x, y, z, got {names}")
+    return fmt, elements, raw[newline + 1 :]
+
+
+def _check_ply_body(fmt: str, elements: list[tuple[str, int, list[tuple[str, str]]]], body: bytes) -> None:
+    """Refuse a PLY body that does not hold exactly the records its header counts."""
     if fmt == "ascii":
-        table = np.array(body.decode("ascii").split()[: count * len(props)], dtype=np.float64).reshape(count, len(props))
-        return table[:, columns]
-    if fmt not in ("binary_little_endian", "binary_big_endian"):
-        raise ValueError(f"unknown PLY format {fmt!r}")
-    order = "<" if fmt == "binary_little_endian" else ">"
-    dtype = np.dtype([(n, order + _PLY_TYPES[t]) for n, t in props])
-    records = np.frombuffer(body, dtype=dtype, count=count)
-    return np.stack([records[c].astype(np.float64) for c in ("x", "y", "z")], axis=1)
+        lines = [line for line in body.decode("ascii", errors="replace").splitlines() if line.strip()]
+        expected = sum(count for _, count, _ in elements)
+        if len(lines) != expected:
+            counts = ", ".join(f"{count} {name}" for name, count, _ in elements)
+            raise ValueError(f"the header counts {expected} records ({counts}), the body has {len(lines)} lines")
+        start = 0
+        for name, count, props in elements:
+            if all(t != "list" for _, t in props):
+                widths = [len(line.split()) for line in lines[start : start + count]]
+                bad = next((i for i, width in enumerate(widths) if width != len(props)), None)
+                if bad is not None:
+                    raise ValueError(f"{name} {bad}: expected {len(props)} values, got {widths[bad]}")
+            start += count
+    elif all(t != "list" for _, _, props in elements for _, t in props):
+        expected = sum(count * sum(np.dtype(_PLY_TYPES[t]).itemsize for _, t in props) for _, count, props in elements)
+        if len(body) != expected:
+            raise ValueError(f"the header counts {expected} bytes of data, the body has {len(body)}")
 
 
-def _read_off(path: Path, seed: int) -> np.ndarray:
-    vertices, triangles = read_off(path)
+def _read_mesh(path: Path, seed: int) -> np.ndarray:
+    """A mesh or point file read by trimesh: surface samples of a mesh, the vertices of a point cloud."""
+    if path.suffix.lower() == ".ply":
+        _check_ply_body(*_ply_header(path.read_bytes()))
+    trimesh = require("trimesh", f"reading {path.suffix.lower()} files")
+    try:
+        loaded = trimesh.load(path, process=False)
+    except Exception as err:  # noqa: BLE001 - a third-party parser: any failure is an unreadable file
+        raise ValueError(f"unreadable {path.suffix.lower()} file ({type(err).__name__}: {err})") from err
+    if isinstance(loaded, trimesh.Scene):
+        loaded = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+    vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64)
+    faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+    return _surface_or_points(vertices, faces, seed)
+
+
+def _surface_or_points(vertices: np.ndarray, triangles: np.ndarray, seed: int) -> np.ndarray:
     if len(triangles) == 0:
-        return vertices  # a point cloud written as OFF
+        return vertices  # a point cloud written as a mesh file
+    if not np.isfinite(vertices).all():
+        raise ValueError(f"{int((~np.isfinite(vertices).all(1)).sum())} vertices have NaN or Inf coordinates")
     samples, _ = sample_triangles(np.random.default_rng(seed), MESH_SAMPLES, vertices[triangles])
     return samples
 
 
+def _read_off(path: Path, seed: int) -> np.ndarray:
+    vertices, triangles = read_off(path)
+    return _surface_or_points(vertices, triangles, seed)
+
+
 _READERS = {".npy": _read_npy, ".npz": _read_npz, ".xyz": _read_text, ".txt": _read_text, ".csv": _read_text,
-            ".ply": _read_ply, ".off": _read_off}  # fmt: skip
+            ".ply": _read_mesh, ".obj": _read_mesh, ".stl": _read_mesh, ".off": _read_off}  # fmt: skip
 
 
 def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
@@ -181,14 +241,28 @@ def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.nd
     return points[order[picks]]
 
 
+def _unit_ball(points: np.ndarray) -> np.ndarray:
+    """Centre on the centroid and scale to max radius 1, in float64, before the model's float32:
+    a far offset or large units then cost nothing beyond the file's own precision."""
+    centred = np.asarray(points, dtype=np.float64)
+    centred = centred - centred.mean(0)
+    radius = float(np.linalg.norm(centred, axis=1).max(initial=0.0))
+    return centred / radius if radius > 0 else centred
+
+
 def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarray], *, points: int, top: int = 5, seed: int = 0) -> list[list[dict[str, Any]]]:
     """Top-``top`` classes and probabilities of each cloud (subsampled to ``points``).
+
+    Each subsample is centred and scaled into the unit ball in float64 before the model's float32,
+    so an offset of any size costs only the precision the coordinates themselves hold
+    (``docs/errors.md``, "Files").
 
     Shape:
         clouds: S arrays (N_i, 3) -> S lists of ``{"class", "probability"}``, most probable first.
     """
     device = next(model.parameters()).device
-    batch = torch.from_numpy(np.stack([invariant_subsample(c, points, seed=seed) for c in clouds])).float().to(device)
+    batch = torch.from_numpy(np.stack([_unit_ball(invariant_subsample(c, points, seed=seed)) for c in clouds]))
+    batch = batch.float().to(device)
     model.eval()
     with torch.no_grad():
         probs = torch.softmax(model(batch).double(), dim=-1)

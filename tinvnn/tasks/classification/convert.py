@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tinvnn._checks import check_choice, check_positive_int
-from tinvnn._io import atomic_write
+from tinvnn._io import atomic_write_all
 from tinvnn._optional import require
 from tinvnn.tasks.classification.datasets import SPLITS, face_normals, normalise_clouds, sample_triangles
 
@@ -132,13 +132,12 @@ def read_hdf5_split(root: str | os.PathLike[str], split: str, *, points: int = 1
     classes = tuple(_read_names(root / "shape_names.txt"))
     parts: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]] = []
     for path in files:
-        with h5py.File(path, "r") as f:
-            if "data" not in f or "label" not in f:
-                raise ValueError(f"{path}: expected datasets 'data' and 'label', got {sorted(f.keys())}")
-            data, label = np.asarray(f["data"]), np.asarray(f["label"])
-            normal = np.asarray(f["normal"]) if "normal" in f else None
+        data, label, normal = _read_h5(h5py, path)
         if data.ndim != 3 or data.shape[2] != 3 or label.shape not in ((len(data),), (len(data), 1)):
             raise ValueError(f"{path}: expected data (S, P, 3) and label (S,) or (S, 1), got {data.shape} and {label.shape}")
+        if label.dtype.kind not in "biuf" or not np.isfinite(label).all() or (label != np.round(label)).any():
+            raise ValueError(f"{path}: expected whole-number labels, got {label.dtype} values such as "
+                             f"{_first_bad_label(label)}")
         if normal is not None and normal.shape != data.shape:
             raise ValueError(f"{path}: expected normal of shape {data.shape} like data, got {normal.shape}")
         parts.append((data, normal, label.reshape(-1)))
@@ -149,6 +148,32 @@ def read_hdf5_split(root: str | os.PathLike[str], split: str, *, points: int = 1
         labels=np.concatenate([lab for _, _, lab in parts]).astype(np.int64),
         classes=classes,
     )
+
+
+def _read_h5(h5py: Any, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``data``, ``label`` and ``normal`` (or None) of one HDF5 file; ValueError naming the file
+    when it is empty, truncated, corrupt or lacks a dataset."""
+    try:
+        with h5py.File(path, "r") as f:
+            if "data" not in f or "label" not in f:
+                raise ValueError(f"{path}: expected datasets 'data' and 'label', got {sorted(f.keys())}")
+            data, label = np.asarray(f["data"]), np.asarray(f["label"])
+            normal = np.asarray(f["normal"]) if "normal" in f else None
+    except (OSError, KeyError, RuntimeError, TypeError) as err:
+        if isinstance(err, OSError) and err.errno is not None:
+            raise  # the system's error (permission, ...): reported as such
+        raise ValueError(f"{path}: not a readable HDF5 file (empty, truncated or corrupt: {err})") from err
+    if data.dtype.names is not None or label.dtype.names is not None:
+        raise ValueError(f"{path}: expected arrays of numbers, got a structured array")
+    return data, label, normal
+
+
+def _first_bad_label(label: np.ndarray) -> str:
+    if label.dtype.kind not in "biuf":
+        return repr(label.reshape(-1)[:1].tolist())
+    flat = label.reshape(-1)
+    bad = ~np.isfinite(flat) | (flat != np.round(flat))
+    return repr(flat[bad][:1].tolist()[0]) if bad.any() else "?"
 
 
 def read_normal_resampled_split(root: str | os.PathLike[str], split: str, *, points: int = 1024) -> ShapeSplit:
@@ -195,7 +220,9 @@ def read_off(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         vertices (V, 3) float64 and triangles (F, 3) int64 vertex indices.
 
     Raises:
-        ValueError: not an OFF file, truncated, or a face that names a missing vertex.
+        ValueError: not an OFF file, negative counts, a number of lines other than the header's
+            counts, a vertex of fewer than three coordinates, a face of fewer than three
+            corners, or a face that names a missing vertex.
     """
     lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text().splitlines()]
     lines = [line for line in lines if line]
@@ -206,10 +233,25 @@ def read_off(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
         head, body = body[0].split(), body[1:]
     try:
         num_vertices, num_faces = int(head[0]), int(head[1])
-        if len(body) < num_vertices + num_faces:
-            raise ValueError(f"expected {num_vertices} vertex and {num_faces} face lines, got {len(body)} lines")
-        vertices = np.array([line.split()[:3] for line in body[:num_vertices]], dtype=np.float64).reshape(-1, 3)
-        triangles = _triangulate(body[num_vertices : num_vertices + num_faces])
+    except (ValueError, IndexError):
+        got = " ".join(head)[:40]
+        raise ValueError(f"{path}: malformed OFF file (expected counts 'V F E' after 'OFF', got {got!r})") from None
+    if num_vertices < 0 or num_faces < 0:
+        raise ValueError(
+            f"{path}: malformed OFF file (expected counts >= 0, got {num_vertices} vertices and {num_faces} faces)"
+        )
+    if len(body) != num_vertices + num_faces:
+        raise ValueError(
+            f"{path}: malformed OFF file (the header counts {num_vertices} vertex and {num_faces} face lines, "
+            f"the file has {len(body)} lines)"
+        )
+    try:
+        rows = [line.split() for line in body[:num_vertices]]
+        short = next((i for i, row in enumerate(rows) if len(row) < 3), None)
+        if short is not None:
+            raise ValueError(f"vertex {short}: expected three coordinates (x y z), got {len(rows[short])}")
+        vertices = np.array([row[:3] for row in rows], dtype=np.float64).reshape(-1, 3)
+        triangles = _triangulate(body[num_vertices:])
     except (ValueError, IndexError) as err:
         raise ValueError(f"{path}: malformed OFF file ({err})") from err
     if triangles.size and (triangles.min() < 0 or triangles.max() >= num_vertices):
@@ -223,8 +265,10 @@ def _triangulate(face_lines: Sequence[str]) -> np.ndarray:
     if flat.size == 4 * len(face_lines) and (flat[::4] == 3).all():
         return flat.reshape(-1, 4)[:, 1:]
     fans: list[tuple[int, int, int]] = []
-    for line in face_lines:
+    for number, line in enumerate(face_lines):
         k, *corners = (int(t) for t in line.split())
+        if k < 3 or len(corners) < k:
+            raise ValueError(f"face {number}: expected 'k i_1 .. i_k' with k >= 3, got {line[:40]!r}")
         fans.extend((corners[0], corners[i], corners[i + 1]) for i in range(1, k - 1))
     return np.asarray(fans, dtype=np.int64).reshape(-1, 3)
 
@@ -315,6 +359,12 @@ def convert_modelnet40(
     Returns:
         ``{"train": path, "test": path}``.
 
+    Raises:
+        FileExistsError: an output exists and ``overwrite`` is False, or ``out`` is a file.
+        ValueError / FileNotFoundError / OSError: a malformed source, a full disk, ...; then no
+            output was replaced and nothing was left behind (every split is written beside its
+            target and all are renamed into place only when all succeeded).
+
     Example:
         >>> convert_modelnet40("modelnet40_ply_hdf5_2048", "hdf5", "data/modelnet40", up="y")  # doctest: +SKIP
     """
@@ -322,21 +372,25 @@ def convert_modelnet40(
     check_choice(up, "up", UP_AXES)
     check_positive_int(points, "points")
     paths = {split: Path(out) / f"{split}.npz" for split in SPLITS}
+    if Path(out).exists() and not Path(out).is_dir():
+        raise FileExistsError(f"{out} is a file; expected a folder for train.npz and test.npz (--out)")
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass overwrite=True (--force) to replace")
-    for split, path in paths.items():
-        shapes = read_split(source, fmt, split, points=points, seed=seed)
-        _save_npz(path, _to_layout(shapes, up, f"{source} ({split})"))
-        log.info("wrote %s: %d shapes of %d points, %d classes", path, len(shapes.labels), points, len(shapes.classes))
+
+    def writer(split: str) -> Callable[[BinaryIO], None]:
+        def write(handle: BinaryIO) -> None:
+            shapes = read_split(source, fmt, split, points=points, seed=seed)
+            arrays: dict[str, Any] = _to_layout(shapes, up, f"{source} ({split})")
+            np.savez(handle, **arrays)
+            log.info("%s: %d shapes of %d points, %d classes", split, len(shapes.labels), points, len(shapes.classes))
+
+        return write
+
+    # Every split is read and written beside its target first; all replace their targets only
+    # when all succeeded, so a failure leaves the old dataset (or a fresh ``out``) as it was.
+    atomic_write_all({path: writer(split) for split, path in paths.items()})
     return paths
-
-
-def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    def write(handle: BinaryIO) -> None:
-        np.savez(handle, **arrays)
-
-    atomic_write(path, write)
 
 
 def _to_layout(shapes: ShapeSplit, up: str, source: str) -> dict[str, np.ndarray]:

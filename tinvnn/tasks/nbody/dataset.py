@@ -55,6 +55,8 @@ class NBodyConfig:
     system: ChargedSystem = field(default_factory=ChargedSystem)
 
     def __post_init__(self) -> None:
+        if self.system.dim != 3:
+            raise ValueError(f"system.dim: expected 3 (the n-body models take 3-D coordinates), got {self.system.dim}")
         for name in ("n_train", "n_val", "n_test"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected at least 1 system, got {getattr(self, name)}")

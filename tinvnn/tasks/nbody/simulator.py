@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tinvnn._checks import check_number, check_positive_int
+
 __all__ = ["ChargedSystem", "Trajectories", "coulomb_forces", "simulate_charged", "total_energy"]
 
 
@@ -47,6 +49,12 @@ class ChargedSystem:
         n_steps: integration steps (the reference's ``T``).
         sample_every: steps between recorded frames.
         max_force: clip of every force component.
+
+    Raises:
+        ValueError: a non-positive ``dim``, ``box_size``, ``loc_std``, ``dt`` or ``max_force``,
+            a negative ``vel_norm`` or ``interaction_strength``, a NaN or (but ``max_force``)
+            infinite value, fewer than
+            2 particles, or ``n_steps`` not a multiple of ``sample_every`` (>= 2 frames).
     """
 
     n_particles: int = 5
@@ -61,6 +69,14 @@ class ChargedSystem:
     max_force: float = 100.0
 
     def __post_init__(self) -> None:
+        check_positive_int(self.dim, "dim")
+        check_number(self.box_size, "box_size", positive=True)
+        check_number(self.loc_std, "loc_std", positive=True)
+        check_number(self.vel_norm, "vel_norm")
+        check_number(self.interaction_strength, "interaction_strength")
+        check_number(self.dt, "dt", positive=True)
+        if not (isinstance(self.max_force, (int, float)) and self.max_force > 0):  # inf: no clipping
+            raise ValueError(f"max_force: expected a positive number (inf: no clipping), got {self.max_force!r}")
         if self.n_particles < 2:
             raise ValueError(f"n_particles: expected at least 2, got {self.n_particles}")
         if self.sample_every < 1 or self.n_steps < 2 * self.sample_every:
