@@ -354,7 +354,9 @@ class _Replicated:
             return self.model
         if self.wrapped is None:
             ids = [self.rt.device] if self.rt.device.type == "cuda" else None
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+            # buffers (batch-norm statistics) only matter in evaluation, on rank 0, after the harness
+            # copies rank 0's to every process at the end of the epoch: no broadcast before each forward
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
         return self.wrapped
 
 
@@ -408,13 +410,15 @@ def _train_epoch(
     for step, batch in enumerate(bar, 1):
         tick = time.perf_counter()
         loss, logs = task.training_step(engine, batch, ctx)
+        # the mean loss over processes (every process sees a divergence at the same step): under
+        # DDP its all-reduce starts now and overlaps the backward pass
+        mean_loss = _start_mean(loss, rt) if data is not None and rt.world > 1 else None
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)  # under DDP, the gradients arrive averaged over processes
-        if rt.world == 1:
-            value = float(loss.detach())
-        else:  # the mean loss over processes: every process sees a divergence at the same step
-            detached = loss.detach()
-            value = _reduce_gradients(model, detached, rt) if data is None else _mean_over_processes(detached, rt)
+        if mean_loss is not None:
+            value = mean_loss()
+        else:
+            value = _reduce_gradients(model, loss.detach(), rt) if rt.world > 1 else float(loss.detach())
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"training diverged at epoch {epoch + 1}, step {step}: loss {value}; the last checkpoint is "
@@ -444,10 +448,16 @@ def _train_epoch(
     return record
 
 
-def _mean_over_processes(value: torch.Tensor, rt: Runtime) -> float:
-    total = value.reshape(1).clone()
-    dist.all_reduce(total)
-    return float(total) / rt.world
+def _start_mean(value: torch.Tensor, rt: Runtime) -> Callable[[], float]:
+    """Start averaging a scalar over processes; the returned function waits and returns the mean."""
+    total = value.detach().reshape(1).clone()
+    work = dist.all_reduce(total, async_op=True)
+
+    def wait() -> float:
+        work.wait()
+        return float(total) / rt.world
+
+    return wait
 
 
 def _reduce_gradients(model: nn.Module, loss: torch.Tensor, rt: Runtime) -> float:
