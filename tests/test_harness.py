@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -280,6 +281,10 @@ _TORCHRUN_ARGS = {
                        "--test-per-class", "1", "--width", "8", "--batch-size", "4"],
     "nbody": ["nbody", "train", "--model", "tinv_gnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
               "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "1", "--batch-size", "10"],
+    # EGNN's last layer computes node features its output never reads: parameters without gradients
+    "nbody_egnn": ["nbody", "train", "--model", "egnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
+                   "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "2",
+                   "--batch-size", "5"],
     "tsp": ["tsp", "train", "--variant", "tinv", "--num-cities", "6", "--embed-dim", "8", "--num-layers", "1",
             "--num-heads", "2", "--ff-dim", "8", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
             "--val-instances", "4"],
@@ -362,10 +367,11 @@ class FailingEvaluation(ToyLoaderTask):
         raise ValueError("evaluation failed on purpose")
 
 
-try:
-    fit(FailingEvaluation(ToyConfig(epochs=2)), RunOptions(out=f"{{out}}/failing", progress=False, device="cpu"))
-except ValueError as err:
-    report["errors"].append(str(err))
+for task, run in ((FailingEvaluation(ToyConfig(epochs=2)), "failing"), (ToyLoaderTask(ToyConfig(lr=1e30)), "diverging")):
+    try:
+        fit(task, RunOptions(out=f"{{out}}/{{run}}", progress=False, device="cpu"))
+    except ValueError as err:  # TrainingDiverged too
+        report["errors"].append(f"{{type(err).__name__}}: {{err}}")
 json.dump(report, open(f"{{out}}/rank{{rank}}.json", "w"))
 dist.destroy_process_group()
 """
@@ -395,9 +401,12 @@ def test_torchrun_two_processes_resume_bit_identical_on_both_paths(tmp_path: Pat
         # checkpoints keep a single process's state_dict keys (no "module." of the wrapper): old runs still load
         fit(TASKS[name](1), _opts(tmp_path / "single" / name))
         assert _weights(runs / "full" / LAST).keys() == _weights(tmp_path / "single" / name / LAST).keys(), name
-    # an error on rank 0 (its evaluation) ends both processes with it
-    assert reports[0]["errors"] == ["evaluation failed on purpose"]
-    assert reports[1]["errors"] == ["(rank 0) evaluation failed on purpose"]
+    # an error on rank 0 (its evaluation) ends both processes with it; a divergence stops both at the same step
+    assert reports[0]["errors"][0] == "ValueError: evaluation failed on purpose"
+    assert reports[1]["errors"][0] == "ValueError: (rank 0) evaluation failed on purpose"
+    assert reports[0]["errors"][1] == reports[1]["errors"][1]
+    assert re.fullmatch(r"TrainingDiverged: training diverged at epoch 1, step \d+: loss (nan|inf).*", reports[0]["errors"][1])
+    assert not (tmp_path / "runs" / "diverging" / LAST).exists()
 
 
 # ----------------------------------------------------------------------------- generic behaviour

@@ -355,8 +355,11 @@ class _Replicated:
         if self.wrapped is None:
             ids = [self.rt.device] if self.rt.device.type == "cuda" else None
             # buffers (batch-norm statistics) only matter in evaluation, on rank 0, after the harness
-            # copies rank 0's to every process at the end of the epoch: no broadcast before each forward
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+            # copies rank 0's to every process at the end of the epoch: no broadcast before each forward.
+            # static_graph: every step uses the same parameters, which DDP learns in the first step;
+            # parameters a model never uses (EGNN's last node update) are then no error, at no
+            # per-step cost (find_unused_parameters would traverse the graph at every step)
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False, static_graph=True)
         return self.wrapped
 
 
