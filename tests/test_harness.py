@@ -367,7 +367,8 @@ class FailingEvaluation(ToyLoaderTask):
         raise ValueError("evaluation failed on purpose")
 
 
-for task, run in ((FailingEvaluation(ToyConfig(epochs=2)), "failing"), (ToyLoaderTask(ToyConfig(lr=1e30)), "diverging")):
+failing = ((FailingEvaluation(ToyConfig(epochs=2)), "failing"), (ToyLoaderTask(ToyConfig(lr=1e30)), "diverging"))
+for task, run in failing:
     try:
         fit(task, RunOptions(out=f"{{out}}/{{run}}", progress=False, device="cpu"))
     except ValueError as err:  # TrainingDiverged too
@@ -405,7 +406,8 @@ def test_torchrun_two_processes_resume_bit_identical_on_both_paths(tmp_path: Pat
     assert reports[0]["errors"][0] == "ValueError: evaluation failed on purpose"
     assert reports[1]["errors"][0] == "ValueError: (rank 0) evaluation failed on purpose"
     assert reports[0]["errors"][1] == reports[1]["errors"][1]
-    assert re.fullmatch(r"TrainingDiverged: training diverged at epoch 1, step \d+: loss (nan|inf).*", reports[0]["errors"][1])
+    diverged = r"TrainingDiverged: training diverged at epoch 1, step \d+: loss (nan|inf).*"
+    assert re.fullmatch(diverged, reports[0]["errors"][1])
     assert not (tmp_path / "runs" / "diverging" / LAST).exists()
 
 

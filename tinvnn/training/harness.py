@@ -359,7 +359,9 @@ class _Replicated:
             # static_graph: every step uses the same parameters, which DDP learns in the first step;
             # parameters a model never uses (EGNN's last node update) are then no error, at no
             # per-step cost (find_unused_parameters would traverse the graph at every step)
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False, static_graph=True)
+            self.wrapped = DistributedDataParallel(
+                self.model, device_ids=ids, broadcast_buffers=False, static_graph=True
+            )
         return self.wrapped
 
 
