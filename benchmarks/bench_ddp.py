@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_ddp.py --repeats 5
-    git archive f706a20 | (mkdir -p /tmp/tinvnn-old && tar -x -C /tmp/tinvnn-old)   # before DDP
+    git worktree add /tmp/tinvnn-old f706a20   # the last commit before DDP
     python benchmarks/bench_ddp.py --repeats 5 --old /tmp/tinvnn-old
 
 Trains a tiny PointNet (``tinvnn train``, synthetic clouds, tinv) for one epoch, alternately
