@@ -2,8 +2,10 @@
 
 Every task: a run stopped after an epoch and resumed ends bit-identical to an uninterrupted
 one; a finished run extended to more epochs equals a run trained that long from the start; two
-torchrun processes (gloo) keep equal replicas. Generic behaviour (run-directory protection,
-divergence, logs, devices) on a toy regression task.
+torchrun processes (gloo) keep equal replicas, resume bit-identically, and train the
+data-loader tasks (classification, n-body, imitation) through DistributedDataParallel and the
+REINFORCE task through the hand-averaged gradients. Generic behaviour (run-directory
+protection, divergence, logs, devices) on a toy regression task.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
 from tinvnn.tasks.classification.recipe import ClassifierTrainConfig
 from tinvnn.tasks.classification.train import ClassificationTask
@@ -31,6 +35,7 @@ from tinvnn.tasks.nbody.simulator import ChargedSystem
 from tinvnn.tasks.nbody.train import NBodyTask
 from tinvnn.tasks.tsp.attention.recipe import AttentionConfig as TSPConfig
 from tinvnn.tasks.tsp.attention.reinforce import ReinforceTask
+from tinvnn.tasks.tsp.local.finetune import LocalReinforceTask
 from tinvnn.tasks.tsp.local.imitation import ImitationTask
 from tinvnn.training import (
     BEST,
@@ -43,6 +48,7 @@ from tinvnn.training import (
     RunDirectoryError,
     RunOptions,
     Task,
+    TrainData,
     TrainingDiverged,
     add_arguments,
     fit,
@@ -95,6 +101,18 @@ class ToyTask(Task):
         return {"val_loss": float(nn.functional.mse_loss(model(self.x.to(device)), self.y.to(device)))}
 
 
+class ToyLoaderTask(ToyTask):
+    """The toy task read through the harness's DataLoader (DistributedDataParallel under torchrun)."""
+
+    def train_data(self, ctx: EpochContext) -> TrainData:
+        return TrainData(TensorDataset(self.x, self.y), batch_size=8)
+
+    def training_step(self, model: nn.Module, batch: list[Tensor], ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+        x, y = batch
+        loss = nn.functional.mse_loss(model(x.to(ctx.device)), y.to(ctx.device))
+        return loss, {"double": 2 * float(loss.detach())}
+
+
 def _weights(path: Path) -> dict[str, Tensor]:
     return load_checkpoint(path)["state"]["model"]
 
@@ -143,8 +161,38 @@ def _imitation(epochs: int) -> Task:
 
 
 TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)),
-                                           "toy_ema": lambda e: ToyTask(ToyConfig(epochs=e, ema=0.9)), "classification": _classification,
+                                           "toy_ema": lambda e: ToyTask(ToyConfig(epochs=e, ema=0.9)),
+                                           "toy_loader": lambda e: ToyLoaderTask(ToyConfig(epochs=e)),
+                                           "classification": _classification,
                                            "nbody": _nbody, "tsp": _tsp, "tsp_imitation": _imitation}  # fmt: skip
+#: the tasks whose step is one forward and one backward: a DataLoader, and DistributedDataParallel under torchrun
+LOADER_TASKS = ("toy_loader", "classification", "nbody", "tsp_imitation")
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_one_pass_tasks_use_a_data_loader_and_rollout_tasks_their_batches(name: str) -> None:
+    task = TASKS[name](1)
+    ctx = EpochContext(0, torch.Generator().manual_seed(0), 0, 1, torch.device("cpu"))
+    data = task.train_data(ctx)
+    assert isinstance(data, TrainData) if name in LOADER_TASKS else data is None
+    # the local policy's REINFORCE fine-tuning rolls out too (its task needs a trained policy to build)
+    assert LocalReinforceTask.train_data is Task.train_data and ReinforceTask.train_data is Task.train_data
+
+
+def test_task_without_data_or_batches_is_refused(tmp_path: Path) -> None:
+    class NoData(ToyTask):
+        batches = Task.batches  # type: ignore[assignment]
+
+    with pytest.raises(NotImplementedError, match=r"^NoData: define train_data \(a DataLoader's dataset\) or batches$"):
+        fit(NoData(ToyConfig(epochs=1)), _opts(tmp_path))
+
+
+def test_loader_workers_train_the_same_weights(tmp_path: Path) -> None:
+    fit(ToyLoaderTask(ToyConfig(epochs=2)), _opts(tmp_path / "main"))
+    fit(ToyLoaderTask(ToyConfig(epochs=2)), _opts(tmp_path / "workers", workers=2))
+    _assert_same_weights(tmp_path / "main" / LAST, tmp_path / "workers" / LAST)
+    with pytest.raises(ValueError, match=r"^workers: expected a non-negative integer, got -1$"):
+        _opts(tmp_path, workers=-1)
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -233,6 +281,10 @@ _TORCHRUN_ARGS = {
                        "--test-per-class", "1", "--width", "8", "--batch-size", "4"],
     "nbody": ["nbody", "train", "--model", "tinv_gnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
               "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "1", "--batch-size", "10"],
+    # EGNN's last layer computes node features its output never reads: parameters without gradients
+    "nbody_egnn": ["nbody", "train", "--model", "egnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
+                   "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "2",
+                   "--batch-size", "5"],
     "tsp": ["tsp", "train", "--variant", "tinv", "--num-cities", "6", "--embed-dim", "8", "--num-layers", "1",
             "--num-heads", "2", "--ff-dim", "8", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
             "--val-instances", "4"],
@@ -278,6 +330,85 @@ def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     sums = json.loads((tmp_path / "run" / METRICS).read_text())["param_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
+
+
+_DDP_SCRIPT = """
+import json, sys
+sys.path[:0] = [{repo!r}, {tests!r}]
+import torch.distributed as dist
+from test_harness import TASKS, ToyLoaderTask, ToyConfig
+from tinvnn.training import RunOptions, fit
+
+dist.init_process_group("gloo")  # one group for every fit below (fit leaves a group it did not create alone)
+out, names, rank = sys.argv[1], sys.argv[2].split(","), dist.get_rank()
+report = {{"steps": {{}}, "errors": []}}
+for name in names:
+    kinds = set()
+
+    def make(epochs):
+        task = TASKS[name](epochs)
+        step = task.training_step
+
+        def recorded(model, batch, ctx):
+            kinds.add(type(model).__name__)
+            return step(model, batch, ctx)
+
+        task.training_step = recorded
+        return task
+
+    fit(make(3), RunOptions(out=f"{{out}}/{{name}}/full", progress=False, device="cpu"))
+    fit(make(3), RunOptions(out=f"{{out}}/{{name}}/cut", progress=False, device="cpu", stop_after=1))
+    fit(make(3), RunOptions(out=f"{{out}}/{{name}}/cut", progress=False, device="cpu", resume=True))
+    report["steps"][name] = sorted(kinds)
+
+
+class FailingEvaluation(ToyLoaderTask):
+    def evaluate(self, model, device):
+        raise ValueError("evaluation failed on purpose")
+
+
+failing = ((FailingEvaluation(ToyConfig(epochs=2)), "failing"), (ToyLoaderTask(ToyConfig(lr=1e30)), "diverging"))
+for task, run in failing:
+    try:
+        fit(task, RunOptions(out=f"{{out}}/{{run}}", progress=False, device="cpu"))
+    except ValueError as err:  # TrainingDiverged too
+        report["errors"].append(f"{{type(err).__name__}}: {{err}}")
+json.dump(report, open(f"{{out}}/rank{{rank}}.json", "w"))
+dist.destroy_process_group()
+"""
+
+
+def test_torchrun_two_processes_resume_bit_identical_on_both_paths(tmp_path: Path) -> None:
+    names = ["toy_loader", "tsp", "classification", "nbody", "tsp_imitation"]
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(tmp_path / "runs"), ",".join(names)]  # fmt: skip
+    done = _torchrun(cmd, env, timeout=480)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads((tmp_path / "runs" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for name in names:
+        # a one-forward step is handed the DDP wrapper; a rollout step the bare model (gradients averaged by hand)
+        wanted = ["DistributedDataParallel"] if name in LOADER_TASKS else [type(TASKS[name](1).build_model()).__name__]
+        assert reports[0]["steps"][name] == reports[1]["steps"][name] == wanted, name
+        runs = tmp_path / "runs" / name
+        _assert_same_weights(runs / "full" / LAST, runs / "cut" / LAST)  # bit-identical resume on 2 processes
+        for run in ("full", "cut"):
+            metrics = json.loads((runs / run / METRICS).read_text())
+            assert metrics["finished"] and [h["epoch"] for h in metrics["history"]] == [1, 2, 3]
+            sums = metrics["param_checksums"]
+            assert len(sums) == 2 and sums[0] == sums[1], (name, run)
+        # checkpoints keep a single process's state_dict keys (no "module." of the wrapper): old runs still load
+        fit(TASKS[name](1), _opts(tmp_path / "single" / name))
+        assert _weights(runs / "full" / LAST).keys() == _weights(tmp_path / "single" / name / LAST).keys(), name
+    # an error on rank 0 (its evaluation) ends both processes with it; a divergence stops both at the same step
+    assert reports[0]["errors"][0] == "ValueError: evaluation failed on purpose"
+    assert reports[1]["errors"][0] == "ValueError: (rank 0) evaluation failed on purpose"
+    assert reports[0]["errors"][1] == reports[1]["errors"][1]
+    diverged = r"TrainingDiverged: training diverged at epoch 1, step \d+: loss (nan|inf).*"
+    assert re.fullmatch(diverged, reports[0]["errors"][1])
+    assert not (tmp_path / "runs" / "diverging" / LAST).exists()
 
 
 # ----------------------------------------------------------------------------- generic behaviour

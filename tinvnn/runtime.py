@@ -35,12 +35,15 @@ class RunOptions(Config):
     stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")
     progress: bool = option(True, "progress bars")
     threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
+    workers: int = option(0, "DataLoader worker processes per training process (0: load in the training process)")
 
     def __post_init__(self) -> None:
         check_positive_int(self.log_every, "log_every")
         for name in ("stop_after", "threads"):
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers: expected a non-negative integer, got {self.workers!r}")
         if self.resume and self.overwrite:
             raise ValueError("resume and overwrite: choose one")
 

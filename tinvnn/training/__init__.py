@@ -1,7 +1,8 @@
 """The run harness, and (re-exported) what training shares with inference: configs, checkpoints, devices.
 
-* :func:`fit` with :class:`RunOptions`: the one training loop (device, torchrun, resume,
-  checkpoints, progress, metrics); a task is a :class:`Task` subclass.
+* :func:`fit` with :class:`RunOptions`: the one training loop (device, torchrun with
+  ``DistributedDataParallel``, resume, checkpoints, progress, metrics); a task is a
+  :class:`Task` subclass, its data a :class:`TrainData` (or hand-made batches).
 * :class:`Config`, :func:`option`, :func:`add_arguments`, :func:`from_args`: configuration
   dataclasses and their command-line flags.
 * :func:`save_checkpoint`, :func:`load_checkpoint` (safe: ``weights_only``), :func:`read_config`,
@@ -24,7 +25,7 @@ from tinvnn.config import Config, ConfigError, add_arguments, from_args, option
 from tinvnn.runtime import DEVICE_HELP, RunOptions, Runtime, is_main_process, resolve_device, set_threads, start_runtime
 from tinvnn.training.harness import METRICS, STEPS, RunDirectoryError, RunResult, TrainingDiverged, fit
 from tinvnn.training.seed import seed_everything
-from tinvnn.training.task import EpochContext, Task
+from tinvnn.training.task import EpochContext, Task, TrainData
 
 __all__ = [
     "BEST",
@@ -41,6 +42,7 @@ __all__ = [
     "RunResult",
     "Runtime",
     "Task",
+    "TrainData",
     "TrainingDiverged",
     "add_arguments",
     "check_config",

@@ -2,13 +2,20 @@
 
 :func:`fit` trains a :class:`~tinvnn.training.task.Task` under :class:`~tinvnn.runtime.RunOptions`:
 
-* **device and processes**: ``device="auto"|"cpu"|"cuda[:i]"``; under ``torchrun`` every
-  process trains on its share of each epoch's batches, gradients are averaged across processes
-  after each backward pass (gloo on CPU, nccl on GPU; any call pattern works, including a TSP
-  policy's ``rollout``), buffers (batch-norm statistics) follow rank 0 after each epoch, and
-  rank 0 alone evaluates, prints and writes files.
+* **device and processes**: ``device="auto"|"cpu"|"cuda[:i]"``; under ``torchrun`` (gloo on
+  CPU, nccl on GPU) every process trains on its share of each epoch's data. A task with
+  :meth:`~tinvnn.training.task.Task.train_data` (one forward and one backward per step:
+  classification, n-body, imitation) is read through a ``DataLoader`` (``--workers``, pinned
+  memory on CUDA) with a ``DistributedSampler``, and its model is wrapped in
+  ``DistributedDataParallel`` (bucketed all-reduce overlapped with the backward pass); a task
+  with :meth:`~tinvnn.training.task.Task.batches` only (REINFORCE: a step rolls the policy out
+  many times, outside its ``forward``, which DDP cannot follow) has its flattened gradients
+  averaged after each backward pass. Buffers (batch-norm statistics) follow rank 0 after each
+  epoch; rank 0 alone evaluates, prints and writes files, and checkpoints hold the unwrapped
+  model's ``state_dict`` (the keys of a single-process run).
 * **reproducibility**: the model is initialised after ``seed_everything(seed)``; epoch ``e``'s
-  batches draw from a generator seeded by ``(seed, e)``; the global RNG state is stored in
+  batches draw from a generator seeded by ``(seed, e)`` (the ``DistributedSampler`` shuffles
+  by ``seed + e``); the global RNG state is stored in
   every checkpoint. A run killed after any epoch and resumed ends with bit-identical weights.
 * **run directory** ``out/``: ``checkpoint.pt`` (last epoch) and ``best.pt`` (best
   ``task.monitor``), written atomically; ``metrics.json`` (per-epoch history, best, final);
@@ -49,6 +56,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from tinvnn._io import atomic_write, json_safe, stale_temporaries
@@ -63,7 +72,7 @@ from tinvnn.checkpoint import (
 )
 from tinvnn.runtime import RunOptions, Runtime, set_threads, start_runtime
 from tinvnn.training.seed import seed_everything
-from tinvnn.training.task import EpochContext, Task
+from tinvnn.training.task import EpochContext, Task, TrainData
 
 __all__ = ["RunResult", "RunDirectoryError", "TrainingDiverged", "fit", "METRICS", "STEPS"]
 
@@ -237,6 +246,7 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         log.warning("no checkpoint at %s; starting from scratch", last)
     if rt.world > 1:
         _broadcast_module(model)
+    replicated = _Replicated(model, rt)
     writer = _StepLog(out, start) if rt.is_main else None
     stop = task.epochs if options.stop_after is None else min(task.epochs, start + options.stop_after)
     run_began = time.perf_counter()
@@ -244,7 +254,7 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
         for epoch in range(start, stop):
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = lr * task.lr_factor(epoch, task.epochs)
-            record = _train_epoch(task, model, optimizer, epoch, rt, options, writer, average)
+            record = _train_epoch(task, replicated, optimizer, epoch, rt, options, writer, average)
             if rt.world > 1:
                 _broadcast_module(model, buffers_only=True)
             _check_finite_weights(model, epoch)
@@ -330,9 +340,50 @@ def _restore(
     return int(state["epoch"]), list(meta.get("history", [])), dict(meta.get("best", {}))
 
 
+class _Replicated:
+    """The module a data-loader task's steps call: ``DistributedDataParallel(model)`` under
+    torchrun, made on first use (its construction broadcasts rank 0's weights; a task on the
+    ``batches`` path never makes it), the model itself in a single process."""
+
+    def __init__(self, model: nn.Module, rt: Runtime) -> None:
+        self.model, self.rt = model, rt
+        self.wrapped: nn.Module | None = None
+
+    def __call__(self) -> nn.Module:
+        if self.rt.world == 1:
+            return self.model
+        if self.wrapped is None:
+            ids = [self.rt.device] if self.rt.device.type == "cuda" else None
+            # buffers (batch-norm statistics) only matter in evaluation, on rank 0, after the harness
+            # copies rank 0's to every process at the end of the epoch: no broadcast before each forward.
+            # static_graph: every step uses the same parameters, which DDP learns in the first step;
+            # parameters a model never uses (EGNN's last node update) are then no error, at no
+            # per-step cost (find_unused_parameters would traverse the graph at every step)
+            self.wrapped = DistributedDataParallel(
+                self.model, device_ids=ids, broadcast_buffers=False, static_graph=True
+            )
+        return self.wrapped
+
+
+def _loader(data: TrainData, seed: int, epoch: int, rt: Runtime, options: RunOptions) -> DataLoader[Any]:
+    """The epoch's ``DataLoader``: this process's share (``DistributedSampler``, equal on every
+    process), shuffled by ``(seed, epoch)``; ``options.workers`` loader processes."""
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data.dataset, num_replicas=rt.world, rank=rt.rank, shuffle=data.shuffle, seed=seed, drop_last=True
+    )
+    sampler.set_epoch(epoch)
+    batched = data.batch_size is not None
+    return DataLoader(
+        data.dataset, batch_size=data.batch_size, sampler=sampler, drop_last=data.drop_last and batched,
+        num_workers=options.workers, pin_memory=rt.device.type == "cuda",
+        # seeds the workers (and spares the global RNG, which an unseeded loader would draw from)
+        generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1),
+    )  # fmt: skip
+
+
 def _train_epoch(
     task: Task,
-    model: nn.Module,
+    replicated: _Replicated,
     optimizer: torch.optim.Optimizer,
     epoch: int,
     rt: Runtime,
@@ -341,8 +392,11 @@ def _train_epoch(
     average: _WeightAverage | None,
 ) -> dict[str, Any]:
     began = time.perf_counter()
+    model = replicated.model
     ctx = EpochContext(epoch, _epoch_generator(task.seed, epoch), rt.rank, rt.world, rt.device)
-    batches = task.batches(ctx)
+    data = task.train_data(ctx)
+    batches: Any = task.batches(ctx) if data is None else _loader(data, task.seed, epoch, rt, options)
+    engine = model if data is None else replicated()  # what the steps call
     counts = [len(batches), len(batches)]
     if rt.world > 1:  # every process must take the same number of steps, or the collectives pair wrongly
         low, high = torch.tensor([len(batches)]), torch.tensor([len(batches)])
@@ -360,10 +414,16 @@ def _train_epoch(
     step_times: list[float] = []
     for step, batch in enumerate(bar, 1):
         tick = time.perf_counter()
-        loss, logs = task.training_step(model, batch, ctx)
+        loss, logs = task.training_step(engine, batch, ctx)
+        # the mean loss over processes (every process sees a divergence at the same step): under
+        # DDP its all-reduce starts now and overlaps the backward pass
+        mean_loss = _start_mean(loss, rt) if data is not None and rt.world > 1 else None
         optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss)
-        value = _reduce_gradients(model, loss.detach(), rt) if rt.world > 1 else float(loss.detach())
+        torch.autograd.backward(loss)  # under DDP, the gradients arrive averaged over processes
+        if mean_loss is not None:
+            value = mean_loss()
+        else:
+            value = _reduce_gradients(model, loss.detach(), rt) if rt.world > 1 else float(loss.detach())
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"training diverged at epoch {epoch + 1}, step {step}: loss {value}; the last checkpoint is "
@@ -393,8 +453,26 @@ def _train_epoch(
     return record
 
 
+def _start_mean(value: torch.Tensor, rt: Runtime) -> Callable[[], float]:
+    """Start averaging a scalar over processes; the returned function waits and returns the mean."""
+    total = value.detach().reshape(1).clone()
+    work = dist.all_reduce(total, async_op=True)
+
+    def wait() -> float:
+        work.wait()
+        return float(total) / rt.world
+
+    return wait
+
+
 def _reduce_gradients(model: nn.Module, loss: torch.Tensor, rt: Runtime) -> float:
-    """Average gradients (and the loss) over processes; return the mean loss."""
+    """Average gradients (and the loss) over processes; return the mean loss.
+
+    The ``batches`` path (REINFORCE): a step rolls the policy out many times through methods
+    other than ``forward`` (``rollout``, a scorer called once per decision), which
+    ``DistributedDataParallel`` does not follow (it synchronises the gradients of one
+    ``forward`` per backward); one flat all-reduce after the backward pass works for any call
+    pattern."""
     params = [p for p in model.parameters() if p.requires_grad]
     flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params] + [loss.reshape(1).to(params[0].dtype)])
     dist.all_reduce(flat)

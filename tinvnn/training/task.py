@@ -6,7 +6,11 @@ follows Lightning's ``LightningModule`` / ``Trainer``; a task is a small subclas
 :class:`Task`:
 
 * :meth:`Task.build_model`: the freshly initialised network;
-* :meth:`Task.batches`: the training batches of one epoch (this process's share);
+* :meth:`Task.train_data` (a :class:`TrainData`: a dataset the harness reads through a
+  ``DataLoader`` with a ``DistributedSampler``; the model is wrapped in
+  ``DistributedDataParallel`` under torchrun) where a step is one forward and one backward,
+  or :meth:`Task.batches` (this process's share of the epoch's batches, gradients averaged by
+  hand) where a step calls the model many times (REINFORCE rollouts);
 * :meth:`Task.training_step`: the loss of one batch (and numbers to log);
 * :meth:`Task.evaluate`: validation numbers (rank 0 only), one of which, :attr:`Task.monitor`,
   selects the best checkpoint.
@@ -24,10 +28,11 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from tinvnn.config import Config
 
-__all__ = ["EpochContext", "Task"]
+__all__ = ["EpochContext", "Task", "TrainData"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,32 @@ class EpochContext:
     rank: int
     world: int
     device: torch.device
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """One epoch's training data, read by the harness through a ``DataLoader``.
+
+    The harness samples ``dataset`` with a ``DistributedSampler`` (``num_replicas`` = the number
+    of processes, ``drop_last=True``: every process gets as many items as the others, so as
+    many batches), shuffled by ``(task.seed, epoch)`` when ``shuffle``, and batches it with
+    ``--workers`` loader processes (pinned memory on CUDA). The model the step receives is then
+    wrapped in ``DistributedDataParallel`` under torchrun: ``training_step`` must call it once
+    (its ``forward``) and return a loss whose backward is the step's only one.
+
+    Attributes:
+        dataset: a map-style dataset: items are samples (``batch_size`` set, stacked by the
+            default collate) or whole batches (``batch_size`` None).
+        batch_size: samples per batch and process; None: each item is one batch.
+        shuffle: shuffle the items each epoch; False keeps their order (process r takes items
+            r, r + W, r + 2W, ... of W processes).
+        drop_last: drop a last, smaller batch (with ``batch_size``).
+    """
+
+    dataset: Dataset[Any]
+    batch_size: int | None
+    shuffle: bool = True
+    drop_last: bool = False
 
 
 class Task(ABC):
@@ -113,9 +144,23 @@ class Task(ABC):
         """The optimizer (default: Adam with ``config.lr`` and ``config.weight_decay``)."""
         return torch.optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)  # type: ignore[attr-defined]
 
-    @abstractmethod
+    def train_data(self, ctx: EpochContext) -> TrainData | None:
+        """The epoch's training data for a ``DataLoader`` and ``DistributedDataParallel`` (see
+        :class:`TrainData`); None (the default): the harness calls :meth:`batches` instead.
+
+        Called once per epoch, before any step; it may draw from ``ctx.generator``.
+        """
+        return None
+
     def batches(self, ctx: EpochContext) -> Sequence[Any]:
-        """This process's training batches of one epoch, in order (a list, or a sized sequence)."""
+        """This process's training batches of one epoch, in order (a list, or a sized sequence).
+
+        The path for steps that call the model many times or outside its ``forward`` (a policy's
+        rollouts): ``DistributedDataParallel`` synchronises gradients through one ``forward`` per
+        backward, so the harness averages these steps' gradients over processes itself. Every
+        process must return as many batches as the others. Used when :meth:`train_data` is None.
+        """
+        raise NotImplementedError(f"{type(self).__name__}: define train_data (a DataLoader's dataset) or batches")
 
     @abstractmethod
     def training_step(self, model: nn.Module, batch: Any, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:

@@ -3,9 +3,11 @@
 :class:`~tinvnn.tasks.classification.recipe.ClassifierTrainConfig` defines the run;
 :class:`ClassificationTask` supplies the model (the recipe's
 :func:`~tinvnn.tasks.classification.recipe.build_classifier`), the epoch's batches
-(shuffled, transformed by the training protocol and the method's augmentation, each process
-taking every K-th cloud under torchrun), the cross-entropy step and the test accuracy under ``test_protocol``. AdamW with a
-cosine schedule over ``epochs``. :func:`train` runs it and returns the metrics.
+(a dataset of clouds the harness reads through a ``DataLoader``, shuffled and shared among
+processes by a ``DistributedSampler`` under torchrun; transformed in the step by the training
+protocol and the method's augmentation), the cross-entropy step (``DistributedDataParallel``
+under torchrun) and the test accuracy under ``test_protocol``. AdamW with a cosine schedule
+over ``epochs``. :func:`train` runs it and returns the metrics.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Dataset
 
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.distill import distillation_loss, teacher_logits
@@ -23,7 +27,7 @@ from tinvnn.tasks.classification.evaluate import evaluate
 from tinvnn.tasks.classification.methods import train_augmentation
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, build_classifier
-from tinvnn.training import EpochContext, RunOptions, Task, fit
+from tinvnn.training import EpochContext, RunOptions, Task, TrainData, fit
 
 __all__ = ["ClassificationTask", "train"]
 
@@ -59,28 +63,29 @@ class ClassificationTask(Task):
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
-    def batches(self, ctx: EpochContext) -> list[Tensor]:
+    def train_data(self, ctx: EpochContext) -> TrainData:
         size = self.config.batch_size
-        order = torch.randperm(len(self.train_set), generator=ctx.generator)
-        order = order[: len(order) - len(order) % ctx.world][ctx.rank :: ctx.world]  # equal shares
-        steps = len(order) // size
-        if steps == 0:
+        if len(self.train_set) // ctx.world < size:
             raise ValueError(
                 f"expected at least batch_size * processes = {size * ctx.world} training clouds, got {len(self.train_set)}"
             )
-        return [order[i * size : (i + 1) * size] for i in range(steps)]
+        return TrainData(_Clouds(self.train_set), size, drop_last=True)
 
-    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
-        points = self.train_protocol.apply(self.train_set.points[batch], ctx.generator)
+    def training_step(
+        self, model: nn.Module, batch: tuple[Tensor, Tensor, Tensor], ctx: EpochContext
+    ) -> tuple[Tensor, dict[str, float]]:
+        points, labels, index = batch
+        points = self.train_protocol.apply(points, ctx.generator)
         if self.augmentation is not None:
             points = self.augmentation.apply(points, ctx.generator)
-        labels = self.train_set.labels[batch].to(ctx.device)
+        labels = labels.to(ctx.device)
         logits = model(points.to(ctx.device))
         if self.teacher is None:
             loss = cross_entropy(logits, labels)
         else:
             c = self.config
-            loss = distillation_loss(logits, labels, self.teacher[batch].to(ctx.device), weight=c.distill_weight, temperature=c.temperature)
+            teacher = self.teacher[index].to(ctx.device)
+            loss = distillation_loss(logits, labels, teacher, weight=c.distill_weight, temperature=c.temperature)
         if self.config.feature_transform:
             regulariser: Tensor = _backbone(model).feature_transform_loss  # type: ignore[assignment]
             loss = loss + FEATURE_TRANSFORM_WEIGHT * regulariser
@@ -94,7 +99,22 @@ class ClassificationTask(Task):
         return {"classes": list(self.train_set.classes)}
 
 
+class _Clouds(Dataset[tuple[Tensor, Tensor, Tensor]]):
+    """The training clouds as a map-style dataset: item i is ``(points (N, 3), label, i)``."""
+
+    def __init__(self, data: PointCloudDataset) -> None:
+        self.points, self.labels = data.points, data.labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
+        return self.points[i], self.labels[i], torch.tensor(i)
+
+
 def _backbone(model: nn.Module) -> nn.Module:
+    if isinstance(model, DistributedDataParallel):  # the step's model under torchrun
+        model = model.module
     return getattr(model, "backbone", model)
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
 from tinvnn.tasks.nbody.dataset import NBodySplit
 from tinvnn.tasks.nbody.evaluate import evaluate_mse
 from tinvnn.tasks.nbody.recipe import NBodyTrainConfig, build_nbody_model
-from tinvnn.training import BEST, EpochContext, RunOptions, Task, fit, load_checkpoint
+from tinvnn.training import BEST, EpochContext, RunOptions, Task, TrainData, fit, load_checkpoint
 
 __all__ = ["NBodyTask", "TrainResult", "train_nbody"]
 
@@ -64,14 +65,14 @@ class NBodyTask(Task):
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay)
 
-    def batches(self, ctx: EpochContext) -> list[Tensor]:
-        order = torch.randperm(len(self.data["train"]), generator=ctx.generator)
-        order = order[: len(order) - len(order) % ctx.world][ctx.rank :: ctx.world]  # equal shares
-        size = self.config.batch_size
-        return [order[k : k + size] for k in range(0, len(order), size)]
+    def train_data(self, ctx: EpochContext) -> TrainData:
+        """The training systems, ``(loc, vel, charges, target)`` each, shuffled every epoch."""
+        return TrainData(TensorDataset(*self.data["train"].tensors()), self.config.batch_size)
 
-    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
-        part = self.data["train"].subset(batch).to(ctx.device)
+    def training_step(
+        self, model: nn.Module, batch: list[Tensor], ctx: EpochContext
+    ) -> tuple[Tensor, dict[str, float]]:
+        part = NBodySplit(*batch).to(ctx.device)
         pred = model(part.loc, part.vel, charges=part.charges)
         return nn.functional.mse_loss(pred, part.target), {}
 

@@ -60,6 +60,9 @@ class ReinforceTask(Task):
         return build_attention_model(self.config)
 
     def batches(self, ctx: EpochContext) -> range:
+        """Step numbers, not a dataset: a step draws fresh instances and rolls the policy out
+        through ``rollout`` (one decoder call per city), outside ``forward``, which
+        ``DistributedDataParallel`` cannot follow; the harness averages these gradients itself."""
         done = ctx.epoch * self.config.steps_per_epoch
         return range(min(self.config.steps_per_epoch, self.config.steps - done))
 

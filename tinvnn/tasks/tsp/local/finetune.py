@@ -116,6 +116,9 @@ class LocalReinforceTask(Task):
         return torch.optim.Adam(model.parameters(), lr=self.config.lr)
 
     def batches(self, ctx: EpochContext) -> list[int]:
+        """This process's instance indices: a step rolls the scorer out once per decision of
+        several tours (many calls, no single ``forward`` that ``DistributedDataParallel`` could
+        follow), so the harness averages these gradients itself instead."""
         steps = self.config.steps_per_epoch * ctx.world
         return list(range(ctx.epoch * steps, (ctx.epoch + 1) * steps))[ctx.rank :: ctx.world]
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from tinvnn.checkpoint import check_config, export_weights, load_checkpoint, load_weights, read_config
@@ -40,7 +41,7 @@ from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, ImitationConfig, build_sc
 from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour, reference_lengths
-from tinvnn.training import EpochContext, RunOptions, Task, fit
+from tinvnn.training import EpochContext, RunOptions, Task, TrainData, fit
 
 __all__ = [
     "ImitationData",
@@ -431,18 +432,21 @@ class ImitationTask(Task):
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=self.config.lr)
 
-    def batches(self, ctx: EpochContext) -> list[Tensor]:
-        """``steps_per_epoch`` batches of training rows (cycling through shuffled passes), a share
-        ``dagger_weight`` of each from the DAgger states."""
+    def train_data(self, ctx: EpochContext) -> TrainData:
+        """``steps_per_epoch`` batches per process of training rows (cycling through shuffled
+        passes), a share ``dagger_weight`` of each from the DAgger states; the states are gathered
+        by the data loader (in ``--workers`` processes), process r taking batches r, r + W, ..."""
         size, steps = self.config.batch_size, self.config.steps_per_epoch * ctx.world
         share = round(size * self.config.dagger_weight) if len(self.dagger_rows) else 0
         parts = [_cycled(self.train_rows, steps * (size - share), ctx.generator).view(steps, size - share)]
         if share:
             parts.append(_cycled(self.dagger_rows, steps * share, ctx.generator).view(steps, share))
-        return list(torch.cat(parts, 1)[ctx.rank :: ctx.world])
+        return TrainData(_StateBatches(self.data, torch.cat(parts, 1)), batch_size=None, shuffle=False)
 
-    def training_step(self, model: nn.Module, batch: Tensor, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
-        view, target = self.data.batch(batch)
+    def training_step(
+        self, model: nn.Module, batch: tuple[LocalView, Tensor], ctx: EpochContext
+    ) -> tuple[Tensor, dict[str, float]]:
+        view, target = batch
         flip = torch.rand(len(target), 1, generator=ctx.generator) < self.config.sign_augment
         signs = torch.where(flip, torch.randint(0, 2, (len(target), 2), generator=ctx.generator) * 2.0 - 1.0, 1.0)
         view = view.to(ctx.device)
@@ -458,6 +462,19 @@ class ImitationTask(Task):
 
     def meta(self) -> dict[str, Any]:
         return {"states": len(self.data), "dagger_states": int((self.data.source >= 0).sum()), "skipped": self.data.skipped}
+
+
+class _StateBatches(Dataset[tuple[LocalView, Tensor]]):
+    """Whole batches of states: item k is ``data.batch(rows[k])``."""
+
+    def __init__(self, data: ImitationData, rows: Tensor) -> None:
+        self.data, self.rows = data, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> tuple[LocalView, Tensor]:
+        return self.data.batch(self.rows[k])
 
 
 def train_imitation(config: ImitationConfig, options: RunOptions | None = None, *, data: ImitationData | None = None) -> nn.Module:
