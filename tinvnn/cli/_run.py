@@ -32,7 +32,10 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = RunOptions()
     parser.add_argument("--device", default=defaults.device, help=f"{DEVICE_HELP} (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars (default: on)")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True,
+        help="progress: a bar on a terminal, a log line every 10 s otherwise (default: on)",
+    )  # fmt: skip
 
 
 def runtime_device(args: argparse.Namespace) -> torch.device:

@@ -1,0 +1,88 @@
+"""Progress output: a bar only on a terminal, plain log lines elsewhere, nothing with --no-progress."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinvnn._progress import Progress, progress
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_lines_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> None:
+    stream = io.StringIO()
+    caplog.set_level(logging.INFO, logger="tinvnn.progress")
+    bar = Progress(range(4), desc="epoch 1/2", unit="step", stream=stream, interval=0.0)
+    assert bar.mode == "lines"
+    for step, _ in enumerate(bar, 1):
+        bar.set_postfix(loss=f"{1 / step:.2f}")
+    assert stream.getvalue() == ""  # nothing drawn on the stream
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 5  # one per step (interval 0) and the last one
+    assert re.fullmatch(r"epoch 1/2: 1/4 step \(25%\), \d+ s, [\d.e+]+ step/s, loss=1\.00", lines[0])
+    assert re.fullmatch(r"epoch 1/2: 4/4 step \(100%\), \d+ s, [\d.e+]+ step/s, loss=0\.25", lines[-1])
+
+
+def test_a_short_loop_writes_no_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tinvnn.progress")
+    assert list(Progress(range(3), desc="quick", stream=io.StringIO())) == [0, 1, 2]  # 10 s interval
+    assert caplog.records == []
+
+
+def test_bar_only_on_a_terminal() -> None:
+    pytest.importorskip("tqdm")
+    stream = _Terminal()
+    with Progress(total=3, desc="labels", unit="instance", stream=stream) as bar:
+        assert bar.mode == "bar"
+        bar.update(3)
+    assert "labels" in stream.getvalue() and "3/3" in stream.getvalue()
+
+
+def test_disabled_prints_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tinvnn.progress")
+    stream = _Terminal()
+    bar = Progress(total=2, desc="off", enabled=False, stream=stream, interval=0.0)
+    bar.update(2)
+    bar.close()
+    assert (bar.mode, stream.getvalue(), caplog.records) == ("off", "", [])
+    assert list(progress([1, 2], desc="off", enabled=False)) == [1, 2]
+
+
+def test_update_counts_without_an_iterable() -> None:
+    bar = Progress(desc="manual", total=5, enabled=False)
+    bar.update(2)
+    bar.update()
+    assert bar.n == 3
+    with pytest.raises(TypeError, match=r"^Progress: nothing to iterate over \(pass an iterable, or call update\(\)\)$"):
+        iter(bar).__next__()
+
+
+def test_redirected_training_log_reads_line_by_line(tmp_path: Path) -> None:
+    """`tinvnn train > log 2>&1`: no carriage return, every line one message (issue 22)."""
+    log = tmp_path / "log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TINVNN_DATA": str(tmp_path / "none")}
+    args = ["train", "--method", "none", "--points", "32", "--width", "16", "--per-class", "3",
+            "--test-per-class", "1", "--epochs", "2", "--batch-size", "4", "--out", str(tmp_path / "run")]  # fmt: skip
+    with log.open("w") as out:
+        run = subprocess.run([sys.executable, "-m", "tinvnn", *args], stdout=out, stderr=subprocess.STDOUT,
+                             env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    text = log.read_text()
+    assert run.returncode == 0, text
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert [line.split(" ", 2)[:2] for line in lines[:2]] == [["INFO", "epoch"], ["INFO", "epoch"]]
+    assert all(re.fullmatch(r"INFO epoch \d/2 loss=\S+ .*\(eta \d+s\)", line) for line in lines[:2]), lines
+    assert len(lines) == 3 and lines[2].startswith("{"), lines  # the final metrics as one JSON line
