@@ -66,8 +66,9 @@ def test_update_counts_without_an_iterable() -> None:
     bar.update(2)
     bar.update()
     assert bar.n == 3
-    with pytest.raises(TypeError, match=r"^Progress: nothing to iterate over \(pass an iterable, or call update\(\)\)$"):
-        iter(bar).__next__()
+    with pytest.raises(TypeError) as info:
+        next(iter(bar))
+    assert str(info.value) == "Progress: nothing to iterate over (pass an iterable, or call update())"
 
 
 def test_redirected_training_log_reads_line_by_line(tmp_path: Path) -> None:
@@ -86,3 +87,45 @@ def test_redirected_training_log_reads_line_by_line(tmp_path: Path) -> None:
     assert [line.split(" ", 2)[:2] for line in lines[:2]] == [["INFO", "epoch"], ["INFO", "epoch"]]
     assert all(re.fullmatch(r"INFO epoch \d/2 loss=\S+ .*\(eta \d+s\)", line) for line in lines[:2]), lines
     assert len(lines) == 3 and lines[2].startswith("{"), lines  # the final metrics as one JSON line
+
+
+_JIT_MODULE = """
+import numba
+
+@numba.njit(cache=True)
+def twice(x):
+    return 2 * x
+"""
+
+_FIRST_USE = """
+import logging, sys
+import jitted
+from tinvnn._progress import announce_compilation
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
+announce_compilation(jitted, "the test kernel")
+print(jitted.twice(2), jitted.twice(3), jitted.twice(2.5))
+"""
+
+
+def test_compilation_is_announced_once_and_not_on_a_cache_hit(tmp_path: Path) -> None:
+    """Issue 22: numba's first compilation took seconds without a word; a cached load says nothing."""
+    pytest.importorskip("numba")
+    (tmp_path / "jitted.py").write_text(_JIT_MODULE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+           "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}  # fmt: skip
+    runs = [subprocess.run([sys.executable, "-c", _FIRST_USE], capture_output=True, text=True, env=env, timeout=300)
+            for _ in range(2)]  # fmt: skip
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    # two signatures (int, float) compiled in the first process: one line; all from the cache in the second
+    assert runs[0].stdout.splitlines() == ["INFO compiling the test kernel (first use only, cached) ...", "4 6 5.0"]
+    assert runs[1].stdout.splitlines() == ["4 6 5.0"]
+
+
+def test_the_fused_kernel_is_announced(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    import tinvnn._fast as fast
+
+    seen = []
+    monkeypatch.setattr(fast, "announce_compilation", lambda module, what: seen.append((module.__name__, what)))
+    assert fast.load_kernels.__wrapped__() is not None
+    assert seen == [("tinvnn._kernels", "the fused kernel")]

@@ -17,9 +17,10 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import IO, Any, Generic, TypeVar
 
-__all__ = ["Progress", "progress"]
+__all__ = ["Progress", "announce_compilation", "progress"]
 
 T = TypeVar("T")
 
@@ -178,3 +179,30 @@ def progress(
         [0, 1, 2]
     """
     return Progress(iterable, desc=desc, total=total, unit=unit, enabled=enabled, leave=leave)
+
+
+def announce_compilation(module: ModuleType, what: str) -> None:
+    """Log one INFO line when numba actually compiles a function of ``module`` (a cache miss).
+
+    numba compiles an ``@njit(cache=True)`` function on its first call for each signature and
+    stores the machine code; later processes load it from the cache in milliseconds. The first
+    compilation takes seconds with nothing to show for it, so this says what is happening, once
+    per process, and says nothing when the code comes from the cache.
+
+    Args:
+        module: the module whose njit functions to watch (``tinvnn._kernels``).
+        what: what is compiled, for the message ("the fused kernel").
+    """
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        def on_start(self, ev: Any) -> None:
+            dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+            if getattr(getattr(dispatcher, "py_func", None), "__module__", None) == module.__name__:
+                log.info("compiling %s (first use only, cached) ...", what)
+                event.unregister("numba:compile", self)
+
+        def on_end(self, ev: Any) -> None:
+            pass
+
+    event.register("numba:compile", _FirstCompile())
