@@ -1,7 +1,9 @@
 """PyTorch Geometric integration: a ``BaseTransform`` that canonicalizes ``data.pos``, and an
 adapter that lets :class:`tinvnn.nn.TinvWrapper` wrap a model that takes a ``Data``/``Batch``.
 
-Needs the optional dependency ``torch_geometric`` (``pip install 'tinvnn[pyg]'``).
+Needs the optional dependency ``torch_geometric`` (``pip install 'tinvnn[pyg]'``). PyG's
+``KNNGraph`` / ``RadiusGraph`` also need ``pyg-lib``, which the extra leaves out; build a cloud's
+neighbour graph with :func:`tinvnn.geometry.knn_graph` instead (``docs/install.md``).
 
 PyG's ``Center`` + ``NormalizeScale`` + ``NormalizeRotation`` align each cloud with its principal
 axes but keep the signs the eigen-solver happens to return, so a rotated copy of a shape can come
