@@ -120,8 +120,8 @@ def _extras_from_pyproject() -> dict[str, set[str]]:
 def test_extras_in_pyproject_match_what_the_errors_name() -> None:
     assert _extras_from_pyproject() == {extra: set(mods) for extra, mods in EXTRA_MODULES.items()}
     for module, extra in EXTRAS.items():  # the smallest extra that installs it
-        assert module in EXTRA_MODULES[extra] and all(len(EXTRA_MODULES[extra]) <= len(mods)
-                                                      for mods in EXTRA_MODULES.values() if module in mods), module  # fmt: skip
+        smallest = min(len(mods) for mods in EXTRA_MODULES.values() if module in mods)
+        assert module in EXTRA_MODULES[extra] and len(EXTRA_MODULES[extra]) == smallest, module
     assert set(COMMAND_EXTRAS) == {c for commands in TASK_COMMANDS.values() for c in commands}
     assert EXTRA_MODULES["pointcloud"].isdisjoint({"elkai", "h5py", "scipy"})  # classification: no TSP solver, no HDF5
     assert EXTRA_MODULES["tasks"] == set(EXTRAS) - {"torch_geometric"}

@@ -196,7 +196,8 @@ def add_arguments(
             add_arguments(parser, nested, prefix=f"{prefix}{f.name}_")
             continue
         kind, optional = _scalar_type(hints[f.name])
-        kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": _help(f.metadata.get("help", ""), default)}
+        help_text = _help(f.metadata.get("help", ""), default)
+        kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": help_text}
         if f.metadata.get("choices"):
             kwargs["choices"] = (*f.metadata["choices"], None) if optional else f.metadata["choices"]
         if kind is bool:
@@ -233,7 +234,8 @@ def from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "", **fix
     try:
         return cls(**values)
     except ValueError as err:
-        flagged = _name_flags(str(err), {f.name for f in dataclasses.fields(cls)} - set(fixed), prefix)  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(cls)} - set(fixed)  # type: ignore[arg-type]
+        flagged = _name_flags(str(err), names, prefix)
         if flagged is None:
             raise
         raise ValueError(flagged) from err
