@@ -31,9 +31,21 @@ def test_plain_lines_when_not_a_terminal(caplog: pytest.LogCaptureFixture) -> No
         bar.set_postfix(loss=f"{1 / step:.2f}")
     assert stream.getvalue() == ""  # nothing drawn on the stream
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 5  # one per step (interval 0) and the last one
+    assert len(lines) == 4  # one per step (interval 0); the last count is not written twice
     assert re.fullmatch(r"epoch 1/2: 1/4 step \(25%\), \d+ s, [\d.e+]+ step/s, loss=1\.00", lines[0])
     assert re.fullmatch(r"epoch 1/2: 4/4 step \(100%\), \d+ s, [\d.e+]+ step/s, loss=0\.25", lines[-1])
+
+
+def test_the_last_line_comes_once_when_the_loop_ends_between_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tinvnn.progress")
+    bar = Progress(total=10, desc="tours", unit="round", stream=io.StringIO(), interval=0.0)
+    bar.update(4)
+    bar.interval = 3600.0  # the next updates come before the next periodic line is due
+    bar.update(6)
+    bar.close()
+    bar.close()
+    counts = [r.getMessage().split(",")[0] for r in caplog.records]
+    assert counts == ["tours: 4/10 round (40%)", "tours: 10/10 round (100%)"]
 
 
 def test_a_short_loop_writes_no_line(caplog: pytest.LogCaptureFixture) -> None:

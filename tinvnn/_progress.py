@@ -98,6 +98,7 @@ class Progress(Generic[T]):
         self._start = time.monotonic()
         self._last_line = self._start
         self._lines = 0
+        self._written_n = -1
         self._closed = False
         self._bar: Any = None
         stream = stream if stream is not None else sys.stderr
@@ -149,7 +150,7 @@ class Progress(Generic[T]):
         self._closed = True
         if self._bar is not None:
             self._bar.close()
-        elif self.mode == "lines" and self._lines:
+        elif self.mode == "lines" and self._lines and self._written_n != self.n:  # not the same count twice
             self._write(time.monotonic())
 
     def _write(self, now: float) -> None:
@@ -161,6 +162,7 @@ class Progress(Generic[T]):
         log.info("%s: %s %s%s, %.0f s%s%s", self.desc, count, self.unit, percent, elapsed, rate, extra)
         self._last_line = now
         self._lines += 1
+        self._written_n = self.n
 
 
 def progress(
