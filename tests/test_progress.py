@@ -92,9 +92,10 @@ def test_redirected_training_log_reads_line_by_line(tmp_path: Path) -> None:
     with log.open("w") as out:
         run = subprocess.run([sys.executable, "-m", "tinvnn", *args], stdout=out, stderr=subprocess.STDOUT,
                              env=env, cwd=tmp_path, timeout=300)  # fmt: skip
-    text = log.read_text()
+    raw = log.read_bytes()  # bytes: reading text would turn each carriage return into a newline
+    text = raw.decode()
     assert run.returncode == 0, text
-    assert "\r" not in text
+    assert b"\r" not in raw and b"\x1b" not in raw
     lines = text.splitlines()
     assert [line.split(" ", 2)[:2] for line in lines[:2]] == [["INFO", "epoch"], ["INFO", "epoch"]]
     assert all(re.fullmatch(r"INFO epoch \d/2 loss=\S+ .*\(eta \d+s\)", line) for line in lines[:2]), lines
