@@ -205,5 +205,6 @@ def test_hdf5_without_h5py_names_the_extra(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
     assert main(["data", "convert", str(tmp_path), "--format", "hdf5", "--up", "y", "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
-        "tinvnn: error: reading modelnet40_ply_hdf5_2048 needs the optional dependency 'h5py': pip install 'tinvnn[tasks]'"
+        "tinvnn: error: reading modelnet40_ply_hdf5_2048 needs the optional dependency 'h5py': "
+        "pip install 'tinvnn[convert]'"
     )

@@ -533,7 +533,7 @@ def test_config_flags_round_trip_and_show_defaults() -> None:
     assert from_args(Outer, args) == Outer("b", 0.5, True, Inner(7))
     assert from_args(Outer, parser.parse_args(["--rate", "none"])).rate is None
     text = parser.format_help()
-    assert "a rate (None: automatic) (default: None)" in text and "inner size (default: 3)" in text
+    assert "a rate (default: automatic)" in text and "inner size (default: 3)" in text
     with pytest.raises(SystemExit):
         parser.parse_args(["--name", "c"])
 

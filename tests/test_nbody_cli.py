@@ -39,7 +39,7 @@ def test_train_with_gnn_options(tmp_path, capsys):
     assert main(["nbody", "eval", str(run), "--json", "--trials", "2"]) == 0
     assert json.loads(capsys.readouterr().out)["equivariance"]["O"]["orthogonal"] < 1e-9
     assert main(["nbody", "train", "--model", "egnn", *TINY, "--residual", "--out", str(tmp_path / "egnn")]) == 2
-    assert "relative, residual: options of the GNN family" in capsys.readouterr().err
+    assert "--relative, --residual: options of the GNN family" in capsys.readouterr().err
 
 
 def test_eval_errors_exit_2(tmp_path, capsys):

@@ -119,6 +119,46 @@ def test_dataset_transform_dataloader_and_message_passing(generator: torch.Gener
     assert spread["none"] > 1e-2 and spread["ours"] < 1e-4, spread
 
 
+def test_canonicalize_on_a_collated_batch_gives_each_graph_its_own_frame(generator: torch.Generator) -> None:
+    """Issue 22: on a DataLoader's Batch, the transform equals the per-graph transform (not one frame for all)."""
+    sizes = (30, 24, 36, 18)
+    clouds = [skewed_cloud(n, 3, generator=generator, dtype=torch.float32) + 4.0 * i for i, n in enumerate(sizes)]
+    normals = [nn.functional.normalize(torch.randn(len(c), 3, generator=generator), dim=1) for c in clouds]
+    graphs = [Data(pos=c, normal=v, edge_index=_knn_edges(c, 5)) for c, v in zip(clouds, normals)]
+    transform = CanonicalizePose()
+    per_graph = list(DataLoader([transform(g) for g in graphs], batch_size=4))
+    on_batch = [transform(batch) for batch in DataLoader(graphs, batch_size=4)]
+    assert len(per_graph) == len(on_batch) == 1
+    ours, ref = on_batch[0], per_graph[0]
+    assert ours.frame_R.shape == (4, 3, 3) and ours.frame_t.shape == (4, 3) and ours.frame_s.shape == (4,)
+    for name in ("pos", "normal", "frame_t", "frame_R", "frame_s"):
+        torch.testing.assert_close(ours[name], ref[name])  # float summation order differs, ~1e-15
+    centroids = global_mean_pool(ours.pos, ours.batch)
+    assert float(centroids.abs().max()) < 1e-5, centroids  # every graph centred, not only the whole batch
+    torch.testing.assert_close(from_canonical(ours, ours.pos), torch.cat(clouds), rtol=1e-5, atol=1e-5)
+
+
+def test_canonicalize_refuses_normals_it_cannot_rotate() -> None:
+    """Issue 24 section 5: (N, 2) normals crashed in a matmul, NaN normals passed silently."""
+    pos = torch.randn(6, 3)
+    with pytest.raises(ValueError) as info:
+        CanonicalizePose()(Data(pos=pos, normal=torch.randn(6, 2)))
+    assert str(info.value) == (
+        "CanonicalizePose: data.normal must be per-node vectors like data.pos, (6, 3) or (6, K, 3); got (6, 2)"
+    )
+    with pytest.raises(ValueError) as info:
+        CanonicalizePose(vectors=["vel"])(Data(pos=pos, vel=torch.randn(5, 3)))
+    assert str(info.value).endswith("(6, 3) or (6, K, 3); got (5, 3)")
+    normal = torch.randn(6, 3)
+    normal[2, 1] = float("nan")
+    normal[4, 0] = float("inf")
+    with pytest.raises(ValueError) as info:
+        CanonicalizePose()(Data(pos=pos, normal=normal))
+    assert str(info.value) == (
+        "CanonicalizePose: data.normal has non-finite values (NaN or inf) at 2 node(s), first node 2"
+    )
+
+
 def test_tinv_wrapper_runs_a_model_on_a_batch(generator: torch.Generator) -> None:
     """DataBackbone: TinvWrapper canonicalizes each graph of a flat Batch for a model that takes the Batch."""
     clouds = [skewed_cloud(n, 3, generator=generator) for n in (30, 24, 36)]

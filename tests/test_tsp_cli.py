@@ -104,5 +104,5 @@ def test_train_refuses_view_only_variants_and_bad_clips(tmp_path: Path, capsys: 
     assert "tinv8 adds test-time views to another model; train variant 'tinv'" in capsys.readouterr().err
     for clip in ("-1", "0", "nan"):
         assert main(["tsp", "train", "--grad-clip", clip, "--out", str(tmp_path / "x")]) == 2
-        assert f"grad_clip: expected a finite positive number, got {float(clip)}" in capsys.readouterr().err
+        assert f"--grad-clip: expected a finite positive number, got {float(clip)}" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before any work

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from tinvnn._layout import Layout
+from tinvnn._progress import announce_compilation
 from tinvnn.group import Group
 
 __all__ = ["FAST_KERNELS", "KernelFrames", "kernel_frames", "load_kernels"]
@@ -82,6 +83,8 @@ def load_kernels() -> ModuleType | None:
     """:mod:`tinvnn._kernels`, or None without numba (or where numba finds no writable cache
     directory, its RuntimeError at import)."""
     try:
-        return importlib.import_module("tinvnn._kernels")
+        kernels = importlib.import_module("tinvnn._kernels")
     except (ImportError, RuntimeError):
         return None
+    announce_compilation(kernels, "the fused kernel")  # one INFO line when numba compiles, not on a cache hit
+    return kernels

@@ -31,15 +31,21 @@ class ConfigError(ValueError):
     type, or values its checks refuse)."""
 
 
-def option(default: Any, help: str, *, choices: typing.Sequence[Any] | None = None) -> Any:  # noqa: A002
-    """A dataclass field with command-line help (and optional choices).
+def option(
+    default: Any, help: str, *, choices: typing.Sequence[Any] | None = None, metavar: str | None = None  # noqa: A002
+) -> Any:
+    """A dataclass field with command-line help (and optional choices and metavar).
+
+    ``help`` may say what ``None`` means with ``(None: ...)``; with a ``None`` default the flag's
+    help then reads ``(default: ...)``. ``metavar`` names the value in the usage line (default:
+    from the field's name and type, see :func:`add_arguments`).
 
     Example:
         >>> @dataclasses.dataclass(frozen=True)
         ... class Demo(Config):
         ...     width: int = option(256, "channels of the global feature")
     """
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None}
+    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None, "metavar": metavar}
     if isinstance(default, (list, dict, set)):
         raise TypeError("option: use an immutable default (tuple, frozenset)")
     if dataclasses.is_dataclass(default) and not isinstance(default, type):
@@ -139,6 +145,31 @@ def _flag(prefix: str, name: str) -> str:
     return "--" + (prefix + name).replace("_", "-")
 
 
+def _metavar(name: str, kind: type) -> str:
+    """The value's name in the usage line, from what the field holds: ``--out DIR``, ``--epochs N``."""
+    if kind is int:
+        return "N"
+    if kind is float:
+        return "X"
+    if name == "out" or name.endswith("dir"):
+        return "DIR"
+    if name in ("teacher", "init", "checkpoint") or name.endswith(("_file", "_path", "checkpoint")):
+        return "FILE"
+    if name.endswith("protocol"):
+        return "PROTOCOL"
+    if name == "device":
+        return "DEVICE"
+    return "TEXT"
+
+
+def _help(text: str, default: Any) -> str:
+    """Help that shows the default once: a ``None`` default explained by ``(None: ...)`` reads ``(default: ...)``."""
+    text = text.replace("%", "%%")  # argparse formats help with %
+    if default is None and "(None: " in text:
+        return text.replace("(None: ", "(default: ")
+    return f"{text} (default: %(default)s)".strip()
+
+
 def add_arguments(
     parser: argparse.ArgumentParser,
     cls: type[Config],
@@ -165,8 +196,8 @@ def add_arguments(
             add_arguments(parser, nested, prefix=f"{prefix}{f.name}_")
             continue
         kind, optional = _scalar_type(hints[f.name])
-        help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
-        kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": f"{help_text} (default: %(default)s)".strip()}
+        help_text = _help(f.metadata.get("help", ""), default)
+        kwargs: dict[str, Any] = {"default": default, "dest": prefix + f.name, "help": help_text}
         if f.metadata.get("choices"):
             kwargs["choices"] = (*f.metadata["choices"], None) if optional else f.metadata["choices"]
         if kind is bool:
@@ -174,7 +205,7 @@ def add_arguments(
         else:
             kwargs["type"] = _optional(kind) if optional else kind
             if "choices" not in kwargs:
-                kwargs["metavar"] = kind.__name__.upper()
+                kwargs["metavar"] = f.metadata.get("metavar") or _metavar(f.name, kind)
             parser.add_argument(_flag(prefix, f.name), **kwargs)
 
 
@@ -182,7 +213,9 @@ def from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "", **fix
     """Build ``cls`` from the flags :func:`add_arguments` added, plus ``fixed`` values.
 
     Raises:
-        ValueError: the configuration's own checks fail (the message names the field).
+        ValueError: the configuration's own checks fail. A message that starts with the field
+            names (``epochs: expected a positive integer, got 0``) names the flags instead
+            (``--epochs: ...``); the Python API keeps the field names.
     """
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(fixed) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
@@ -198,4 +231,20 @@ def from_args(cls: type[C], args: argparse.Namespace, *, prefix: str = "", **fix
             values[f.name] = from_args(nested, args, prefix=f"{prefix}{f.name}_")
         elif hasattr(args, prefix + f.name):
             values[f.name] = getattr(args, prefix + f.name)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as err:
+        names = {f.name for f in dataclasses.fields(cls)} - set(fixed)  # type: ignore[arg-type]
+        flagged = _name_flags(str(err), names, prefix)
+        if flagged is None:
+            raise
+        raise ValueError(flagged) from err
+
+
+def _name_flags(message: str, fields: typing.Collection[str], prefix: str) -> str | None:
+    """``"epochs, lr: ..."`` -> ``"--epochs, --lr: ..."`` when every leading name is one of ``fields``; else None."""
+    head, sep, rest = message.partition(": ")
+    names = [name.strip() for name in head.split(",")]
+    if not sep or not all(name in fields for name in names):
+        return None
+    return ", ".join(_flag(prefix, name) for name in names) + sep + rest

@@ -1,7 +1,9 @@
 """PyTorch Geometric integration: a ``BaseTransform`` that canonicalizes ``data.pos``, and an
 adapter that lets :class:`tinvnn.nn.TinvWrapper` wrap a model that takes a ``Data``/``Batch``.
 
-Needs the optional dependency ``torch_geometric`` (``pip install 'tinvnn[pyg]'``).
+Needs the optional dependency ``torch_geometric`` (``pip install 'tinvnn[pyg]'``). PyG's
+``KNNGraph`` / ``RadiusGraph`` also need ``pyg-lib``, which the extra leaves out; build a cloud's
+neighbour graph with :func:`tinvnn.geometry.knn_graph` instead (``docs/install.md``).
 
 PyG's ``Center`` + ``NormalizeScale`` + ``NormalizeRotation`` align each cloud with its principal
 axes but keep the signs the eigen-solver happens to return, so a rotated copy of a shape can come
@@ -64,6 +66,13 @@ class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # P
     Shape:
         ``data.pos`` (N, D) -> (N, D); named vectors (N, [K,] D) -> same; adds ``frame_t``
         (1, D), ``frame_R`` (1, D, D) and ``frame_s`` (1,) (float64, concatenated by ``Batch``).
+        On a collated ``Batch`` of B graphs, each graph gets its own frame (``data.batch`` tells
+        them apart): the same result as the transform on each graph before collation, with
+        ``frame_t`` (B, D), ``frame_R`` (B, D, D) and ``frame_s`` (B,).
+
+    Raises:
+        ValueError: no ``data.pos``; a named vector attribute missing, not shaped like ``pos``
+            per node, or holding NaN or inf.
 
     Example:
         >>> import torch_geometric.transforms as T
@@ -96,9 +105,13 @@ class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # P
         if unit_vectors is None:
             unit_vectors = ("normal",) if isinstance(getattr(data, "normal", None), Tensor) else ()
         for name in self.vectors + unit_vectors:
-            if not isinstance(getattr(data, name, None), Tensor):
-                raise ValueError(f"CanonicalizePose: data has no tensor attribute {name!r} to rotate")
-        z, frame = canonicalize(pos, scale=self.scale, group=self.group, return_frame=True, on_ambiguity=self.on_ambiguity)
+            _check_vectors(data, name, pos)
+        # A collated Batch: one frame per graph (its flat ``batch`` vector), as the transform gives
+        # each graph before collation; a single Data: one frame.
+        batch = getattr(data, "batch", None) if isinstance(getattr(data, "batch", None), Tensor) else None
+        z, frame = canonicalize(
+            pos, batch=batch, scale=self.scale, group=self.group, return_frame=True, on_ambiguity=self.on_ambiguity
+        )
         data.pos = z
         for name in self.vectors:
             data[name] = frame.to_canonical(data[name], vector=True, scale=self.scale)
@@ -112,6 +125,26 @@ class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # P
         return (
             f"{type(self).__name__}(vectors={self.vectors!r}, unit_vectors={unit}, scale={self.scale}, "
             f"group={self.group!r}, on_ambiguity={self.on_ambiguity!r})"
+        )
+
+
+def _check_vectors(data: Data, name: str, pos: Tensor) -> None:
+    """Refuse a per-node vector attribute that the frame cannot rotate: wrong shape, or not finite."""
+    value = getattr(data, name, None)
+    if not isinstance(value, Tensor):
+        raise ValueError(f"CanonicalizePose: data has no tensor attribute {name!r} to rotate")
+    n, d = pos.shape[0], pos.shape[-1]
+    if value.dim() not in (2, 3) or value.shape[0] != n or value.shape[-1] != d:
+        raise ValueError(
+            f"CanonicalizePose: data.{name} must be per-node vectors like data.pos, ({n}, {d}) or ({n}, K, {d}); "
+            f"got {tuple(value.shape)}"
+        )
+    bad = ~torch.isfinite(value).all(dim=-1).reshape(n, -1).all(dim=1)
+    if bool(bad.any()):
+        nodes = torch.nonzero(bad).flatten()
+        raise ValueError(
+            f"CanonicalizePose: data.{name} has non-finite values (NaN or inf) at {len(nodes)} node(s), "
+            f"first node {int(nodes[0])}"
         )
 
 

@@ -33,7 +33,7 @@ class RunOptions(Config):
     overwrite: bool = option(False, "start afresh in a run directory that already holds a run, replacing its files")
     log_every: int = option(50, "training steps between rows of steps.csv")
     stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")
-    progress: bool = option(True, "progress bars")
+    progress: bool = option(True, "progress: a bar on a terminal, a log line every 10 s otherwise")
     threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
     workers: int = option(0, "DataLoader worker processes per training process (0: load in the training process)")
 

@@ -64,7 +64,7 @@ def _register_unavailable(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], command: str, err: ModuleNotFoundError
 ) -> None:
     """A placeholder sub-command that takes any arguments and reports the missing dependency."""
-    missing = missing_dependency(err, f"tinvnn {command}")
+    missing = missing_dependency(err, f"tinvnn {command}", command=command)
     if missing is None:  # not an optional dependency: a bug, shown in full
         raise err
     p = sub.add_parser(command, add_help=False, help=f"(unavailable without {missing.name}: {missing.install})")
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tinvnn: {_stopped(args)}", file=sys.stderr)
         return 130
     except ModuleNotFoundError as err:
-        missing = missing_dependency(err, f"tinvnn {args.command}")
+        missing = missing_dependency(err, f"tinvnn {args.command}", command=args.command)
         if missing is None:
             raise
         return _fail(missing)

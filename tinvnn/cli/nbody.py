@@ -35,15 +35,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     train = tasks.add_parser("train", help="train one model; <out>/best.pt holds the best validation epoch")
     add_arguments(train, NBodyTrainConfig)
-    train.add_argument("--cache-dir", type=Path, default=None, help="dataset cache (default: $TINVNN_CACHE)")
+    train.add_argument(
+        "--cache-dir", type=Path, default=None, metavar="DIR", help="dataset cache (default: $TINVNN_CACHE)",
+    )
     add_run_arguments(train, out="runs/nbody/MODEL")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.set_defaults(func=_train)
 
     evaluate = tasks.add_parser("eval", help="test MSE and equivariance errors of a checkpoint")
-    evaluate.add_argument("checkpoint", type=Path, help="a checkpoint, or a run directory (its best.pt)")
-    evaluate.add_argument("--cache-dir", type=Path, default=None, help="dataset cache (default: $TINVNN_CACHE)")
-    evaluate.add_argument("--trials", type=int, default=4, help="random transforms for the equivariance check")
+    evaluate.add_argument(
+        "checkpoint", type=Path, metavar="CHECKPOINT", help="a checkpoint, or a run directory (its best.pt)",
+    )
+    evaluate.add_argument(
+        "--cache-dir", type=Path, default=None, metavar="DIR", help="dataset cache (default: $TINVNN_CACHE)",
+    )
+    evaluate.add_argument(
+        "--trials", type=int, default=4, metavar="N",
+        help="random transforms for the equivariance check (default: %(default)s)",
+    )
     add_runtime_arguments(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=_eval)

@@ -36,44 +36,67 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="accuracy of a checkpoint under test protocols")
-    p.add_argument("checkpoint")
-    p.add_argument("--protocol", nargs="+", default=["I", "z", "SO3", "SO3+scale"], help="test protocols")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a classifier checkpoint (.pt) written by tinvnn train")
+    p.add_argument("--protocol", nargs="+", metavar="PROTOCOL", default=["I", "z", "SO3", "SO3+scale"],
+                   help="test protocols, ROTATION[+scale][+translate] (default: I z SO3 SO3+scale)")  # fmt: skip
     _data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("sweep-angle", help="accuracy vs test rotation angle (PNG + JSON)")
-    p.add_argument("checkpoints", nargs="+")
-    p.add_argument("--step", type=float, default=15.0, help="angle step in degrees (0..180)")
-    p.add_argument("--out", default="runs/angle_sweep.png", help="PNG path; the JSON goes next to it")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="classifier checkpoints, one curve each")
+    p.add_argument(
+        "--step", type=float, default=15.0, metavar="DEGREES", help="angle step, in (0, 180] (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", default="runs/angle_sweep.png", metavar="FILE",
+        help="PNG path; the JSON goes next to it (default: %(default)s)",
+    )
     _data_args(p)
     _common(p)
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("audit", help="measured invariance error of a checkpoint (check_invariance)")
-    p.add_argument("checkpoint")
-    p.add_argument("--clouds", type=int, default=8, help="test clouds to check")
-    p.add_argument("--trials", type=int, default=4, help="random transformations per check")
-    p.add_argument("--rtol", type=float, default=None, help="exit with status 1 if max_rel exceeds this")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a classifier checkpoint (.pt) written by tinvnn train")
+    p.add_argument("--clouds", type=int, default=8, metavar="N", help="test clouds to check (default: %(default)s)")
+    p.add_argument(
+        "--trials", type=int, default=4, metavar="N", help="random transformations per check (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rtol", type=float, default=None, metavar="X",
+        help="exit with status 1 if max_rel exceeds X (default: no limit)",
+    )
     _data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
     p.set_defaults(func=_audit)
 
     p = sub.add_parser("classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .ply .off)")
-    p.add_argument("files", nargs="+", type=Path, help="shape files; any pose, units, offset and point order")
-    p.add_argument("--checkpoint", default=None, help="a classifier checkpoint (default: the shipped PointNet with Frame Averaging)")
-    p.add_argument("--top", type=int, default=5, help="classes to list per file (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of subsampling and mesh sampling (default: %(default)s)")
+    p.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="shape files; any pose, units, offset and point order",
+    )
+    p.add_argument(
+        "--checkpoint", default=None, metavar="FILE",
+        help="a classifier checkpoint (default: the shipped PointNet with Frame Averaging)",
+    )
+    p.add_argument("--top", type=int, default=5, metavar="N", help="classes to list per file (default: %(default)s)")
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed of subsampling and mesh sampling (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
     p.set_defaults(func=_classify)
 
     p = sub.add_parser("demo", help="train plain, tinv and weighted PointNets briefly and compare them (few minutes)")
-    p.add_argument("--out", default="runs/demo", help="output directory")
-    p.add_argument("--data-dir", default=None, help="data directory (default $TINVNN_DATA)")
-    p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    p.add_argument("--out", default="runs/demo", metavar="DIR", help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--data-dir", default=None, metavar="DIR", help="data directory (default: $TINVNN_DATA, else ./data)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, metavar="N",
+        help="training epochs per model (default: 10 on ModelNet40, 8 synthetic)",
+    )
     _common(p)
     p.set_defaults(func=_demo)
 
@@ -83,9 +106,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None, help="data directory (default: the checkpoint's, else $TINVNN_DATA)")
-    p.add_argument("--test-per-class", type=int, default=None, help="test clouds per class (default: the checkpoint's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random test transformations")
+    p.add_argument(
+        "--data-dir", default=None, metavar="DIR", help="data directory (default: the checkpoint's, else $TINVNN_DATA)",
+    )
+    p.add_argument(
+        "--test-per-class", type=int, default=None, metavar="N",
+        help="test clouds per class (default: the checkpoint's)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, metavar="N",
+        help="seed of the random test transformations (default: %(default)s)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:

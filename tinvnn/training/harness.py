@@ -58,9 +58,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
 
 from tinvnn._io import atomic_write, json_safe, stale_temporaries
+from tinvnn._progress import progress
 from tinvnn.checkpoint import (
     BEST,
     LAST,
@@ -410,7 +410,8 @@ def _train_epoch(
     model.train()
     sums: dict[str, float] = {}
     window: dict[str, float] = {}
-    bar = tqdm(batches, desc=f"epoch {epoch + 1}/{task.epochs}", leave=False, disable=not options.progress or not rt.is_main)
+    shown = options.progress and rt.is_main
+    bar = progress(batches, desc=f"epoch {epoch + 1}/{task.epochs}", unit="step", leave=False, enabled=shown)
     step_times: list[float] = []
     for step, batch in enumerate(bar, 1):
         tick = time.perf_counter()

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 from torch import Tensor
-from tqdm import tqdm
 
 import tinvnn
+from tinvnn._progress import progress as progress_of
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
 from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, NUM_FEATURES
@@ -115,7 +115,7 @@ def construct_tours(
     model.eval()
     start_xy = points[tours[:, 0]]
     with torch.no_grad():
-        for step in tqdm(range(1, n), desc="constructing", unit="city", disable=not progress, mininterval=1.0):
+        for step in progress_of(range(1, n), desc="constructing", unit="city", enabled=progress):
             current = tours[:, step - 1]
             if n - step == 1:
                 tours[:, step] = [np.flatnonzero(u.unvisited)[0] for u in states]

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from tinvnn._progress import Progress
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.instances import FAMILIES
@@ -149,7 +149,8 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
     if not todo:
         return directory
     model, config = load_local_policy(policy)
-    bar = tqdm(total=len(todo) * _INSTANCES_PER_CHUNK, desc="DAgger labels", unit="instance", disable=not progress)
+    total = len(todo) * _INSTANCES_PER_CHUNK
+    bar: Progress[None] = Progress(total=total, desc="DAgger labels", unit="instance", enabled=progress)
     for r in todo:
         chunk = []
         for index in range(r * _INSTANCES_PER_CHUNK, (r + 1) * _INSTANCES_PER_CHUNK):

@@ -27,8 +27,8 @@ import torch
 from scipy.spatial import cKDTree
 from torch import Tensor, nn
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
+from tinvnn._progress import progress as progress_of
 from tinvnn.checkpoint import check_config, export_weights, load_checkpoint, load_weights, read_config
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
@@ -85,7 +85,7 @@ def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path
         The directory of the chunks.
     """
     directory = _tour_dir()
-    for r in tqdm(missing_chunks(directory, rounds), desc="LKH-3 tours", unit="round", disable=not progress):
+    for r in progress_of(missing_chunks(directory, rounds), desc="LKH-3 tours", unit="round", enabled=progress):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
         chunk = []
         for family, n, count in _round_plan(r):
@@ -246,11 +246,11 @@ class ImitationData:
                 parts.setdefault(key, []).append(value)
             sources.append(np.full(len(states["target"]), source))
 
-        for group in tqdm(groups, desc="imitation states", unit="group", mininterval=2.0):
+        for group in progress_of(groups, desc="imitation states", unit="group"):
             for coords, tour in zip(group["coords"].numpy(), group["tours"].numpy()):
                 num = max(1, int(round(states_per_city * len(tour))))
                 add(_instance_states(coords, tour, num, k, rng, context=context), -1)
-        for index, item in enumerate(tqdm(dagger or [], desc="DAgger states", unit="instance", mininterval=2.0)):
+        for index, item in enumerate(progress_of(dagger or [], desc="DAgger states", unit="instance")):
             add(_dagger_states(item, dagger_steps, k, context=context), index)
         arrays = {key: np.concatenate(value) for key, value in parts.items()}
         current = arrays["current"][:, None]
