@@ -91,7 +91,7 @@ def test_mesh_reader_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest
     path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     assert main(["classify", str(path)]) == 2
     assert _one_error_line(capsys) == (
-        "tinvnn: error: reading .obj files needs the optional dependency 'trimesh': pip install 'tinvnn[tasks]'"
+        "tinvnn: error: reading .obj files needs the optional dependency 'trimesh': pip install 'tinvnn[pointcloud]'"
     )
 
 
@@ -322,10 +322,10 @@ _NBODY_TINY = ["nbody", "train", "--data-n-train", "4", "--data-n-val", "2", "--
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--data-system-dt", "0"], "dt: expected a finite positive number, got 0.0"),
-        (["--data-system-box-size", "-5"], "box_size: expected a finite positive number, got -5.0"),
-        (["--data-system-box-size", "0"], "box_size: expected a finite positive number, got 0.0"),
-        (["--data-system-max-force", "-1"], "max_force: expected a positive number (inf: no clipping), got -1.0"),
+        (["--data-system-dt", "0"], "--data-system-dt: expected a finite positive number, got 0.0"),
+        (["--data-system-box-size", "-5"], "--data-system-box-size: expected a finite positive number, got -5.0"),
+        (["--data-system-box-size", "0"], "--data-system-box-size: expected a finite positive number, got 0.0"),
+        (["--data-system-max-force", "-1"], "--data-system-max-force: expected a positive number (inf: no clipping), got -1.0"),
         (["--data-system-dim", "2"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 2"),
         (["--data-system-dim", "7"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 7"),
     ],

@@ -100,7 +100,7 @@ def _extras_from_pyproject() -> dict[str, set[str]]:
     import tomllib
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    module_of = {"tqdm": "tqdm", "matplotlib": "matplotlib", "scipy": "scipy", "elkai": "elkai", "h5py": "h5py",
+    module_of = {"tqdm": "tqdm", "matplotlib": "matplotlib", "scipy": "scipy", "elkai": "elkai", "h5py": "h5py", "trimesh": "trimesh",
                  "torch_geometric": "torch_geometric"}  # fmt: skip
 
     def modules(extra: str) -> set[str]:

@@ -32,10 +32,10 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "geometry": frozenset({"scipy"}),
     "convert": frozenset({"h5py"}),
     "pyg": frozenset({"torch_geometric", "scipy"}),
-    "pointcloud": frozenset({"tqdm", "matplotlib"}),
+    "pointcloud": frozenset({"tqdm", "matplotlib", "trimesh"}),
     "nbody": frozenset({"tqdm"}),
     "tsp": frozenset({"tqdm", "matplotlib", "scipy", "elkai"}),
-    "tasks": frozenset({"tqdm", "matplotlib", "scipy", "elkai", "h5py"}),
+    "tasks": frozenset({"tqdm", "matplotlib", "scipy", "elkai", "h5py", "trimesh"}),
 }
 
 # Command (first word after ``tinvnn``) -> the extra that gives it everything it uses.
