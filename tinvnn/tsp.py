@@ -215,9 +215,9 @@ def solve(
         raise ValueError(f"model: expected one of {', '.join(MODELS)}, got {model!r}")
     if decode not in DECODES:
         raise ValueError(f"decode: expected one of {', '.join(DECODES)}, got {decode!r}")
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+    if samples is not None and not _positive_int(samples):
         raise ValueError(f"samples: expected a positive number of rollouts, got {samples!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    if threads is not None and not _positive_int(threads):
         raise ValueError(f"threads: expected a positive integer, got {threads!r}")
     # the checkpoint is read once; bad options fail before the instance is read
     if checkpoint is None:
@@ -316,6 +316,11 @@ def solve(
         duplicates=len(coords) - len(keep),
         **settings,
     )
+
+
+def _positive_int(value: object) -> bool:
+    """True for an integer (Python or NumPy, not a bool) of at least 1."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
 
 
 def _distinct(coords: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

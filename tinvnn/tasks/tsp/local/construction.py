@@ -43,10 +43,11 @@ def decoding_threads(threads: int | None, views: int) -> Iterator[int]:
 
     Yields the thread count used.
     """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+    valid = isinstance(threads, (int, np.integer)) and not isinstance(threads, bool) and threads >= 1
+    if threads is not None and not valid:
         raise ValueError(f"threads: expected a positive integer, got {threads!r}")
     before = torch.get_num_threads()
-    chosen = threads if threads is not None else (1 if views <= _ONE_THREAD_VIEWS else before)
+    chosen = int(threads) if threads is not None else (1 if views <= _ONE_THREAD_VIEWS else before)
     torch.set_num_threads(chosen)
     try:
         yield chosen
