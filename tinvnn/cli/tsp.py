@@ -152,7 +152,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--kicks",
         type=int,
         default=None,
-        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
+        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000) "
+        "from 8 cities, below which the improvement is exact; 0: none)",
     )
     solve.add_argument(
         "--k",
