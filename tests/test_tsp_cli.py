@@ -78,7 +78,7 @@ def test_solve_with_the_shipped_attention_model(tmp_path: Path, capsys: pytest.C
     inst = TSPLIBInstance("small", np.random.default_rng(3).integers(0, 1000, (15, 2)).astype(float), "EUC_2D")
     tsp = write_tsplib(inst, tmp_path / "small.tsp")
     capsys.readouterr()
-    args = ["tsp", "solve", str(tsp), "--variant", "tinv8", "--two-opt", "--json", "--no-plot"]  # a variant: attention
+    args = ["tsp", "solve", str(tsp), "--variant", "tinv8", "--improve", "--json"]  # a variant: attention
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "attention policy (tinv8), multistart + 2-opt" and out["variant"] == "tinv8"

@@ -60,9 +60,9 @@ def test_solve_writes_tour_file_and_reports_method(
     lines = tour_file.read_text().splitlines()
     assert lines[2:5] == ["TYPE : TOUR", "DIMENSION : 30", "TOUR_SECTION"] and lines[-2:] == ["-1", "EOF"]
     assert [int(c) - 1 for c in lines[5:-2]] == out["tour"]
-    assert main(args[:-1] + ["--decode", "greedy", "--no-improve"]) == 0
+    assert main(args[:-1] + ["--decode", "greedy", "--no-improve", "--overwrite"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, greedy")
-    assert main(args[:-1] + ["--kicks", "0"]) == 0
+    assert main(args[:-1] + ["--kicks", "0", "--overwrite"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, multistart x16 + 2-opt/Or-opt")
 
 
@@ -105,8 +105,9 @@ def test_one_to_three_cities_solved_trivially(
     ("body", "message"),
     [
         (
-            "DIMENSION : 4\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n4 3 0\n",
-            "cities 1 and 3 (0-based) have the same coordinates (duplicate cities)",
+            "DIMENSION : 5\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_FORMAT : UPPER_ROW\nEDGE_WEIGHT_SECTION\n"
+            + "1e303 " * 10 + "\n",
+            "bad.tsp:5: EDGE_WEIGHT_SECTION has weights up to 1e+303: a tour of 5 cities could be longer than 1e+300",
         ),
         (
             "DIMENSION : 5\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n1 0 0\n2 3 0\n3 0 4\n",
@@ -178,4 +179,4 @@ def test_inference_k_from_metadata_and_k_option(
         inference_k(bad)
     capsys.readouterr()
     assert main(base + ["--checkpoint", str(local_checkpoint), "--k", "0"]) == 2
-    assert capsys.readouterr().err == "tinvnn: error: k: expected a positive number of candidate slots, got 0\n"
+    assert capsys.readouterr().err == "tinvnn: error: --k: expected a positive number of candidate slots, got 0\n"

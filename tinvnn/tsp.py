@@ -37,6 +37,8 @@ from tinvnn.tasks.tsp.attention.recipe import (
     checkpoint_variant,
     load_attention_model,
 )
+from tinvnn.tasks.tsp.duplicates import expand_tour, merge_duplicates
+from tinvnn.tasks.tsp.local.construction import decoding_threads
 from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, is_local_policy, load_local_policy
 from tinvnn.tasks.tsp.local.solver import LocalDecoding, auto_decoding, solve_local
 from tinvnn.tasks.tsp.objective import tour_length
@@ -79,6 +81,8 @@ class TSPSolution:
         coords: (N, 2) the planar coordinates the solver saw (MDS coordinates for EXPLICIT files).
         k: candidate slots per decision (local policy), else None.
         variant: input variant (attention model), else None.
+        duplicates: cities merged into a city at the same point (solved as one, then visited
+            right after it: zero-length edges).
     """
 
     tour: np.ndarray
@@ -94,6 +98,7 @@ class TSPSolution:
     coords: np.ndarray = dataclasses.field(repr=False)
     k: int | None = None
     variant: str | None = None
+    duplicates: int = 0
 
     @property
     def num_cities(self) -> int:
@@ -114,6 +119,7 @@ class TSPSolution:
             "optimum": self.optimum,
             "seconds": self.seconds,
             "gap": self.gap,
+            "duplicates_merged": self.duplicates,
         }
 
     def title(self) -> str:
@@ -151,13 +157,16 @@ def solve(
     variant: str | None = None,
     seed: int = 0,
     optimum: float | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
 ) -> TSPSolution:
     """Solve one TSP instance with an exactly invariant neural policy.
 
     Args:
-        cities: (N, 2) distinct city coordinates (array, list or tensor; Euclidean lengths), or
+        cities: (N, 2) city coordinates (array, list or tensor; Euclidean lengths), or
             the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT; lengths
-            in its metric).
+            in its metric). Cities at one point are solved as one and visited one after the
+            other (``duplicates`` of the result counts them).
         model: ``local`` or ``attention`` (default: the kind of ``checkpoint``; without one,
             ``attention`` when a ``variant`` is given, else ``local``).
         checkpoint: the model file (default: the shipped ``tsp_local.pt`` or ``tsp20_tinv.pt``;
@@ -169,13 +178,18 @@ def solve(
         improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
             (attention, default off).
         kicks: local: perturbations after 2-opt/Or-opt (iterated local search; default
-            ``clip(N, 1000, 10000)``, 0 none).
-        k: local: candidate slots per decision (default: the checkpoint's inference k).
+            ``clip(N, 1000, 10000)`` from 8 cities, 0 none; up to 7 cities the improvement is exact).
+        k: local: candidate slots per decision (default: the checkpoint's inference k); more
+            than the other cities of the instance is clamped to them, with a log note.
         variant: attention: input variant (default: the checkpoint's; ``tinv8`` needs a tinv
             model, ``pomo8`` a unit one).
         seed: seed of sampling and of the kicks.
         optimum: the known optimal length (default for a file: ``solutions.txt`` beside it).
             An optimum longer than the tour found belongs to another instance: no gap then.
+        threads: torch threads of the tour construction's forward passes (default: one for
+            the local policy's small per-step batches, torch's count for larger ones); torch's
+            thread count is restored afterwards.
+        progress: progress bar over the construction (default: from 2,000 cities).
 
     Returns:
         The tour, its length, the gap when the optimum is known, the time and the method.
@@ -201,6 +215,10 @@ def solve(
         raise ValueError(f"model: expected one of {', '.join(MODELS)}, got {model!r}")
     if decode not in DECODES:
         raise ValueError(f"decode: expected one of {', '.join(DECODES)}, got {decode!r}")
+    if samples is not None and not _positive_int(samples):
+        raise ValueError(f"samples: expected a positive number of rollouts, got {samples!r}")
+    if threads is not None and not _positive_int(threads):
+        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
     # the checkpoint is read once; bad options fail before the instance is read
     if checkpoint is None:
         model = model or ("attention" if variant is not None else "local")  # only the attention model has variants
@@ -218,14 +236,22 @@ def solve(
         scorer, _ = load_local_policy(path, payload=payload)
         slots = k or inference_k(path, payload=payload)
         instance, coords, file = _read(cities)
+        keep, groups, points = _distinct(coords)
+        if k is not None and k > max(len(points) - 1, 1):
+            slots = max(len(points) - 1, 1)
+            log.info("k: %d candidate slots clamped to %d, the other cities of the instance", k, slots)
         improve = True if improve is None else improve
-        decoding = auto_decoding(len(coords), improve=improve)
+        decoding = auto_decoding(len(points), improve=improve)
         if decode != "auto":
             decoding = LocalDecoding(decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks)
         if kicks is not None:
             decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
         dist = improvement_matrix(instance) if instance is not None else None
-        solution = solve_local(scorer, coords, k=slots, decoding=decoding, dist=dist, seed=seed)
+        if dist is not None and len(keep) < len(coords):
+            dist = dist[np.ix_(keep, keep)]
+        solution = solve_local(
+            scorer, points, k=slots, decoding=decoding, dist=dist, seed=seed, progress=progress, threads=threads
+        )
         tour, method, settings = solution.tour, solution.method, {"k": slots}
     else:
         if k is not None:
@@ -233,23 +259,30 @@ def solve(
         network, config = load_attention_model(path, payload=payload)
         chosen = checkpoint_variant(config, variant, path)
         instance, coords, file = _read(cities)
-        if (instance is not None and instance.weights is not None) or len(coords) < 4:
-            raise ValueError("the attention model solves coordinate instances of at least 4 cities; use the local policy")
+        keep, groups, points = _distinct(coords)
+        if (instance is not None and instance.weights is not None) or len(points) < 4:
+            raise ValueError(
+                "the attention model solves coordinate instances of at least 4 distinct cities; use the local policy"
+            )
         chosen_decode = "multistart" if decode == "auto" else decode
         two_opt = bool(improve)
-        tours, _ = decode_tours(
-            network,
-            chosen,
-            torch.from_numpy(coords)[None],
-            decode=chosen_decode,
-            samples=samples or 1,
-            two_opt=two_opt,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        with decoding_threads(threads, len(points) * (samples or 1)):
+            tours, _ = decode_tours(
+                network,
+                chosen,
+                torch.from_numpy(points)[None],
+                decode=chosen_decode,
+                samples=samples or 1,
+                two_opt=two_opt,
+                generator=torch.Generator().manual_seed(seed),
+            )
         tour = tours[0].numpy()
         method = f"attention policy ({chosen.name}), {chosen_decode}" + (" + 2-opt" if two_opt else "")
         settings = {"variant": chosen.name}
 
+    if len(keep) < len(coords):
+        tour = expand_tour(np.asarray(tour), groups)
+        log.info("%d duplicate cities (at another city's point) merged: zero-length edges", len(coords) - len(keep))
     known, source = optimum, "the optimum argument"
     if known is None and instance is not None and file is not None:
         solutions = file.parent / "solutions.txt"
@@ -280,8 +313,21 @@ def solve(
         checkpoint=str(path),
         model=kind,
         coords=coords,
+        duplicates=len(coords) - len(keep),
         **settings,
     )
+
+
+def _positive_int(value: object) -> bool:
+    """True for an integer (Python or NumPy, not a bool) of at least 1."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+
+
+def _distinct(coords: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """``merge_duplicates(coords)`` and the coordinates of the kept cities (``coords`` itself when
+    all are distinct, so tours stay those of the instance as given)."""
+    keep, groups = merge_duplicates(coords)
+    return keep, groups, coords if len(keep) == len(coords) else coords[keep]
 
 
 def _read(

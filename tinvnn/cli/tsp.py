@@ -1,7 +1,8 @@
 """CLI sub-commands of the TSP task: ``tinvnn tsp solve|imitate|finetune|train|eval``.
 
 ``solve`` calls :func:`tinvnn.tsp.solve` (the local-view policy, or the TSP-20 attention model)
-and prints, plots and writes the tour; ``imitate`` and ``finetune`` train the local-view policy,
+and prints a summary, and writes the tour and a plot only where asked (never over an existing
+file without ``--overwrite``); ``imitate`` and ``finetune`` train the local-view policy,
 ``train`` and ``eval`` the TSP-20 attention model. Only the configurations the flags need are
 imported here; each command imports its work when it runs.
 """
@@ -9,8 +10,10 @@ imported here; each command imports its work when it runs.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -102,13 +105,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     solve = tsp_sub.add_parser(
         "solve",
-        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt, or --model attention), print the tour and "
-        "save a plot",
+        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt, or --model attention), print the tour's "
+        "length (and write the tour and a plot where asked)",
         description="Solve one TSPLIB file (the command line of tinvnn.tsp.solve). The default policy is the "
         "shipped local-view policy (tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start "
         "city and the k nearest unvisited cities, canonicalized, so tours are exactly invariant to rotation, "
         "reflection, scale, translation and city order. --model attention (or --variant, or --checkpoint of "
-        "`tsp train`) uses the TSP-20 attention model instead (default: the shipped tsp20_tinv.pt).",
+        "`tsp train`) uses the TSP-20 attention model instead (default: the shipped tsp20_tinv.pt). Files are "
+        "written only where --tour and --plot say, and never over an existing file without --overwrite. Cities "
+        "at one point (legal TSPLIB) are solved as one and visited one after the other.",
     )
     solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
     solve.add_argument(
@@ -138,7 +143,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     solve.add_argument(
         "--improve",
-        "--two-opt",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="improvement step after construction: 2-opt + Or-opt with neighbour lists (local policy, default on) "
@@ -148,7 +152,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--kicks",
         type=int,
         default=None,
-        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000); 0: none)",
+        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000) "
+        "from 8 cities, below which the improvement is exact; 0: none)",
     )
     solve.add_argument(
         "--k",
@@ -163,13 +168,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="input variant of the attention model (default: its checkpoint's; implies --model attention)",
     )
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
-    solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    solve.add_argument(
+        "--json", action="store_true", help="print one JSON object (with the whole tour) instead of a summary"
+    )
     solve.add_argument("--tour", type=Path, default=None, help="also write the tour as a TSPLIB .tour file")
     solve.add_argument(
         "--optimum", type=float, default=None, help="known optimal length (default: solutions.txt beside FILE)"
     )
-    solve.add_argument("--plot", type=Path, default=None, help="PNG to write (default: ./<name>_tour.png)")
-    solve.add_argument("--no-plot", action="store_true", help="do not write a plot")
+    solve.add_argument("--plot", type=Path, default=None, help="also draw the tour into this PNG file")
+    solve.add_argument(
+        "--no-plot", action="store_true", help="write no plot (the default without --plot; kept for old commands)"
+    )
+    solve.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --tour or --plot file (default: refuse)"
+    )
+    solve.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the tour construction (default: 1 for the local policy's small per-step batches)",
+    )
+    solve.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar over the construction (default: from 2,000 cities)",
+    )
     solve.set_defaults(func=_solve)
 
 
@@ -270,9 +294,53 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Tours up to this many cities are printed in full; longer ones only with --json or --tour.
+_PRINT_TOUR_MAX = 100
+
+
+def _output(flag: str, path: Path | None, overwrite: bool, others: dict[str, Path | None] | None = None) -> None:
+    """Refuse an output path before any work: an existing directory, an existing file without
+    ``--overwrite``, a path that is also one of ``others`` (the input, the other output)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{flag}: {path} is a directory; expected a file name")
+    for parent in path.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"{flag}: cannot write {path}: {parent} is not a directory")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{flag}: {path} exists; pass --overwrite to replace it")
+    for what, other in (others or {}).items():
+        if other is not None and path.resolve() == other.resolve():
+            raise ValueError(f"{flag}: {path} is also the {what}")
+
+
+def _write(flag: str, path: Path, write: Any) -> str:
+    """``write(path)`` with a failed write as one line naming the flag (read-only directory, disk
+    full, a directory in the way); the file is written atomically, so nothing is half-written."""
+    try:
+        return str(write(path))
+    except OSError as err:
+        reason = err.strerror or os.strerror(err.errno or errno.EIO)
+        raise ValueError(f"{flag}: cannot write {path}: {reason}") from None
+
+
+def _number(length: float) -> str:
+    """A length as an integer, or in 6 significant digits from 1e15 on (not 300 digits)."""
+    return f"{length:.0f}" if abs(length) < 1e15 else f"{length:.6g}"
+
+
 def _solve(args: argparse.Namespace) -> int:
     from tinvnn.tsp import solve
 
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: expected a positive integer, got {args.threads}")
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples: expected a positive number of rollouts, got {args.samples}")
+    if args.k is not None and args.k < 1:
+        raise ValueError(f"--k: expected a positive number of candidate slots, got {args.k}")
+    _output("--tour", args.tour, args.overwrite, {"input file": args.file})
+    _output("--plot", args.plot, args.overwrite, {"input file": args.file, "--tour file": args.tour})
     result = solve(
         args.file,
         model=args.model,
@@ -286,21 +354,30 @@ def _solve(args: argparse.Namespace) -> int:
         variant=args.variant,
         seed=args.seed,
         optimum=args.optimum,
+        threads=args.threads,
+        progress=args.progress,
     )
     record = result.record()
     if args.tour is not None:
-        result.write_tour(args.tour)
-        record["tour_file"] = str(args.tour)
-    if not args.no_plot:
-        record["plot"] = str(result.plot(args.plot or Path(f"{result.name}_tour.png")))
+        _output("--tour", args.tour, args.overwrite)  # again: solving took a while
+        record["tour_file"] = _write("--tour", args.tour, result.write_tour)
+    if args.plot is not None and not args.no_plot:
+        _output("--plot", args.plot, args.overwrite)
+        record["plot"] = _write("--plot", args.plot, result.plot)
     if args.json:
         print(json.dumps(record))
         return 0
     print(f"{result.name}: {result.num_cities} cities, {result.edge_weight_type}; {result.method}")
-    print("tour (0-based): " + " ".join(map(str, record["tour"])))
-    print(f"length: {result.length:.0f}  ({result.seconds:.2f} s)")
-    if result.gap is not None:
-        print(f"optimum: {result.optimum:.0f}  gap: {result.gap:.2f} %")
+    if result.duplicates:
+        print(f"duplicate cities: {result.duplicates} merged into the city at their point (zero-length edges)")
+    if result.num_cities <= _PRINT_TOUR_MAX:
+        print("tour (0-based): " + " ".join(map(str, record["tour"])))
+    else:
+        shown = " ".join(map(str, record["tour"][:10]))
+        print(f"tour (0-based): {shown} ... ({result.num_cities} cities; the whole tour with --json or --tour FILE)")
+    print(f"length: {_number(result.length)}  ({result.seconds:.2f} s)")
+    if result.gap is not None and result.optimum is not None:
+        print(f"optimum: {_number(result.optimum)}  gap: {result.gap:.2f} %")
     for key in ("tour_file", "plot"):
         if key in record:
             print(f"{key.replace('_', ' ')}: {record[key]}")

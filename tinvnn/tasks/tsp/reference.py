@@ -4,18 +4,21 @@ Euclidean instances are handed to LKH as an explicit integer matrix of the dista
 ``precision`` (default 1e6, rounded), because LKH works in integers; the reference length
 reported is the float64 Euclidean length of LKH's tour. Lengths of a test set are cached in
 ``tinvnn.paths.cache_dir() / "tsp_reference"`` under a hash of the coordinates' bytes and the
-settings, so a changed test set never reuses stale lengths.
+settings, so a changed test set never reuses stale lengths. The cache is written atomically, and
+a file that cannot be read (or holds anything but the lengths) is regenerated with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from tinvnn._io import atomic_write
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.objective import tour_length
@@ -36,20 +39,37 @@ def lkh_tour(dist: np.ndarray, *, runs: int = 1, precision: float = 1e6) -> np.n
     return np.asarray(tour[:-1], dtype=np.int64)  # elkai repeats the first city at the end
 
 
+def _read_cache(path: Path, num: int) -> Tensor | None:
+    """The cached lengths (num,), or None with a warning when the file cannot be read or holds
+    something else (truncated by a kill or a full disk before writes were atomic, or foreign)."""
+    try:
+        cached = torch.load(path, weights_only=True)
+    except Exception as err:  # any unreadable file: a cache is regenerated, never trusted
+        log.warning("reference cache %s cannot be read (%s): regenerating it", path, err)
+        return None
+    if not (isinstance(cached, Tensor) and cached.shape == (num,) and cached.dtype == torch.float64):
+        log.warning("reference cache %s holds something else: regenerating it", path)
+        return None
+    if not torch.isfinite(cached).all():
+        log.warning("reference cache %s holds non-finite lengths: regenerating it", path)
+        return None
+    return cached
+
+
 def reference_lengths(coords: Tensor, *, runs: int = 1, precision: float = 1e6, cache: bool = True) -> Tensor:
     """LKH-3 reference lengths (B,) float64 of Euclidean instances (B, N, 2), cached on disk."""
     coords = coords.double().contiguous()
     key = hashlib.sha256(coords.numpy().tobytes() + f"{tuple(coords.shape)}-{runs}-{precision}".encode()).hexdigest()[:24]
     path = cache_dir() / "tsp_reference" / f"{key}.pt"
     if cache and path.is_file():
-        cached: Tensor = torch.load(path)
-        return cached
+        cached = _read_cache(path, len(coords))
+        if cached is not None:
+            return cached
     tours = torch.stack(
         [torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()), runs=runs, precision=precision)) for c in coords]
     )
     lengths = tour_length(coords, tours)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(lengths, path)
+        atomic_write(path, lambda handle: torch.save(lengths, handle))
         log.info("cached %d reference lengths in %s", len(lengths), path)
     return lengths

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinvnn._io import atomic_write
+
 __all__ = ["plot_tour", "tour_title"]
 
 
@@ -40,7 +42,8 @@ def tour_title(
 
 
 def plot_tour(coords: np.ndarray, tour: Sequence[int] | np.ndarray, title: str, path: str | os.PathLike[str]) -> Path:
-    """Draw the closed tour (N,) over the cities (N, 2) and save it as a PNG at ``path``."""
+    """Draw the closed tour (N,) over the cities (N, 2) and save it as a PNG at ``path``
+    (atomically: a failed write leaves any earlier file at ``path`` as it was)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +57,8 @@ def plot_tour(coords: np.ndarray, tour: Sequence[int] | np.ndarray, title: str, 
     ax.set_title(title, fontsize=9)
     ax.set_aspect("equal")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda handle: fig.savefig(handle, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return path

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tinvnn._io import atomic_write
 from tinvnn.mds import NonEuclideanWarning, mds
 from tinvnn.tasks.tsp.objective import check_tours
 
@@ -285,7 +286,23 @@ def _explicit_matrix(
         )
     if (matrix < 0).any():
         raise TSPLIBError(path, line, "EDGE_WEIGHT_SECTION has negative distances")
+    largest = float(matrix.max(initial=0.0))
+    if largest * n > _LENGTH_MAX:
+        raise TSPLIBError(
+            path,
+            line,
+            f"EDGE_WEIGHT_SECTION has weights up to {largest:.3g}: a tour of {n} cities could be longer than "
+            f"{_LENGTH_MAX:.0e} (float64 overflows near 1.8e+308); rescale the weights",
+        )
     return matrix
+
+
+# A tour's length, a sum of N weights, must stay finite with room for the improvement step's
+# sums of a few edges.
+_LENGTH_MAX = 1e300
+# EXPLICIT weights outside this range are scaled by a power of two before MDS (exact, so the
+# coordinates are those of the unscaled matrix): its squared distances would overflow or underflow.
+_MDS_SAFE = (2.0**-300, 2.0**300)
 
 
 def write_tsplib(instance: TSPLIBInstance, path: str | os.PathLike[str]) -> Path:
@@ -307,14 +324,14 @@ def write_tsplib(instance: TSPLIBInstance, path: str | os.PathLike[str]) -> Path
 
 
 def write_tour(name: str, tour: np.ndarray | list[int], path: str | os.PathLike[str], *, comment: str = "") -> Path:
-    """Write a TSPLIB95 ``.tour`` file: ``TYPE : TOUR``, the 1-based cities of ``tour`` (N,), ``-1``, ``EOF``."""
+    """Write a TSPLIB95 ``.tour`` file: ``TYPE : TOUR``, the 1-based cities of ``tour`` (N,), ``-1``, ``EOF``
+    (atomically: a failed write leaves any earlier file at ``path`` as it was)."""
     path = Path(path)
     cities = [int(c) + 1 for c in tour]
     lines = [f"NAME : {name}.tour"] + ([f"COMMENT : {comment}"] if comment else [])
     lines += ["TYPE : TOUR", f"DIMENSION : {len(cities)}", "TOUR_SECTION", *map(str, cities), "-1", "EOF"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    text = ("\n".join(lines) + "\n").encode()
+    return atomic_write(path, lambda handle: handle.write(text))
 
 
 def read_solutions(path: str | os.PathLike[str]) -> dict[str, float]:
@@ -418,13 +435,18 @@ def tour_length_tsplib(instance: TSPLIBInstance, tour: np.ndarray | list[int]) -
 
 def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
     """(N, 2) coordinates the policy sees: as written, (longitude, latitude) radians for GEO,
-    classical MDS coordinates (``tinvnn.mds``, canonical) for EXPLICIT."""
+    classical MDS coordinates (``tinvnn.mds``, canonical, unit RMS radius) for EXPLICIT (weights
+    beyond 2^300 or below 2^-300 are scaled by a power of two first, which changes nothing else)."""
     if instance.weights is not None:
         if instance.num_cities == 1:
             return np.zeros((1, 2))
+        weights = instance.weights
+        largest = float(weights.max(initial=0.0))
+        if largest > 0 and not _MDS_SAFE[0] <= largest <= _MDS_SAFE[1]:
+            weights = np.ldexp(weights, -math.frexp(largest)[1])  # largest in [0.5, 1): exact
         with warnings.catch_warnings():  # expected for road or rounded distances: the
             warnings.simplefilter("ignore", NonEuclideanWarning)  # coordinates only guide the search
-            return mds(torch.from_numpy(instance.weights), 2).numpy()
+            return mds(torch.from_numpy(weights), 2).numpy()
     if instance.edge_weight_type == "GEO":
         return np.stack([_geo_radians(instance.xy()[:, 1]), _geo_radians(instance.xy()[:, 0])], -1)
     return instance.xy().copy()

@@ -13,7 +13,8 @@ visited; no N x N matrix is formed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -27,7 +28,31 @@ from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
 from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, NUM_FEATURES
 from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
 
-__all__ = ["check_cities", "construct_tours", "invariant_starts"]
+__all__ = ["check_cities", "construct_tours", "decoding_threads", "invariant_starts"]
+
+# Views per forward pass up to which one thread is fastest: a step scores S views of k + 2
+# tokens; splitting such a batch over threads costs more in wake-ups than it saves, and on a
+# busy machine the extra threads spin against other processes (4x slower on 2 shared cores).
+_ONE_THREAD_VIEWS = 64
+
+
+@contextmanager
+def decoding_threads(threads: int | None, views: int) -> Iterator[int]:
+    """Run sequential decoding on ``threads`` torch threads (None: 1 for at most 64 views per
+    step, else torch's current count), and restore torch's thread count afterwards.
+
+    Yields the thread count used.
+    """
+    valid = isinstance(threads, (int, np.integer)) and not isinstance(threads, bool) and threads >= 1
+    if threads is not None and not valid:
+        raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+    before = torch.get_num_threads()
+    chosen = int(threads) if threads is not None else (1 if views <= _ONE_THREAD_VIEWS else before)
+    torch.set_num_threads(chosen)
+    try:
+        yield chosen
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_cities(coords: np.ndarray) -> None:
@@ -78,6 +103,7 @@ def construct_tours(
     generator: torch.Generator | None = None,
     progress: bool = False,
     on_step: Callable[[Tensor, Tensor, Tensor], None] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Build one tour per start city by asking the scorer for each next city.
 
@@ -95,6 +121,8 @@ def construct_tours(
             the model's dtype, the valid slots (S, k) and the chosen slots (S,)
             (reinforcement fine-tuning records the rollout's states with it); the last city of
             each tour involves no decision.
+        threads: torch threads of the forward passes (default: :func:`decoding_threads`'
+            choice, one thread for small batches); torch's count is restored afterwards.
 
     Returns:
         (S, N) int64 tours, each a permutation starting at its start city.
@@ -114,7 +142,7 @@ def construct_tours(
     neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()
     start_xy = points[tours[:, 0]]
-    with torch.no_grad():
+    with torch.no_grad(), decoding_threads(threads, s):
         for step in progress_of(range(1, n), desc="constructing", unit="city", enabled=progress):
             current = tours[:, step - 1]
             if n - step == 1:

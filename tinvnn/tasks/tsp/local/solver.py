@@ -16,6 +16,7 @@ matrix unless the caller passes one, e.g. an EXPLICIT TSPLIB instance).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -33,6 +34,9 @@ LOCAL_DECODINGS = ("greedy", "multistart", "sample")
 # Improve at most this many cities in total over the best constructed tours.
 _IMPROVE_BUDGET = 20_000
 _PROGRESS_FROM = 2_000
+# Instances up to this size are improved exactly (every tour through the first city: 720 at 7
+# cities); a double-bridge kick needs 8 cities, so smaller instances get no kicks.
+EXACT_MAX = 7
 
 
 @dataclass(frozen=True)
@@ -76,9 +80,10 @@ def auto_decoding(num_cities: int, *, improve: bool = True) -> LocalDecoding:
 
     16 starts up to 200 cities, 4 up to 500 cities, 1 beyond (greedy: one view per step keeps
     1,000 cities at about 2 s of construction on an idle core); with ``improve``,
-    ``clip(N, 1000, 10000)`` kicks.
+    ``clip(N, 1000, 10000)`` kicks from 8 cities on (below, the improvement is exact: nothing
+    for kicks to find).
     """
-    kicks = min(max(num_cities, 1000), 10_000) if improve else 0
+    kicks = min(max(num_cities, 1000), 10_000) if improve and num_cities > EXACT_MAX else 0
     if num_cities <= 200:
         return LocalDecoding("multistart", starts=16, improve=improve, kicks=kicks)
     if num_cities <= 500:
@@ -116,6 +121,19 @@ def _lengths(coords: np.ndarray, tours: np.ndarray, dist: np.ndarray | None) -> 
     return lengths if tours.ndim > 1 else lengths[0]
 
 
+def _exact_tour(coords: np.ndarray, tour: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
+    """The shortest tour (N,) of a tiny instance (every order of the other cities after
+    ``tour[0]``); ``tour`` itself unless a tour shorter by more than 1e-9 relative exists (a
+    tour the policy and its invariant starts chose stays when there is a tie)."""
+    n = len(tour)
+    rest = np.array(list(itertools.permutations(tour[1:].tolist())), dtype=np.int64).reshape(-1, n - 1)
+    tours = np.concatenate([np.full((len(rest), 1), tour[0], dtype=np.int64), rest], 1)
+    lengths = _lengths(coords, tours, dist)
+    own = float(_lengths(coords, tour, dist))
+    best = int(np.argmin(lengths))
+    return tours[best] if lengths[best] < own * (1 - 1e-9) else np.asarray(tour, dtype=np.int64)
+
+
 def solve_local(
     model: LocalScorer,
     coords: np.ndarray,
@@ -125,6 +143,7 @@ def solve_local(
     dist: np.ndarray | None = None,
     seed: int = 0,
     progress: bool | None = None,
+    threads: int | None = None,
 ) -> LocalSolution:
     """Build a tour of ``coords`` with the local-view policy, then (optionally) improve it.
 
@@ -137,9 +156,13 @@ def solve_local(
             instances); default Euclidean on ``coords``.
         seed: seed of ``sample`` and of the kicks.
         progress: progress bar over construction steps (default: from 2,000 cities).
+        threads: torch threads of the construction's forward passes (default: one, see
+            ``tinvnn.tasks.tsp.local.construction.decoding_threads``); restored afterwards.
 
     Returns:
-        The shortest tour found. Tours of 1 to 3 cities are returned as ``0..N-1``.
+        The shortest tour found. Tours of 1 to 3 cities are returned as ``0..N-1``; with
+        ``improve``, instances of up to 7 cities are solved exactly (the constructed tour is kept
+        unless a strictly shorter one exists).
     """
     coords = np.asarray(coords, dtype=np.float64)
     check_cities(coords)
@@ -158,7 +181,7 @@ def solve_local(
     start = time.perf_counter()
     if decoding.decode == "sample":
         first = invariant_starts(coords, 1)
-        greedy = construct_tours(model, coords, first, k=k, progress=progress)
+        greedy = construct_tours(model, coords, first, k=k, progress=progress, threads=threads)
         drawn = construct_tours(
             model,
             coords,
@@ -168,11 +191,12 @@ def solve_local(
             temperature=decoding.temperature,
             generator=torch.Generator().manual_seed(seed),
             progress=progress,
+            threads=threads,
         )
         tours = np.concatenate([greedy, drawn])
     else:
         starts = invariant_starts(coords, decoding.starts if decoding.decode == "multistart" else 1)
-        tours = construct_tours(model, coords, starts, k=k, progress=progress)
+        tours = construct_tours(model, coords, starts, k=k, progress=progress, threads=threads)
     lengths = _lengths(coords, tours, dist)
     stages = {"construct": tours[int(np.argmin(lengths))]}
     seconds = {"construct": time.perf_counter() - start}
@@ -181,6 +205,8 @@ def solve_local(
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
         near = neighbour_lists(coords, DEFAULT_NEIGHBOURS, dist)  # once for every tour and the kicks
         tours = np.stack([improve_tour(coords, tours[i], dist=dist, near=near) for i in best])
+        if n <= EXACT_MAX:
+            tours = np.stack([_exact_tour(coords, tours[i], dist) for i in range(len(tours))])
         lengths = _lengths(coords, tours, dist)
         stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
         seconds["2-opt/Or-opt"] = time.perf_counter() - start
