@@ -46,6 +46,7 @@ from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_number
 from tinvnn._compile import branch
+from tinvnn._fallback import point_frames, sign_frames, smallest
 from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
 from tinvnn._ties import TIE_TOL, tie_rotations
@@ -286,10 +287,13 @@ def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
     return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(dense.mT)
 
 
-def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _pca(pos: Tensor, layout: Layout, grad_gap_tol: float = 1e-3) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Centroid (B, D), mean squared radius (B,), covariance eigenvalues (B, D) descending,
     eigenvectors (B, D, D) as columns, and the centred float64 points (B, D, N; padding 0) of
     ``pos`` in ``layout``.
+
+    With autograd, samples with a relative eigen-gap below ``grad_gap_tol`` get eigenvalues
+    and eigenvectors without gradient (centroid and radius keep theirs).
 
     Raises (naming ``pos``) for NaN/Inf and for a sample whose RMS radius float64 cannot
     square (outside [1e-150, 1e150]) unless its points coincide: one check on the covariance's
@@ -308,6 +312,15 @@ def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, T
         xc = xc.masked_fill(collapsed[:, None, None], 0.0)
         cov = cov.masked_fill(collapsed[:, None, None], 0.0)
         mean_square = mean_square.masked_fill(collapsed, 0.0)
+    if cov.requires_grad and not torch.compiler.is_compiling():
+        # Eigenvector gradients carry 1 / (l_i - l_j): at tied eigenvalues NaN or huge. Such
+        # samples' axes are chosen by the tie rule or the fallback, not by eigh: no gradient.
+        with torch.no_grad():
+            lam = torch.linalg.eigvalsh(cov).flip(-1).clamp_min(0)
+            tied = ((lam[:, :-1] - lam[:, 1:]) < grad_gap_tol * lam[:, :1]) & (lam[:, 1:] > NULL_TOL * lam[:, :1])
+            tied = tied.any(-1)
+        if bool(tied.any()):
+            cov = torch.where(tied[:, None, None], cov.detach(), cov)
     evals, evecs = torch.linalg.eigh(cov)
     return centre, mean_square, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
 
@@ -369,7 +382,7 @@ def _torch_frame(
     the sign rule) are :func:`_slow_signs`, chosen per batch by one flag (``torch.cond``
     when compiling).
     """
-    centre, mean_square, evals, axes, xc = _pca(pos, layout)
+    centre, mean_square, evals, axes, xc = _pca(pos, layout, gap_tol)
     radius = mean_square.sqrt()  # RMS distance to the centroid
     degenerate = coincident_samples(centre, radius)
     if scale:
@@ -401,8 +414,86 @@ def _torch_frame(
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
-    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale, sign_tol=sign_tol)
+    fallback = torch.zeros_like(on_gap_tol)
+    if not torch.compiler.is_compiling():
+        with torch.no_grad():
+            undecided = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol
+        if bool(undecided.any()):
+            dense, R, fallback = _fallback_frames(
+                pos, layout, centre, unit, R, dense, undecided, (tie_margin < float("inf")) | on_gap_tol, group=group,
+                scale=scale,
+            )  # fmt: skip
+    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale,
+                   sign_tol=sign_tol, fallback=fallback)  # fmt: skip
     return frame, dense
+
+
+def _fallback_frames(
+    pos: Tensor,
+    layout: Layout,
+    centre: Tensor,
+    unit: Tensor,
+    R: Tensor,
+    dense: Tensor,
+    undecided: Tensor,
+    tie: Tensor,
+    *,
+    group: Group,
+    scale: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The fallback (:mod:`tinvnn._fallback`) for the ``undecided`` samples (B,) bool: their
+    frame ``R`` (B, D, D) and canonical points ``dense`` (B, N, D) replaced by the candidate
+    frame whose canonical point set is lexicographically smallest: sign patterns of ``R``, or
+    where a tie took part (``tie`` (B,) bool) frames built from the points. Differentiable
+    (through the principal axes, or the chosen points). Returns ``(dense, R, fallback)``,
+    ``fallback`` (B,) bool where it decided.
+    """
+    x = layout.to_dense(pos).to(torch.float64)  # (B, N, D)
+    proper = not bool(group.contains(_reflection(x.shape[-1]))[0])  # the group holds no reflection
+    dense, R = dense.clone(), R.clone()
+    fallback = torch.zeros_like(undecided)
+    for i in undecided.nonzero().flatten().tolist():
+        real = layout.mask[i] if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[i]
+        xc = x[i][real] - centre[i]  # (n, D), with autograd where pos has it
+        y = (xc.detach() / unit[i].detach()).cpu().numpy()
+        if bool(tie[i]):
+            built = point_frames(y, proper)
+            if built is None:
+                continue
+            frames, picks = built
+            F = _gram_schmidt(xc, picks[smallest(y, frames)], torch.from_numpy(frames[0]).to(xc), proper)
+        else:
+            frames, patterns = sign_frames(R[i].detach().cpu().numpy(), proper)
+            F = R[i] * torch.from_numpy(patterns[smallest(y, frames)]).to(R)
+        z = xc @ F
+        z = z / unit[i] if scale else z
+        rows = dense.new_zeros(dense.shape[1:])
+        rows[real] = z.to(dense.dtype)
+        dense[i], R[i] = rows, F
+        fallback[i] = True
+    return dense, R, fallback
+
+
+def _reflection(d: int) -> Tensor:
+    """(1, D, D) the reflection of the first axis: whether a group holds it says whether its
+    frames must be proper."""
+    return torch.diag(torch.cat([-torch.ones(1), torch.ones(d - 1)])).to(torch.float64)[None]
+
+
+def _gram_schmidt(xc: Tensor, picks: np.ndarray, completion: Tensor, proper: bool) -> Tensor:
+    """The frame (D, D) of :func:`tinvnn._fallback.point_frames` for the chosen point indices
+    ``picks`` (D,) (-1: complete the frame), rebuilt with autograd from the centred points
+    ``xc`` (n, D); ``completion`` (D, D) supplies the directions of the completed axes."""
+    columns: list[Tensor] = []
+    for k, p in enumerate(picks.tolist()):
+        v = xc[p] if p >= 0 else completion[:, k]
+        for b in columns:
+            v = v - (v @ b) * b
+        columns.append(v / v.norm())
+    F = torch.stack(columns, 1)
+    if proper:
+        F = torch.cat([F[:, :-1], F[:, -1:] * torch.sign(torch.linalg.det(F.detach()))], 1)
+    return F
 
 
 def _frame(
@@ -418,6 +509,7 @@ def _frame(
     *,
     scale: bool,
     sign_tol: float,
+    fallback: Array,
 ) -> Frame:
     """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
     (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
@@ -433,6 +525,7 @@ def _frame(
         "tie_margin": tie_margin,
         "tie_used": tie_margin < float("inf"),
         "ambiguous": ambiguous,
+        "fallback": fallback,
     }
     return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
 
@@ -465,7 +558,7 @@ def _fast_frame(
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
     frame = _frame(k.centre, k.R, radius, k.evals, k.eigen_gap, clear, k.sign_margin, np.full(len(k.done), np.inf),
-                   layout, scale=scale, sign_tol=sign_tol)  # fmt: skip
+                   layout, scale=scale, sign_tol=sign_tol, fallback=clear)  # fmt: skip
     out = k.out
     if not k.done.all():
         rows = torch.from_numpy(np.flatnonzero(~k.done))

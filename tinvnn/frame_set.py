@@ -131,6 +131,7 @@ def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, wei
         t=rep(frame.t), R=rep(frame.R) @ maps.to(frame.R.dtype), s=rep(frame.s), eigenvalues=eigenvalues,
         eigen_gap=rep(frame.eigen_gap), sign_margin=rep(frame.sign_margin), tie_margin=rep(frame.tie_margin),
         tie_used=rep(frame.tie_used), ambiguous=rep(frame.ambiguous), layout=frame_layout,
+        fallback=None if frame.fallback is None else rep(frame.fallback),
     )  # fmt: skip
     return FrameSet(frames, points, sample, weight, layout, point_index)
 
