@@ -133,7 +133,8 @@ def _newton_polish(p: np.ndarray, u: np.ndarray, order: int, steps: int = 30) ->
         if evals.max() < -1e-12 * max(abs(float(evals.min())), 1e-300):
             step = -np.linalg.solve(hess, grad)
         else:  # not negative definite (or singular: a moment isotropic along some direction)
-            step = grad / (np.abs(evals).max() + 1e-300)
+            # floored relative to the moment, so that a Hessian of zero (an isotropic moment) cannot overflow the step
+            step = grad / max(float(np.abs(evals).max()), 1e-12 * order * abs(value), 1e-300)
         norm = np.linalg.norm(step)
         if norm > 0.2:
             step *= 0.2 / norm
