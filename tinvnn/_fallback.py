@@ -5,7 +5,7 @@ sign with no odd moment to fix it, a tied eigenspace no directional moment separ
 eigen-gap on ``gap_tol``), the choice among the remaining candidates would otherwise be left to
 the basis ``eigh`` returns. Instead the engine takes, over a finite set of candidate frames
 that any element of the group maps onto itself, the one whose canonical point set is
-lexicographically smallest (``docs/conventions.md``, rule 6). Since a symmetry of the points
+lexicographically smallest (``docs/conventions.md``, rule 8). Since a symmetry of the points
 maps the candidate set onto itself and leaves the point set unchanged, the result is exactly
 invariant (up to float rounding), whatever the shape's symmetry.
 
@@ -33,6 +33,7 @@ __all__ = ["KEY_TOL", "MAX_CANDIDATES", "POINT_TOL", "point_frames", "smallest",
 POINT_TOL = 1e-7
 KEY_TOL = 1e-7
 MAX_CANDIDATES = 4096
+_SAME_FRAME = 1e-11
 
 
 def sign_frames(axes: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +72,12 @@ def point_frames(y: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray] |
     frames = np.stack([basis for _, basis in partial])
     if proper:
         frames[:, :, -1] *= np.sign(np.linalg.det(frames))[:, None]
-    return frames, np.array([idx for idx, _ in partial], dtype=np.int64)
+    # Different points can give the same frame (e.g. every point on the far side of the last
+    # axis): keep the first of frames equal to within rounding (_SAME_FRAME), which only
+    # saves time; frames that differ by more (a nearly symmetric shape) all stay.
+    _, first = np.unique(np.round(frames.reshape(len(frames), -1) / _SAME_FRAME), axis=0, return_index=True)
+    first.sort()
+    return frames[first], np.array([idx for idx, _ in partial], dtype=np.int64)[first]
 
 
 def smallest(y: np.ndarray, frames: np.ndarray) -> int:

@@ -18,6 +18,9 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
    (``group="SO"``), if the axes form a left-handed frame, the axis with the smallest sign
    margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay different;
    ``Orthogonal()`` (``"O"``) keeps the signs.
+5. **Fallback** (:mod:`tinvnn._fallback`): where these rules leave the frame undecided (the
+   sample is ``ambiguous``), the candidate frame (sign patterns of the axes, or frames built
+   from the points) whose canonical point set is lexicographically smallest.
 
 Every rule is a function of invariant quantities, so the result is exactly invariant whenever
 the decisions it takes are not within float error of a threshold; ``Frame`` reports how close
@@ -207,8 +210,13 @@ def canonicalize(
         True
 
     Gradients flow through the centroid, the scale and the eigenvectors; the sign and tie
-    decisions are piecewise constant. Near repeated eigenvalues the eigenvector gradient has
-    ``1 / (l_i - l_j)`` factors and becomes huge or NaN: detach the input there.
+    decisions are piecewise constant. Where eigenvalues are tied (relative gap below
+    ``gap_tol``) the axes get no gradient (``1 / (l_i - l_j)`` factors), and a frame the
+    fallback built from points is differentiated through those points: gradients are finite.
+
+    Where the certificate leaves the frame undecided (``Frame.ambiguous``: symmetric shapes),
+    the fallback decides it (``Frame.fallback``; ``docs/conventions.md``, rule 8): the output
+    is then exactly invariant too, in eager mode (``torch.compile`` keeps the rule's frame).
 
     ``torch.compile(canonicalize, fullgraph=True)`` traces the single and padded layouts
     (``on_ambiguity="ignore"``): the rare cases (tied eigenvalues, signs the skewness cannot

@@ -48,7 +48,7 @@ class Frame:
             under a tiny perturbation. Harmless when the sample is symmetric under the
             ambiguous flip or rotation (both choices give the same point set).
         fallback: (B,) bool, the frame was decided by the fallback (``docs/conventions.md``,
-            rule 6): the sample was ``ambiguous``, and its frame is the one among candidate
+            rule 8): the sample was ``ambiguous``, and its frame is the one among candidate
             frames built from its own axes (sign patterns) or points whose canonical point set
             is lexicographically smallest, exactly invariant by construction. False where the
             candidates exceeded their cap (the sample keeps the rule's frame). None for frames
