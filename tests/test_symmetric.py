@@ -112,3 +112,28 @@ def test_cap_treats_rounding_differences_as_ties() -> None:
     expected = torch.tensor([[0.5, 0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
     torch.testing.assert_close(cap_weights(a, 2), expected, rtol=0, atol=0)
     torch.testing.assert_close(cap_weights(b, 2), expected, rtol=0, atol=0)
+
+
+def test_fallback_agrees_across_layouts() -> None:
+    """Padded with a mask, flat with ``batch`` and one sample at a time give the same points."""
+    shapes = [SHAPES["icosahedron"], SHAPES["cube"], SHAPES["cylinder 5x36"]]
+    singles = [canonicalize(x) for x in shapes]
+    n = max(len(x) for x in shapes)
+    padded = torch.zeros(len(shapes), n, 3, dtype=torch.float64)
+    mask = torch.zeros(len(shapes), n, dtype=torch.bool)
+    for i, x in enumerate(shapes):
+        padded[i, : len(x)], mask[i, : len(x)] = x, True
+    out, frame = canonicalize(padded, mask=mask, return_frame=True)
+    assert frame.fallback is not None and frame.fallback.all()
+    for i, single in enumerate(singles):
+        torch.testing.assert_close(out[i, : len(single)], single, rtol=0, atol=0)
+    assert not out[~mask].any()
+    batch = torch.cat([torch.full((len(x),), i) for i, x in enumerate(shapes)])
+    torch.testing.assert_close(canonicalize(torch.cat(shapes), batch=batch), torch.cat(singles), rtol=0, atol=0)
+
+
+def test_the_ambiguity_warning_says_the_fallback_decided() -> None:
+    from tinvnn import AmbiguityWarning
+
+    with pytest.warns(AmbiguityWarning, match=r"\. The fallback decided it \(exactly invariant; Frame\.fallback\): "):
+        canonicalize(SHAPES["cube"], on_ambiguity="warn")

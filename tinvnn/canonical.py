@@ -728,6 +728,11 @@ def _slow_signs(
     return z, axes, torch.stack(sign_cols, -1), torch.stack(margin_cols, -1), tie_margin
 
 
+def _decided(frame: Frame, i: int) -> bool:
+    """Whether the fallback decided sample ``i``'s frame."""
+    return frame.fallback is not None and bool(frame.fallback[i])
+
+
 def _handle_ambiguity(frame: Frame, action: str) -> None:
     if action == "ignore" or not bool(frame.ambiguous.any()):
         return
@@ -735,7 +740,8 @@ def _handle_ambiguity(frame: Frame, action: str) -> None:
     msg = (
         f"{len(idx)} sample(s) have a near-ambiguous canonical frame (first: {idx[:5]}; "
         f"sign margin {float(frame.sign_margin[idx[0]]):.2e}, tie margin {float(frame.tie_margin[idx[0]]):.2e}). "
-        "Harmless if the shape is symmetric under the ambiguous flip; see docs/ambiguity.md"
+        f"{'The fallback decided it (exactly invariant; Frame.fallback)' if _decided(frame, idx[0]) else 'Kept as is'}: "
+        "a small perturbation of the shape may still change it; see docs/ambiguity.md"
     )
     if action == "raise":
         raise ValueError(msg)
