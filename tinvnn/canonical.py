@@ -423,16 +423,15 @@ def _torch_frame(
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     fallback = torch.zeros_like(on_gap_tol)
+    undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)  # margins carry no gradient
     if not torch.compiler.is_compiling():
-        with torch.no_grad():
-            undecided = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol
         if bool(undecided.any()):
             dense, R, fallback = _fallback_frames(
                 pos, layout, centre, unit, R, dense, undecided, (tie_margin < float("inf")) | on_gap_tol, group=group,
                 scale=scale,
             )  # fmt: skip
     frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale,
-                   sign_tol=sign_tol, fallback=fallback)  # fmt: skip
+                   sign_tol=sign_tol, fallback=fallback, ambiguous=undecided)  # fmt: skip
     return frame, dense
 
 
@@ -518,11 +517,14 @@ def _frame(
     scale: bool,
     sign_tol: float,
     fallback: Array,
+    ambiguous: Array | None = None,
 ) -> Frame:
     """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
-    (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
-    margins (B,)."""
-    ambiguous = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol  # comparisons: no gradient
+    (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, sign and tie
+    margins (B,), where the fallback decided (B,) bool, and ``ambiguous`` (B,) bool when the
+    caller has it (:func:`_ambiguous`)."""
+    if ambiguous is None:
+        ambiguous = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)
     fields = {
         "t": centre,
         "R": R,
@@ -536,6 +538,13 @@ def _frame(
         "fallback": fallback,
     }
     return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
+
+
+def _ambiguous(sign_margin: Array, tie_margin: Array, on_gap_tol: Array, sign_tol: float) -> Array:
+    """(B,) bool ``Frame.ambiguous``: a sign margin at or below ``sign_tol``, a tie margin at or
+    below ``TIE_TOL`` or an eigen-gap on ``gap_tol`` (comparisons: no gradient)."""
+    flags: Array = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol
+    return flags
 
 
 def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float, float]:
