@@ -130,10 +130,11 @@ def _newton_polish(p: np.ndarray, u: np.ndarray, order: int, steps: int = 30) ->
         hess = order * (order - 1) * (p * (proj ** (order - 2))[:, None]).T @ p / len(p) - order * value * np.eye(len(u))
         hess = tangent.T @ hess @ tangent
         evals = np.linalg.eigvalsh(hess)
-        if evals.max() < 0:
+        if evals.max() < -1e-12 * max(abs(float(evals.min())), 1e-300):
             step = -np.linalg.solve(hess, grad)
-        else:
-            step = grad / (np.abs(evals).max() + 1e-300)
+        else:  # not negative definite (or singular: a moment isotropic along some direction)
+            # floored relative to the moment, so that a Hessian of zero (an isotropic moment) cannot overflow the step
+            step = grad / max(float(np.abs(evals).max()), 1e-12 * order * abs(value), 1e-300)
         norm = np.linalg.norm(step)
         if norm > 0.2:
             step *= 0.2 / norm

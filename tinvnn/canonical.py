@@ -18,6 +18,9 @@ eigen-decomposes it, in O(N D^2). What remains is to remove the ambiguities MDS 
    (``group="SO"``), if the axes form a left-handed frame, the axis with the smallest sign
    margin (or a null axis) is flipped, so ``det R = +1`` and mirror images stay different;
    ``Orthogonal()`` (``"O"``) keeps the signs.
+5. **Fallback** (:mod:`tinvnn._fallback`): where these rules leave the frame undecided (the
+   sample is ``ambiguous``), the candidate frame (sign patterns of the axes, or frames built
+   from the points) whose canonical point set is lexicographically smallest.
 
 Every rule is a function of invariant quantities, so the result is exactly invariant whenever
 the decisions it takes are not within float error of a threshold; ``Frame`` reports how close
@@ -46,6 +49,7 @@ from torch import Tensor
 
 from tinvnn._checks import check_choice, check_finite, check_number
 from tinvnn._compile import branch
+from tinvnn._fallback import point_frames, sign_frames, smallest
 from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
 from tinvnn._ties import TIE_TOL, tie_rotations
@@ -206,8 +210,13 @@ def canonicalize(
         True
 
     Gradients flow through the centroid, the scale and the eigenvectors; the sign and tie
-    decisions are piecewise constant. Near repeated eigenvalues the eigenvector gradient has
-    ``1 / (l_i - l_j)`` factors and becomes huge or NaN: detach the input there.
+    decisions are piecewise constant. Where eigenvalues are tied (relative gap below
+    ``gap_tol``) the axes get no gradient (``1 / (l_i - l_j)`` factors), and a frame the
+    fallback built from points is differentiated through those points: gradients are finite.
+
+    Where the certificate leaves the frame undecided (``Frame.ambiguous``: symmetric shapes),
+    the fallback decides it (``Frame.fallback``; ``docs/conventions.md``, rule 8): the output
+    is then exactly invariant too, in eager mode (``torch.compile`` keeps the rule's frame).
 
     ``torch.compile(canonicalize, fullgraph=True)`` traces the single and padded layouts
     (``on_ambiguity="ignore"``): the rare cases (tied eigenvalues, signs the skewness cannot
@@ -286,10 +295,13 @@ def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
     return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(dense.mT)
 
 
-def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _pca(pos: Tensor, layout: Layout, grad_gap_tol: float = 1e-3) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Centroid (B, D), mean squared radius (B,), covariance eigenvalues (B, D) descending,
     eigenvectors (B, D, D) as columns, and the centred float64 points (B, D, N; padding 0) of
     ``pos`` in ``layout``.
+
+    With autograd, samples with a relative eigen-gap below ``grad_gap_tol`` get eigenvalues
+    and eigenvectors without gradient (centroid and radius keep theirs).
 
     Raises (naming ``pos``) for NaN/Inf and for a sample whose RMS radius float64 cannot
     square (outside [1e-150, 1e150]) unless its points coincide: one check on the covariance's
@@ -308,6 +320,15 @@ def _pca(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor, Tensor, T
         xc = xc.masked_fill(collapsed[:, None, None], 0.0)
         cov = cov.masked_fill(collapsed[:, None, None], 0.0)
         mean_square = mean_square.masked_fill(collapsed, 0.0)
+    if cov.requires_grad and not torch.compiler.is_compiling():
+        # Eigenvector gradients carry 1 / (l_i - l_j): at tied eigenvalues NaN or huge. Such
+        # samples' axes are chosen by the tie rule or the fallback, not by eigh: no gradient.
+        with torch.no_grad():
+            lam = torch.linalg.eigvalsh(cov).flip(-1).clamp_min(0)
+            tied = ((lam[:, :-1] - lam[:, 1:]) < grad_gap_tol * lam[:, :1]) & (lam[:, 1:] > NULL_TOL * lam[:, :1])
+            tied = tied.any(-1)
+        if bool(tied.any()):
+            cov = torch.where(tied[:, None, None], cov.detach(), cov)
     evals, evecs = torch.linalg.eigh(cov)
     return centre, mean_square, evals.flip(-1).clamp_min(0), evecs.flip(-1), xc
 
@@ -369,7 +390,7 @@ def _torch_frame(
     the sign rule) are :func:`_slow_signs`, chosen per batch by one flag (``torch.cond``
     when compiling).
     """
-    centre, mean_square, evals, axes, xc = _pca(pos, layout)
+    centre, mean_square, evals, axes, xc = _pca(pos, layout, gap_tol)
     radius = mean_square.sqrt()  # RMS distance to the centroid
     degenerate = coincident_samples(centre, radius)
     if scale:
@@ -401,8 +422,85 @@ def _torch_frame(
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
-    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale, sign_tol=sign_tol)
+    fallback = torch.zeros_like(on_gap_tol)
+    undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)  # margins carry no gradient
+    if not torch.compiler.is_compiling():
+        if bool(undecided.any()):
+            dense, R, fallback = _fallback_frames(
+                pos, layout, centre, unit, R, dense, undecided, (tie_margin < float("inf")) | on_gap_tol, group=group,
+                scale=scale,
+            )  # fmt: skip
+    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale,
+                   sign_tol=sign_tol, fallback=fallback, ambiguous=undecided)  # fmt: skip
     return frame, dense
+
+
+def _fallback_frames(
+    pos: Tensor,
+    layout: Layout,
+    centre: Tensor,
+    unit: Tensor,
+    R: Tensor,
+    dense: Tensor,
+    undecided: Tensor,
+    tie: Tensor,
+    *,
+    group: Group,
+    scale: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The fallback (:mod:`tinvnn._fallback`) for the ``undecided`` samples (B,) bool: their
+    frame ``R`` (B, D, D) and canonical points ``dense`` (B, N, D) replaced by the candidate
+    frame whose canonical point set is lexicographically smallest: sign patterns of ``R``, or
+    where a tie took part (``tie`` (B,) bool) frames built from the points. Differentiable
+    (through the principal axes, or the chosen points). Returns ``(dense, R, fallback)``,
+    ``fallback`` (B,) bool where it decided.
+    """
+    x = layout.to_dense(pos).to(torch.float64)  # (B, N, D)
+    proper = not bool(group.contains(_reflection(x.shape[-1]))[0])  # the group holds no reflection
+    dense, R = dense.clone(), R.clone()
+    fallback = torch.zeros_like(undecided)
+    for i in undecided.nonzero().flatten().tolist():
+        real = layout.mask[i] if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[i]
+        xc = x[i][real] - centre[i]  # (n, D), with autograd where pos has it
+        y = (xc.detach() / unit[i].detach()).cpu().numpy()
+        if bool(tie[i]):
+            built = point_frames(y, proper)
+            if built is None:
+                continue
+            frames, picks = built
+            F = _gram_schmidt(xc, picks[smallest(y, frames)], torch.from_numpy(frames[0]).to(xc), proper)
+        else:
+            frames, patterns = sign_frames(R[i].detach().cpu().numpy(), proper)
+            F = R[i] * torch.from_numpy(patterns[smallest(y, frames)]).to(R)
+        z = xc @ F
+        z = z / unit[i] if scale else z
+        rows = dense.new_zeros(dense.shape[1:])
+        rows[real] = z.to(dense.dtype)
+        dense[i], R[i] = rows, F
+        fallback[i] = True
+    return dense, R, fallback
+
+
+def _reflection(d: int) -> Tensor:
+    """(1, D, D) the reflection of the first axis: whether a group holds it says whether its
+    frames must be proper."""
+    return torch.diag(torch.cat([-torch.ones(1), torch.ones(d - 1)])).to(torch.float64)[None]
+
+
+def _gram_schmidt(xc: Tensor, picks: np.ndarray, completion: Tensor, proper: bool) -> Tensor:
+    """The frame (D, D) of :func:`tinvnn._fallback.point_frames` for the chosen point indices
+    ``picks`` (D,) (-1: complete the frame), rebuilt with autograd from the centred points
+    ``xc`` (n, D); ``completion`` (D, D) supplies the directions of the completed axes."""
+    columns: list[Tensor] = []
+    for k, p in enumerate(picks.tolist()):
+        v = xc[p] if p >= 0 else completion[:, k]
+        for b in columns:
+            v = v - (v @ b) * b
+        columns.append(v / v.norm())
+    F = torch.stack(columns, 1)
+    if proper:
+        F = torch.cat([F[:, :-1], F[:, -1:] * torch.sign(torch.linalg.det(F.detach()))], 1)
+    return F
 
 
 def _frame(
@@ -418,11 +516,15 @@ def _frame(
     *,
     scale: bool,
     sign_tol: float,
+    fallback: Array,
+    ambiguous: Array | None = None,
 ) -> Frame:
     """The :class:`Frame` (tensors) of centroids (B, D), canonical axes ``R`` (B, D, D), radii
-    (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, and sign and tie
-    margins (B,)."""
-    ambiguous = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol  # comparisons: no gradient
+    (B,), eigenvalues (B, D), eigen-gaps (B,), gaps on ``gap_tol`` (B,) bool, sign and tie
+    margins (B,), where the fallback decided (B,) bool, and ``ambiguous`` (B,) bool when the
+    caller has it (:func:`_ambiguous`)."""
+    if ambiguous is None:
+        ambiguous = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)
     fields = {
         "t": centre,
         "R": R,
@@ -433,8 +535,16 @@ def _frame(
         "tie_margin": tie_margin,
         "tie_used": tie_margin < float("inf"),
         "ambiguous": ambiguous,
+        "fallback": fallback,
     }
     return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
+
+
+def _ambiguous(sign_margin: Array, tie_margin: Array, on_gap_tol: Array, sign_tol: float) -> Array:
+    """(B,) bool ``Frame.ambiguous``: a sign margin at or below ``sign_tol``, a tie margin at or
+    below ``TIE_TOL`` or an eigen-gap on ``gap_tol`` (comparisons: no gradient)."""
+    flags: Array = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol
+    return flags
 
 
 def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float, float]:
@@ -465,7 +575,7 @@ def _fast_frame(
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
     frame = _frame(k.centre, k.R, radius, k.evals, k.eigen_gap, clear, k.sign_margin, np.full(len(k.done), np.inf),
-                   layout, scale=scale, sign_tol=sign_tol)  # fmt: skip
+                   layout, scale=scale, sign_tol=sign_tol, fallback=clear)  # fmt: skip
     out = k.out
     if not k.done.all():
         rows = torch.from_numpy(np.flatnonzero(~k.done))
@@ -627,6 +737,11 @@ def _slow_signs(
     return z, axes, torch.stack(sign_cols, -1), torch.stack(margin_cols, -1), tie_margin
 
 
+def _decided(frame: Frame, i: int) -> bool:
+    """Whether the fallback decided sample ``i``'s frame."""
+    return frame.fallback is not None and bool(frame.fallback[i])
+
+
 def _handle_ambiguity(frame: Frame, action: str) -> None:
     if action == "ignore" or not bool(frame.ambiguous.any()):
         return
@@ -634,7 +749,8 @@ def _handle_ambiguity(frame: Frame, action: str) -> None:
     msg = (
         f"{len(idx)} sample(s) have a near-ambiguous canonical frame (first: {idx[:5]}; "
         f"sign margin {float(frame.sign_margin[idx[0]]):.2e}, tie margin {float(frame.tie_margin[idx[0]]):.2e}). "
-        "Harmless if the shape is symmetric under the ambiguous flip; see docs/ambiguity.md"
+        f"{'The fallback decided it (exactly invariant; Frame.fallback)' if _decided(frame, idx[0]) else 'Kept as is'}: "
+        "a small perturbation of the shape may still change it; see docs/ambiguity.md"
     )
     if action == "raise":
         raise ValueError(msg)

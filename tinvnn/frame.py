@@ -47,6 +47,12 @@ class Frame:
             eigen-gap within 1% of ``gap_tol`` (a decision on its threshold): the frame may jump
             under a tiny perturbation. Harmless when the sample is symmetric under the
             ambiguous flip or rotation (both choices give the same point set).
+        fallback: (B,) bool, the frame was decided by the fallback (``docs/conventions.md``,
+            rule 8): the sample was ``ambiguous``, and its frame is the one among candidate
+            frames built from its own axes (sign patterns) or points whose canonical point set
+            is lexicographically smallest, exactly invariant by construction. False where the
+            candidates exceeded their cap (the sample keeps the rule's frame). None for frames
+            made without the canonical rule.
     """
 
     t: Tensor
@@ -59,6 +65,7 @@ class Frame:
     tie_used: Tensor
     ambiguous: Tensor
     layout: Layout = field(repr=False)
+    fallback: Tensor | None = None
 
     @property
     def num_samples(self) -> int:

@@ -21,6 +21,10 @@ from tinvnn.frame import Frame
 
 __all__ = ["FrameSet", "cap_weights", "expand_layout", "mapped_frames", "plain_frame", "single_frames"]
 
+# Frame weights closer than this (relative to a sample's largest) are equal as far as the cap is
+# concerned: rounding differences between a shape and its rotated copy are far below it.
+_WEIGHT_TOL = 1e-6
+
 
 @dataclass(frozen=True)
 class FrameSet:
@@ -131,6 +135,7 @@ def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, wei
         t=rep(frame.t), R=rep(frame.R) @ maps.to(frame.R.dtype), s=rep(frame.s), eigenvalues=eigenvalues,
         eigen_gap=rep(frame.eigen_gap), sign_margin=rep(frame.sign_margin), tie_margin=rep(frame.tie_margin),
         tie_used=rep(frame.tie_used), ambiguous=rep(frame.ambiguous), layout=frame_layout,
+        fallback=None if frame.fallback is None else rep(frame.fallback),
     )  # fmt: skip
     return FrameSet(frames, points, sample, weight, layout, point_index)
 
@@ -140,15 +145,20 @@ def cap_weights(weight: Tensor, max_frames: int | None) -> Tensor:
 
     The weights are lowered by the largest dropped weight (the (K+1)-th largest), which leaves
     rows with at most K frames unchanged and makes a frame's weight reach zero before it is
-    dropped. Rows whose K+1 largest weights are all equal (an exactly symmetric sample) keep
-    their first K largest frames, equally weighted.
+    dropped. Weights within ``_WEIGHT_TOL`` (relative to the row's largest) of each other count
+    as equal, so that float rounding cannot choose: a lowered weight that small is dropped, and
+    rows whose K+1 largest weights are all equal (an exactly symmetric sample) keep the first K
+    (by column, i.e. pattern, index) of the weights equal to the largest, equally weighted.
     """
     if max_frames is not None and max_frames < weight.shape[1]:
-        top = weight.topk(max_frames + 1, dim=1)
-        lowered = (weight - top.values[:, -1:]).clamp_min(0)
+        kth = weight.topk(max_frames + 1, dim=1).values[:, -1:]
+        tol = _WEIGHT_TOL * weight.amax(1, keepdim=True)
+        lowered = weight - kth
+        lowered = torch.where(lowered > tol, lowered, 0.0)
         tied = lowered.sum(1) <= 0
         if bool(tied.any()):
-            first = torch.zeros_like(weight).scatter_(1, top.indices[:, :max_frames], 1.0)
+            near = weight >= kth - tol
+            first = (near & (near.cumsum(1) <= max_frames)).to(weight.dtype)
             lowered = torch.where(tied[:, None], first, lowered)
         weight = lowered
     return weight / weight.sum(1, keepdim=True)

@@ -25,7 +25,9 @@ its one canonical frame. Everything is computed from canonical (invariant) quant
 weighted set of frames moves with the input: a weighted average of any backbone over it is
 exactly invariant, and equivariant for outputs mapped back through each frame.
 
-Limits: a cap ``max_frames`` keeps the largest weights minus the first dropped one (continuous);
+Limits: a cap ``max_frames`` keeps the largest weights minus the first dropped one (continuous;
+weights within 1e-6 of each other count as equal, ties kept by pattern index, so that rounding
+cannot choose the frames of a symmetric shape: :func:`tinvnn.frame_set.cap_weights`);
 with three or more nearly equal eigenvalues the adjacent swaps compose in a fixed order (still
 invariant, not continuous there); where the group decides an axis's sign itself
 (:meth:`tinvnn.group.Group.handed_axis`: for ``Rotations()``, ``"SO"``, the axis that completes

@@ -17,12 +17,23 @@ from torch import Tensor, nn
 
 from tinvnn._checks import check_choice
 from tinvnn._layout import Layout
-from tinvnn.canonical import AMBIGUITY_ACTIONS, canonical_frame, check_scale, coincident_samples, principal_frame
+from tinvnn.canonical import (
+    AMBIGUITY_ACTIONS,
+    NULL_TOL,
+    canonical_frame,
+    check_scale,
+    coincident_samples,
+    principal_frame,
+)
 from tinvnn.frame_set import FrameSet, expand_layout, plain_frame, single_frames
 from tinvnn.group import Group
 from tinvnn.nn.framed import FramedWrapper
 
 __all__ = ["TinvWrapper", "FrameAveraging", "PCAAlign"]
+
+TIE_GAP = 1e-3
+"""Relative eigen-gap below which :class:`FrameAveraging` takes the canonical axes (those of
+:func:`tinvnn.canonicalize`, whose default ``gap_tol`` it is) instead of ``eigh``'s."""
 
 
 class TinvWrapper(FramedWrapper):
@@ -110,9 +121,11 @@ class FrameAveraging(FramedWrapper):
     Runs the backbone once per frame, batched: the sign-flipped frames in the group
     (:meth:`~tinvnn.group.Group.sign_flips`: 2^D frames for ``group="O"``, 2^(D-1) for ``"SO"``,
     where the last axis completes a right-handed frame), and averages invariant outputs or
-    the back-mapped vector/point outputs. Exactly invariant while the covariance eigenvalues
-    are distinct; at repeated eigenvalues its frames are undefined (the axes ``eigh`` returns
-    depend on the input's orientation).
+    the back-mapped vector/point outputs. Where covariance eigenvalues are tied (relative gap
+    below ``TIE_GAP``), PCA's axes are undefined (those ``eigh`` returns depend on the input's
+    orientation): there the sign flips are those of the canonical axes of
+    :func:`tinvnn.canonicalize` (tie rule, or its fallback for symmetric shapes), so the
+    average stays exactly invariant.
 
     Same arguments and layouts as :class:`TinvWrapper`. Tensors among the backbone keyword
     arguments are treated as per-sample (or per-point) and repeated per frame.
@@ -121,6 +134,10 @@ class FrameAveraging(FramedWrapper):
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
         centre, evals, axes = principal_frame(pos, layout)
+        tied = _tied(evals)
+        if bool(tied.any()):  # eigh's basis of a tied eigenspace is arbitrary: the canonical axes there
+            _, canonical = canonical_frame(pos, mask=mask, batch=batch, scale=self.scale, group=self.group)
+            axes = torch.where(tied[:, None, None], canonical.R.to(axes.dtype), axes)
         signs = self.group.sign_flips(axes)  # (B, F, D)
         count = signs.shape[1]
         sample = torch.arange(layout.num_samples, device=axes.device).repeat_interleave(count)
@@ -131,6 +148,14 @@ class FrameAveraging(FramedWrapper):
         weight = torch.full((len(sample),), 1.0 / count, dtype=torch.float64, device=axes.device)
         frames = FrameSet(frame, pos, sample, weight, layout, point_index)
         return dataclasses.replace(frames, points=frame.to_canonical(frames.repeat(pos), scale=self.scale))
+
+
+def _tied(evals: Tensor) -> Tensor:
+    """(B,) bool: samples with a relative gap below ``TIE_GAP`` between consecutive non-null
+    eigenvalues (B, D) (descending), where PCA's axes are not determined."""
+    with torch.no_grad():
+        live = evals[:, 1:] > NULL_TOL * evals[:, :1]
+        return (((evals[:, :-1] - evals[:, 1:]) < TIE_GAP * evals[:, :1]) & live).any(-1)
 
 
 def _scale(centre: Tensor, evals: Tensor, scale: bool) -> Tensor:

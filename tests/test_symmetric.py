@@ -1,0 +1,139 @@
+"""Perfectly symmetric shapes: the canonical point set and every frame-based wrapper are exactly
+invariant (1e-12, float64), and gradients are finite and bounded (issue 24, sections 1 and 2)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests._backbones import PointMLP
+from tests._clouds import set_distance, symmetric_shapes
+from tinvnn import canonicalize
+from tinvnn._fallback import MAX_CANDIDATES, point_frames
+from tinvnn.frame_set import cap_weights
+from tinvnn.group import as_group
+from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames
+
+SHAPES = symmetric_shapes()
+EXACT = 1e-12
+
+
+def _copies(x: torch.Tensor, group: str, trials: int, seed: int) -> list[torch.Tensor]:
+    """Copies of ``x`` under random group elements, scales, shifts and permutations."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(trials):
+        q = as_group(group).random_orthogonal(x.shape[1], generator=g)
+        scale = 0.5 + 3 * float(torch.rand((), generator=g, dtype=torch.float64))
+        shift = 5 * torch.randn(x.shape[1], generator=g, dtype=torch.float64)
+        out.append((scale * x @ q.T + shift)[torch.randperm(len(x), generator=g)])
+    return out
+
+
+@pytest.mark.parametrize("group", ["O", "SO"])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_canonical_point_set_is_exactly_invariant(name: str, group: str) -> None:
+    x = SHAPES[name]
+    ref = canonicalize(x, group=group)
+    errors = [set_distance(ref, canonicalize(c, group=group)) for c in _copies(x, group, 6, seed=len(name))]
+    assert max(errors) <= EXACT, f"{name}, {group}: set distances {errors}"
+
+
+@pytest.mark.parametrize("group", ["O", "SO"])
+@pytest.mark.parametrize("wrapper", [TinvWrapper, WeightedFrames, FrameAveraging])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_wrapper_is_exactly_invariant(name: str, wrapper: type, group: str) -> None:
+    x = SHAPES[name]
+    model = wrapper(PointMLP(pool=True, d=x.shape[1]), group=group).eval()
+    with torch.no_grad():
+        ref = model(x)
+        errors = [float((model(c) - ref).norm() / ref.norm()) for c in _copies(x, group, 4, seed=len(name))]
+    assert max(errors) <= EXACT, f"{name}, {wrapper.__name__}, {group}: relative errors {errors}"
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_gradients_are_finite_and_bounded(name: str) -> None:
+    x = SHAPES[name]
+    weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for c in [x, *_copies(x, "O", 3, seed=1)]:
+        for loss in (lambda z: z.sum(), lambda z: (z * weights).sum(), lambda z: z.pow(3).sum()):
+            c = c.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(loss(canonicalize(c)), c)
+            scale = float((c.detach() - c.detach().mean(0)).square().sum(1).mean().sqrt())  # d canonical / d x ~ 1 / s
+            assert torch.isfinite(grad).all(), f"{name}: non-finite gradient"
+            assert float(grad.abs().max()) * scale <= 100 * len(x), f"{name}: |grad| {float(grad.abs().max()):.2e}"
+
+
+@pytest.mark.parametrize("wrapper", [TinvWrapper, WeightedFrames, FrameAveraging])
+@pytest.mark.parametrize("name", ["cube", "icosahedron", "pentagon", "pentagonal prism", "cylinder 5x36"])
+def test_wrapper_gradients_are_finite(name: str, wrapper: type) -> None:
+    x = SHAPES[name].clone().requires_grad_(True)
+    model = wrapper(PointMLP(pool=True, d=x.shape[1]))
+    model(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all(), f"{name}, {wrapper.__name__}: non-finite gradient"
+    assert float(x.grad.abs().max()) <= 1e3
+
+
+def test_the_certificate_reports_the_fallback() -> None:
+    _, frame = canonicalize(torch.stack([SHAPES["icosahedron"], torch.randn(12, 3, dtype=torch.float64)]),
+                            return_frame=True)
+    assert frame.fallback is not None
+    assert frame.fallback.tolist() == [True, False]
+    assert frame.ambiguous.tolist() == [True, False]
+
+
+@pytest.mark.parametrize("name", ["pentagon", "icosahedron", "cube", "cylinder 5x36"])
+def test_fallback_frame_follows_the_points_to_first_order(name: str) -> None:
+    """The fallback's frame is built from the points, so its gradient sees that the output does
+    not change under an infinitesimal rotation, scaling or shift of the input (derivatives 0)."""
+    x = SHAPES[name]
+    d = x.shape[1]
+    skew = torch.randn(d, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    directions = {"rotation": x @ (skew - skew.T), "scaling": x, "shift": torch.ones_like(x)}
+    for what, v in directions.items():
+        _, change = torch.autograd.functional.jvp(lambda p: canonicalize(p), (x,), (v,))
+        assert float(change.abs().max()) <= 1e-12, f"{name}: derivative along a {what} {float(change.abs().max()):.1e}"
+
+
+def test_candidate_cap() -> None:
+    """A regular polygon with more vertices than the cap allows keeps the rule's frame (fallback False)."""
+    n = MAX_CANDIDATES + 8
+    angles = torch.arange(n, dtype=torch.float64) * (2 * torch.pi / n)
+    polygon = torch.stack([angles.cos(), angles.sin()], 1)
+    assert point_frames(polygon.numpy(), proper=False) is None
+    _, frame = canonicalize(polygon, return_frame=True)
+    assert frame.fallback is not None and frame.fallback.tolist() == [False]
+
+
+def test_cap_treats_rounding_differences_as_ties() -> None:
+    """Weights equal up to rounding keep the same frames (by pattern index) whatever the rounding."""
+    a = torch.tensor([[0.25, 0.25 + 1e-17, 0.25 - 1e-17, 0.25, 0.0]], dtype=torch.float64)
+    b = torch.tensor([[0.25 - 1e-17, 0.25, 0.25 + 1e-17, 0.25, 0.0]], dtype=torch.float64)
+    expected = torch.tensor([[0.5, 0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(cap_weights(a, 2), expected, rtol=0, atol=0)
+    torch.testing.assert_close(cap_weights(b, 2), expected, rtol=0, atol=0)
+
+
+def test_fallback_agrees_across_layouts() -> None:
+    """Padded with a mask, flat with ``batch`` and one sample at a time give the same points."""
+    shapes = [SHAPES["icosahedron"], SHAPES["cube"], SHAPES["cylinder 5x36"]]
+    singles = [canonicalize(x) for x in shapes]
+    n = max(len(x) for x in shapes)
+    padded = torch.zeros(len(shapes), n, 3, dtype=torch.float64)
+    mask = torch.zeros(len(shapes), n, dtype=torch.bool)
+    for i, x in enumerate(shapes):
+        padded[i, : len(x)], mask[i, : len(x)] = x, True
+    out, frame = canonicalize(padded, mask=mask, return_frame=True)
+    assert frame.fallback is not None and frame.fallback.all()
+    for i, single in enumerate(singles):
+        torch.testing.assert_close(out[i, : len(single)], single, rtol=0, atol=0)
+    assert not out[~mask].any()
+    batch = torch.cat([torch.full((len(x),), i) for i, x in enumerate(shapes)])
+    torch.testing.assert_close(canonicalize(torch.cat(shapes), batch=batch), torch.cat(singles), rtol=0, atol=0)
+
+
+def test_the_ambiguity_warning_says_the_fallback_decided() -> None:
+    from tinvnn import AmbiguityWarning
+
+    with pytest.warns(AmbiguityWarning, match=r"\. The fallback decided it \(exactly invariant; Frame\.fallback\): "):
+        canonicalize(SHAPES["cube"], on_ambiguity="warn")
