@@ -93,11 +93,26 @@ def naive_study(args: argparse.Namespace) -> list[dict]:
     rows = []
     for n in args.sizes:
         result: dict = {"N": n}
-        for method, batch, repeats in (("tinvnn", args.batch, args.repeats), ("naive", min(args.batch, args.naive_clouds), 1)):
+        for method, batch, repeats in (
+            ("tinvnn", args.batch, args.repeats),
+            ("naive", min(args.batch, args.naive_clouds), 1),
+        ):
             out = subprocess.run(
-                [sys.executable, __file__, "--threads", str(args.threads), "--child", method, str(batch), str(n), str(repeats)],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    __file__,
+                    "--threads",
+                    str(args.threads),
+                    "--child",
+                    method,
+                    str(batch),
+                    str(n),
+                    str(repeats),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             result[method] = json.loads(out.stdout)
         result["speedup"] = result["naive"]["seconds_per_cloud"] / result["tinvnn"]["seconds_per_cloud"]
         rows.append(result)
@@ -136,8 +151,10 @@ def engine_study(args: argparse.Namespace) -> list[dict]:
         print(f"{name:9s} {us:8.2f} us per cloud   x{us / per_cloud['clone']:6.1f} the clone")
     print(f"torch path: flat / padded {per_cloud['flat'] / per_cloud['padded']:.2f}; compiling took {compile_s:.1f} s")
     if fast:
-        print(f"fast path: flat / padded {per_cloud['fast flat'] / per_cloud['fast']:.2f}; "
-              f"torch path / fast path (padded) {per_cloud['padded'] / per_cloud['fast']:.1f}")
+        print(
+            f"fast path: flat / padded {per_cloud['fast flat'] / per_cloud['fast']:.2f}; "
+            f"torch path / fast path (padded) {per_cloud['padded'] / per_cloud['fast']:.1f}"
+        )
     return [{"us_per_cloud": per_cloud, "compile_s": compile_s, "B": args.batch, "N": args.points}]
 
 
@@ -169,7 +186,9 @@ def forward_study(args: argparse.Namespace) -> list[dict]:
     compiled = torch.compile(tinvnn.canonicalize, fullgraph=True)
     rows = []
     for b in args.batches:
-        fns = _forward_calls(clouds(b, args.points, device), {name: backbones[name].to(device).eval() for name in args.models}, compiled)
+        fns = _forward_calls(
+            clouds(b, args.points, device), {name: backbones[name].to(device).eval() for name in args.models}, compiled
+        )
         seconds = interleaved(fns, args.repeats, device)
         row = {"B": b, "N": args.points, "seconds": seconds}
         for name in args.models:
@@ -205,7 +224,9 @@ def _no_grad(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", choices=["naive", "engine", "forward"], help="default: forward with --device, else naive")
+    parser.add_argument(
+        "--study", choices=["naive", "engine", "forward"], help="default: forward with --device, else naive"
+    )
     parser.add_argument("--device", help="forward study on this device (cpu or cuda)")
     parser.add_argument("--batch", type=int, default=32, help="clouds per batch (naive, engine)")
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 256], help="batch sizes (forward)")

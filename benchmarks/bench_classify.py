@@ -32,7 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", type=int, default=2468, help="test shapes to use (the first ones)")
     parser.add_argument("--chunk", type=int, default=64)
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)")
+    parser.add_argument(
+        "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_modelnet40("test", points=1024)
@@ -58,7 +60,18 @@ def main() -> None:
         tic = time.perf_counter()
         classify_points(model, list(meta["classes"]), one, points=config["points"], top=5)
         seconds.append(time.perf_counter() - tic)
-    print(json.dumps({"checkpoint": args.checkpoint, "ms_per_shape": round(1000 * statistics.median(seconds[1:]), 2), "config": {k: config[k] for k in ("method", "points", "width", "epochs")}, "shapes": n, "accuracy": correct / n, "unchanged_when_moved": same / n}))
+    print(
+        json.dumps(
+            {
+                "checkpoint": args.checkpoint,
+                "ms_per_shape": round(1000 * statistics.median(seconds[1:]), 2),
+                "config": {k: config[k] for k in ("method", "points", "width", "epochs")},
+                "shapes": n,
+                "accuracy": correct / n,
+                "unchanged_when_moved": same / n,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

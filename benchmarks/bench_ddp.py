@@ -27,9 +27,30 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["train", "--method", "tinv", "--backbone", "pointnet", "--points", "256", "--width", "128",
-        "--per-class", "20", "--test-per-class", "2", "--epochs", "1", "--device", "cpu", "--threads", "1",
-        "--no-progress", "--log-every", "1000"]  # fmt: skip
+ARGS = [
+    "train",
+    "--method",
+    "tinv",
+    "--backbone",
+    "pointnet",
+    "--points",
+    "256",
+    "--width",
+    "128",
+    "--per-class",
+    "20",
+    "--test-per-class",
+    "2",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--log-every",
+    "1000",
+]
 
 
 def _step_seconds(tree: Path, processes: int, batch: int) -> float:

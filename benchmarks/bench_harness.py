@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-_CHILD = r'''
+_CHILD = r"""
 import json, sys, tempfile
 sys.path.insert(0, sys.argv[1])
 import torch
@@ -56,12 +56,14 @@ else:
     tsp = history[-1]["seconds"] / 60
     _, result = train_nbody(nbody, data, RunOptions(out=tmp + "/nbody", progress=False))
 print(json.dumps({"tsp": tsp, "nbody": result.seconds_per_step}))
-'''
+"""
 
 
 def _measure(tree: Path, kind: str) -> dict[str, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TINVNN_CACHE": tempfile.mkdtemp()}
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(tree), kind], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tree), kind], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -77,8 +79,10 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     for task in ("tsp", "nbody"):
         ratios = [r["new"][task] / r["old"][task] for r in rows]
-        print(f"{task}: old {[round(1000 * r['old'][task], 1) for r in rows]} ms, new {[round(1000 * r['new'][task], 1) for r in rows]} ms, "
-              f"new/old {[round(x, 2) for x in ratios]}, median {statistics.median(ratios):.2f}")
+        print(
+            f"{task}: old {[round(1000 * r['old'][task], 1) for r in rows]} ms, new {[round(1000 * r['new'][task], 1) for r in rows]} ms, "
+            f"new/old {[round(x, 2) for x in ratios]}, median {statistics.median(ratios):.2f}"
+        )
 
 
 if __name__ == "__main__":

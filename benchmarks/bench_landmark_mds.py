@@ -65,9 +65,18 @@ def speed(n: int, k: int, landmarks: list[int], dim: int) -> list[dict]:
         tick = time.perf_counter()
         coords = landmark_mds(dist, idx, dim)
         mds_s = time.perf_counter() - tick
-        rows.append({"n": n, "k": k, "m": m, "knn_graph_s": knn_s, "landmarks_dijkstra_s": fps_s,
-                     "triangulate_canonicalize_s": mds_s, "embed_s": fps_s + mds_s,
-                     "finite": bool(torch.isfinite(coords).all())})
+        rows.append(
+            {
+                "n": n,
+                "k": k,
+                "m": m,
+                "knn_graph_s": knn_s,
+                "landmarks_dijkstra_s": fps_s,
+                "triangulate_canonicalize_s": mds_s,
+                "embed_s": fps_s + mds_s,
+                "finite": bool(torch.isfinite(coords).all()),
+            }
+        )
         print(json.dumps(rows[-1]))
     return rows
 
@@ -84,8 +93,16 @@ def accuracy(n: int, k: int, landmarks: list[int], dim: int) -> list[dict]:
     d_full = euclidean_distances(full)
     radius = float(full.pow(2).sum(-1).mean().sqrt())
     _, frame = tinvnn.canonicalize(full, scale=False, return_frame=True)
-    rows = [{"n": n, "m": "full", "seconds": full_s, "stress": stress(full, dist),
-             "sign_margin": float(frame.sign_margin[0]), "eigen_gap": float(frame.eigen_gap[0])}]
+    rows = [
+        {
+            "n": n,
+            "m": "full",
+            "seconds": full_s,
+            "stress": stress(full, dist),
+            "sign_margin": float(frame.sign_margin[0]),
+            "eigen_gap": float(frame.eigen_gap[0]),
+        }
+    ]
     print(json.dumps(rows[-1]))
     for m in landmarks:
         tick = time.perf_counter()
@@ -94,10 +111,17 @@ def accuracy(n: int, k: int, landmarks: list[int], dim: int) -> list[dict]:
         seconds = time.perf_counter() - tick
         d_l = euclidean_distances(coords)
         signs = torch.sign((coords * full).sum(0))  # per-axis agreement, to separate sign flips from shape error
-        rows.append({"n": n, "m": m, "seconds": seconds, "stress": stress(coords, dist),
-                     "distance_error_vs_full": float((d_l - d_full).norm() / d_full.norm()),
-                     "max_coord_diff_over_radius": float((coords - full).abs().max()) / radius,
-                     "max_coord_diff_up_to_axis_signs": float((coords * signs - full).abs().max()) / radius})
+        rows.append(
+            {
+                "n": n,
+                "m": m,
+                "seconds": seconds,
+                "stress": stress(coords, dist),
+                "distance_error_vs_full": float((d_l - d_full).norm() / d_full.norm()),
+                "max_coord_diff_over_radius": float((coords - full).abs().max()) / radius,
+                "max_coord_diff_up_to_axis_signs": float((coords * signs - full).abs().max()) / radius,
+            }
+        )
         print(json.dumps(rows[-1]))
     return rows
 

@@ -47,10 +47,17 @@ TESTS = ("z", "SO3", "SO3+scale")  # every model is tested under each
 
 def runs(tinv_so3: bool) -> list[tuple[str, str, str]]:
     """(name, method, train protocol) in the order they are trained (cheap, informative first)."""
-    out = [("tinv_z", "tinv", "z"), ("none_z", "none", "z"), ("aug", "aug", "z"),
-           ("pca_z", "pca", "z"), ("pca_SO3", "pca", "SO3"), ("fa_z", "fa", "z"),
-           ("tinv_signs_z", "tinv", "z"), ("weighted_z", "weighted", "z"),
-           ("weighted_draw_z", "weighted_draw", "z")]  # fmt: skip  # tinv_signs: TinvWrapper(sign_augment=True)
+    out = [
+        ("tinv_z", "tinv", "z"),
+        ("none_z", "none", "z"),
+        ("aug", "aug", "z"),
+        ("pca_z", "pca", "z"),
+        ("pca_SO3", "pca", "SO3"),
+        ("fa_z", "fa", "z"),
+        ("tinv_signs_z", "tinv", "z"),
+        ("weighted_z", "weighted", "z"),
+        ("weighted_draw_z", "weighted_draw", "z"),
+    ]  # tinv_signs: TinvWrapper(sign_augment=True)
     if tinv_so3:
         out.append(("tinv_SO3", "tinv", "SO3"))
     return out
@@ -89,8 +96,10 @@ def interleaved_timing(points: int, width: int, batch: int, repeats: int, seed: 
     machine's load over all of them.
     """
     torch.manual_seed(seed)
-    models = {m: wrap_backbone(m, build_backbone("pointnet", 40, width=width), group="O").eval()
-              for m in ("none", "pca", "fa", "tinv")}  # fmt: skip
+    models = {
+        m: wrap_backbone(m, build_backbone("pointnet", 40, width=width), group="O").eval()
+        for m in ("none", "pca", "fa", "tinv")
+    }
     x = torch.randn(batch, points, 3, generator=torch.Generator().manual_seed(seed))
     times: dict[str, list[float]] = {m: [] for m in models}
     with torch.no_grad():
@@ -114,23 +123,47 @@ def report(paths: list[Path]) -> str:
         runs_.update(data.get("runs", {}))
     pct = lambda name, test: f"{100 * runs_[name]['accuracy'][test]:.1f}" if name in runs_ else "n/a"  # noqa: E731
     rows = [
-        ("none", pct("none_z", "z"), pct("none_z", "SO3"), pct("aug", "SO3") + " (= aug)", pct("aug", "SO3+scale") + " (= aug)"),
+        (
+            "none",
+            pct("none_z", "z"),
+            pct("none_z", "SO3"),
+            pct("aug", "SO3") + " (= aug)",
+            pct("aug", "SO3+scale") + " (= aug)",
+        ),
         ("aug", pct("aug", "z"), pct("aug", "SO3"), pct("aug", "SO3"), pct("aug", "SO3+scale")),
         ("pca", pct("pca_z", "z"), pct("pca_z", "SO3"), pct("pca_SO3", "SO3"), pct("pca_SO3", "SO3+scale")),
         ("fa", pct("fa_z", "z"), pct("fa_z", "SO3"), pct("fa_z", "SO3") + " *", pct("fa_z", "SO3+scale") + " *"),
     ]
     so3 = "tinv_SO3" if "tinv_SO3" in runs_ else "tinv_z"
     star = "" if so3 == "tinv_SO3" else " *"
-    rows.append(("tinv", pct("tinv_z", "z"), pct("tinv_z", "SO3"), pct(so3, "SO3") + star, pct(so3, "SO3+scale") + star))
+    rows.append(
+        ("tinv", pct("tinv_z", "z"), pct("tinv_z", "SO3"), pct(so3, "SO3") + star, pct(so3, "SO3+scale") + star)
+    )
     for name in ("tinv_signs", "weighted", "weighted_draw"):
         if f"{name}_z" in runs_:
-            rows.append((name, *(pct(f"{name}_z", t) for t in ("z", "SO3")), *(pct(f"{name}_z", t) + " *" for t in ("SO3", "SO3+scale"))))
+            rows.append(
+                (
+                    name,
+                    *(pct(f"{name}_z", t) for t in ("z", "SO3")),
+                    *(pct(f"{name}_z", t) + " *" for t in ("SO3", "SO3+scale")),
+                )
+            )
     lines = ["| method | z/z | z/SO3 | SO3/SO3 | SO3/SO3+scale | train s |", "|---|---|---|---|---|---|"]
-    train_s = {"none": "none_z", "aug": "aug", "pca": "pca_z", "fa": "fa_z", "tinv": "tinv_z", "tinv_signs": "tinv_signs_z",
-               "weighted": "weighted_z", "weighted_draw": "weighted_draw_z"}  # fmt: skip
+    train_s = {
+        "none": "none_z",
+        "aug": "aug",
+        "pca": "pca_z",
+        "fa": "fa_z",
+        "tinv": "tinv_z",
+        "tinv_signs": "tinv_signs_z",
+        "weighted": "weighted_z",
+        "weighted_draw": "weighted_draw_z",
+    }
     for row in rows:
         run = runs_.get(train_s[row[0]])
-        lines.append("| " + " | ".join(row) + f" | {run['train_seconds']:.0f} |" if run else "| " + " | ".join(row) + " | n/a |")
+        lines.append(
+            "| " + " | ".join(row) + f" | {run['train_seconds']:.0f} |" if run else "| " + " | ".join(row) + " | n/a |"
+        )
     lines += ["", class_report(runs_, settings)]
     return "\n".join(lines)
 
@@ -145,8 +178,10 @@ def class_report(runs_: dict, settings: dict | None) -> str:
     ev = frame.eigenvalues
     gap = torch.minimum(ev[:, 0] - ev[:, 1], ev[:, 1] - ev[:, 2]) / ev[:, 0]
     margin = frame.sign_margin.clamp(max=1.0)
-    stats = {name: (float(gap[data.labels == c].median()), float(margin[data.labels == c].median()))
-             for c, name in enumerate(data.classes)}  # fmt: skip
+    stats = {
+        name: (float(gap[data.labels == c].median()), float(margin[data.labels == c].median()))
+        for c, name in enumerate(data.classes)
+    }
     names = sorted(tinv, key=lambda n: tinv[n] - none[n])
     lines = ["| class | tinv SO3 % | none z/z % | median min eigen-gap | median sign margin |", "|---|---|---|---|---|"]
     for n in names[:10]:
@@ -156,9 +191,11 @@ def class_report(runs_: dict, settings: dict | None) -> str:
     rank = lambda v: v.argsort().argsort().double()  # noqa: E731
     margins = torch.tensor([stats[n][1] for n in data.classes])
     rho = lambda v: float(torch.corrcoef(torch.stack([rank(deficit), rank(v)]))[0, 1])  # noqa: E731
-    lines.append(f"\nSpearman correlation over the 40 classes between tinv's deficit (none z/z - tinv) and the "
-                 f"class's median eigen-gap: {rho(gaps):.2f}; and its median sign margin: {rho(margins):.2f}. "
-                 f"Median sign margin over all test clouds: {float(margin.median()):.4f}")  # fmt: skip
+    lines.append(
+        f"\nSpearman correlation over the 40 classes between tinv's deficit (none z/z - tinv) and the "
+        f"class's median eigen-gap: {rho(gaps):.2f}; and its median sign margin: {rho(margins):.2f}. "
+        f"Median sign margin over all test clouds: {float(margin.median()):.4f}"
+    )
     return "\n".join(lines)
 
 
@@ -176,9 +213,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tinv-so3", action="store_true", help="also train tinv under SO3")
     parser.add_argument("--only", nargs="*", default=None, help="run names to train (default all)")
-    parser.add_argument("--stop-after-epoch", type=int, default=None,
-                        help="stop each run after this epoch of its --epochs schedule (or evaluate an existing "
-                             "checkpoint that is at least that far)")
+    parser.add_argument(
+        "--stop-after-epoch",
+        type=int,
+        default=None,
+        help="stop each run after this epoch of its --epochs schedule (or evaluate an existing "
+        "checkpoint that is at least that far)",
+    )
     parser.add_argument("--results-file", default="results.json")
     parser.add_argument("--timing-repeats", type=int, default=10)
     parser.add_argument("--out", default="runs/bench_modelnet")
@@ -191,7 +232,11 @@ def main() -> None:
         for pts, width in ((args.points, args.width), (1024, 1024)):
             t = interleaved_timing(pts, width, args.batch_size, args.timing_repeats)
             rel = ", ".join(f"{m} {t[m] / t['none']:.2f}x" for m in t)
-            print(f"points {pts}, width {width}, batch {args.batch_size}: " + ", ".join(f"{m} {1e3 * v:.1f} ms" for m, v in t.items()) + f" | relative to none: {rel}")
+            print(
+                f"points {pts}, width {width}, batch {args.batch_size}: "
+                + ", ".join(f"{m} {1e3 * v:.1f} ms" for m, v in t.items())
+                + f" | relative to none: {rel}"
+            )
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -207,17 +252,35 @@ def main() -> None:
         if args.only is not None and name not in args.only:
             continue
         config = ClassifierTrainConfig(
-            method=method, backbone="pointnet", group="O", dataset="modelnet40", points=args.points,
-            per_class=args.per_class, train_protocol=protocol, test_protocol=protocol, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, width=args.width, seed=args.seed, eval_every=args.epochs,
+            method=method,
+            backbone="pointnet",
+            group="O",
+            dataset="modelnet40",
+            points=args.points,
+            per_class=args.per_class,
+            train_protocol=protocol,
+            test_protocol=protocol,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            width=args.width,
+            seed=args.seed,
+            eval_every=args.epochs,
             sign_augment=name.startswith("tinv_signs"),
-        )  # fmt: skip
+        )
         began = time.perf_counter()
         history = train_until(config, out / name, args.stop_after_epoch)
         train_seconds = sum(h["seconds"] for h in history)
         model, _, _ = load_classifier(out / name / "checkpoint.pt")
-        entry = {"method": method, "train_protocol": protocol, "train_seconds": train_seconds,
-                 "epochs_trained": len(history), "history": history, "accuracy": {}, "per_class": {}}  # fmt: skip
+        entry = {
+            "method": method,
+            "train_protocol": protocol,
+            "train_seconds": train_seconds,
+            "epochs_trained": len(history),
+            "history": history,
+            "accuracy": {},
+            "per_class": {},
+        }
         for test in TESTS:
             result = evaluate(model, test_set, parse_protocol(test), seed=args.seed + 1)
             entry["accuracy"][test] = result.accuracy
@@ -247,9 +310,12 @@ def ambiguity_stats(data, predictions: torch.Tensor) -> dict:
             "tie_used_fraction": float(frame.tie_used[sel].float().mean()),
         }
 
-    return {"wrong": summary(wrong), "right": summary(~wrong),
-            "accuracy_ambiguous": float((~wrong)[frame.ambiguous].float().mean()) if frame.ambiguous.any() else None,
-            "accuracy_unambiguous": float((~wrong)[~frame.ambiguous].float().mean())}  # fmt: skip
+    return {
+        "wrong": summary(wrong),
+        "right": summary(~wrong),
+        "accuracy_ambiguous": float((~wrong)[frame.ambiguous].float().mean()) if frame.ambiguous.any() else None,
+        "accuracy_unambiguous": float((~wrong)[~frame.ambiguous].float().mean()),
+    }
 
 
 if __name__ == "__main__":

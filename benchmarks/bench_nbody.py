@@ -56,8 +56,12 @@ def _options(name: str, args: argparse.Namespace) -> dict[str, bool | int]:
     """The backbone options that apply to model ``name`` (EGNN takes none, only tinv_gnn signs)."""
     if name == "egnn":
         return {}
-    return {"layers": args.gnn_layers, "relative": args.relative, "residual": args.residual,
-            "sign_augment": name == "tinv_gnn" and args.sign_augment}
+    return {
+        "layers": args.gnn_layers,
+        "relative": args.relative,
+        "residual": args.residual,
+        "sign_augment": name == "tinv_gnn" and args.sign_augment,
+    }
 
 
 def _run_dir(name: str, args: argparse.Namespace) -> Path:
@@ -76,8 +80,17 @@ def run_train(args: argparse.Namespace) -> None:
         run = RunOptions(out=str(_run_dir(name, args)), resume=True, progress=False)  # reruns continue
         model, result = train_nbody(config, data, run)
         errors = {g: asdict(equivariance_errors(model, data["test"], group=g)) for g in ("O", "SO")}
-        _append(args.out, {"phase": "train", "model": name, "options": options, "epochs": args.epochs,
-                           "result": asdict(result), "equivariance": errors})
+        _append(
+            args.out,
+            {
+                "phase": "train",
+                "model": name,
+                "options": options,
+                "epochs": args.epochs,
+                "result": asdict(result),
+                "equivariance": errors,
+            },
+        )
 
 
 def _precomputed_canonical(split: NBodySplit) -> tuple[NBodySplit, float]:
@@ -90,7 +103,9 @@ def _precomputed_canonical(split: NBodySplit) -> tuple[NBodySplit, float]:
     tick = time.perf_counter()
     z, frame = tinvnn.canonicalize(split.loc, scale=False, return_frame=True)
     canon = NBodySplit(
-        z, frame.to_canonical(split.vel, vector=True, scale=False), split.charges,
+        z,
+        frame.to_canonical(split.vel, vector=True, scale=False),
+        split.charges,
         frame.to_canonical(split.target, scale=False),
     )
     return canon, time.perf_counter() - tick
@@ -117,8 +132,16 @@ def run_timing(args: argparse.Namespace) -> None:
                 if round_ > 0 or k >= 3:  # skip warm-up steps
                     times[name].append(time.perf_counter() - tick)
     medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    _append(args.out, {"phase": "timing", "gnn_options": _options("tinv_gnn", args), "seconds_per_step": medians, "steps_per_model": {n: len(t) for n, t in times.items()},
-                       "canonicalize_train_set_seconds": canon_seconds})
+    _append(
+        args.out,
+        {
+            "phase": "timing",
+            "gnn_options": _options("tinv_gnn", args),
+            "seconds_per_step": medians,
+            "steps_per_model": {n: len(t) for n, t in times.items()},
+            "canonicalize_train_set_seconds": canon_seconds,
+        },
+    )
     for name, value in medians.items():
         print(f"{name:22s} {1000 * value:8.1f} ms/step")
     print(f"canonicalizing the {len(data)} training systems once: {canon_seconds:.3f} s")
@@ -140,8 +163,13 @@ def run_bins(args: argparse.Namespace) -> None:
         rows = []
         for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
             sel = (key >= lo) & (key <= hi)
-            rows.append({"range": [lo, hi], "count": int(sel.sum()), **{n: float(e[sel].mean()) for n, e in errors.items()}})
-            print(f"{label} [{lo:.4f}, {hi:.4f}] n={int(sel.sum()):4d} " + " ".join(f"{n}={r:.4f}" for n, r in rows[-1].items() if n in errors))
+            rows.append(
+                {"range": [lo, hi], "count": int(sel.sum()), **{n: float(e[sel].mean()) for n, e in errors.items()}}
+            )
+            print(
+                f"{label} [{lo:.4f}, {hi:.4f}] n={int(sel.sum()):4d} "
+                + " ".join(f"{n}={r:.4f}" for n, r in rows[-1].items() if n in errors)
+            )
         record["bins"][label] = rows
     _append(args.out, record)
 

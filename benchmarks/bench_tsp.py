@@ -34,7 +34,11 @@ from tinvnn.tasks.tsp.reference import reference_lengths
 from tinvnn.tasks.tsp.transforms import TRANSFORMS
 from tinvnn.tasks.tsp.tsplib import load_tsplib_dir
 
-DECODES = {"greedy": Decoding("greedy"), "multistart": Decoding("multistart"), "multistart+2opt": Decoding("multistart", two_opt=True)}
+DECODES = {
+    "greedy": Decoding("greedy"),
+    "multistart": Decoding("multistart"),
+    "multistart+2opt": Decoding("multistart", two_opt=True),
+}
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -56,7 +60,9 @@ def _eval(args: argparse.Namespace) -> None:
         out["seconds"][f"test_{decode}"] = time.perf_counter() - start
         for name in args.tsplib_transforms:
             start = time.perf_counter()
-            records = evaluate_tsplib(model, variant, instances, optima, transform=name, decoding=DECODES[decode], seed=args.seed)
+            records = evaluate_tsplib(
+                model, variant, instances, optima, transform=name, decoding=DECODES[decode], seed=args.seed
+            )
             out["tsplib"].setdefault(decode, {})[name] = {
                 "mean_gap": sum(r["gap"] for r in records) / len(records),
                 "gaps": {r["name"]: r["gap"] for r in records},
@@ -93,7 +99,12 @@ def _report(args: argparse.Namespace) -> None:
             tsplib = r["tsplib"].get(decode, {}).get("identity", {}).get("mean_gap")
             cells = " | ".join(f"{g:.3f}" if g < 100 else f"{g:.3g}" for g in gaps)
             print(f"| {r['variant']} | {cells} | {max(gaps) - min(gaps):.3g} | {tsplib:.2f} |")
-        extra = [(r["variant"], n, r["tsplib"][decode][n]["mean_gap"]) for r in policies for n in r["tsplib"].get(decode, {}) if n != "identity"]
+        extra = [
+            (r["variant"], n, r["tsplib"][decode][n]["mean_gap"])
+            for r in policies
+            for n in r["tsplib"].get(decode, {})
+            if n != "identity"
+        ]
         if extra:
             print("\nTSPLIB mean gap (%) under transformations: " + "; ".join(f"{v} {n} {g:.2f}" for v, n, g in extra))
     for r in runs:

@@ -52,9 +52,12 @@ def main() -> None:
     sweep: dict[int, dict[str, float]] = {}
     for k in sorted(set(args.ks)):
         began = time.perf_counter()
-        tours = torch.stack([
-            torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0]) for c in coords
-        ])  # fmt: skip
+        tours = torch.stack(
+            [
+                torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0])
+                for c in coords
+            ]
+        )
         gaps = 100.0 * (tour_length(coords, tours) / reference - 1.0)
         sweep[k] = {"mean_gap": float(gaps.mean()), "seconds": time.perf_counter() - began}
         print(f"k={k:<3} mean greedy gap {sweep[k]['mean_gap']:.2f} % ({sweep[k]['seconds']:.0f} s)", flush=True)

@@ -51,13 +51,21 @@ FA_FRAMES = 8  # Frame Averaging's frames per 3-D shape (group O)
 def frame_counts(points: torch.Tensor, threshold: float, max_frames: int | None) -> tuple[torch.Tensor, float]:
     """Frames per shape (S,) for clouds (S, N, 3), and the seconds it took (batches of 512)."""
     start = time.perf_counter()
-    counts = [weighted_frames(chunk.double(), threshold=threshold, max_frames=max_frames).counts() for chunk in points.split(512)]
+    counts = [
+        weighted_frames(chunk.double(), threshold=threshold, max_frames=max_frames).counts()
+        for chunk in points.split(512)
+    ]
     return torch.cat(counts), time.perf_counter() - start
 
 
 def frames_report(points_list: list[int], root: str | None) -> dict:
-    settings = [(DEFAULT_THRESHOLD, DEFAULT_MAX_FRAMES), (DEFAULT_THRESHOLD, None), (0.5, DEFAULT_MAX_FRAMES),
-                (2.0, DEFAULT_MAX_FRAMES), (2.0, None)]  # fmt: skip
+    settings = [
+        (DEFAULT_THRESHOLD, DEFAULT_MAX_FRAMES),
+        (DEFAULT_THRESHOLD, None),
+        (0.5, DEFAULT_MAX_FRAMES),
+        (2.0, DEFAULT_MAX_FRAMES),
+        (2.0, None),
+    ]
     out: dict = {}
     for n in points_list:
         for split in ("train", "test"):
@@ -73,9 +81,11 @@ def frames_report(points_list: list[int], root: str | None) -> dict:
                     "distribution": {k: v / len(counts) for k, v in enumerate(hist) if v},
                     "seconds": seconds,
                 }
-                print(f"{key:45s} mean {out[key]['mean']:.2f} ({out[key]['calls_vs_fa']:.2f} of fa) "
-                      f"dist {{{', '.join(f'{k}: {100 * v:.1f}%' for k, v in out[key]['distribution'].items())}}} "
-                      f"{seconds:.1f} s")  # fmt: skip
+                print(
+                    f"{key:45s} mean {out[key]['mean']:.2f} ({out[key]['calls_vs_fa']:.2f} of fa) "
+                    f"dist {{{', '.join(f'{k}: {100 * v:.1f}%' for k, v in out[key]['distribution'].items())}}} "
+                    f"{seconds:.1f} s"
+                )
     return out
 
 
@@ -107,10 +117,12 @@ def stability_report(
             "accuracy_by_weighted_frame_count": by_frames,
             "seconds": time.perf_counter() - start,
         }
-        print(f"{path}: {method:<20} stable {100 * r['stable']:.1f}%  accuracy on the halves "
-              f"{100 * r['accuracy_halves'][0]:.1f} / {100 * r['accuracy_halves'][1]:.1f}, "
-              f"SO3 test at {config['points']} points {100 * result.accuracy:.1f} (clouds with 1 / 2 / 4 weighted "
-              f"frames: {' / '.join(f'{100 * v:.1f}' for v in by_frames.values())})  ({r['seconds']:.0f} s)")  # fmt: skip
+        print(
+            f"{path}: {method:<20} stable {100 * r['stable']:.1f}%  accuracy on the halves "
+            f"{100 * r['accuracy_halves'][0]:.1f} / {100 * r['accuracy_halves'][1]:.1f}, "
+            f"SO3 test at {config['points']} points {100 * result.accuracy:.1f} (clouds with 1 / 2 / 4 weighted "
+            f"frames: {' / '.join(f'{100 * v:.1f}' for v in by_frames.values())})  ({r['seconds']:.0f} s)"
+        )
     return out
 
 
@@ -125,15 +137,29 @@ def gap_report(checkpoints: list[str], root: str | None, classes: int) -> dict:
         by_frames = {int(k): float(correct[counts == k].float().mean()) for k in counts.unique()}
         lost = {}
         if reference is not None:
-            per_class = [(int((reference & (test.labels == c)).sum() - (correct & (test.labels == c)).sum()), name)
-                         for c, name in enumerate(meta["classes"])]  # fmt: skip
+            per_class = [
+                (int((reference & (test.labels == c)).sum() - (correct & (test.labels == c)).sum()), name)
+                for c, name in enumerate(meta["classes"])
+            ]
             lost = {name: n for n, name in sorted(per_class, reverse=True)[:classes]}
-        out[path] = {"method": config["method"], "accuracy_z": float(correct.float().mean()),
-                     "accuracy_by_weighted_frame_count": by_frames, "shapes_lost_by_class": lost}  # fmt: skip
-        print(f"{path}: {config['method']:<14} z {100 * float(correct.float().mean()):.1f} (clouds with "
-              + " / ".join(f"{k}" for k in by_frames) + " weighted frames: "
-              + " / ".join(f"{100 * v:.1f}" for v in by_frames.values()) + ")"
-              + (f"; shapes lost against {checkpoints[0]}: " + ", ".join(f"{k} {v}" for k, v in lost.items()) if lost else ""))
+        out[path] = {
+            "method": config["method"],
+            "accuracy_z": float(correct.float().mean()),
+            "accuracy_by_weighted_frame_count": by_frames,
+            "shapes_lost_by_class": lost,
+        }
+        print(
+            f"{path}: {config['method']:<14} z {100 * float(correct.float().mean()):.1f} (clouds with "
+            + " / ".join(f"{k}" for k in by_frames)
+            + " weighted frames: "
+            + " / ".join(f"{100 * v:.1f}" for v in by_frames.values())
+            + ")"
+            + (
+                f"; shapes lost against {checkpoints[0]}: " + ", ".join(f"{k} {v}" for k, v in lost.items())
+                if lost
+                else ""
+            )
+        )
         reference = correct if reference is None else reference
     return out
 
@@ -141,7 +167,9 @@ def gap_report(checkpoints: list[str], root: str | None, classes: int) -> dict:
 def timing_report(points: int, width: int, batches: int, root: str | None) -> dict:
     clouds = load_modelnet40("test", points=points, root=root).points[: 32 * batches]
     torch.manual_seed(0)
-    models = {m: wrap_backbone(m, build_backbone("pointnet", 40, width=width)).eval() for m in ("tinv", "weighted", "fa")}
+    models = {
+        m: wrap_backbone(m, build_backbone("pointnet", 40, width=width)).eval() for m in ("tinv", "weighted", "fa")
+    }
     seconds: dict[str, list[float]] = {m: [] for m in models}
     with torch.no_grad():
         for batch in clouds.split(32):
@@ -151,10 +179,14 @@ def timing_report(points: int, width: int, batches: int, root: str | None) -> di
                 seconds[name].append(time.perf_counter() - began)
     out = {name: {"median_ms": 1e3 * statistics.median(t), "total_s": sum(t)} for name, t in seconds.items()}
     out["frames_mean"] = float(weighted_frames(clouds.double()).counts().float().mean())
-    print(f"{points} points, width {width}, {len(clouds)} test clouds in batches of 32 (weighted: "
-          f"{out['frames_mean']:.2f} frames per cloud): " + ", ".join(
-              f"{m} {out[m]['median_ms']:.1f} ms ({out[m]['total_s'] / out['tinv']['total_s']:.2f}x tinv in total)"
-              for m in models))  # fmt: skip
+    print(
+        f"{points} points, width {width}, {len(clouds)} test clouds in batches of 32 (weighted: "
+        f"{out['frames_mean']:.2f} frames per cloud): "
+        + ", ".join(
+            f"{m} {out[m]['median_ms']:.1f} ms ({out[m]['total_s'] / out['tinv']['total_s']:.2f}x tinv in total)"
+            for m in models
+        )
+    )
     return out
 
 
@@ -166,9 +198,15 @@ def main() -> None:
     p = sub.add_parser("stability", help="same prediction on two disjoint 512-point halves")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--seed", type=int, default=0, help="seed of the split into halves")
-    p.add_argument("--wrap", choices=METHODS, default=None, help="evaluate the trained backbone inside this method's wrapper")
-    p.add_argument("--threshold", type=float, default=None, help="with --wrap weighted: the frames' threshold (default 1)")
-    p.add_argument("--max-frames", type=int, default=None, help="with --wrap weighted: at most this many frames (default 4)")
+    p.add_argument(
+        "--wrap", choices=METHODS, default=None, help="evaluate the trained backbone inside this method's wrapper"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="with --wrap weighted: the frames' threshold (default 1)"
+    )
+    p.add_argument(
+        "--max-frames", type=int, default=None, help="with --wrap weighted: at most this many frames (default 4)"
+    )
     p = sub.add_parser("gap", help="where invariant models lose to the first checkpoint: by frame count and class")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--classes", type=int, default=8, help="classes to list, most shapes lost first")
@@ -188,7 +226,10 @@ def main() -> None:
     elif args.command == "stability":
         frames = None
         if args.threshold is not None or args.max_frames is not None:
-            frames = {"threshold": args.threshold or DEFAULT_THRESHOLD, "max_frames": args.max_frames or DEFAULT_MAX_FRAMES}
+            frames = {
+                "threshold": args.threshold or DEFAULT_THRESHOLD,
+                "max_frames": args.max_frames or DEFAULT_MAX_FRAMES,
+            }
         result = stability_report(args.checkpoints, args.data_dir, args.seed, args.wrap, frames)
     else:
         result = timing_report(args.points, args.width, args.batches, args.data_dir)

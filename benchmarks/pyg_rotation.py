@@ -29,7 +29,9 @@ PIPELINES = {
 }
 
 
-def changed_copies(transform: T.BaseTransform, cloud: torch.Tensor, rotations: torch.Tensor, atol: float) -> tuple[int, float]:
+def changed_copies(
+    transform: T.BaseTransform, cloud: torch.Tensor, rotations: torch.Tensor, atol: float
+) -> tuple[int, float]:
     """How many rotated copies come out different from the unrotated cloud, and the worst difference.
 
     Shape:
@@ -50,10 +52,15 @@ def main() -> None:
     args = parser.parse_args()
     try:
         data = load_modelnet40("test", root=args.data_dir)
-        cloud, source = data.points[args.shape], f"ModelNet40 test shape {args.shape} ({data.classes[int(data.labels[args.shape])]})"
+        cloud, source = (
+            data.points[args.shape],
+            f"ModelNet40 test shape {args.shape} ({data.classes[int(data.labels[args.shape])]})",
+        )
     except FileNotFoundError:
         cloud, source = make_synthetic(1, points=1024).points[-1], "synthetic mug (no ModelNet40 found)"
-    rotations = random_orthogonal(3, (args.copies,), det=1, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float32)
+    rotations = random_orthogonal(
+        3, (args.copies,), det=1, generator=torch.Generator().manual_seed(args.seed), dtype=torch.float32
+    )
     results = {"shape": source, "copies": args.copies, "pipelines": {}}
     print(f"{source}: {args.copies} random rotations")
     for name, transform in PIPELINES.items():

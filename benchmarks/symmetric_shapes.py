@@ -63,13 +63,19 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
         except Exception as err:  # noqa: BLE001 - a measurement script reports any failure
             row[name] = f"{type(err).__name__}: {str(err)[:40]}"
 
-    run("canonical", lambda: max(set_distance(tinvnn.canonicalize(x, group=group), tinvnn.canonicalize(c, group=group))
-                                 for c in copies))
+    run(
+        "canonical",
+        lambda: max(
+            set_distance(tinvnn.canonicalize(x, group=group), tinvnn.canonicalize(c, group=group)) for c in copies
+        ),
+    )
     for name, model in wrappers.items():
+
         def wrapped(model=model) -> float:  # type: ignore[no-untyped-def]
             with torch.no_grad():
                 ref = model(x)
                 return max(float((model(c) - ref).norm() / ref.norm()) for c in copies)
+
         run(name, wrapped)
 
     def grad() -> float:
@@ -80,12 +86,14 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
             assert c.grad is not None
             worst = max(worst, float(c.grad.abs().max()))
         return worst
+
     run("grad", grad)
 
     def certificate() -> str:
         _, frame = tinvnn.canonicalize(x, group=group, return_frame=True)
         fallback = getattr(frame, "fallback", None)
         return "-" if fallback is None else str(int(fallback[0]))
+
     run("fallback", certificate)
 
     def timing() -> float:
@@ -95,6 +103,7 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
             tinvnn.canonicalize(x, group=group)
             times.append(time.perf_counter() - t0)
         return statistics.median(times) * 1e3
+
     run("ms", timing)
     return row
 

@@ -14,7 +14,14 @@ class PointMLP(nn.Module):
         self.pool, self.vec = pool, vec
         self.net = nn.Sequential(nn.Linear(d * (2 if vec else 1) + feat, 32), nn.Tanh(), nn.Linear(32, d)).double()
 
-    def forward(self, z: torch.Tensor, v: torch.Tensor | None = None, *, mask: torch.Tensor | None = None, charge: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        v: torch.Tensor | None = None,
+        *,
+        mask: torch.Tensor | None = None,
+        charge: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         parts = [z] + ([v] if v is not None else []) + ([charge] if charge is not None else [])
         out = self.net(torch.cat(parts, -1))
         if mask is not None:

@@ -12,7 +12,9 @@ from tinvnn.nn import TinvWrapper
 
 
 @pytest.mark.parametrize("det", [None, 1, -1])
-def test_random_orthogonal_is_orthogonal_with_the_asked_determinant(det: int | None, generator: torch.Generator) -> None:
+def test_random_orthogonal_is_orthogonal_with_the_asked_determinant(
+    det: int | None, generator: torch.Generator
+) -> None:
     q = random_orthogonal(4, (50,), det=det, generator=generator)
     torch.testing.assert_close(q @ q.mT, torch.eye(4, dtype=q.dtype).expand(50, 4, 4), atol=1e-12, rtol=0)
     dets = torch.linalg.det(q)

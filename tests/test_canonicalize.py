@@ -248,20 +248,41 @@ def test_compiles_to_one_graph_matching_eager(generator: torch.Generator) -> Non
     [
         ({"pos": [[0.0, 1.0]]}, "pos must be a torch.Tensor, got list"),
         ({"pos": torch.ones(4, 3, dtype=torch.int64)}, "pos must be a floating-point tensor, got dtype torch.int64"),
-        ({"pos": torch.ones(4)}, r"pos must have shape \(N, D\), \(B, N, D\) or flat \(N_total, D\) with batch, got \(4,\)"),
+        (
+            {"pos": torch.ones(4)},
+            r"pos must have shape \(N, D\), \(B, N, D\) or flat \(N_total, D\) with batch, got \(4,\)",
+        ),
         ({"pos": torch.ones(2, 2, 2, 2)}, r"got \(2, 2, 2, 2\)"),
-        ({"pos": torch.tensor([[0.0, 1.0], [float("nan"), 2.0], [1.0, 1.0]])}, r"pos must be finite, got NaN or Inf at index \(1, 0\)"),
+        (
+            {"pos": torch.tensor([[0.0, 1.0], [float("nan"), 2.0], [1.0, 1.0]])},
+            r"pos must be finite, got NaN or Inf at index \(1, 0\)",
+        ),
         ({"pos": torch.tensor([[0.0, float("inf")], [1.0, 2.0]])}, r"at index \(0, 1\)"),
         ({"pos": torch.ones(1, 3)}, "sample 0 of pos has 1 point\\(s\\); at least 2 points are needed"),
         ({"pos": torch.ones(5, 3)}, "sample 0: all points coincide, so the scale is zero \\(use scale=False\\)"),
-        ({"pos": torch.randn(2, 4, 3), "mask": torch.tensor([[True] * 4, [False] * 4])}, "sample 1 of pos has an all-False mask row"),
-        ({"pos": torch.randn(2, 4, 3), "mask": torch.ones(2, 5, dtype=torch.bool)}, r"mask must be a bool tensor of shape \(2, 4\)"),
+        (
+            {"pos": torch.randn(2, 4, 3), "mask": torch.tensor([[True] * 4, [False] * 4])},
+            "sample 1 of pos has an all-False mask row",
+        ),
+        (
+            {"pos": torch.randn(2, 4, 3), "mask": torch.ones(2, 5, dtype=torch.bool)},
+            r"mask must be a bool tensor of shape \(2, 4\)",
+        ),
         ({"pos": torch.randn(4, 3), "mask": torch.ones(4, dtype=torch.bool)}, r"mask needs a padded batch \(B, N, D\)"),
-        ({"pos": torch.randn(4, 3), "batch": torch.zeros(3, dtype=torch.long)}, r"batch must be an integer tensor of shape \(4,\)"),
-        ({"pos": torch.randn(4, 3), "batch": torch.tensor([0, 0, 2, 2])}, r"sample 1 of pos has no points \(batch ids must run 0..B-1 without gaps\)"),
+        (
+            {"pos": torch.randn(4, 3), "batch": torch.zeros(3, dtype=torch.long)},
+            r"batch must be an integer tensor of shape \(4,\)",
+        ),
+        (
+            {"pos": torch.randn(4, 3), "batch": torch.tensor([0, 0, 2, 2])},
+            r"sample 1 of pos has no points \(batch ids must run 0..B-1 without gaps\)",
+        ),
         ({"pos": torch.randn(0, 3)}, r"sample 0 of pos has 0 point\(s\)"),
         ({"pos": torch.randn(4, 3), "group": "SE"}, r"group must be one of \['O', 'SO'\], got 'SE'"),
-        ({"pos": torch.randn(4, 3), "on_ambiguity": "skip"}, r"on_ambiguity must be one of \['ignore', 'raise', 'warn'\], got 'skip'"),
+        (
+            {"pos": torch.randn(4, 3), "on_ambiguity": "skip"},
+            r"on_ambiguity must be one of \['ignore', 'raise', 'warn'\], got 'skip'",
+        ),
     ],
 )
 def test_bad_input_messages(kwargs: dict, message: str) -> None:

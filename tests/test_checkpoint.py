@@ -50,7 +50,9 @@ class _RunsTorchHub:
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("payload", [_RunsCode, _RunsBuiltin, _RunsTorchHub])
 @pytest.mark.parametrize("protocol", [2, 5])
-def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: type, protocol: int) -> None:
+def test_a_pickle_that_would_run_code_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payload: type, protocol: int
+) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
     torch.save({"config": {}, "state": {"model": payload()}, "meta": {}}, path, pickle_protocol=protocol)

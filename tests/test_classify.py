@@ -49,8 +49,10 @@ def test_every_format_reads_back(suffix: str, tmp_path: Path) -> None:
 
 def test_ascii_ply_and_off_mesh(tmp_path: Path) -> None:
     ply = tmp_path / "a.ply"
-    ply.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
-                   "property uchar red\nend_header\n0 0 0 1\n1 0 0 2\n0 1 0 3\n")  # fmt: skip
+    ply.write_text(
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nend_header\n0 0 0 1\n1 0 0 2\n0 1 0 3\n"
+    )
     np.testing.assert_array_equal(read_point_file(ply), [[0, 0, 0], [1, 0, 0], [0, 1, 0]])
     off = tmp_path / "m.off"
     off.write_text("OFF\n4 2 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n3 0 1 2\n3 0 2 3\n")
@@ -72,7 +74,11 @@ def test_subsample_is_invariant_to_pose_units_offset_and_order() -> None:
 def test_cli_same_answer_whatever_the_pose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert DEFAULT_CLASSIFIER.stat().st_size < 2 * 1024**2
     pts = _shape()
-    files = [_write(tmp_path / "a.npy", pts), _write(tmp_path / "b.xyz", _moved(pts, 2)), _write(tmp_path / "c.ply", _moved(pts, 3))]
+    files = [
+        _write(tmp_path / "a.npy", pts),
+        _write(tmp_path / "b.xyz", _moved(pts, 2)),
+        _write(tmp_path / "c.ply", _moved(pts, 3)),
+    ]
     assert main(["classify", *map(str, files), "--json"]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     tops = [[t["class"] for t in r["top"]] for r in results]
@@ -95,8 +101,9 @@ def test_cli_same_answer_whatever_the_pose(tmp_path: Path, capsys: pytest.Captur
         ("x.npz", None, "expected a 'points' array (or a single array)"),
     ],
 )
-def test_bad_files_get_one_line_naming_them(name: str, content: bytes | None, message: str, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_bad_files_get_one_line_naming_them(
+    name: str, content: bytes | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / name
     if content is None:
         np.savez(path, a=np.zeros((5, 3)), b=np.zeros(2))

@@ -102,7 +102,9 @@ def test_normal_resampled(tmp_path: Path) -> None:
     np.testing.assert_array_equal(train["labels"], [0, 1, 2])  # "flower_pot_0001" is of class flower_pot
     _assert_z_up(train)
     with pytest.raises(ValueError, match="expected at least 20 points per shape"):
-        convert_modelnet40(tmp_path / "modelnet40_normal_resampled", "normal_resampled", out, up="y", points=20, overwrite=True)
+        convert_modelnet40(
+            tmp_path / "modelnet40_normal_resampled", "normal_resampled", out, up="y", points=20, overwrite=True
+        )
 
 
 _CUBE = """OFF
@@ -197,13 +199,33 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "already exist; pass overwrite=True (--force) to replace" in capsys.readouterr().err
     assert main([*args, "--out", str(out), "--force"]) == 0  # without --json: a line for people
     assert capsys.readouterr().out == f"wrote {out / 'train.npz'}, {out / 'test.npz'}\n"
-    assert main(["data", "convert", str(tmp_path / "nowhere"), "--format", "normal_resampled", "--up", "y", "--out", str(out), "--force"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                str(tmp_path / "nowhere"),
+                "--format",
+                "normal_resampled",
+                "--up",
+                "y",
+                "--out",
+                str(out),
+                "--force",
+            ]
+        )
+        == 2
+    )
     assert "modelnet40_shape_names.txt not found" in capsys.readouterr().err
 
 
-def test_hdf5_without_h5py_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hdf5_without_h5py_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
-    assert main(["data", "convert", str(tmp_path), "--format", "hdf5", "--up", "y", "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(["data", "convert", str(tmp_path), "--format", "hdf5", "--up", "y", "--out", str(tmp_path / "out")]) == 2
+    )
     assert capsys.readouterr().err.strip() == (
         "tinvnn: error: reading modelnet40_ply_hdf5_2048 needs the optional dependency 'h5py': "
         "pip install 'tinvnn[convert]'"

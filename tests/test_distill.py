@@ -26,14 +26,19 @@ def _run(out: Path) -> RunOptions:
 
 def test_distillation_loss_matches_its_formula() -> None:
     gen = torch.Generator().manual_seed(0)
-    logits, teacher = torch.randn(6, 5, generator=gen, dtype=torch.float64), torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    logits, teacher = (
+        torch.randn(6, 5, generator=gen, dtype=torch.float64),
+        torch.randn(6, 5, generator=gen, dtype=torch.float64),
+    )
     labels = torch.tensor([0, 1, 2, 3, 4, 0])
     t = 3.0
     p_teacher, log_student = torch.softmax(teacher / t, -1), torch.log_softmax(logits / t, -1)
     kl = (p_teacher * (p_teacher.log() - log_student)).sum(-1).mean()
     expected = 0.3 * cross_entropy(logits, labels) + 0.7 * t**2 * kl
     torch.testing.assert_close(distillation_loss(logits, labels, teacher, weight=0.7, temperature=t), expected)
-    assert torch.equal(distillation_loss(logits, labels, teacher, weight=0.0, temperature=t), cross_entropy(logits, labels))
+    assert torch.equal(
+        distillation_loss(logits, labels, teacher, weight=0.0, temperature=t), cross_entropy(logits, labels)
+    )
     assert float(distillation_loss(logits, labels, logits, weight=1.0, temperature=t)) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -47,17 +52,25 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_teacher_logits_are_the_teachers_forward_pass(teacher: Path, tmp_path: Path) -> None:
     data = load_dataset("synthetic", "train", points=32, per_class=4)
     z = Protocol("z")
-    torch.testing.assert_close(teacher_logits(teacher, data, z), predict(load_classifier(teacher)[0], data.points), rtol=0, atol=0)
+    torch.testing.assert_close(
+        teacher_logits(teacher, data, z), predict(load_classifier(teacher)[0], data.points), rtol=0, atol=0
+    )
     payload = load_checkpoint(teacher)
     payload["meta"]["classes"] = payload["meta"]["classes"][::-1]
     torch.save(payload, tmp_path / "reordered.pt")
-    with pytest.raises(ValueError, match=r"^teacher: .*reordered\.pt was trained on other classes than the training data"):
+    with pytest.raises(
+        ValueError, match=r"^teacher: .*reordered\.pt was trained on other classes than the training data"
+    ):
         teacher_logits(tmp_path / "reordered.pt", data, z)
     train(ClassifierTrainConfig(method="none", **TINY), _run(tmp_path / "plain"))
-    with pytest.raises(ValueError, match=r"^teacher: .*checkpoint\.pt is a 'none' model, not exactly invariant; expected one of"):
+    with pytest.raises(
+        ValueError, match=r"^teacher: .*checkpoint\.pt is a 'none' model, not exactly invariant; expected one of"
+    ):
         teacher_logits(tmp_path / "plain" / "checkpoint.pt", data, z)
     train(ClassifierTrainConfig(method="tinv", group="SO", **TINY), _run(tmp_path / "so"))
-    with pytest.raises(ValueError, match=r"invariant to rotations only \(group SO\), but the training protocol O3 reflects$"):
+    with pytest.raises(
+        ValueError, match=r"invariant to rotations only \(group SO\), but the training protocol O3 reflects$"
+    ):
         teacher_logits(tmp_path / "so" / "checkpoint.pt", data, Protocol("O3"))
 
 
@@ -67,7 +80,9 @@ def test_student_trains_and_weight_zero_is_plain_training(teacher: Path, tmp_pat
     assert history[0]["loss"] > 0 and load_classifier(tmp_path / "student")[1]["teacher"] == str(teacher)
     train(student.replace(distill_weight=0.0), _run(tmp_path / "zero"))
     train(student.replace(teacher=None), _run(tmp_path / "plain"))
-    student_w, zero, plain = (load_checkpoint(tmp_path / name / "checkpoint.pt")["state"]["model"] for name in ("student", "zero", "plain"))
+    student_w, zero, plain = (
+        load_checkpoint(tmp_path / name / "checkpoint.pt")["state"]["model"] for name in ("student", "zero", "plain")
+    )
     assert all(torch.equal(zero[key], plain[key]) for key in plain)
     assert not all(torch.equal(student_w[key], plain[key]) for key in plain)  # the teacher changed the training
 

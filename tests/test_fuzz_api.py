@@ -12,7 +12,9 @@ from tinvnn import check_equivariance, check_invariance
 
 
 @settings(max_examples=25, deadline=None)
-@given(bad_trial=st.integers(min_value=0, max_value=5), value=st.sampled_from([float("nan"), float("inf"), -float("inf")]))
+@given(
+    bad_trial=st.integers(min_value=0, max_value=5), value=st.sampled_from([float("nan"), float("inf"), -float("inf")])
+)
 def test_check_invariance_never_reports_a_non_finite_output_as_invariant(bad_trial: int, value: float) -> None:
     calls = {"n": 0}
 

@@ -20,11 +20,57 @@ import torch
 from tinvnn.cli import main
 from tinvnn.training import save_checkpoint
 
-TINY_CLS = ["--points", "16", "--per-class", "2", "--test-per-class", "1", "--width", "8", "--batch-size", "4", "--no-progress"]
-TINY_NBODY = ["--data-n-train", "10", "--data-n-val", "4", "--data-n-test", "4", "--data-frame-in", "1", "--data-frame-out", "3",
-              "--data-system-n-steps", "500", "--hidden", "8", "--layers", "1", "--batch-size", "5", "--no-progress"]  # fmt: skip
-TINY_TSP = ["--num-cities", "6", "--embed-dim", "8", "--num-layers", "1", "--num-heads", "2", "--ff-dim", "8",
-            "--batch-size", "4", "--val-instances", "4", "--no-progress"]  # fmt: skip
+TINY_CLS = [
+    "--points",
+    "16",
+    "--per-class",
+    "2",
+    "--test-per-class",
+    "1",
+    "--width",
+    "8",
+    "--batch-size",
+    "4",
+    "--no-progress",
+]
+TINY_NBODY = [
+    "--data-n-train",
+    "10",
+    "--data-n-val",
+    "4",
+    "--data-n-test",
+    "4",
+    "--data-frame-in",
+    "1",
+    "--data-frame-out",
+    "3",
+    "--data-system-n-steps",
+    "500",
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--batch-size",
+    "5",
+    "--no-progress",
+]
+TINY_TSP = [
+    "--num-cities",
+    "6",
+    "--embed-dim",
+    "8",
+    "--num-layers",
+    "1",
+    "--num-heads",
+    "2",
+    "--ff-dim",
+    "8",
+    "--batch-size",
+    "4",
+    "--val-instances",
+    "4",
+    "--no-progress",
+]
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -51,8 +97,10 @@ BAD_FLAGS = [
     (["train", *TINY_CLS, "--epochs", "two"], "invalid int value: 'two'"),
     (["train", *TINY_CLS, "--resume", "--overwrite"], "resume and overwrite: choose one"),
     (["train", *TINY_CLS, "--stop-after", "0"], "--stop-after: expected a positive integer, got 0"),
-    (["train", *TINY_CLS, "--backbone", "dgcnn", "--k", "1000"],
-     "--k: expected fewer DGCNN neighbours than points per cloud (16), got 1000"),
+    (
+        ["train", *TINY_CLS, "--backbone", "dgcnn", "--k", "1000"],
+        "--k: expected fewer DGCNN neighbours than points per cloud (16), got 1000",
+    ),
     (["nbody", "train", *TINY_NBODY, "--epochs", "0"], "--epochs: expected a positive integer, got 0"),
     (["nbody", "train", *TINY_NBODY, "--lr", "nan"], "--lr: expected a finite positive number, got nan"),
     (["nbody", "train", *TINY_NBODY, "--threads", "0"], "--threads: expected a positive integer, got 0"),
@@ -68,7 +116,9 @@ BAD_FLAGS = [
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD_FLAGS, ids=[" ".join([a[0], *a[-2:]]) for a, _ in BAD_FLAGS])
-def test_bad_flags_exit_2_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_flags_exit_2_with_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, err = _run([*argv, "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and message in err, err
     assert "Traceback" not in err
@@ -77,19 +127,30 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str], message: str, tmp_path:
 
 @pytest.mark.parametrize("command", ["classification", "nbody", "tsp"])
 def test_out_that_is_a_file_or_under_a_file(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = {"classification": ["train", "--epochs", "1", *TINY_CLS], "nbody": ["nbody", "train", "--epochs", "1", *TINY_NBODY],
-            "tsp": ["tsp", "train", "--steps", "1", "--steps-per-epoch", "1", *TINY_TSP]}[command]  # fmt: skip
+    argv = {
+        "classification": ["train", "--epochs", "1", *TINY_CLS],
+        "nbody": ["nbody", "train", "--epochs", "1", *TINY_NBODY],
+        "tsp": ["tsp", "train", "--steps", "1", "--steps-per-epoch", "1", *TINY_TSP],
+    }[command]
     (tmp_path / "file").write_text("keep me")
-    for out, message in ((tmp_path / "file", "is not a directory"), (tmp_path / "file" / "below", "cannot create run directory")):
+    for out, message in (
+        (tmp_path / "file", "is not a directory"),
+        (tmp_path / "file" / "below", "cannot create run directory"),
+    ):
         code, err = _run([*argv, "--out", str(out)], capsys)
         assert code == 2 and message in err, err
     assert (tmp_path / "file").read_text() == "keep me"
 
 
 @pytest.mark.parametrize("command", ["classification", "nbody", "tsp"])
-def test_existing_run_is_kept_without_resume_or_overwrite(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = {"classification": ["train", "--epochs", "1", *TINY_CLS], "nbody": ["nbody", "train", "--epochs", "1", *TINY_NBODY],
-            "tsp": ["tsp", "train", "--steps", "1", "--steps-per-epoch", "1", *TINY_TSP]}[command]  # fmt: skip
+def test_existing_run_is_kept_without_resume_or_overwrite(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = {
+        "classification": ["train", "--epochs", "1", *TINY_CLS],
+        "nbody": ["nbody", "train", "--epochs", "1", *TINY_NBODY],
+        "tsp": ["tsp", "train", "--steps", "1", "--steps-per-epoch", "1", *TINY_TSP],
+    }[command]
     run = tmp_path / "run"
     assert _run([*argv, "--out", str(run)], capsys)[0] == 0
     before = (run / "checkpoint.pt").read_bytes()
@@ -106,7 +167,9 @@ class _RunsCode:
 
 def _evil_checkpoint(path: Path) -> Path:
     buffer = io.BytesIO()
-    torch.save({"config": {}, "state": {"model": _RunsCode()}, "meta": {}}, buffer, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save(
+        {"config": {}, "state": {"model": _RunsCode()}, "meta": {}}, buffer, pickle_protocol=pickle.HIGHEST_PROTOCOL
+    )
     path.write_bytes(buffer.getvalue())
     return path
 
@@ -148,8 +211,10 @@ def test_a_checkpoint_with_nan_weights_is_never_scored(tmp_path: Path, capsys: p
     run = tmp_path / "run"
     assert _run(["train", "--method", "tinv", "--epochs", "1", *TINY_CLS, "--out", str(run)], capsys)[0] == 0
     payload = torch.load(run / "checkpoint.pt", weights_only=True)
-    payload["state"]["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-                                 for k, v in payload["state"]["model"].items()}  # fmt: skip
+    payload["state"]["model"] = {
+        k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+        for k, v in payload["state"]["model"].items()
+    }
     torch.save(payload, run / "checkpoint.pt")
     code, err = _run(["eval", str(run / "checkpoint.pt"), "--json"], capsys)
     assert code == 2 and "NaN or Inf logits" in err
@@ -163,7 +228,9 @@ def test_tsp_solve_never_reports_an_impossible_gap(
     from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, write_tsplib
 
     # a 4-city file that calls itself eil51, beside a solutions.txt that knows eil51's optimum
-    path = write_tsplib(TSPLIBInstance("eil51", np.array([[0, 0], [0, 10], [10, 10], [10, 0]], float), "EUC_2D"), tmp_path / "eil51.tsp")
+    path = write_tsplib(
+        TSPLIBInstance("eil51", np.array([[0, 0], [0, 10], [10, 10], [10, 0]], float), "EUC_2D"), tmp_path / "eil51.tsp"
+    )
     (tmp_path / "solutions.txt").write_text("eil51 : 426\n")
     code = main(["tsp", "solve", str(path), "--json", "--no-plot"])
     record = json.loads(capsys.readouterr().out)
@@ -174,8 +241,13 @@ def test_tsp_solve_never_reports_an_impossible_gap(
         assert code == 2 and f"optimum: expected a finite positive length, got {float(bad)}" in err
 
 
-@pytest.mark.parametrize(("flags", "message"), [(["--num-cities", "0"], "--num-cities: expected at least 3 cities, got 0"),
-                                                (["--num", "0"], "--num: expected a positive number of instances, got 0")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--num-cities", "0"], "--num-cities: expected at least 3 cities, got 0"),
+        (["--num", "0"], "--num: expected a positive number of instances, got 0"),
+    ],
+)
 def test_tsp_eval_refuses_empty_test_sets(flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     from tinvnn.tasks.tsp.attention.recipe import DEFAULT_ATTENTION_CHECKPOINT
 

@@ -206,7 +206,9 @@ def test_non_finite_points_are_named_padding_is_ignored(layout: str, bad: float,
         x, where, kwargs = x.reshape(12, 3), (6 * i + j, 1), {"batch": torch.arange(2).repeat_interleave(6)}
     else:
         where = (i, j, 1)
-    with pytest.raises(ValueError, match=rf"^pos must be finite, got NaN or Inf at index \({', '.join(map(str, where))}\)$"):
+    with pytest.raises(
+        ValueError, match=rf"^pos must be finite, got NaN or Inf at index \({', '.join(map(str, where))}\)$"
+    ):
         canonicalize(x, **kwargs)
 
 
@@ -238,7 +240,9 @@ def test_landmark_rows_must_belong_to_their_landmarks() -> None:
     dist = euclidean_distances(x[landmarks], x)
     exact = landmark_mds(dist, landmarks, 3)
     torch.testing.assert_close(exact, canonicalize(x), rtol=0, atol=1e-9)
-    with pytest.raises(ValueError, match=r"^landmark_dist: expected row k to hold the distances from node landmarks\[k\]"):
+    with pytest.raises(
+        ValueError, match=r"^landmark_dist: expected row k to hold the distances from node landmarks\[k\]"
+    ):
         landmark_mds(dist, landmarks.sort().values, 3)  # ids sorted, rows not
     skewed = dist.clone()
     skewed[0, landmarks[1]] *= 1.01
@@ -254,7 +258,10 @@ def test_landmark_rows_must_belong_to_their_landmarks() -> None:
         ({"vectors": torch.randn(4, 6, 2, 2, 3)}, r"^vectors: expected shape"),
         ({"vectors": [[0.0, 1.0, 2.0]]}, r"^vectors must be a torch.Tensor, got list"),
         ({"vectors": torch.full((4, 6, 3), float("nan"))}, r"^vectors must be finite"),
-        ({"point_features": {"q": torch.randn(4, 5)}}, r"^point_features\['q'\]: expected shape \(4, 6\) \+ \(\.\.\.\)"),
+        (
+            {"point_features": {"q": torch.randn(4, 5)}},
+            r"^point_features\['q'\]: expected shape \(4, 6\) \+ \(\.\.\.\)",
+        ),
         ({"point_features": {"q": [1.0]}}, r"^point_features\['q'\]: expected a tensor"),
         ({"point_features": [torch.randn(4, 6)]}, r"^point_features: expected a mapping"),
     ],

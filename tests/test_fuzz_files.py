@@ -54,8 +54,10 @@ def test_ply_mesh_with_a_list_property_and_another_element_first(tmp_path: Path)
 
 def test_binary_ply_with_faces_is_sampled_on_its_surface(tmp_path: Path) -> None:
     path = tmp_path / "m.ply"
-    header = ("ply\nformat binary_little_endian 1.0\nelement vertex 4\nproperty double x\nproperty double y\n"
-              "property double z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n")  # fmt: skip
+    header = (
+        "ply\nformat binary_little_endian 1.0\nelement vertex 4\nproperty double x\nproperty double y\n"
+        "property double z\nelement face 1\nproperty list uchar int vertex_indices\nend_header\n"
+    )
     face = struct.pack("<B4i", 4, 0, 1, 2, 3)  # one quad
     path.write_bytes(header.encode() + SQUARE.astype("<f8").tobytes() + face)
     _on_the_unit_square(read_point_file(path))
@@ -84,8 +86,9 @@ def test_obj_of_two_objects_samples_both(tmp_path: Path) -> None:
     assert 0.4 < (points[:, 2] == 1.0).mean() < 0.6  # equal areas, equal shares
 
 
-def test_mesh_reader_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_mesh_reader_missing_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "trimesh", None)  # as if not installed
     path = tmp_path / "m.obj"
     path.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
@@ -99,41 +102,58 @@ def test_mesh_reader_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest
 
 
 def _ply(count: str | int, rows: int) -> bytes:
-    header = (f"ply\nformat ascii 1.0\nelement vertex {count}\n"
-              "property float x\nproperty float y\nproperty float z\nend_header\n")  # fmt: skip
+    header = (
+        f"ply\nformat ascii 1.0\nelement vertex {count}\n"
+        "property float x\nproperty float y\nproperty float z\nend_header\n"
+    )
     body = "".join(f"{i} {i % 7} {i % 5}\n" for i in range(rows))
     return (header + body).encode()
 
 
-_PLY_WITH_FACES = (b"ply\nformat ascii 1.0\nelement vertex 6\nproperty float x\nproperty float y\nproperty float z\n"
-                   b"element face 1\nproperty list uchar int vertex_indices\nend_header\n"
-                   b"0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n")  # fmt: skip
+_PLY_WITH_FACES = (
+    b"ply\nformat ascii 1.0\nelement vertex 6\nproperty float x\nproperty float y\nproperty float z\n"
+    b"element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+    b"0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n"
+)
 
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("x.xyz", "".join(f"{i} {i * 2}\n" for i in range(300)).encode(),
-         "line 1: expected three numbers (x y z) per line, got 2"),
+        (
+            "x.xyz",
+            "".join(f"{i} {i * 2}\n" for i in range(300)).encode(),
+            "line 1: expected three numbers (x y z) per line, got 2",
+        ),
         ("x.csv", b"1,2,3\n4,5,6\n7,8\n", "line 3: expected three numbers (x y z) per line, got 2"),
         ("x.xyz", b"1 2 3\n4 5 6 7\n8 9 10\n", "line 2: expected 3 numbers like the first line, got 4"),
         ("x.off", b"OFF\n4 0 0\n0 0\n1 0\n0 1\n1 1\n", "vertex 0: expected three coordinates (x y z), got 2"),
-        ("x.off", b"OFF\n-1 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(8)),
-         "expected counts >= 0, got -1 vertices"),
-        ("x.off", b"OFF\n3 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(10)),
-         "the header counts 3 vertex and 0 face lines, the file has 10"),
+        (
+            "x.off",
+            b"OFF\n-1 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(8)),
+            "expected counts >= 0, got -1 vertices",
+        ),
+        (
+            "x.off",
+            b"OFF\n3 0 0\n" + b"".join(b"%d 0 1\n" % i for i in range(10)),
+            "the header counts 3 vertex and 0 face lines, the file has 10",
+        ),
         ("x.off", b"OFF\n4 1 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n2 0 1\n", "face 0: expected 'k i_1 .. i_k' with k >= 3"),
         ("x.ply", _PLY_WITH_FACES, "the header counts 7 records (6 vertex, 1 face), the body has 5 lines"),
         ("x.ply", _ply(3, 1024), "the header counts 3 records (3 vertex), the body has 1024 lines"),
         ("x.ply", _ply(-5, 1024), "expected 'element <name> <count>' with a count >= 0, got 'element vertex -5'"),
         ("x.ply", _ply(1024, 1024).replace(b"\n5 5 0\n", b"\n5 5\n"), "vertex 5: expected 3 values, got 2"),
-        ("x.ply", _ply(1024, 1024).replace(b"ascii", b"binary_little_endian")[:200],
-         "the header counts 12288 bytes of data"),
+        (
+            "x.ply",
+            _ply(1024, 1024).replace(b"ascii", b"binary_little_endian")[:200],
+            "the header counts 12288 bytes of data",
+        ),
         ("x.xyz", b"1 2 3\n1 2 3\n1 2 3\n", "all 3 points coincide, so the shape has no extent to classify"),
     ],
 )
-def test_malformed_files_are_refused(name: str, content: bytes, message: str, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_malformed_files_are_refused(
+    name: str, content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     assert main(["classify", str(path)]) == 2
@@ -206,8 +226,9 @@ def test_convert_replaces_all_files_or_none(tmp_path: Path, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
-def test_convert_on_a_full_or_read_only_disk(code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_convert_on_a_full_or_read_only_disk(
+    code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     source, out = tmp_path / "src", tmp_path / "out"
     _write_off_tree(source)
     convert_modelnet40(source, "off", out, up="z", points=16)
@@ -273,8 +294,9 @@ def test_eval_on_a_text_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert f"{path} is not a tinvnn checkpoint" in _one_error_line(capsys)
 
 
-def test_train_refuses_a_checkpoint_that_is_a_directory_before_training(tmp_path: Path, monkeypatch: Patch,
-                                                                        capsys: Capsys) -> None:  # fmt: skip
+def test_train_refuses_a_checkpoint_that_is_a_directory_before_training(
+    tmp_path: Path, monkeypatch: Patch, capsys: Capsys
+) -> None:
     import tinvnn.tasks.classification.train as train_module
 
     out = tmp_path / "run"
@@ -314,9 +336,28 @@ def test_ctrl_c_during_train_is_one_line(tmp_path: Path, monkeypatch: Patch, cap
 
 # --- n-body: degenerate physics refused before any work, a read-only cache one line -------------------------------
 
-_NBODY_TINY = ["nbody", "train", "--data-n-train", "4", "--data-n-val", "2", "--data-n-test", "2", "--epochs", "1",
-               "--data-system-n-steps", "400", "--data-system-sample-every", "10", "--data-frame-in", "1",
-               "--data-frame-out", "2", "--batch-size", "2"]  # fmt: skip
+_NBODY_TINY = [
+    "nbody",
+    "train",
+    "--data-n-train",
+    "4",
+    "--data-n-val",
+    "2",
+    "--data-n-test",
+    "2",
+    "--epochs",
+    "1",
+    "--data-system-n-steps",
+    "400",
+    "--data-system-sample-every",
+    "10",
+    "--data-frame-in",
+    "1",
+    "--data-frame-out",
+    "2",
+    "--batch-size",
+    "2",
+]
 
 
 @pytest.mark.parametrize(
@@ -325,7 +366,10 @@ _NBODY_TINY = ["nbody", "train", "--data-n-train", "4", "--data-n-val", "2", "--
         (["--data-system-dt", "0"], "--data-system-dt: expected a finite positive number, got 0.0"),
         (["--data-system-box-size", "-5"], "--data-system-box-size: expected a finite positive number, got -5.0"),
         (["--data-system-box-size", "0"], "--data-system-box-size: expected a finite positive number, got 0.0"),
-        (["--data-system-max-force", "-1"], "--data-system-max-force: expected a positive number (inf: no clipping), got -1.0"),
+        (
+            ["--data-system-max-force", "-1"],
+            "--data-system-max-force: expected a positive number (inf: no clipping), got -1.0",
+        ),
         (["--data-system-dim", "2"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 2"),
         (["--data-system-dim", "7"], "system.dim: expected 3 (the n-body models take 3-D coordinates), got 7"),
     ],
@@ -353,12 +397,27 @@ def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: Patch, capsys: C
 
 # --- training: a full disk keeps the last checkpoint ---------------------------------------------------------------
 
-_TRAIN_TINY = ["train", "--dataset", "synthetic", "--points", "32", "--width", "16", "--per-class", "1",
-               "--test-per-class", "1", "--batch-size", "8", "--no-progress"]  # fmt: skip
+_TRAIN_TINY = [
+    "train",
+    "--dataset",
+    "synthetic",
+    "--points",
+    "32",
+    "--width",
+    "16",
+    "--per-class",
+    "1",
+    "--test-per-class",
+    "1",
+    "--batch-size",
+    "8",
+    "--no-progress",
+]
 
 
-def test_train_on_a_full_disk_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_train_on_a_full_disk_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     out = tmp_path / "run"
@@ -376,8 +435,9 @@ def test_train_on_a_full_disk_keeps_the_last_checkpoint(tmp_path: Path, monkeypa
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_sweep_angle_on_a_read_only_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_sweep_angle_on_a_read_only_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import tinvnn._io as io_module
 
     out = tmp_path / "run"

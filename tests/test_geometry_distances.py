@@ -34,7 +34,9 @@ def test_euclidean_matches_scipy(dtype):
     y = torch.randn(20, 4, dtype=dtype)
     d = euclidean_distances(x, y)
     assert d.dtype == dtype and d.shape == (30, 20)
-    np.testing.assert_allclose(d.numpy(), cdist(x.double().numpy(), y.double().numpy()), rtol=1e-5 if dtype == torch.float32 else 1e-12)
+    np.testing.assert_allclose(
+        d.numpy(), cdist(x.double().numpy(), y.double().numpy()), rtol=1e-5 if dtype == torch.float32 else 1e-12
+    )
     self_d = euclidean_distances(x)
     assert torch.all(torch.diagonal(self_d) == 0) and torch.equal(self_d, self_d.T)
     batched = euclidean_distances(torch.stack([x, 2 * x]))
@@ -102,7 +104,9 @@ def test_geodesic_matches_networkx_on_knn_graph():
 
 def test_disconnected_graph_names_components():
     edges = np.array([[0, 1, 3, 4], [1, 2, 4, 5]])
-    with pytest.raises(DisconnectedGraphError, match=r"3 connected components: 3 nodes \[0, 1, 2\]; 3 nodes \[3, 4, 5\]; 1 nodes \[6\]"):
+    with pytest.raises(
+        DisconnectedGraphError, match=r"3 connected components: 3 nodes \[0, 1, 2\]; 3 nodes \[3, 4, 5\]; 1 nodes \[6\]"
+    ):
         shortest_path_distances(edges, 7)
     np.testing.assert_array_equal(connected_components(edges, 7).numpy(), [0, 0, 0, 1, 1, 1, 2])
     two_clusters = np.concatenate([np.zeros((10, 2)) + np.arange(10)[:, None] * 0.01, np.ones((10, 2)) * 100])

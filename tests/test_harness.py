@@ -107,7 +107,9 @@ class ToyLoaderTask(ToyTask):
     def train_data(self, ctx: EpochContext) -> TrainData:
         return TrainData(TensorDataset(self.x, self.y), batch_size=8)
 
-    def training_step(self, model: nn.Module, batch: list[Tensor], ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
+    def training_step(
+        self, model: nn.Module, batch: list[Tensor], ctx: EpochContext
+    ) -> tuple[Tensor, dict[str, float]]:
         x, y = batch
         loss = nn.functional.mse_loss(model(x.to(ctx.device)), y.to(ctx.device))
         return loss, {"double": 2 * float(loss.detach())}
@@ -133,7 +135,11 @@ def _opts(out: Path, **kw: object) -> RunOptions:
 
 # ----------------------------------------------------------------------------- every task
 def _classification(epochs: int) -> Task:
-    return ClassificationTask(ClassifierTrainConfig(method="tinv", points=32, per_class=2, test_per_class=1, batch_size=8, width=8, epochs=epochs))
+    return ClassificationTask(
+        ClassifierTrainConfig(
+            method="tinv", points=32, per_class=2, test_per_class=1, batch_size=8, width=8, epochs=epochs
+        )
+    )
 
 
 _NBODY_DATA: dict[str, object] = {}
@@ -143,13 +149,25 @@ def _nbody(epochs: int) -> Task:
     data = NBodyConfig(n_train=20, n_val=10, n_test=10, frame_in=1, frame_out=3, system=ChargedSystem(n_steps=500))
     if "splits" not in _NBODY_DATA:
         _NBODY_DATA["splits"] = load_nbody(data, root=os.environ["TINVNN_CACHE"])
-    config = NBodyTrainConfig(model="tinv_gnn", epochs=epochs, batch_size=10, hidden=8, layers=1, eval_every=1, data=data)
+    config = NBodyTrainConfig(
+        model="tinv_gnn", epochs=epochs, batch_size=10, hidden=8, layers=1, eval_every=1, data=data
+    )
     return NBodyTask(config, _NBODY_DATA["splits"])  # type: ignore[arg-type]
 
 
 def _tsp(epochs: int) -> Task:
-    config = TSPConfig(variant="tinv", num_cities=6, embed_dim=8, num_layers=1, num_heads=2, ff_dim=8, batch_size=4,
-                       steps=2 * epochs, steps_per_epoch=2, val_instances=4)  # fmt: skip
+    config = TSPConfig(
+        variant="tinv",
+        num_cities=6,
+        embed_dim=8,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=8,
+        batch_size=4,
+        steps=2 * epochs,
+        steps_per_epoch=2,
+        val_instances=4,
+    )
     return ReinforceTask(config)
 
 
@@ -160,11 +178,15 @@ def _imitation(epochs: int) -> Task:
     return ImitationTask(config, tiny_imitation_data())
 
 
-TASKS: dict[str, Callable[[int], Task]] = {"toy": lambda e: ToyTask(ToyConfig(epochs=e)),
-                                           "toy_ema": lambda e: ToyTask(ToyConfig(epochs=e, ema=0.9)),
-                                           "toy_loader": lambda e: ToyLoaderTask(ToyConfig(epochs=e)),
-                                           "classification": _classification,
-                                           "nbody": _nbody, "tsp": _tsp, "tsp_imitation": _imitation}  # fmt: skip
+TASKS: dict[str, Callable[[int], Task]] = {
+    "toy": lambda e: ToyTask(ToyConfig(epochs=e)),
+    "toy_ema": lambda e: ToyTask(ToyConfig(epochs=e, ema=0.9)),
+    "toy_loader": lambda e: ToyLoaderTask(ToyConfig(epochs=e)),
+    "classification": _classification,
+    "nbody": _nbody,
+    "tsp": _tsp,
+    "tsp_imitation": _imitation,
+}
 #: the tasks whose step is one forward and one backward: a DataLoader, and DistributedDataParallel under torchrun
 LOADER_TASKS = ("toy_loader", "classification", "nbody", "tsp_imitation")
 
@@ -255,7 +277,9 @@ def test_weight_average_is_evaluated_saved_and_returned_without_changing_trainin
         assert torch.equal(result.model.state_dict()[key], state["model"][key])
     # the monitored number is the average's, and differs from the raw model's
     with torch.no_grad():
-        assert result.history[-1]["val_loss"] == pytest.approx(task.evaluate(result.model.eval(), torch.device("cpu"))["val_loss"])
+        assert result.history[-1]["val_loss"] == pytest.approx(
+            task.evaluate(result.model.eval(), torch.device("cpu"))["val_loss"]
+        )
     assert result.history[-1]["val_loss"] != plain.history[-1]["val_loss"]
 
 
@@ -277,25 +301,114 @@ def _torchrun(cmd: list[str], env: dict[str, str], *, timeout: int) -> subproces
 
 
 _TORCHRUN_ARGS = {
-    "classification": ["train", "--method", "tinv", "--epochs", "1", "--points", "16", "--per-class", "2",
-                       "--test-per-class", "1", "--width", "8", "--batch-size", "4"],
-    "nbody": ["nbody", "train", "--model", "tinv_gnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
-              "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "1", "--batch-size", "10"],
+    "classification": [
+        "train",
+        "--method",
+        "tinv",
+        "--epochs",
+        "1",
+        "--points",
+        "16",
+        "--per-class",
+        "2",
+        "--test-per-class",
+        "1",
+        "--width",
+        "8",
+        "--batch-size",
+        "4",
+    ],
+    "nbody": [
+        "nbody",
+        "train",
+        "--model",
+        "tinv_gnn",
+        "--epochs",
+        "1",
+        "--data-n-train",
+        "20",
+        "--data-n-val",
+        "4",
+        "--data-n-test",
+        "4",
+        "--data-system-n-steps",
+        "4200",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--batch-size",
+        "10",
+    ],
     # EGNN's last layer computes node features its output never reads: parameters without gradients
-    "nbody_egnn": ["nbody", "train", "--model", "egnn", "--epochs", "1", "--data-n-train", "20", "--data-n-val", "4",
-                   "--data-n-test", "4", "--data-system-n-steps", "4200", "--hidden", "8", "--layers", "2",
-                   "--batch-size", "5"],
-    "tsp": ["tsp", "train", "--variant", "tinv", "--num-cities", "6", "--embed-dim", "8", "--num-layers", "1",
-            "--num-heads", "2", "--ff-dim", "8", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2",
-            "--val-instances", "4"],
-}  # fmt: skip
+    "nbody_egnn": [
+        "nbody",
+        "train",
+        "--model",
+        "egnn",
+        "--epochs",
+        "1",
+        "--data-n-train",
+        "20",
+        "--data-n-val",
+        "4",
+        "--data-n-test",
+        "4",
+        "--data-system-n-steps",
+        "4200",
+        "--hidden",
+        "8",
+        "--layers",
+        "2",
+        "--batch-size",
+        "5",
+    ],
+    "tsp": [
+        "tsp",
+        "train",
+        "--variant",
+        "tinv",
+        "--num-cities",
+        "6",
+        "--embed-dim",
+        "8",
+        "--num-layers",
+        "1",
+        "--num-heads",
+        "2",
+        "--ff-dim",
+        "8",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--val-instances",
+        "4",
+    ],
+}
 
 
 @pytest.mark.parametrize("name", list(_TORCHRUN_ARGS))
 def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
-           *_TORCHRUN_ARGS[name], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tinvnn",
+        *_TORCHRUN_ARGS[name],
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = _torchrun(cmd, env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / METRICS).read_text())
@@ -309,8 +422,22 @@ def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -
 def test_torchrun_refusal_on_rank_0_ends_every_process(tmp_path: Path) -> None:
     fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path / "run"))  # an existing run
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tinvnn",
-           *_TORCHRUN_ARGS["classification"], "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tinvnn",
+        *_TORCHRUN_ARGS["classification"],
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = _torchrun(cmd, env, timeout=120)  # a hang would time out
     assert done.returncode != 0 and "already holds a run" in done.stderr
 
@@ -325,7 +452,16 @@ def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
         "fit(TASKS['tsp_imitation'](1), RunOptions(out=sys.argv[1], progress=False, device='cpu'))\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path / "run")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(tmp_path / "run"),
+    ]
     done = _torchrun(cmd, env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     sums = json.loads((tmp_path / "run" / METRICS).read_text())["param_checksums"]
@@ -383,8 +519,17 @@ def test_torchrun_two_processes_resume_bit_identical_on_both_paths(tmp_path: Pat
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests")))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-           str(tmp_path / "runs"), ",".join(names)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(tmp_path / "runs"),
+        ",".join(names),
+    ]
     done = _torchrun(cmd, env, timeout=480)
     assert done.returncode == 0, done.stderr[-3000:]
     reports = [json.loads((tmp_path / "runs" / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -44,8 +44,12 @@ def test_config_flags_name_what_the_value_is() -> None:
     add_arguments(parser, ClassifierTrainConfig)
     metavars = _usage(parser)
     assert {flag: metavars[flag] for flag in ("--points", "--lr", "--data-dir", "--teacher", "--train-protocol")} == {
-        "--points": "N", "--lr": "X", "--data-dir": "DIR", "--teacher": "FILE", "--train-protocol": "PROTOCOL",
-    }  # fmt: skip
+        "--points": "N",
+        "--lr": "X",
+        "--data-dir": "DIR",
+        "--teacher": "FILE",
+        "--train-protocol": "PROTOCOL",
+    }
     helps = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
     assert helps["--per-class"] == (
         "synthetic: training clouds per class (default: 100); modelnet40: cap per class (default: all)"

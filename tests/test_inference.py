@@ -34,8 +34,10 @@ INFERENCE_MODULES = [
 
 def _is_training(module: str) -> bool:
     last = module.rsplit(".", 1)[-1]
-    return module == "tinvnn.training" or module.startswith("tinvnn.training.") or last in (
-        "train", "distill", "demo", "imitation", "dagger", "finetune", "reinforce"
+    return (
+        module == "tinvnn.training"
+        or module.startswith("tinvnn.training.")
+        or last in ("train", "distill", "demo", "imitation", "dagger", "finetune", "reinforce")
     )
 
 

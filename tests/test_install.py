@@ -63,7 +63,13 @@ def test_every_help_works_without_extras(tmp_path: Path) -> None:
     every = _run_core_only(tmp_path, "-c", _EVERY_HELP)
     assert every.returncode == 0, every.stderr
     shown = {line.rsplit(" ", 1)[0] for line in every.stdout.splitlines()}
-    assert {"tinvnn classify", "tinvnn tsp solve", "tinvnn tsp imitate", "tinvnn nbody train", "tinvnn data convert"} <= shown
+    assert {
+        "tinvnn classify",
+        "tinvnn tsp solve",
+        "tinvnn tsp imitate",
+        "tinvnn nbody train",
+        "tinvnn data convert",
+    } <= shown
     version = _run_core_only(tmp_path, "-m", "tinvnn", "--version")
     assert (version.returncode, version.stdout.strip()) == (0, f"tinvnn {__version__}")
 
@@ -78,8 +84,23 @@ def test_a_task_without_extras_prints_one_line(tmp_path: Path) -> None:
 
 def test_point_cloud_training_and_nbody_need_no_extra(tmp_path: Path) -> None:
     """Issue 22: classification no longer asks for elkai, h5py, scipy or even tqdm (plain progress lines)."""
-    tiny = ["--method", "none", "--points", "32", "--width", "16", "--per-class", "3", "--test-per-class", "1",
-            "--epochs", "1", "--batch-size", "4", "--no-progress"]  # fmt: skip
+    tiny = [
+        "--method",
+        "none",
+        "--points",
+        "32",
+        "--width",
+        "16",
+        "--per-class",
+        "3",
+        "--test-per-class",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--no-progress",
+    ]
     train = _run_core_only(tmp_path, "-m", "tinvnn", "train", *tiny, "--out", "run")
     assert train.returncode == 0, train.stderr
     audit = _run_core_only(tmp_path, "-m", "tinvnn", "audit", "run/checkpoint.pt", "--clouds", "2", "--trials", "1")
@@ -88,9 +109,30 @@ def test_point_cloud_training_and_nbody_need_no_extra(tmp_path: Path) -> None:
     assert sweep.stderr.strip().splitlines() == [
         "tinvnn: error: tinvnn sweep-angle needs the optional dependency 'matplotlib': pip install 'tinvnn[pointcloud]'"
     ]
-    nbody = ["--epochs", "1", "--data-n-train", "10", "--data-n-val", "5", "--data-n-test", "5", "--data-frame-in", "0",
-             "--data-frame-out", "2", "--data-system-n-steps", "500", "--hidden", "8", "--layers", "1",
-             "--batch-size", "5", "--out", "nbody"]  # fmt: skip
+    nbody = [
+        "--epochs",
+        "1",
+        "--data-n-train",
+        "10",
+        "--data-n-val",
+        "5",
+        "--data-n-test",
+        "5",
+        "--data-frame-in",
+        "0",
+        "--data-frame-out",
+        "2",
+        "--data-system-n-steps",
+        "500",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--batch-size",
+        "5",
+        "--out",
+        "nbody",
+    ]
     run = _run_core_only(tmp_path, "-m", "tinvnn", "nbody", "train", *nbody)
     assert run.returncode == 0, run.stderr
 
@@ -100,8 +142,15 @@ def _extras_from_pyproject() -> dict[str, set[str]]:
     import tomllib
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    module_of = {"tqdm": "tqdm", "matplotlib": "matplotlib", "scipy": "scipy", "elkai": "elkai", "h5py": "h5py", "trimesh": "trimesh",
-                 "torch_geometric": "torch_geometric"}  # fmt: skip
+    module_of = {
+        "tqdm": "tqdm",
+        "matplotlib": "matplotlib",
+        "scipy": "scipy",
+        "elkai": "elkai",
+        "h5py": "h5py",
+        "trimesh": "trimesh",
+        "torch_geometric": "torch_geometric",
+    }
 
     def modules(extra: str) -> set[str]:
         found: set[str] = set()

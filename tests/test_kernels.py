@@ -20,7 +20,9 @@ Tensor = torch.Tensor
 FIELDS = ("t", "R", "s", "eigenvalues", "eigen_gap", "sign_margin", "tie_margin")
 
 
-def _both(monkeypatch: pytest.MonkeyPatch, pos: Tensor, **kwargs: object) -> tuple[tuple[Tensor, Frame], tuple[Tensor, Frame]]:
+def _both(
+    monkeypatch: pytest.MonkeyPatch, pos: Tensor, **kwargs: object
+) -> tuple[tuple[Tensor, Frame], tuple[Tensor, Frame]]:
     """``canonicalize(pos, return_frame=True, **kwargs)`` with the kernel (if it applies) and by the torch path."""
     fast = canonicalize(pos, return_frame=True, **kwargs)  # type: ignore[call-overload]
     with monkeypatch.context() as m:
@@ -125,7 +127,12 @@ def test_out_of_range_and_unsupported_inputs_keep_the_torch_path(monkeypatch: py
     z.sum().backward()
     assert leaf.grad is not None
     with pytest.raises(ValueError, match="^pos"):
-        canonicalize(x.index_put((torch.tensor([1]), torch.tensor([3]), torch.tensor([0])), torch.tensor(float("nan"), dtype=torch.float64)))
+        canonicalize(
+            x.index_put(
+                (torch.tensor([1]), torch.tensor([3]), torch.tensor([0])),
+                torch.tensor(float("nan"), dtype=torch.float64),
+            )
+        )
     with pytest.raises(ValueError, match="all points coincide"):
         canonicalize(torch.ones(2, 10, 3))
 
@@ -141,4 +148,3 @@ def test_jacobi_eigh_matches_lapack() -> None:
         np.testing.assert_allclose(evals, np.linalg.eigvalsh(cov)[::-1], rtol=0, atol=1e-14 * lam[0])
         np.testing.assert_allclose(evecs.T @ evecs, np.eye(3), atol=1e-14)
         np.testing.assert_allclose(evecs.T @ cov @ evecs, np.diag(evals), atol=1e-14 * lam[0])
-

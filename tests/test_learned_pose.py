@@ -109,7 +109,9 @@ def test_one_backbone_call_and_layouts(generator: torch.Generator) -> None:
     flat = LearnedPose(FlatSquares()).double()
     padded = LearnedPose(Lambda(lambda z: (z**2).sum(-2)))
     padded.scorer = flat.scorer  # the same scorer: the same poses and weights
-    torch.testing.assert_close(flat(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25)), padded(clouds))
+    torch.testing.assert_close(
+        flat(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25)), padded(clouds)
+    )
 
 
 def test_options_and_repr() -> None:

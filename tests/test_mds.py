@@ -59,12 +59,24 @@ def test_non_euclidean_distances_are_clipped_and_reported() -> None:
         (torch.ones(3, 4), {}, r"dist must be a square matrix \(N, N\) or a batch \(B, N, N\), got \(3, 4\)"),
         (torch.tensor([[0.0, 1.0], [2.0, 0.0]]), {}, "dist must be symmetric"),
         (torch.tensor([[0.0, -1.0], [-1.0, 0.0]]), {}, "dist must be non-negative"),
-        (torch.tensor([[0.0, float("nan")], [float("nan"), 0.0]]), {}, r"dist must be finite, got NaN or Inf at index \(0, 1\)"),
+        (
+            torch.tensor([[0.0, float("nan")], [float("nan"), 0.0]]),
+            {},
+            r"dist must be finite, got NaN or Inf at index \(0, 1\)",
+        ),
         (torch.tensor([[1.0, 1.0], [1.0, 0.0]]), {}, "dist must have a zero diagonal"),
         (torch.zeros(3, 3), {"dim": 4}, "dim must be between 1 and N=3, got 4"),
         (torch.zeros(3, 3, dtype=torch.int64), {}, "dist must be a floating-point tensor"),
-        (torch.zeros(3, 3), {"mask": torch.ones(3, dtype=torch.bool)}, r"mask needs a batch of distance matrices \(B, N, N\)"),
-        (torch.zeros(1, 4, 4), {"dim": 3, "mask": torch.tensor([[True, True, False, False]])}, "dim must be at most the smallest number of real points, 2, got 3"),
+        (
+            torch.zeros(3, 3),
+            {"mask": torch.ones(3, dtype=torch.bool)},
+            r"mask needs a batch of distance matrices \(B, N, N\)",
+        ),
+        (
+            torch.zeros(1, 4, 4),
+            {"dim": 3, "mask": torch.tensor([[True, True, False, False]])},
+            "dim must be at most the smallest number of real points, 2, got 3",
+        ),
     ],
 )
 def test_bad_distance_matrices(dist: torch.Tensor, kwargs: dict, message: str) -> None:

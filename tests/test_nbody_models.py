@@ -16,7 +16,9 @@ F64_TOL = 1e-9
 
 
 def _inputs(batch: int = 6, n: int = 5, *, charges: str = "mixed", generator=None):
-    loc = torch.randn(batch, n, 3, dtype=torch.float64, generator=generator) * torch.tensor([2.0, 1.0, 0.5], dtype=torch.float64)
+    loc = torch.randn(batch, n, 3, dtype=torch.float64, generator=generator) * torch.tensor(
+        [2.0, 1.0, 0.5], dtype=torch.float64
+    )
     vel = 0.5 * torch.randn(batch, n, 3, dtype=torch.float64, generator=generator)
     if charges == "mixed":
         q = torch.randint(0, 2, (batch, n), generator=generator).to(torch.float64) * 2 - 1
@@ -40,8 +42,15 @@ def test_wrapped_gnn_is_equivariant_with_scale(wrapper, group, generator):
     model = wrapper(GNN(hidden=16, layers=2), group=group, scale=True, output="point").double().eval()
     loc, vel, q = _inputs(charges="equal", generator=generator)
     report = tinvnn.check_equivariance(
-        lambda x, v: model(x, v, charges=q), loc, output="point", vectors=vel, group=group,
-        scale=True, translate=True, permute=True, trials=4,
+        lambda x, v: model(x, v, charges=q),
+        loc,
+        output="point",
+        vectors=vel,
+        group=group,
+        scale=True,
+        translate=True,
+        permute=True,
+        trials=4,
     )
     assert report.ok(F64_TOL), str(report)
 
@@ -51,8 +60,14 @@ def test_so_wrapper_keeps_chirality(wrapper, generator):
     model = wrapper(GNN(hidden=16, layers=2), group="SO", scale=False, output="point").double().eval()
     loc, vel, q = _inputs(charges="equal", generator=generator)
     report = tinvnn.check_equivariance(
-        lambda x, v: model(x, v, charges=q), loc, output="point", vectors=vel, group="O", scale=False,
-        translate=False, trials=6,
+        lambda x, v: model(x, v, charges=q),
+        loc,
+        output="point",
+        vectors=vel,
+        group="O",
+        scale=False,
+        translate=False,
+        trials=6,
     )
     assert report.max_rel > 1e-3  # reflections are not part of its symmetry
 
@@ -88,10 +103,16 @@ def test_gnn_options_keep_wrapped_models_equivariant(name, generator):
     loc, vel, q = _inputs(batch=8, generator=generator)
     split = NBodySplit(loc.float(), vel.float(), q.float(), loc.float())
     options = {"sign_augment": True} if name == "tinv_gnn" else {}
-    model = build_nbody_model(NBodyModelConfig(model=name, hidden=16, layers=2, relative=True, residual=True, **options)).eval()
+    model = build_nbody_model(
+        NBodyModelConfig(model=name, hidden=16, layers=2, relative=True, residual=True, **options)
+    ).eval()
     errors = equivariance_errors(model, split, trials=3)
     assert errors.orthogonal < F64_TOL and errors.permutation < F64_TOL
-    plain = equivariance_errors(build_nbody_model(NBodyModelConfig(model="gnn", hidden=16, layers=2, relative=True, residual=True)), split, trials=3)
+    plain = equivariance_errors(
+        build_nbody_model(NBodyModelConfig(model="gnn", hidden=16, layers=2, relative=True, residual=True)),
+        split,
+        trials=3,
+    )
     assert plain.orthogonal > 1e-2
 
 

@@ -42,7 +42,9 @@ def test_matches_unvectorised_reference_loop():
     assert traj.loc.shape == (3, system.n_frames, 5, 3) == (3, 2, 5, 3)
     np.testing.assert_array_equal(traj.charges, charges)
     for s in range(3):
-        np.testing.assert_allclose(traj.loc[s], _reference_one(loc0[s], vel0[s], charges[s], system), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            traj.loc[s], _reference_one(loc0[s], vel0[s], charges[s], system), rtol=0, atol=1e-12
+        )
 
 
 def test_charges_and_seeding():

@@ -28,7 +28,9 @@ def test_best_validation_epoch_and_checkpoint(name, tmp_path):
     loaded, loaded_config, meta = load_nbody_model(tmp_path / "run")  # a run directory means its best.pt
     assert loaded_config == config and meta["best"]["epoch"] == result.best_epoch
     split = data["test"]
-    torch.testing.assert_close(loaded(split.loc, split.vel, charges=split.charges), model(split.loc, split.vel, charges=split.charges))
+    torch.testing.assert_close(
+        loaded(split.loc, split.vel, charges=split.charges), model(split.loc, split.vel, charges=split.charges)
+    )
 
 
 def test_config_round_trip_and_checks():
@@ -53,8 +55,12 @@ def test_config_round_trip_and_checks():
 
 def test_foreign_checkpoint_is_rejected(tmp_path):
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"arch": "pointnet"})
-    with pytest.raises(CheckpointMismatchError, match=r"not a tinvnn n-body checkpoint: NBodyTrainConfig: unknown keys \['arch'\]"):
+    with pytest.raises(
+        CheckpointMismatchError, match=r"not a tinvnn n-body checkpoint: NBodyTrainConfig: unknown keys \['arch'\]"
+    ):
         load_nbody_model(tmp_path / "other.pt")
     save_checkpoint(tmp_path / "empty.pt", {"model": {}}, {})
-    with pytest.raises(CheckpointMismatchError, match="its weights do not fit the n-body model its configuration describes"):
+    with pytest.raises(
+        CheckpointMismatchError, match="its weights do not fit the n-body model its configuration describes"
+    ):
         load_nbody_model(tmp_path / "empty.pt")

@@ -56,7 +56,13 @@ def test_subsample_is_reproducible_and_checks_size(generator: torch.Generator) -
 
 def test_modelnet_loader_reads_the_npz_layout(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    write_npz(tmp_path, "train", rng.standard_normal((6, 40, 3)).astype(np.float16), np.array([0, 1, 2, 0, 1, 2], np.int8), ["a", "b", "c"])
+    write_npz(
+        tmp_path,
+        "train",
+        rng.standard_normal((6, 40, 3)).astype(np.float16),
+        np.array([0, 1, 2, 0, 1, 2], np.int8),
+        ["a", "b", "c"],
+    )
     data = load_modelnet40("train", points=16, root=tmp_path)
     assert data.points.shape == (6, 16, 3) and data.points.dtype == torch.float32
     assert data.classes == ("a", "b", "c") and data.labels.tolist() == [0, 1, 2, 0, 1, 2]
@@ -133,5 +139,10 @@ def test_bad_protocols_list_valid_names() -> None:
 
 
 def test_axis_angle_rotation() -> None:
-    rot = axis_angle_rotation(torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64), torch.tensor([math.pi / 2], dtype=torch.float64))
-    torch.testing.assert_close(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64) @ rot[0].T, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
+    rot = axis_angle_rotation(
+        torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64), torch.tensor([math.pi / 2], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64) @ rot[0].T,
+        torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64),
+    )

@@ -31,7 +31,9 @@ def clouds() -> torch.Tensor:
 @pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("group", ["O", "SO"])
 @pytest.mark.parametrize("method", ["tinv", "fa", "weighted"])
-def test_tinv_and_fa_are_exactly_invariant(method: str, group: str, backbone: str, clouds: torch.Tensor, dtype: torch.dtype) -> None:
+def test_tinv_and_fa_are_exactly_invariant(
+    method: str, group: str, backbone: str, clouds: torch.Tensor, dtype: torch.dtype
+) -> None:
     report = check_invariance(model(method, backbone, group, dtype), clouds.to(dtype), group=group, trials=4)
     assert report.ok(INVARIANCE_RTOL[dtype]), str(report)
 
@@ -63,7 +65,7 @@ def test_tinv_is_one_backbone_call_fa_is_eight(clouds: torch.Tensor) -> None:
     for method in ("tinv", "fa"):
         net = model(method, "pointnet")
         backbone = net.backbone
-        handle = backbone.register_forward_hook(lambda mod, inp, out: calls.append((method, inp[0].shape[0])))
+        handle = backbone.register_forward_hook(lambda mod, inp, out, m=method: calls.append((m, inp[0].shape[0])))
         net(clouds.double())
         handle.remove()
     assert calls == [("tinv", 4), ("fa", 32)]
@@ -76,7 +78,10 @@ def test_methods_and_repr() -> None:
     assert "TinvWrapper" in repr(model("tinv", "pointnet"))
     assert "train_frames='draw'" in repr(model("weighted_draw", "pointnet"))
     assert "candidates=48, max_frames=2" in repr(model("learned", "pointnet"))
-    with pytest.raises(ValueError, match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)",
+    ):
         wrap_backbone("vn", torch.nn.Identity())
     with pytest.raises(ValueError, match=r"unknown group 'SE'"):
         wrap_backbone("tinv", torch.nn.Identity(), group="SE")

@@ -34,13 +34,18 @@ def test_checkpoint_written_before_config_keys_existed_resumes(tmp_path: Path) -
     assert [h["epoch"] for h in train(config, _run(tmp_path, resume=True))["history"]] == [1]
     assert load_classifier(path)[1]["sign_augment"] is False
     with pytest.raises(CheckpointMismatchError, match="sign_augment: checkpoint=False expected=True"):
-        train(ClassifierTrainConfig(method="tinv", sign_augment=True, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(
+            ClassifierTrainConfig(method="tinv", sign_augment=True, **{**TINY, "epochs": 1}),
+            _run(tmp_path, resume=True),
+        )
 
 
 def test_checkpoint_from_another_backbone_is_refused(tmp_path: Path) -> None:
     train(ClassifierTrainConfig(method="none", **{**TINY, "epochs": 1}), _run(tmp_path))
     with pytest.raises(CheckpointMismatchError, match="backbone: checkpoint='pointnet' expected='dgcnn'"):
-        train(ClassifierTrainConfig(method="none", backbone="dgcnn", **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(
+            ClassifierTrainConfig(method="none", backbone="dgcnn", **{**TINY, "epochs": 1}), _run(tmp_path, resume=True)
+        )
     with pytest.raises(CheckpointMismatchError, match="method: checkpoint='none' expected='tinv'"):
         load_classifier(tmp_path / "checkpoint.pt", expected={"method": "tinv"})
     with pytest.raises(CheckpointMismatchError, match="is not a point-cloud classifier checkpoint"):
@@ -56,7 +61,10 @@ def test_config_validation_lists_valid_names() -> None:
         ClassifierTrainConfig(method="fa", sign_augment=True)
     with pytest.raises(ValueError, match=r"^sign_augment: an option of method 'tinv' only, got method 'pca'$"):
         wrap_backbone("pca", build_backbone("pointnet", 3, width=16), sign_augment=True)
-    with pytest.raises(ValueError, match=r"^threshold, max_frames: options of methods \('weighted', 'weighted_draw'\) only, got method 'tinv'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^threshold, max_frames: options of methods \('weighted', 'weighted_draw'\) only, got method 'tinv'$",
+    ):
         ClassifierTrainConfig(method="tinv", threshold=2.0)
     with pytest.raises(ValueError, match=r"^max_frames: expected a positive integer, got 0$"):
         ClassifierTrainConfig(method="weighted", max_frames=0)
@@ -69,13 +77,21 @@ def test_weighted_frame_options_reach_the_model_and_its_checkpoint(tmp_path: Pat
     assert (model.threshold, model.max_frames, model.train_frames) == (2.5, 8, "draw")
     assert (saved["threshold"], saved["max_frames"]) == (2.5, 8)
     with pytest.raises(CheckpointMismatchError, match="threshold: checkpoint=2.5 expected=1.0"):
-        train(ClassifierTrainConfig(method="weighted_draw", max_frames=8, **{**TINY, "epochs": 1}), _run(tmp_path, resume=True))
+        train(
+            ClassifierTrainConfig(method="weighted_draw", max_frames=8, **{**TINY, "epochs": 1}),
+            _run(tmp_path, resume=True),
+        )
 
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     flags = ["--points", "32", "--per-class", "4", "--test-per-class", "2", "--width", "16", "--batch-size", "8"]
-    assert main(["train", "--method", "tinv", "--sign-augment", "--epochs", "2", "--out", str(run), "--no-progress", *flags]) == 0
+    assert (
+        main(
+            ["train", "--method", "tinv", "--sign-augment", "--epochs", "2", "--out", str(run), "--no-progress", *flags]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["config"]["sign_augment"] is True
     capsys.readouterr()
@@ -101,15 +117,38 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     # an existing run is kept unless --resume or --overwrite
     assert main(["train", "--method", "tinv", "--epochs", "1", "--out", str(run), "--no-progress", *flags]) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main(["train", "--method", "tinv", "--sign-augment", "--epochs", "3", "--resume", "--out", str(run), "--no-progress", *flags]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--method",
+                "tinv",
+                "--sign-augment",
+                "--epochs",
+                "3",
+                "--resume",
+                "--out",
+                str(run),
+                "--no-progress",
+                *flags,
+            ]
+        )
+        == 0
+    )
     assert [h["epoch"] for h in json.loads((run / "metrics.json").read_text())["history"]] == [1, 2, 3]
-    assert main(["train", "--dataset", "modelnet40", "--data-dir", str(tmp_path / "nodata"), "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["train", "--dataset", "modelnet40", "--data-dir", str(tmp_path / "nodata"), "--out", str(tmp_path / "x")])
+        == 2
+    )
     assert "expected <data>/modelnet40/train.npz" in capsys.readouterr().err
 
 
 def test_demo_runs_on_the_embedded_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--data-dir", str(tmp_path / "no-data"), "--epochs", "1", "--no-progress"]) == 0
+    assert (
+        main(["demo", "--out", str(out), "--data-dir", str(tmp_path / "no-data"), "--epochs", "1", "--no-progress"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "embedded synthetic shapes" in printed and "SO3+scale" in printed and "invariance error" in printed
     result = json.loads((out / "demo.json").read_text())

@@ -87,11 +87,34 @@ def test_redirected_training_log_reads_line_by_line(tmp_path: Path) -> None:
     """`tinvnn train > log 2>&1`: no carriage return, every line one message (issue 22)."""
     log = tmp_path / "log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TINVNN_DATA": str(tmp_path / "none")}
-    args = ["train", "--method", "none", "--points", "32", "--width", "16", "--per-class", "3",
-            "--test-per-class", "1", "--epochs", "2", "--batch-size", "4", "--out", str(tmp_path / "run")]  # fmt: skip
+    args = [
+        "train",
+        "--method",
+        "none",
+        "--points",
+        "32",
+        "--width",
+        "16",
+        "--per-class",
+        "3",
+        "--test-per-class",
+        "1",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     with log.open("w") as out:
-        run = subprocess.run([sys.executable, "-m", "tinvnn", *args], stdout=out, stderr=subprocess.STDOUT,
-                             env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-m", "tinvnn", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
     raw = log.read_bytes()  # bytes: reading text would turn each carriage return into a newline
     text = raw.decode()
     assert run.returncode == 0, text
@@ -124,10 +147,16 @@ def test_compilation_is_announced_once_and_not_on_a_cache_hit(tmp_path: Path) ->
     """Issue 22: numba's first compilation took seconds without a word; a cached load says nothing."""
     pytest.importorskip("numba")
     (tmp_path / "jitted.py").write_text(_JIT_MODULE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-           "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}  # fmt: skip
-    runs = [subprocess.run([sys.executable, "-c", _FIRST_USE], capture_output=True, text=True, env=env, timeout=300)
-            for _ in range(2)]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    runs = [
+        subprocess.run([sys.executable, "-c", _FIRST_USE], capture_output=True, text=True, env=env, timeout=300)
+        for _ in range(2)
+    ]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     # two signatures (int, float) compiled in the first process: one line; all from the cache in the second
     assert runs[0].stdout.splitlines() == ["INFO compiling the test kernel (first use only, cached) ...", "4 6 5.0"]

@@ -22,8 +22,13 @@ def test_chance_level_is_the_most_frequent_class() -> None:
 def test_save_sweep_writes_title_and_chance(tmp_path: Path) -> None:
     title = plan_demo(tmp_path / "no-data", epochs=3).title
     assert title.startswith("synthetic shapes (12 classes): PointNet trained 3 epochs on 40 clouds/class (256 points")
-    png, js = save_sweep({"none": [0.9, 0.4], "tinv": [0.8, 0.8]}, [0.0, 90.0], tmp_path / "s.png", title=title, chance=1 / 12)
+    png, js = save_sweep(
+        {"none": [0.9, 0.4], "tinv": [0.8, 0.8]}, [0.0, 90.0], tmp_path / "s.png", title=title, chance=1 / 12
+    )
     assert png.stat().st_size > 1000
     assert json.loads(js.read_text()) == {
-        "title": title, "chance": 1 / 12, "angles_deg": [0.0, 90.0], "accuracy": {"none": [0.9, 0.4], "tinv": [0.8, 0.8]},
-    }  # fmt: skip
+        "title": title,
+        "chance": 1 / 12,
+        "angles_deg": [0.0, 90.0],
+        "accuracy": {"none": [0.9, 0.4], "tinv": [0.8, 0.8]},
+    }

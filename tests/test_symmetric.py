@@ -75,8 +75,9 @@ def test_wrapper_gradients_are_finite(name: str, wrapper: type) -> None:
 
 
 def test_the_certificate_reports_the_fallback() -> None:
-    _, frame = canonicalize(torch.stack([SHAPES["icosahedron"], torch.randn(12, 3, dtype=torch.float64)]),
-                            return_frame=True)
+    _, frame = canonicalize(
+        torch.stack([SHAPES["icosahedron"], torch.randn(12, 3, dtype=torch.float64)]), return_frame=True
+    )
     assert frame.fallback is not None
     assert frame.fallback.tolist() == [True, False]
     assert frame.ambiguous.tolist() == [True, False]

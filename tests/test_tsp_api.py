@@ -81,7 +81,9 @@ def test_attention_model_through_the_same_call() -> None:
 def test_bad_options_raise_value_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         solve(np.random.default_rng(0).uniform(0, 1, (10, 2)), **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"cities: expected \(N, 2\) coordinates or a TSPLIB path, got shape \(10, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"cities: expected \(N, 2\) coordinates or a TSPLIB path, got shape \(10, 3\)"
+    ):
         solve(np.zeros((10, 3)))
 
 

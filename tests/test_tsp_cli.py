@@ -17,17 +17,56 @@ from tinvnn.tasks.tsp.tsplib import TSPLIBInstance, distance_matrix, write_tspli
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     run = tmp_path / "tiny"
-    args = ["tsp", "train", "--variant", "unit", "--num-cities", "8", "--embed-dim", "16", "--num-layers", "1",
-            "--num-heads", "2", "--ff-dim", "16", "--batch-size", "4", "--steps", "2", "--steps-per-epoch", "2", "--val-instances", "4",
-            "--threads", "1", "--no-progress", "--out", str(run)]
+    args = [
+        "tsp",
+        "train",
+        "--variant",
+        "unit",
+        "--num-cities",
+        "8",
+        "--embed-dim",
+        "16",
+        "--num-layers",
+        "1",
+        "--num-heads",
+        "2",
+        "--ff-dim",
+        "16",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--val-instances",
+        "4",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0 and (run / "best.pt").is_file()
     return run / "best.pt"
 
 
 def test_train_eval_json(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    args = ["tsp", "eval", "--checkpoint", str(tiny_checkpoint), "--num-cities", "10", "--num", "6",
-            "--transform", "identity", "rotate", "scale", "--json"]
+    args = [
+        "tsp",
+        "eval",
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--num-cities",
+        "10",
+        "--num",
+        "6",
+        "--transform",
+        "identity",
+        "rotate",
+        "scale",
+        "--json",
+    ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["variant"] == "unit" and out["num_instances"] == 6
@@ -38,7 +77,9 @@ def test_train_eval_json(tiny_checkpoint: Path, capsys: pytest.CaptureFixture[st
     assert "TSP-10, 6 instances, pomo8, multistart" in table and "rotate" in table
 
 
-def test_solve_prints_tour_gap_and_plot(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_solve_prints_tour_gap_and_plot(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(0)
     inst = TSPLIBInstance("small", rng.integers(0, 1000, (12, 2)).astype(float), "EUC_2D")
     tsp = write_tsplib(inst, tmp_path / "small.tsp")
@@ -65,10 +106,15 @@ def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pyte
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--variant", "tinv"]) == 2
     assert "needs a checkpoint trained as 'tinv'" in capsys.readouterr().err
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--k", "8"]) == 2
-    assert capsys.readouterr().err == "tinvnn: error: k applies to the local policy; the attention model sees every city\n"
+    assert (
+        capsys.readouterr().err == "tinvnn: error: k applies to the local policy; the attention model sees every city\n"
+    )
     local = tiny_checkpoint.parent / "local.pt"
-    save_checkpoint(local, {"model": build_scorer(ImitationConfig(k=4, dim=8, layers=1, heads=2)).state_dict()},
-                    ImitationConfig(k=4, dim=8, layers=1, heads=2).to_dict())  # fmt: skip
+    save_checkpoint(
+        local,
+        {"model": build_scorer(ImitationConfig(k=4, dim=8, layers=1, heads=2)).state_dict()},
+        ImitationConfig(k=4, dim=8, layers=1, heads=2).to_dict(),
+    )
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(local), "--variant", "tinv8"]) == 2
     assert "variant applies to the attention model; the local policy has no variants" in capsys.readouterr().err
 
@@ -88,14 +134,20 @@ def test_solve_with_the_shipped_attention_model(tmp_path: Path, capsys: pytest.C
 
 
 @pytest.mark.data
-def test_shipped_checkpoint_solves_tsplib(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_checkpoint_solves_tsplib(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The default policy is the shipped local-view one: multistart + improvement on eil51."""
     capsys.readouterr()
     plot = tmp_path / "eil51.png"
     assert main(["tsp", "solve", str(shared_data / "tsplib" / "eil51.tsp"), "--json", "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and out["checkpoint"].endswith("tsp_local.pt")
-    assert out["optimum"] == 426 and sorted(out["tour"]) == list(range(51)) and out["k"] == 24  # the checkpoint's inference k
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and out["checkpoint"].endswith(
+        "tsp_local.pt"
+    )
+    assert (
+        out["optimum"] == 426 and sorted(out["tour"]) == list(range(51)) and out["k"] == 24
+    )  # the checkpoint's inference k
     assert 0 <= out["gap"] < 5 and plot.is_file()
 
 

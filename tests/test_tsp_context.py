@@ -70,9 +70,15 @@ def test_training_states_and_construction_see_the_same_tokens(context_scorer: to
     tour = construct_tours(context_scorer, coords, [7], k=CONTEXT.k, on_step=lambda t, v, p: recorded.append(t[0]))[0]
     steps = np.arange(len(coords) - 2)
     states = _tour_states(
-        coords, _near_table(coords, CONTEXT.k), tour, np.zeros_like(steps), np.zeros(len(steps), dtype=bool), steps,
-        CONTEXT.k, neighbour_table(coords),
-    )  # fmt: skip
+        coords,
+        _near_table(coords, CONTEXT.k),
+        tour,
+        np.zeros_like(steps),
+        np.zeros(len(steps), dtype=bool),
+        steps,
+        CONTEXT.k,
+        neighbour_table(coords),
+    )
     assert len(states["target"]) == len(steps) == len(recorded)  # every next city is a candidate
     view = LocalView(
         *(torch.from_numpy(states[key]) for key in ("current", "start", "candidates", "valid", "complete", "context"))
@@ -83,7 +89,9 @@ def test_training_states_and_construction_see_the_same_tokens(context_scorer: to
 
 
 @pytest.mark.parametrize(
-    "decoding", [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=3)], ids=["greedy", "multistart"]
+    "decoding",
+    [LocalDecoding("greedy", improve=False), LocalDecoding("multistart", starts=3)],
+    ids=["greedy", "multistart"],
 )
 def test_context_tours_identical_for_transformed_and_permuted_copies(
     context_scorer: torch.nn.Module, decoding: LocalDecoding
@@ -94,7 +102,9 @@ def test_context_tours_identical_for_transformed_and_permuted_copies(
         moved = solve_local(context_scorer, _similarity(coords, seed, reflect=reflect), k=CONTEXT.k, decoding=decoding)
         np.testing.assert_array_equal(moved.tour, base)
     shuffled, perm = _permuted(coords, 5)
-    np.testing.assert_array_equal(perm[solve_local(context_scorer, shuffled, k=CONTEXT.k, decoding=decoding).tour], base)
+    np.testing.assert_array_equal(
+        perm[solve_local(context_scorer, shuffled, k=CONTEXT.k, decoding=decoding).tour], base
+    )
 
 
 def test_widened_policy_decides_as_before(tmp_path: Path) -> None:
@@ -113,7 +123,9 @@ def test_widened_policy_decides_as_before(tmp_path: Path) -> None:
     assert task.build_model().embed.in_features == NUM_FEATURES + NUM_CONTEXT
     save_checkpoint(tmp_path / "context.pt", {"model": widened.float().state_dict()}, CONTEXT.to_dict(), {})
     task = ImitationTask(TINY.replace(init=str(tmp_path / "context.pt"), val_states=10), _tiny_data(context=False))
-    with pytest.raises(ValueError, match=r"^init: .*context\.pt was trained with context; pass context=True \(--context\)$"):
+    with pytest.raises(
+        ValueError, match=r"^init: .*context\.pt was trained with context; pass context=True \(--context\)$"
+    ):
         task.build_model()
 
 

@@ -78,8 +78,14 @@ def test_dagger_tours_and_states(policy: Path, small_instances: None) -> None:
     nearest = unvisited[np.argsort(np.linalg.norm(coords[unvisited] - coords[tour[t]], axis=1))[: config.k]]
     view, target = data.batch(torch.tensor([0]))
     radius = np.linalg.norm(coords[nearest] - coords[tour[t]], axis=1).max()
-    np.testing.assert_allclose(view.candidates[0].numpy(), (coords[nearest] - coords[tour[t]]) / radius, rtol=1e-5, atol=1e-6)
-    assert nearest[int(target[0])] == tour[t + 1] and (data.source == 0).all() and len(data) + data.skipped == 3 * len(item["steps"])
+    np.testing.assert_allclose(
+        view.candidates[0].numpy(), (coords[nearest] - coords[tour[t]]) / radius, rtol=1e-5, atol=1e-6
+    )
+    assert (
+        nearest[int(target[0])] == tour[t + 1]
+        and (data.source == 0).all()
+        and len(data) + data.skipped == 3 * len(item["steps"])
+    )
 
 
 def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None:
@@ -104,23 +110,56 @@ class _StubTask:
         self.config = config
 
 
-def test_cli_imitate_with_dagger_end_to_end(policy: Path, tmp_path: Path, small_instances: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_imitate_with_dagger_end_to_end(
+    policy: Path, tmp_path: Path, small_instances: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     torch.manual_seed(1)  # an earlier DAgger iteration's policy
     earlier = save_checkpoint(tmp_path / "earlier.pt", {"model": build_scorer(TINY).state_dict()}, TINY.to_dict())
     argv = [
-        "tsp", "imitate", "--rounds", "1", "--init", str(policy), "--dagger-instances", "16", "--dagger-steps", "3",
-        "--dagger-sets", f"{earlier}:8",
-        "--k", "6", "--dim", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--steps-per-epoch", "3",
-        "--batch-size", "16", "--val-states", "20", "--val-instances", "2", "--out", str(out), "--threads", "1",
+        "tsp",
+        "imitate",
+        "--rounds",
+        "1",
+        "--init",
+        str(policy),
+        "--dagger-instances",
+        "16",
+        "--dagger-steps",
+        "3",
+        "--dagger-sets",
+        f"{earlier}:8",
+        "--k",
+        "6",
+        "--dim",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "3",
+        "--batch-size",
+        "16",
+        "--val-states",
+        "20",
+        "--val-instances",
+        "2",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
         "--no-progress",
-    ]  # fmt: skip
+    ]
     assert main(argv) == 0
     payload = load_checkpoint(out / "checkpoint.pt")
     record = payload["meta"]["history"][-1]
     assert payload["config"]["init"] == str(policy) and len(list(dagger_dir(earlier, 0).glob("chunk_*.pt"))) == 1
     assert payload["meta"]["dagger_states"] == sum(
-        len(ImitationData([], k=6, states_per_city=1.0, dagger=load_dagger(p, c), dagger_steps=3)) for p, c in ((policy, 16), (earlier, 8))
+        len(ImitationData([], k=6, states_per_city=1.0, dagger=load_dagger(p, c), dagger_steps=3))
+        for p, c in ((policy, 16), (earlier, 8))
     )
     assert 0.0 <= record["val_accuracy_dagger"] <= 1.0 and record["val_greedy_gap"] >= 0.0
     exported = export_policy(out, tmp_path / "tuned.pt")

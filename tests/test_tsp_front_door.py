@@ -233,7 +233,9 @@ def test_samples_below_one_and_huge_k(
     with caplog.at_level(logging.INFO, logger="tinvnn.tsp"):
         result = solve(coords, checkpoint=local_checkpoint, decode="greedy", kicks=0, k=100_000)
     assert result.k == 29 and "k: 100000 candidate slots clamped to 29" in caplog.text
-    assert solve(coords, checkpoint=local_checkpoint, decode="greedy", kicks=0, k=29).tour.tolist() == result.tour.tolist()
+    assert (
+        solve(coords, checkpoint=local_checkpoint, decode="greedy", kicks=0, k=29).tour.tolist() == result.tour.tolist()
+    )
 
 
 def test_improve_has_one_pair_of_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,7 +69,10 @@ def test_solve_writes_tour_file_and_reports_method(
 def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:
     title = tour_title("eil51", 51, "local policy, greedy", 440.0, optimum=426.0, gap=3.29)
     assert title == "eil51 (51 cities): local policy, greedy\nlength 440, gap 3.29 % to optimum 426"
-    assert tour_title("x", 5, "m", 12.4, explicit=True) == "x (5 cities): m\nlength 12\n(cities drawn at their MDS coordinates)"
+    assert (
+        tour_title("x", 5, "m", 12.4, explicit=True)
+        == "x (5 cities): m\nlength 12\n(cities drawn at their MDS coordinates)"
+    )
     _, tsp = _instance(tmp_path, 12)
     plot = tmp_path / "tour.png"
     assert main(["tsp", "solve", str(tsp), "--checkpoint", str(local_checkpoint), "--plot", str(plot)]) == 0
@@ -106,7 +109,8 @@ def test_one_to_three_cities_solved_trivially(
     [
         (
             "DIMENSION : 5\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_FORMAT : UPPER_ROW\nEDGE_WEIGHT_SECTION\n"
-            + "1e303 " * 10 + "\n",
+            + "1e303 " * 10
+            + "\n",
             "bad.tsp:5: EDGE_WEIGHT_SECTION has weights up to 1e+303: a tour of 5 cities could be longer than 1e+300",
         ),
         (
@@ -167,8 +171,11 @@ def test_inference_k_from_metadata_and_k_option(
     _, tsp = _instance(tmp_path, 40)
     base = ["tsp", "solve", str(tsp), "--no-plot", "--json", "--decode", "greedy", "--no-improve"]
     runs = {}
-    for name, extra in {"meta": ["--checkpoint", str(wider)], "flag": ["--checkpoint", str(local_checkpoint), "--k", "9"],
-                        "trained": ["--checkpoint", str(local_checkpoint)]}.items():  # fmt: skip
+    for name, extra in {
+        "meta": ["--checkpoint", str(wider)],
+        "flag": ["--checkpoint", str(local_checkpoint), "--k", "9"],
+        "trained": ["--checkpoint", str(local_checkpoint)],
+    }.items():
         capsys.readouterr()
         assert main(base + extra) == 0
         runs[name] = json.loads(capsys.readouterr().out)

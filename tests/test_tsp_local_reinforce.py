@@ -66,8 +66,9 @@ def test_reinforce_loss_is_the_baseline_weighted_log_probability_of_each_rollout
         scores = model(tokens).masked_fill(~valid, -torch.inf)
         log_p.add_(torch.log_softmax(scores, -1).gather(1, pick[:, None])[:, 0])
 
-    tours = construct_tours(model, coords, starts.tolist(), k=config.k, sample=True,
-                            generator=torch.Generator().manual_seed(3), on_step=add)  # fmt: skip
+    tours = construct_tours(
+        model, coords, starts.tolist(), k=config.k, sample=True, generator=torch.Generator().manual_seed(3), on_step=add
+    )
     expected_lengths = tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tours)[None])[0]
     torch.testing.assert_close(lengths, expected_lengths)
     advantage = (expected_lengths - expected_lengths.mean()) / expected_lengths.mean()
@@ -94,14 +95,42 @@ def test_config_errors(options: dict, message: str) -> None:
 def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(imitation, "_VAL_CITIES", 20)
     payload = load_checkpoint(policy)  # a policy with an inference k chosen for its own weights
-    policy = save_checkpoint(policy, payload["state"], payload["config"],
-                             {INFERENCE_K_KEY: 9, INFERENCE_K_KEY + "_sweep": {}, "origin": "test"})  # fmt: skip
+    policy = save_checkpoint(
+        policy,
+        payload["state"],
+        payload["config"],
+        {INFERENCE_K_KEY: 9, INFERENCE_K_KEY + "_sweep": {}, "origin": "test"},
+    )
     assert LocalReinforceTask(LocalReinforceConfig(init=str(policy))).k == 9  # rollouts as the policy decides
     assert LocalReinforceTask(LocalReinforceConfig(init=str(policy), k=5)).k == 5
     out, exported = tmp_path / "run", tmp_path / "tuned.pt"
-    argv = ["tsp", "finetune", "--init", str(policy), "--min-cities", "10", "--max-cities", "14", "--starts", "4",
-            "--lr", "1e-3", "--epochs", "2", "--steps-per-epoch", "3", "--val-instances", "2", "--out", str(out),
-            "--threads", "1", "--no-progress", "--export", str(exported)]  # fmt: skip
+    argv = [
+        "tsp",
+        "finetune",
+        "--init",
+        str(policy),
+        "--min-cities",
+        "10",
+        "--max-cities",
+        "14",
+        "--starts",
+        "4",
+        "--lr",
+        "1e-3",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--val-instances",
+        "2",
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        "--export",
+        str(exported),
+    ]
     assert main(argv) == 0
     history = load_checkpoint(out / "checkpoint.pt")["meta"]["history"]
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_greedy_gap"] >= 0.0 for h in history)

@@ -68,7 +68,9 @@ def test_variant_inputs() -> None:
     assert len(tinv8) == 8 and torch.equal(tinv8[0], canon)
     for view in tinv8:
         torch.testing.assert_close(tour_length(view, tours), tour_length(canon, tours))
-    with pytest.raises(ValueError, match="unknown variant 'foo'; expected one of raw, unit, pomo8, symnco, tinv, tinv8"):
+    with pytest.raises(
+        ValueError, match="unknown variant 'foo'; expected one of raw, unit, pomo8, symnco, tinv, tinv8"
+    ):
         get_variant("foo")
     assert set(VARIANTS) == {"raw", "unit", "pomo8", "symnco", "tinv", "tinv8"}
 
@@ -101,7 +103,9 @@ def test_decodings_and_two_opt() -> None:
     variant = get_variant("unit")
     results = {}
     for decode in ("greedy", "multistart", "sample"):
-        tours, lengths = decode_tours(model, variant, coords, decode=decode, samples=2, generator=torch.Generator().manual_seed(0))
+        tours, lengths = decode_tours(
+            model, variant, coords, decode=decode, samples=2, generator=torch.Generator().manual_seed(0)
+        )
         check_tours(tours, 12)
         torch.testing.assert_close(lengths, tour_length(coords, tours))
         results[decode] = lengths
@@ -123,8 +127,18 @@ def test_farthest_start() -> None:
 
 
 def test_training_runs_and_round_trips(tmp_path) -> None:
-    config = AttentionConfig(variant="tinv", num_cities=8, embed_dim=16, num_layers=1, num_heads=2, ff_dim=16,
-                         batch_size=4, steps=4, steps_per_epoch=2, val_instances=4)
+    config = AttentionConfig(
+        variant="tinv",
+        num_cities=8,
+        embed_dim=16,
+        num_layers=1,
+        num_heads=2,
+        ff_dim=16,
+        batch_size=4,
+        steps=4,
+        steps_per_epoch=2,
+        val_instances=4,
+    )
     model, history = train_attention(config, RunOptions(out=str(tmp_path / "run"), progress=False))
     assert [h["epoch"] for h in history] == [1, 2] and all(h["val_length"] > 0 for h in history)
     loaded, loaded_config = load_attention_model(tmp_path / "run" / LAST)
@@ -135,7 +149,9 @@ def test_training_runs_and_round_trips(tmp_path) -> None:
         with pytest.raises(ValueError, match="adds test-time views to another model"):
             AttentionConfig(variant=views_only)
     save_checkpoint(tmp_path / "other.pt", {"model": {}}, {"lr": 1.0})
-    with pytest.raises(CheckpointMismatchError, match="its weights do not fit the TSP policy its configuration describes"):
+    with pytest.raises(
+        CheckpointMismatchError, match="its weights do not fit the TSP policy its configuration describes"
+    ):
         load_attention_model(tmp_path / "other.pt")
 
 

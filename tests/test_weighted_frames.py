@@ -21,7 +21,9 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 def _ambiguous_clouds(b: int, n: int, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """(b, n, 3) nearly Gaussian clouds, distinct variances: their skewness is mostly sampling
     noise, so many sign decisions are undecided."""
-    x = torch.randn(b, n, 3, generator=generator, dtype=torch.float64) * torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    x = torch.randn(b, n, 3, generator=generator, dtype=torch.float64) * torch.tensor(
+        [3.0, 2.0, 1.0], dtype=torch.float64
+    )
     x = x + 0.3 * torch.empty(b, n, 3, dtype=torch.float64).exponential_(generator=generator)
     q, _ = torch.linalg.qr(torch.randn(b, 3, 3, generator=generator, dtype=torch.float64))
     return (x @ q).to(dtype)
@@ -40,7 +42,9 @@ def _deformed(t: float, n: int = 300) -> torch.Tensor:
 
 
 @SETTINGS
-@given(n=st.integers(8, 60), d=st.sampled_from([2, 3]), group=st.sampled_from(["O", "SO"]), seed=st.integers(0, 2**31 - 1))
+@given(
+    n=st.integers(8, 60), d=st.sampled_from([2, 3]), group=st.sampled_from(["O", "SO"]), seed=st.integers(0, 2**31 - 1)
+)
 def test_invariance_float64_on_ambiguous_clouds(n: int, d: int, group: str, seed: int) -> None:
     """Even where canonicalize's signs are undecided, the weighted set of frames moves with the input."""
     g = torch.Generator().manual_seed(seed)
@@ -152,7 +156,9 @@ def test_layouts_agree(generator: torch.Generator) -> None:
     flat = WeightedFrames(FlatSquares())(x.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
     torch.testing.assert_close(flat, WeightedFrames(Lambda(lambda z: (z**2).sum(-2)))(x))
     per_point = WeightedFrames(lambda z, batch: z, output="point")
-    torch.testing.assert_close(per_point(x.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25)), x.reshape(100, 3))
+    torch.testing.assert_close(
+        per_point(x.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25)), x.reshape(100, 3)
+    )
 
 
 def test_draw_trains_on_one_frame_per_sample_by_weight(generator: torch.Generator) -> None:

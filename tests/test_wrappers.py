@@ -39,7 +39,12 @@ def test_vector_inputs_and_features(wrapper: type, clouds: torch.Tensor) -> None
     report = check_equivariance(model, clouds, vectors=velocity, point_features={"charge": charge}, output="point")
     assert report.ok(1e-9), report
     unpermuted = lambda p, v, charge: model(p, v, charge=charge.flip(1))  # noqa: E731  # features out of order
-    assert check_equivariance(unpermuted, clouds, vectors=velocity, point_features={"charge": charge}, output="point").max_abs > 1e-2
+    assert (
+        check_equivariance(
+            unpermuted, clouds, vectors=velocity, point_features={"charge": charge}, output="point"
+        ).max_abs
+        > 1e-2
+    )
 
 
 def test_pca_alignment_is_not_invariant(clouds: torch.Tensor) -> None:
@@ -70,7 +75,9 @@ def test_backbone_without_mask_is_refused(wrapper: type, clouds: torch.Tensor) -
     """Dropping the mask would let the backbone pool over padding: refuse with a clear error."""
     model = wrapper(Lambda(lambda z: z.mean(-2)))
     mask = torch.ones(4, 25, dtype=torch.bool)
-    with pytest.raises(ValueError, match=r"^mask: the backbone Lambda does not take a 'mask' argument, so it cannot tell"):
+    with pytest.raises(
+        ValueError, match=r"^mask: the backbone Lambda does not take a 'mask' argument, so it cannot tell"
+    ):
         model(clouds, mask=mask)
     with pytest.raises(ValueError, match=r"^batch: the backbone Lambda does not take a 'batch' argument"):
         TinvWrapper(Lambda(lambda z: z))(clouds.reshape(100, 3), batch=torch.arange(4).repeat_interleave(25))
@@ -146,7 +153,9 @@ def test_non_finite_vectors_are_refused(wrapper: type, value: float, clouds: tor
 
 def test_callables_that_hide_parameters_are_refused(clouds: torch.Tensor) -> None:
     inner = PointMLP(pool=True)
-    with pytest.raises(ValueError, match=r"backbone: the plain callable '<lambda>' uses parameters the wrapper cannot see \(inner\)"):
+    with pytest.raises(
+        ValueError, match=r"backbone: the plain callable '<lambda>' uses parameters the wrapper cannot see \(inner\)"
+    ):
         TinvWrapper(lambda z, batch=None: inner(z))
     with pytest.raises(ValueError, match=r"cannot see \(self\)"):
         FrameAveraging(inner.forward)

@@ -70,8 +70,7 @@ class Layout:
         check_tensor(pos, name)
         if pos.dim() not in (2, 3):
             raise ValueError(
-                f"{name} must have shape (N, D), (B, N, D) or flat (N_total, D) with batch, "
-                f"got {tuple(pos.shape)}"
+                f"{name} must have shape (N, D), (B, N, D) or flat (N_total, D) with batch, got {tuple(pos.shape)}"
             )
         if pos.shape[-1] < 1:
             raise ValueError(f"{name} must have at least one coordinate (D >= 1), got shape {tuple(pos.shape)}")
@@ -107,7 +106,9 @@ class Layout:
             check_finite(torch.where(mask[..., None], pos, 0.0), name)  # padding may hold anything
         counts = mask.sum(1)
         if torch.compiler.is_compiling():
-            torch._assert_async((counts >= min_points).all(), f"every sample of {name} needs at least {min_points} real points")
+            torch._assert_async(
+                (counts >= min_points).all(), f"every sample of {name} needs at least {min_points} real points"
+            )
             return Layout("padded", (b, n), b, counts, mask)
         _check_counts(counts, min_points, name, "padded")
         return Layout("padded", (b, n), b, counts, None if bool(mask.all()) else mask)

@@ -40,9 +40,16 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
 
 # Command (first word after ``tinvnn``) -> the extra that gives it everything it uses.
 COMMAND_EXTRAS: dict[str, str] = {
-    "train": "pointcloud", "eval": "pointcloud", "sweep-angle": "pointcloud", "audit": "pointcloud",
-    "classify": "pointcloud", "demo": "pointcloud", "tsp": "tsp", "nbody": "nbody", "data": "convert",
-}  # fmt: skip
+    "train": "pointcloud",
+    "eval": "pointcloud",
+    "sweep-angle": "pointcloud",
+    "audit": "pointcloud",
+    "classify": "pointcloud",
+    "demo": "pointcloud",
+    "tsp": "tsp",
+    "nbody": "nbody",
+    "data": "convert",
+}
 
 
 class MissingDependencyError(ModuleNotFoundError):
@@ -84,6 +91,7 @@ def missing_dependency(
     if isinstance(err, MissingDependencyError):  # raised by require(): keep what it says needs the module
         return err if command is None else MissingDependencyError(err.feature, root, extra=extra)
     return MissingDependencyError(feature, root, extra=extra)
+
 
 def require(module: str, feature: str) -> ModuleType:
     """Import ``module`` (an optional dependency) for ``feature``, or raise the one-line error.

@@ -127,7 +127,9 @@ def _newton_polish(p: np.ndarray, u: np.ndarray, order: int, steps: int = 30) ->
         proj = p @ u
         value = float((proj**order).mean())
         grad = tangent.T @ (order * (proj ** (order - 1)) @ p / len(p))
-        hess = order * (order - 1) * (p * (proj ** (order - 2))[:, None]).T @ p / len(p) - order * value * np.eye(len(u))
+        hess = order * (order - 1) * (p * (proj ** (order - 2))[:, None]).T @ p / len(p) - order * value * np.eye(
+            len(u)
+        )
         hess = tangent.T @ hess @ tangent
         evals = np.linalg.eigvalsh(hess)
         if evals.max() < -1e-12 * max(abs(float(evals.min())), 1e-300):

@@ -112,10 +112,23 @@ def check_invariance(
         True
     """
     return _audit(
-        fn, pos, vectors=vectors, unit_vectors=unit_vectors, point_features=point_features, batch=batch,
-        equivariant=None, group=group, scale=scale, translate=translate, permute=permute, per_point=per_point,
-        trials=trials, seed=seed, scale_range=scale_range, translation=translation,
-    )  # fmt: skip
+        fn,
+        pos,
+        vectors=vectors,
+        unit_vectors=unit_vectors,
+        point_features=point_features,
+        batch=batch,
+        equivariant=None,
+        group=group,
+        scale=scale,
+        translate=translate,
+        permute=permute,
+        per_point=per_point,
+        trials=trials,
+        seed=seed,
+        scale_range=scale_range,
+        translation=translation,
+    )
 
 
 def check_equivariance(
@@ -148,10 +161,23 @@ def check_equivariance(
     """
     check_choice(output, "output", OUTPUT_KINDS)
     return _audit(
-        fn, pos, vectors=vectors, unit_vectors=unit_vectors, point_features=point_features, batch=batch,
-        equivariant=(output, scale_output), group=group, scale=scale, translate=translate, permute=permute,
-        per_point=True, trials=trials, seed=seed, scale_range=scale_range, translation=translation,
-    )  # fmt: skip
+        fn,
+        pos,
+        vectors=vectors,
+        unit_vectors=unit_vectors,
+        point_features=point_features,
+        batch=batch,
+        equivariant=(output, scale_output),
+        group=group,
+        scale=scale,
+        translate=translate,
+        permute=permute,
+        per_point=True,
+        trials=trials,
+        seed=seed,
+        scale_range=scale_range,
+        translation=translation,
+    )
 
 
 def _audit(
@@ -220,7 +246,9 @@ def _audit(
                 out = out.index_select(point_dim, torch.argsort(perm))
             expected = reference if equivariant is None else _expected(reference, act, *equivariant, scale=scale)
             if out.shape != expected.shape:
-                raise ValueError(f"fn returned shape {tuple(out.shape)} for the moved input, {tuple(expected.shape)} before")
+                raise ValueError(
+                    f"fn returned shape {tuple(out.shape)} for the moved input, {tuple(expected.shape)} before"
+                )
             err = float((out - expected).abs().max()) if out.numel() else 0.0
             if not bool(torch.isfinite(out).all()):
                 err = float("inf")  # NaN compares false with everything: count it as the worst error
@@ -238,7 +266,11 @@ def _check_point_inputs(pos: Tensor, vectors: Tensor | None, point_features: Map
     points = tuple(pos.shape[:-1])
     if vectors is not None:
         check_tensor(vectors, "vectors")
-        if tuple(vectors.shape[: len(points)]) != points or vectors.dim() not in (pos.dim(), pos.dim() + 1) or vectors.shape[-1] != pos.shape[-1]:
+        if (
+            tuple(vectors.shape[: len(points)]) != points
+            or vectors.dim() not in (pos.dim(), pos.dim() + 1)
+            or vectors.shape[-1] != pos.shape[-1]
+        ):
             raise ValueError(
                 f"vectors: expected shape {points + (pos.shape[-1],)} or {points + ('K', pos.shape[-1])} "
                 f"(laid out like pos), got {tuple(vectors.shape)}"
@@ -253,7 +285,9 @@ def _check_point_inputs(pos: Tensor, vectors: Tensor | None, point_features: Map
         if not isinstance(key, str) or not isinstance(value, Tensor):
             raise ValueError(f"{name}: expected a tensor under a string name, got {type(value).__name__}")
         if tuple(value.shape[: len(points)]) != points:
-            raise ValueError(f"{name}: expected shape {points} + (...) (one row per point of pos), got {tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: expected shape {points} + (...) (one row per point of pos), got {tuple(value.shape)}"
+            )
 
 
 @dataclass(frozen=True)

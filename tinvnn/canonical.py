@@ -224,9 +224,15 @@ def canonicalize(
     ``torch._assert_async`` (a ``RuntimeError`` naming ``pos``).
     """
     dense, frame = canonical_frame(
-        pos, mask=mask, batch=batch, scale=scale, group=group, on_ambiguity=on_ambiguity,
-        gap_tol=gap_tol, sign_tol=sign_tol,
-    )  # fmt: skip
+        pos,
+        mask=mask,
+        batch=batch,
+        scale=scale,
+        group=group,
+        on_ambiguity=on_ambiguity,
+        gap_tol=gap_tol,
+        sign_tol=sign_tol,
+    )
     out = frame.layout.from_dense(dense)
     return (out, frame) if return_frame else out
 
@@ -292,7 +298,9 @@ def _coordinate_major(pos: Tensor, layout: Layout) -> Tensor:
     multiplied by a (B, 3, 3) matrix, is several times slower on CPU).
     """
     dense = layout.to_dense(pos)
-    return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(dense.mT)
+    return torch.empty(dense.shape[0], dense.shape[2], dense.shape[1], dtype=torch.float64, device=pos.device).copy_(
+        dense.mT
+    )
 
 
 def _pca(pos: Tensor, layout: Layout, grad_gap_tol: float = 1e-3) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -418,7 +426,11 @@ def _torch_frame(
         rare = tied.any() | undecided.any()
     mask = layout.mask
     if mask is None:
-        mask = torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device) if torch.compiler.is_compiling() else None
+        mask = (
+            torch.ones(z.shape[0], z.shape[2], dtype=torch.bool, device=z.device)
+            if torch.compiler.is_compiling()
+            else None
+        )
     tail = functools.partial(_finish, scale=scale, group=group, sign_tol=sign_tol, dtype=pos.dtype)
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
@@ -427,11 +439,32 @@ def _torch_frame(
     if not torch.compiler.is_compiling():
         if bool(undecided.any()):
             dense, R, fallback = _fallback_frames(
-                pos, layout, centre, unit, R, dense, undecided, (tie_margin < float("inf")) | on_gap_tol, group=group,
+                pos,
+                layout,
+                centre,
+                unit,
+                R,
+                dense,
+                undecided,
+                (tie_margin < float("inf")) | on_gap_tol,
+                group=group,
                 scale=scale,
-            )  # fmt: skip
-    frame = _frame(centre, R, radius, evals, eigen_gap, on_gap_tol, sign_margin, tie_margin, layout, scale=scale,
-                   sign_tol=sign_tol, fallback=fallback, ambiguous=undecided)  # fmt: skip
+            )
+    frame = _frame(
+        centre,
+        R,
+        radius,
+        evals,
+        eigen_gap,
+        on_gap_tol,
+        sign_margin,
+        tie_margin,
+        layout,
+        scale=scale,
+        sign_tol=sign_tol,
+        fallback=fallback,
+        ambiguous=undecided,
+    )
     return frame, dense
 
 
@@ -460,7 +493,9 @@ def _fallback_frames(
     dense, R = dense.clone(), R.clone()
     fallback = torch.zeros_like(undecided)
     for i in undecided.nonzero().flatten().tolist():
-        real = layout.mask[i] if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[i]
+        real = (
+            layout.mask[i] if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[i]
+        )
         xc = x[i][real] - centre[i]  # (n, D), with autograd where pos has it
         y = (xc.detach() / unit[i].detach()).cpu().numpy()
         if bool(tie[i]):
@@ -537,7 +572,9 @@ def _frame(
         "ambiguous": ambiguous,
         "fallback": fallback,
     }
-    return Frame(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout)
+    return Frame(
+        **{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()}, layout=layout
+    )
 
 
 def _ambiguous(sign_margin: Array, tie_margin: Array, on_gap_tol: Array, sign_tol: float) -> Array:
@@ -574,19 +611,37 @@ def _fast_frame(
     if not _in_range(k.mean_square).all() or coincident_samples(k.centre, radius).any():
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
-    frame = _frame(k.centre, k.R, radius, k.evals, k.eigen_gap, clear, k.sign_margin, np.full(len(k.done), np.inf),
-                   layout, scale=scale, sign_tol=sign_tol, fallback=clear)  # fmt: skip
+    frame = _frame(
+        k.centre,
+        k.R,
+        radius,
+        k.evals,
+        k.eigen_gap,
+        clear,
+        k.sign_margin,
+        np.full(len(k.done), np.inf),
+        layout,
+        scale=scale,
+        sign_tol=sign_tol,
+        fallback=clear,
+    )
     out = k.out
     if not k.done.all():
         rows = torch.from_numpy(np.flatnonzero(~k.done))
         part = k.x[rows]
         part_layout = Layout.from_input(part, None, None, min_points=1, check_values=False)
-        part_frame, part_out = _torch_frame(part, part_layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+        part_frame, part_out = _torch_frame(
+            part, part_layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol
+        )
         out.index_copy_(0, rows, part_out)
-        frame = dataclasses.replace(frame, **{
-            f.name: getattr(frame, f.name).index_copy(0, rows, getattr(part_frame, f.name))
-            for f in dataclasses.fields(frame) if f.name != "layout"
-        })  # fmt: skip
+        frame = dataclasses.replace(
+            frame,
+            **{
+                f.name: getattr(frame, f.name).index_copy(0, rows, getattr(part_frame, f.name))
+                for f in dataclasses.fields(frame)
+                if f.name != "layout"
+            },
+        )
     return frame, out
 
 
@@ -621,8 +676,16 @@ def _finish(
         z, axes, signs, margins, tie_margin = _slow_signs(z, axes, spread, null, tied, counts, mask, sign_tol)
     elif slow:  # eager: the rare rule on the rare samples only (it is per sample)
         rows = (tied.any(-1) | ((margins <= sign_tol) & ~null).any(-1)).nonzero().squeeze(1)
-        part = _slow_signs(z[rows], axes[rows], spread[rows], null[rows], tied[rows], counts[rows],
-                           None if mask is None else mask[rows], sign_tol)  # fmt: skip
+        part = _slow_signs(
+            z[rows],
+            axes[rows],
+            spread[rows],
+            null[rows],
+            tied[rows],
+            counts[rows],
+            None if mask is None else mask[rows],
+            sign_tol,
+        )
         for full, sub in zip((z, axes, signs, margins, tie_margin), part):
             full.index_copy_(0, rows, sub)
     signs, margins = group.orient(axes, signs, margins, null)  # the group's own rule (handedness)

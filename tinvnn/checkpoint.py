@@ -93,7 +93,9 @@ def export_weights(run_checkpoint: str | os.PathLike[str], out: str | os.PathLik
     run_checkpoint = run_checkpoint_file(run_checkpoint)
     payload = load_checkpoint(run_checkpoint)
     if "epoch" not in payload["state"] or "model" not in payload["state"]:
-        raise CheckpointMismatchError(f"{run_checkpoint} is not a training checkpoint (no model weights or epoch; already exported?)")
+        raise CheckpointMismatchError(
+            f"{run_checkpoint} is not a training checkpoint (no model weights or epoch; already exported?)"
+        )
     meta = {**payload["meta"], "epoch": payload["state"]["epoch"], "source": run_checkpoint.name}
     return save_checkpoint(out, {"model": payload["state"]["model"]}, payload["config"], meta)
 
@@ -131,7 +133,9 @@ def load_checkpoint(
                 f"{path} refused: it holds objects other than tensors, numbers, strings and containers "
                 "(opening it could run code); tinvnn checkpoints never do"
             ) from err
-        raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint (not a torch.save file of plain data)") from err
+        raise CheckpointMismatchError(
+            f"{path} is not a tinvnn checkpoint (not a torch.save file of plain data)"
+        ) from err
     except (RuntimeError, EOFError, OSError, AttributeError, ValueError, KeyError, TypeError, IndexError) as err:
         raise CheckpointMismatchError(f"{path} is not a tinvnn checkpoint ({type(err).__name__}: {err})") from err
     if (
@@ -150,8 +154,10 @@ def load_checkpoint(
 
 def _plain_global(name: str) -> bool:
     """The callables a ``torch.save`` of tensors and containers names (rebuild helpers, storages)."""
-    return name.startswith(("torch._utils.", "torch.storage.")) or name == "collections.OrderedDict" or (
-        name.startswith("torch.") and name.endswith("Storage") and name.count(".") == 1
+    return (
+        name.startswith(("torch._utils.", "torch.storage."))
+        or name == "collections.OrderedDict"
+        or (name.startswith("torch.") and name.endswith("Storage") and name.count(".") == 1)
     )
 
 
@@ -202,7 +208,9 @@ def read_config(payload: Mapping[str, Any], cls: type[C], path: str | os.PathLik
         raise CheckpointMismatchError(f"{path} is not a {what} checkpoint: {err}") from err
 
 
-def load_weights(model: torch.nn.Module, payload: Mapping[str, Any], path: str | os.PathLike[str], *, what: str) -> torch.nn.Module:
+def load_weights(
+    model: torch.nn.Module, payload: Mapping[str, Any], path: str | os.PathLike[str], *, what: str
+) -> torch.nn.Module:
     """Load ``payload["state"]["model"]`` into ``model`` (built from the stored configuration).
 
     Raises:
@@ -213,7 +221,9 @@ def load_weights(model: torch.nn.Module, payload: Mapping[str, Any], path: str |
         model.load_state_dict(payload["state"]["model"])
     except (RuntimeError, KeyError, TypeError, AttributeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointMismatchError(f"{path}: its weights do not fit the {what} its configuration describes ({reason})") from err
+        raise CheckpointMismatchError(
+            f"{path}: its weights do not fit the {what} its configuration describes ({reason})"
+        ) from err
     return model
 
 
@@ -232,4 +242,6 @@ def _raise_diffs(path: Path, stored: Mapping[str, Any], expected: Mapping[str, A
         if stored.get(k, "<missing>") != expected.get(k, "<missing>")
     ]
     if diffs:
-        raise CheckpointMismatchError(f"checkpoint {path} was written with a different configuration:\n  " + "\n  ".join(diffs))
+        raise CheckpointMismatchError(
+            f"checkpoint {path} was written with a different configuration:\n  " + "\n  ".join(diffs)
+        )

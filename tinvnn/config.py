@@ -32,7 +32,11 @@ class ConfigError(ValueError):
 
 
 def option(
-    default: Any, help: str, *, choices: typing.Sequence[Any] | None = None, metavar: str | None = None  # noqa: A002
+    default: Any,
+    help: str,
+    *,
+    choices: typing.Sequence[Any] | None = None,
+    metavar: str | None = None,  # noqa: A002
 ) -> Any:
     """A dataclass field with command-line help (and optional choices and metavar).
 
@@ -112,11 +116,16 @@ def _check_type(value: Any, hint: Any, where: str) -> None:
     kind, optional = _scalar_type(hint)
     if value is None and optional:
         return
-    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str)}.get(kind, lambda v: True)(value)  # fmt: skip
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }.get(kind, lambda v: True)(value)
     if not ok:
-        raise ConfigError(f"{where}: expected {getattr(kind, '__name__', kind)}{' or None' if optional else ''}, got {value!r}")
+        raise ConfigError(
+            f"{where}: expected {getattr(kind, '__name__', kind)}{' or None' if optional else ''}, got {value!r}"
+        )
 
 
 def _dataclass_type(hint: Any) -> type | None:

@@ -105,7 +105,18 @@ def single_frames(frame: Frame, points: Tensor) -> FrameSet:
 def plain_frame(t: Tensor, R: Tensor, s: Tensor, eigenvalues: Tensor, layout: Layout) -> Frame:
     """A :class:`Frame` for given axes (no canonical sign or tie rule, so no diagnostics: NaN)."""
     nan = torch.full_like(s, float("nan"))
-    return Frame(t, R, s, eigenvalues, nan, nan, nan, torch.zeros_like(s, dtype=torch.bool), torch.zeros_like(s, dtype=torch.bool), layout)
+    return Frame(
+        t,
+        R,
+        s,
+        eigenvalues,
+        nan,
+        nan,
+        nan,
+        torch.zeros_like(s, dtype=torch.bool),
+        torch.zeros_like(s, dtype=torch.bool),
+        layout,
+    )
 
 
 def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, weight: Tensor) -> FrameSet:
@@ -132,11 +143,18 @@ def mapped_frames(frame: Frame, dense: Tensor, sample: Tensor, maps: Tensor, wei
 
     eigenvalues = (rep(frame.eigenvalues)[:, None, :] @ (maps * maps).to(frame.eigenvalues.dtype)).squeeze(1)
     frames = Frame(
-        t=rep(frame.t), R=rep(frame.R) @ maps.to(frame.R.dtype), s=rep(frame.s), eigenvalues=eigenvalues,
-        eigen_gap=rep(frame.eigen_gap), sign_margin=rep(frame.sign_margin), tie_margin=rep(frame.tie_margin),
-        tie_used=rep(frame.tie_used), ambiguous=rep(frame.ambiguous), layout=frame_layout,
+        t=rep(frame.t),
+        R=rep(frame.R) @ maps.to(frame.R.dtype),
+        s=rep(frame.s),
+        eigenvalues=eigenvalues,
+        eigen_gap=rep(frame.eigen_gap),
+        sign_margin=rep(frame.sign_margin),
+        tie_margin=rep(frame.tie_margin),
+        tie_used=rep(frame.tie_used),
+        ambiguous=rep(frame.ambiguous),
+        layout=frame_layout,
         fallback=None if frame.fallback is None else rep(frame.fallback),
-    )  # fmt: skip
+    )
     return FrameSet(frames, points, sample, weight, layout, point_index)
 
 

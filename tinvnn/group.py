@@ -96,7 +96,9 @@ def sign_patterns(d: int, *, dtype: torch.dtype = torch.float64, device: torch.d
     return (1 - 2 * bits).to(dtype)
 
 
-def signed_permutations(d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
+def signed_permutations(
+    d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> Tensor:
     """The 2^d d! signed permutation matrices (the symmetries of the d-cube), (K, d, d).
 
     ``x @ P`` reorders the coordinates of row vectors ``x`` and flips some of their signs: every
@@ -182,7 +184,10 @@ def random_similarity(
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must satisfy 0 < lo <= hi, got {scale_range}")
         u = torch.rand(batch_shape, generator=generator, dtype=torch.float64, device=device)
-        s = torch.exp(torch.log(torch.tensor(lo, dtype=torch.float64)) * (1 - u) + torch.log(torch.tensor(hi, dtype=torch.float64)) * u)
+        s = torch.exp(
+            torch.log(torch.tensor(lo, dtype=torch.float64)) * (1 - u)
+            + torch.log(torch.tensor(hi, dtype=torch.float64)) * u
+        )
     t = translation * torch.randn(*batch_shape, d, generator=generator, dtype=torch.float64, device=device)
     return Similarity(q, s, t)
 

@@ -148,7 +148,9 @@ def mds(
         if dist.dim() != 3:
             raise ValueError(f"mask needs a batch of distance matrices (B, N, N), got {tuple(dist.shape)}")
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != dist.shape[:2]:
-            raise ValueError(f"mask must be a bool tensor of shape {tuple(dist.shape[:2])}, got {getattr(mask, 'shape', mask)}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape {tuple(dist.shape[:2])}, got {getattr(mask, 'shape', mask)}"
+            )
     valid = torch.ones(d.shape[:2], dtype=torch.bool, device=d.device) if mask is None else mask
     if mask is not None and dim > int(mask.sum(1).min()):
         raise ValueError(f"dim must be at most the smallest number of real points, {int(mask.sum(1).min())}, got {dim}")
@@ -160,10 +162,14 @@ def mds(
         raise ValueError("dist must be non-negative, got negative entries")
     asym = (d - d.mT).abs().amax((-1, -2)) / biggest
     if bool((asym > symmetry_tol).any()):
-        raise ValueError(f"dist must be symmetric, got |d_ij - d_ji| up to {float(asym.max()):.3g} of the largest distance")
+        raise ValueError(
+            f"dist must be symmetric, got |d_ij - d_ji| up to {float(asym.max()):.3g} of the largest distance"
+        )
     diag = torch.diagonal(d, dim1=-2, dim2=-1).abs().amax(-1) / biggest
     if bool((diag > symmetry_tol).any()):
-        raise ValueError(f"dist must have a zero diagonal, got entries up to {float(diag.max()):.3g} of the largest distance")
+        raise ValueError(
+            f"dist must have a zero diagonal, got entries up to {float(diag.max()):.3g} of the largest distance"
+        )
 
     gram = _double_centre(d * d, valid)
     if not bool(torch.isfinite(gram).all()):

@@ -221,7 +221,9 @@ class DataBackbone(nn.Module):
         if vectors is not None:
             columns = [vectors] if vectors.dim() == 2 else vectors.unbind(1)
             if len(columns) != len(self.vectors):
-                raise ValueError(f"DataBackbone: {len(self.vectors)} vector names {self.vectors} for {len(columns)} vectors")
+                raise ValueError(
+                    f"DataBackbone: {len(self.vectors)} vector names {self.vectors} for {len(columns)} vectors"
+                )
             for name, value in zip(self.vectors, columns, strict=True):
                 moved[name] = value
         return self.model(moved)

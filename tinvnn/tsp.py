@@ -243,7 +243,9 @@ def solve(
         improve = True if improve is None else improve
         decoding = auto_decoding(len(points), improve=improve)
         if decode != "auto":
-            decoding = LocalDecoding(decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks)
+            decoding = LocalDecoding(
+                decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks
+            )
         if kicks is not None:
             decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
         dist = improvement_matrix(instance) if instance is not None else None

@@ -124,7 +124,9 @@ def weighted_frames(
             order_c = torch.full_like(order_c, float("inf"))
         signs, perms, order_bits = _patterns(d, dense.device)  # (P, D) in old-axis order, (P, D), (P, D-1)
         # Pattern p maps canonical points z to z @ maps[p]: new axis i is old axis perms[p, i], signed.
-        pattern_maps = torch.eye(d, dtype=torch.float64, device=perms.device)[perms].mT * signs.gather(1, perms)[:, None, :]
+        pattern_maps = (
+            torch.eye(d, dtype=torch.float64, device=perms.device)[perms].mT * signs.gather(1, perms)[:, None, :]
+        )
         keep = frame_weight(signs[None] * sign_c[:, None, :], threshold)  # (B, P, D)
         # The axis the group decides itself (for SO the least skewed, a null one if any) is no
         # decision of the sign rule; patterns outside the group get weight 0.
@@ -194,5 +196,3 @@ def _patterns(d: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     signs = sign_patterns(d, device=device).repeat_interleave(len(perms), 0)
     perm_t = torch.tensor(perms, dtype=torch.int64, device=device).repeat(2**d, 1)
     return signs, perm_t, order.repeat(2**d, 1)
-
-

@@ -41,15 +41,24 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     """``--device``, ``--threads`` and ``--progress/--no-progress`` for commands that do not train."""
     defaults = RunOptions()
     parser.add_argument(
-        "--device", default=defaults.device, metavar="DEVICE", help=f"{DEVICE_HELP} (default: %(default)s)",
+        "--device",
+        default=defaults.device,
+        metavar="DEVICE",
+        help=f"{DEVICE_HELP} (default: %(default)s)",
     )
     parser.add_argument(
-        "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)",
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: torch's choice)",
     )
     parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=True,
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="progress: a bar on a terminal, a log line every 10 s otherwise (default: on)",
-    )  # fmt: skip
+    )
 
 
 def runtime_device(args: argparse.Namespace) -> torch.device:

@@ -37,19 +37,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", required=True, choices=FORMATS, help="which distribution SOURCE is")
     p.add_argument("--up", required=True, choices=UP_AXES, help="SOURCE's vertical axis (y for the PointNet releases)")
     p.add_argument(
-        "--out", default=None, metavar="DIR",
+        "--out",
+        default=None,
+        metavar="DIR",
         help="output folder (default: <data dir>/modelnet40, where tinvnn reads it)",
     )
     p.add_argument(
-        "--data-dir", default=None, metavar="DIR",
+        "--data-dir",
+        default=None,
+        metavar="DIR",
         help="data directory for the default --out (default: $TINVNN_DATA, else ./data)",
     )
     p.add_argument(
-        "--points", type=int, default=1024, metavar="N",
+        "--points",
+        type=int,
+        default=1024,
+        metavar="N",
         help="points per shape (first N; sampled for off) (default: %(default)s)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the mesh sampling (off) (default: %(default)s)",
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the mesh sampling (off) (default: %(default)s)",
     )
     p.add_argument(
         "--force", action="store_true", help="replace existing output files (all or none: a failure replaces nothing)"

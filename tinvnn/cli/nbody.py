@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = tasks.add_parser("train", help="train one model; <out>/best.pt holds the best validation epoch")
     add_arguments(train, NBodyTrainConfig)
     train.add_argument(
-        "--cache-dir", type=Path, default=None, metavar="DIR", help="dataset cache (default: $TINVNN_CACHE)",
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="dataset cache (default: $TINVNN_CACHE)",
     )
     add_run_arguments(train, out="runs/nbody/MODEL")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -44,13 +48,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     evaluate = tasks.add_parser("eval", help="test MSE and equivariance errors of a checkpoint")
     evaluate.add_argument(
-        "checkpoint", type=Path, metavar="CHECKPOINT", help="a checkpoint, or a run directory (its best.pt)",
+        "checkpoint",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="a checkpoint, or a run directory (its best.pt)",
     )
     evaluate.add_argument(
-        "--cache-dir", type=Path, default=None, metavar="DIR", help="dataset cache (default: $TINVNN_CACHE)",
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="dataset cache (default: $TINVNN_CACHE)",
     )
     evaluate.add_argument(
-        "--trials", type=int, default=4, metavar="N",
+        "--trials",
+        type=int,
+        default=4,
+        metavar="N",
         help="random transforms for the equivariance check (default: %(default)s)",
     )
     add_runtime_arguments(evaluate)
@@ -69,10 +83,15 @@ def _train(args: argparse.Namespace) -> int:
     _, result = train_nbody(config, data, options)
     best = Path(options.out) / BEST
     summary = {
-        "model": config.model, "checkpoint": str(best), "epochs": config.epochs, "best_epoch": result.best_epoch,
-        "val_mse": result.best_val_mse, "test_mse": result.test_mse,
-        "seconds_per_step": result.seconds_per_step, "train_seconds": result.train_seconds,
-    }  # fmt: skip
+        "model": config.model,
+        "checkpoint": str(best),
+        "epochs": config.epochs,
+        "best_epoch": result.best_epoch,
+        "val_mse": result.best_val_mse,
+        "test_mse": result.test_mse,
+        "seconds_per_step": result.seconds_per_step,
+        "train_seconds": result.train_seconds,
+    }
     if not is_main_process():
         return 0
     if args.json:
@@ -92,8 +111,10 @@ def _eval(args: argparse.Namespace) -> int:
     errors = {g: asdict(equivariance_errors(model, data["test"], group=g, trials=args.trials)) for g in ("O", "SO")}
     model.to(device)
     summary = {
-        "model": config.model, "checkpoint": str(args.checkpoint),
-        "val_mse": evaluate_mse(model, data["val"]), "test_mse": evaluate_mse(model, data["test"]),
+        "model": config.model,
+        "checkpoint": str(args.checkpoint),
+        "val_mse": evaluate_mse(model, data["val"]),
+        "test_mse": evaluate_mse(model, data["test"]),
         "equivariance": errors,
     }
     if args.json:
@@ -103,5 +124,7 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"val MSE    {summary['val_mse']:.6f}")
     print(f"test MSE   {summary['test_mse']:.6f}")
     for group, err in errors.items():
-        print(f"{group:2s}(3) equivariance error (rel)  orthogonal+translation {err['orthogonal']:.2e}  permutation {err['permutation']:.2e}")
+        print(
+            f"{group:2s}(3) equivariance error (rel)  orthogonal+translation {err['orthogonal']:.2e}  permutation {err['permutation']:.2e}"
+        )
     return 0

@@ -37,8 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("eval", help="accuracy of a checkpoint under test protocols")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a classifier checkpoint (.pt) written by tinvnn train")
-    p.add_argument("--protocol", nargs="+", metavar="PROTOCOL", default=["I", "z", "SO3", "SO3+scale"],
-                   help="test protocols, ROTATION[+scale][+translate] (default: I z SO3 SO3+scale)")  # fmt: skip
+    p.add_argument(
+        "--protocol",
+        nargs="+",
+        metavar="PROTOCOL",
+        default=["I", "z", "SO3", "SO3+scale"],
+        help="test protocols, ROTATION[+scale][+translate] (default: I z SO3 SO3+scale)",
+    )
     _data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
@@ -47,10 +52,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("sweep-angle", help="accuracy vs test rotation angle (PNG + JSON)")
     p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="classifier checkpoints, one curve each")
     p.add_argument(
-        "--step", type=float, default=15.0, metavar="DEGREES", help="angle step, in (0, 180] (default: %(default)s)",
+        "--step",
+        type=float,
+        default=15.0,
+        metavar="DEGREES",
+        help="angle step, in (0, 180] (default: %(default)s)",
     )
     p.add_argument(
-        "--out", default="runs/angle_sweep.png", metavar="FILE",
+        "--out",
+        default="runs/angle_sweep.png",
+        metavar="FILE",
         help="PNG path; the JSON goes next to it (default: %(default)s)",
     )
     _data_args(p)
@@ -61,10 +72,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a classifier checkpoint (.pt) written by tinvnn train")
     p.add_argument("--clouds", type=int, default=8, metavar="N", help="test clouds to check (default: %(default)s)")
     p.add_argument(
-        "--trials", type=int, default=4, metavar="N", help="random transformations per check (default: %(default)s)",
+        "--trials",
+        type=int,
+        default=4,
+        metavar="N",
+        help="random transformations per check (default: %(default)s)",
     )
     p.add_argument(
-        "--rtol", type=float, default=None, metavar="X",
+        "--rtol",
+        type=float,
+        default=None,
+        metavar="X",
         help="exit with status 1 if max_rel exceeds X (default: no limit)",
     )
     _data_args(p)
@@ -74,15 +92,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .ply .off)")
     p.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="shape files; any pose, units, offset and point order",
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="shape files; any pose, units, offset and point order",
     )
     p.add_argument(
-        "--checkpoint", default=None, metavar="FILE",
+        "--checkpoint",
+        default=None,
+        metavar="FILE",
         help="a classifier checkpoint (default: the shipped PointNet with Frame Averaging)",
     )
     p.add_argument("--top", type=int, default=5, metavar="N", help="classes to list per file (default: %(default)s)")
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of subsampling and mesh sampling (default: %(default)s)",
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of subsampling and mesh sampling (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
@@ -91,10 +119,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="train plain, tinv and weighted PointNets briefly and compare them (few minutes)")
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="output directory (default: %(default)s)")
     p.add_argument(
-        "--data-dir", default=None, metavar="DIR", help="data directory (default: $TINVNN_DATA, else ./data)",
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="data directory (default: $TINVNN_DATA, else ./data)",
     )
     p.add_argument(
-        "--epochs", type=int, default=None, metavar="N",
+        "--epochs",
+        type=int,
+        default=None,
+        metavar="N",
         help="training epochs per model (default: 10 on ModelNet40, 8 synthetic)",
     )
     _common(p)
@@ -107,14 +141,23 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data-dir", default=None, metavar="DIR", help="data directory (default: the checkpoint's, else $TINVNN_DATA)",
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="data directory (default: the checkpoint's, else $TINVNN_DATA)",
     )
     p.add_argument(
-        "--test-per-class", type=int, default=None, metavar="N",
+        "--test-per-class",
+        type=int,
+        default=None,
+        metavar="N",
         help="test clouds per class (default: the checkpoint's)",
     )
     p.add_argument(
-        "--seed", type=int, default=0, metavar="N",
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
         help="seed of the random test transformations (default: %(default)s)",
     )
 
@@ -131,8 +174,9 @@ def _train(args: argparse.Namespace) -> int:
 def _test_set(config: dict[str, Any], args: argparse.Namespace) -> PointCloudDataset:
     per_class = args.test_per_class if args.test_per_class is not None else config["test_per_class"]
     root = args.data_dir if args.data_dir is not None else config["data_dir"]
-    return load_dataset(config["dataset"], "test", points=config["points"], root=root,
-                        seed=config["seed"], per_class=per_class)  # fmt: skip
+    return load_dataset(
+        config["dataset"], "test", points=config["points"], root=root, seed=config["seed"], per_class=per_class
+    )
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -142,10 +186,21 @@ def _eval(args: argparse.Namespace) -> int:
     data = _test_set(config, args)
     results = {str(p): evaluate(model, data, p, seed=args.seed).summary() for p in protocols}
     if args.json:
-        print(json.dumps({"checkpoint": args.checkpoint, "method": config["method"], "backbone": config["backbone"],
-                          "clouds": len(data), "results": results}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "checkpoint": args.checkpoint,
+                    "method": config["method"],
+                    "backbone": config["backbone"],
+                    "clouds": len(data),
+                    "results": results,
+                }
+            )
+        )
     else:
-        print(f"{args.checkpoint}: {config['method']} {config['backbone']} on {len(data)} {config['dataset']} test clouds")
+        print(
+            f"{args.checkpoint}: {config['method']} {config['backbone']} on {len(data)} {config['dataset']} test clouds"
+        )
         for name, res in results.items():
             print(f"  {name:<20} {100 * res['accuracy']:6.2f}%")
     return 0
@@ -163,10 +218,14 @@ def _sweep(args: argparse.Namespace) -> int:
         label = f"{config['method']} ({Path(path).parent.name})"
         data = _test_set(config, args)
         curves[label] = angle_sweep(model, data, angles, seed=args.seed)
-        budgets.append(f"{config['backbone']}, {config['points']} points, width {config['width']}, "
-                       f"{len(meta.get('history', []))} epochs, trained under {config['train_protocol']}")  # fmt: skip
+        budgets.append(
+            f"{config['backbone']}, {config['points']} points, width {config['width']}, "
+            f"{len(meta.get('history', []))} epochs, trained under {config['train_protocol']}"
+        )
         chance = chance_level(data.labels)
-    title = f"{config['dataset']}, {len(data)} test clouds rotated about random axes; " + "; ".join(sorted(set(budgets)))
+    title = f"{config['dataset']}, {len(data)} test clouds rotated about random axes; " + "; ".join(
+        sorted(set(budgets))
+    )
     png, js = save_sweep(curves, angles, args.out, title=title, chance=chance)
     print(f"wrote {png} and {js}")
     return 0
@@ -179,12 +238,16 @@ def _audit(args: argparse.Namespace) -> int:
     model, config, _ = load_classifier(args.checkpoint, device)
     data = _test_set(config, args)
     report = audit(model, data.points[: args.clouds], group=config["group"], trials=args.trials, seed=args.seed)
-    report.update(checkpoint=args.checkpoint, method=config["method"], group=config["group"], clouds=min(args.clouds, len(data)))
+    report.update(
+        checkpoint=args.checkpoint, method=config["method"], group=config["group"], clouds=min(args.clouds, len(data))
+    )
     if args.json:
         print(json.dumps(json_safe(report), allow_nan=False))  # a non-finite error prints as null
     else:
-        print(f"{args.checkpoint} ({config['method']}, group {config['group']}): worst invariance error "
-              f"max_abs={report['max_abs']:.3e} max_rel={report['max_rel']:.3e} over {report['trials']} trials")  # fmt: skip
+        print(
+            f"{args.checkpoint} ({config['method']}, group {config['group']}): worst invariance error "
+            f"max_abs={report['max_abs']:.3e} max_rel={report['max_rel']:.3e} over {report['trials']} trials"
+        )
     failed = not math.isfinite(report["max_rel"]) or (args.rtol is not None and report["max_rel"] > args.rtol)
     return 1 if failed else 0
 

@@ -72,7 +72,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_arguments(finetune, LocalReinforceConfig)
     add_run_arguments(finetune, out="runs/tsp_finetune")
-    finetune.add_argument("--export", type=Path, default=None, help="after training, write the last epoch's policy here (the shipped form)")
+    finetune.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="after training, write the last epoch's policy here (the shipped form)",
+    )
     finetune.set_defaults(func=_finetune)
 
     def policy_options(p: argparse.ArgumentParser, default_decode: str) -> None:

@@ -71,8 +71,15 @@ def euclidean_distances(x: torch.Tensor, y: torch.Tensor | None = None) -> torch
     if not isinstance(x, torch.Tensor) or x.dim() not in (2, 3) or not x.is_floating_point():
         raise ValueError(f"x: expected a floating-point tensor of shape (N, d) or (B, N, d), got {_describe(x)}")
     y = x if y is None else y
-    if not isinstance(y, torch.Tensor) or y.dim() != x.dim() or y.shape[-1] != x.shape[-1] or y.shape[:-2] != x.shape[:-2]:
-        raise ValueError(f"y: expected a tensor of shape {tuple(x.shape[:-2])} + (M, {x.shape[-1]}), got {_describe(y)}")
+    if (
+        not isinstance(y, torch.Tensor)
+        or y.dim() != x.dim()
+        or y.shape[-1] != x.shape[-1]
+        or y.shape[:-2] != x.shape[:-2]
+    ):
+        raise ValueError(
+            f"y: expected a tensor of shape {tuple(x.shape[:-2])} + (M, {x.shape[-1]}), got {_describe(y)}"
+        )
     work = torch.float64 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype  # no half cdist on CPU
     return torch.cdist(x.to(work), y.to(work), compute_mode="donot_use_mm_for_euclid_dist").to(x.dtype)
 
@@ -121,7 +128,9 @@ def _adjacency(edge_index: ArrayLike, num_nodes: int, weight: ArrayLike | None) 
             raise ValueError(f"weight: expected shape ({edges.shape[1]},) (one per edge), got {tuple(w.shape)}")
         if not np.all(np.isfinite(w)):
             bad = np.flatnonzero(~np.isfinite(w))
-            raise ValueError(f"weight: expected finite weights, got {w[bad[0]]} at edge {bad[0]} ({bad.size} non-finite)")
+            raise ValueError(
+                f"weight: expected finite weights, got {w[bad[0]]} at edge {bad[0]} ({bad.size} non-finite)"
+            )
         if np.any(w < 0):
             bad = np.flatnonzero(w < 0)
             raise ValueError(
@@ -182,7 +191,9 @@ def _sources(sources: ArrayLike | None, num_nodes: int) -> np.ndarray | None:
     if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
         raise ValueError(f"sources: expected a 1-D array of node indices, got {idx.dtype} of shape {idx.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= num_nodes):
-        raise ValueError(f"sources: expected node indices in [0, {num_nodes - 1}], got values in [{idx.min()}, {idx.max()}]")
+        raise ValueError(
+            f"sources: expected node indices in [0, {num_nodes - 1}], got values in [{idx.min()}, {idx.max()}]"
+        )
     return idx.astype(np.int64)
 
 
@@ -216,7 +227,9 @@ def shortest_path_distances(
     """
     adj = _adjacency(edge_index, num_nodes, weight)
     idx = _sources(sources, num_nodes)
-    _components_or_raise(adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges.")
+    _components_or_raise(
+        adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges."
+    )
     dist = _scipy("sparse.csgraph").dijkstra(adj, directed=True, indices=idx)
     return torch.from_numpy(np.atleast_2d(dist))
 

@@ -98,7 +98,9 @@ def landmark_mds(
     _check_counts(m, n, dim)
     idx = _as_numpy(landmarks, "landmarks")
     if idx.shape != (m,) or not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"landmarks: expected ({m},) integer node indices (one per row), got {idx.dtype} of shape {idx.shape}")
+        raise ValueError(
+            f"landmarks: expected ({m},) integer node indices (one per row), got {idx.dtype} of shape {idx.shape}"
+        )
     if idx.min() < 0 or idx.max() >= n:
         raise ValueError(f"landmarks: expected indices in [0, {n - 1}], got values in [{idx.min()}, {idx.max()}]")
     if np.unique(idx).size != m:
@@ -200,7 +202,9 @@ def farthest_point_landmarks(
     adj = _adjacency(edge_index, num_nodes, weight)
     if not isinstance(num_landmarks, (int, np.integer)) or not 1 <= num_landmarks <= num_nodes:
         raise ValueError(f"num_landmarks: expected an integer in [1, N = {num_nodes}], got {num_landmarks!r}")
-    _components_or_raise(adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges.")
+    _components_or_raise(
+        adj, "embed each component separately (labels from tinvnn.geometry.connected_components) or add edges."
+    )
     landmarks, dist = _farthest_points(adj, num_landmarks, first)
     return torch.from_numpy(landmarks), torch.from_numpy(dist)
 

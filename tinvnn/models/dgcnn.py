@@ -110,7 +110,12 @@ class DGCNN(nn.Module):
         head: list[nn.Module] = []
         width_in = 2 * embedding
         for width in head_widths:
-            head += [nn.Linear(width_in, width, bias=False), nn.BatchNorm1d(width), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            head += [
+                nn.Linear(width_in, width, bias=False),
+                nn.BatchNorm1d(width),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(dropout),
+            ]
             width_in = width
         head.append(nn.Linear(width_in, num_classes))
         self.head = nn.Sequential(*head)

@@ -90,7 +90,9 @@ class GNN(nn.Module):
         torch.Size([2, 5, 3])
     """
 
-    def __init__(self, hidden: int = 64, layers: int = 4, *, dim: int = 3, relative: bool = False, residual: bool = False) -> None:
+    def __init__(
+        self, hidden: int = 64, layers: int = 4, *, dim: int = 3, relative: bool = False, residual: bool = False
+    ) -> None:
         super().__init__()
         self.hidden, self.layers, self.dim, self.relative, self.residual = hidden, layers, dim, relative, residual
         self.embedding = nn.Linear(2 * dim, hidden)
@@ -129,7 +131,13 @@ class _EGCLVel(nn.Module):
         self.coord_mlp_vel = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
 
     def forward(
-        self, h: torch.Tensor, x: torch.Tensor, vel: torch.Tensor, edge_attr: torch.Tensor, row: torch.Tensor, col: torch.Tensor
+        self,
+        h: torch.Tensor,
+        x: torch.Tensor,
+        vel: torch.Tensor,
+        edge_attr: torch.Tensor,
+        row: torch.Tensor,
+        col: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n = h.shape[1]
         diff = x[:, row] - x[:, col]  # (B, E, d): x_i - x_j
@@ -167,9 +175,7 @@ class EGNN(nn.Module):
         _check_inputs(loc, vel, charges)
         row, col = _edges(loc.shape[1], loc.device)
         diff = loc[:, row] - loc[:, col]
-        edge_attr = torch.stack(
-            [(charges[:, row] * charges[:, col]).to(loc.dtype), (diff * diff).sum(dim=-1)], dim=-1
-        )
+        edge_attr = torch.stack([(charges[:, row] * charges[:, col]).to(loc.dtype), (diff * diff).sum(dim=-1)], dim=-1)
         h = self.embedding(vel.norm(dim=-1, keepdim=True))
         x = loc
         for layer in self.gcl:

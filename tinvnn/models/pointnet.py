@@ -58,9 +58,13 @@ class FeatureTNet(nn.Module):
         self.channels = channels
         self.encoder = shared_mlp((64, 128, 1024), channels)
         hidden = (
-            nn.Linear(1024, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(),
-            nn.Linear(512, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
-        )  # fmt: skip
+            nn.Linear(1024, 512, bias=False),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Linear(512, 256, bias=False),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
+        )
         last = nn.Linear(256, channels * channels)  # built after the others: the same initialisation
         self.head = nn.Sequential(*hidden, last)
         nn.init.zeros_(last.weight)
@@ -184,4 +188,3 @@ def point_inputs(pos: Tensor, vectors: Tensor | None, features: Tensor | None, i
             f"features {None if features is None else tuple(features.shape)})"
         )
     return x
-

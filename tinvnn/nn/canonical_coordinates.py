@@ -34,7 +34,9 @@ class CanonicalCoordinates(nn.Module):
 
     def forward(self, pos: Tensor, mask: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
         """(N, D) | (B, N, D) [+ mask] | (N_total, D) + batch -> the same shape."""
-        return canonicalize(pos, mask=mask, batch=batch, scale=self.scale, group=self.group, on_ambiguity=self.on_ambiguity)
+        return canonicalize(
+            pos, mask=mask, batch=batch, scale=self.scale, group=self.group, on_ambiguity=self.on_ambiguity
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(group={self.group!r}, scale={self.scale}, on_ambiguity={self.on_ambiguity!r})"

@@ -102,7 +102,9 @@ class FramedWrapper(nn.Module, abc.ABC):
         frames = self.frame_set(pos, mask, batch)
         args = [frames.points]
         if vectors is not None:
-            args.append(frames.frame.to_canonical(frames.repeat(vectors), vector=True, scale=self.scale and self.scale_vectors))
+            args.append(
+                frames.frame.to_canonical(frames.repeat(vectors), vector=True, scale=self.scale and self.scale_vectors)
+            )
         backbone_kwargs = {k: frames.repeat(v) if isinstance(v, Tensor) else v for k, v in backbone_kwargs.items()}
         if mask is not None:
             _check_accepts(self.backbone, "mask")

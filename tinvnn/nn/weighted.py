@@ -67,9 +67,16 @@ class WeightedFrames(FramedWrapper):
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         return weighted_frames(
-            pos, mask=mask, batch=batch, scale=self.scale, group=self.group, threshold=self.threshold,
-            max_frames=self.max_frames, orders=self.orders, draw=self.training and self.train_frames == "draw",
-        )  # fmt: skip
+            pos,
+            mask=mask,
+            batch=batch,
+            scale=self.scale,
+            group=self.group,
+            threshold=self.threshold,
+            max_frames=self.max_frames,
+            orders=self.orders,
+            draw=self.training and self.train_frames == "draw",
+        )
 
     def extra_repr(self) -> str:
         return (

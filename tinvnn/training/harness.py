@@ -90,9 +90,12 @@ class TrainingDiverged(ValueError):
 
 
 _REMOTE_ERRORS: dict[str, type[Exception]] = {
-    "RunDirectoryError": RunDirectoryError, "TrainingDiverged": TrainingDiverged, "ValueError": ValueError,
-    "CheckpointMismatchError": CheckpointMismatchError, "FileNotFoundError": FileNotFoundError,
-}  # fmt: skip
+    "RunDirectoryError": RunDirectoryError,
+    "TrainingDiverged": TrainingDiverged,
+    "ValueError": ValueError,
+    "CheckpointMismatchError": CheckpointMismatchError,
+    "FileNotFoundError": FileNotFoundError,
+}
 
 
 @dataclass
@@ -258,7 +261,9 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
             if rt.world > 1:
                 _broadcast_module(model, buffers_only=True)
             _check_finite_weights(model, epoch)
-            ended = _main_only(rt, partial(_end_epoch, task, model, optimizer, out, epoch, record, history, best, average))
+            ended = _main_only(
+                rt, partial(_end_epoch, task, model, optimizer, out, epoch, record, history, best, average)
+            )
             if rt.is_main:
                 best = ended
                 eta = (time.perf_counter() - run_began) / (epoch + 1 - start) * (stop - epoch - 1)
@@ -286,9 +291,16 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
 
 
 def _end_epoch(
-    task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, out: Path, epoch: int,
-    record: dict[str, Any], history: list[dict[str, Any]], best: dict[str, Any], average: _WeightAverage | None,
-) -> dict[str, Any]:  # fmt: skip
+    task: Task,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    out: Path,
+    epoch: int,
+    record: dict[str, Any],
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    average: _WeightAverage | None,
+) -> dict[str, Any]:
     """Rank 0 after an epoch: evaluate when due (the averaged weights, if any), keep the best,
     append ``record`` to ``history``, write the checkpoints and metrics; return the (new) best record."""
     monitor, mode = task.monitor
@@ -323,7 +335,12 @@ def _check_finite_weights(model: nn.Module, epoch: int) -> None:
 
 
 def _restore(
-    task: Task, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime, average: _WeightAverage | None
+    task: Task,
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rt: Runtime,
+    average: _WeightAverage | None,
 ) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
     payload = load_checkpoint(path, map_location=rt.device)
     stored = read_config(payload, type(task.config), path, what=f"{type(task).__name__} run")
@@ -374,11 +391,15 @@ def _loader(data: TrainData, seed: int, epoch: int, rt: Runtime, options: RunOpt
     sampler.set_epoch(epoch)
     batched = data.batch_size is not None
     return DataLoader(
-        data.dataset, batch_size=data.batch_size, sampler=sampler, drop_last=data.drop_last and batched,
-        num_workers=options.workers, pin_memory=rt.device.type == "cuda",
+        data.dataset,
+        batch_size=data.batch_size,
+        sampler=sampler,
+        drop_last=data.drop_last and batched,
+        num_workers=options.workers,
+        pin_memory=rt.device.type == "cuda",
         # seeds the workers (and spares the global RNG, which an unseeded loader would draw from)
         generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1),
-    )  # fmt: skip
+    )
 
 
 def _train_epoch(
@@ -404,9 +425,13 @@ def _train_epoch(
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         counts = [int(low), int(high)]
     if counts[0] != counts[1]:
-        raise ValueError(f"epoch {epoch + 1}: processes got between {counts[0]} and {counts[1]} batches; a task must give each the same number")
+        raise ValueError(
+            f"epoch {epoch + 1}: processes got between {counts[0]} and {counts[1]} batches; a task must give each the same number"
+        )
     if counts[0] == 0:
-        raise ValueError(f"epoch {epoch + 1}: the task produced no training batches (too little data for the batch size?)")
+        raise ValueError(
+            f"epoch {epoch + 1}: the task produced no training batches (too little data for the batch size?)"
+        )
     model.train()
     sums: dict[str, float] = {}
     window: dict[str, float] = {}
@@ -450,7 +475,11 @@ def _train_epoch(
     record: dict[str, Any] = {"epoch": epoch + 1}
     record.update({k: v / len(batches) for k, v in sums.items()})
     step_times.sort()
-    record.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - began, step_seconds=step_times[len(step_times) // 2])
+    record.update(
+        lr=optimizer.param_groups[0]["lr"],
+        seconds=time.perf_counter() - began,
+        step_seconds=step_times[len(step_times) // 2],
+    )
     return record
 
 
@@ -475,7 +504,10 @@ def _reduce_gradients(model: nn.Module, loss: torch.Tensor, rt: Runtime) -> floa
     ``forward`` per backward); one flat all-reduce after the backward pass works for any call
     pattern."""
     params = [p for p in model.parameters() if p.requires_grad]
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params] + [loss.reshape(1).to(params[0].dtype)])
+    flat = torch.cat(
+        [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+        + [loss.reshape(1).to(params[0].dtype)]
+    )
     dist.all_reduce(flat)
     flat /= rt.world
     offset = 0
@@ -500,11 +532,22 @@ def _improves(value: Any, best: Any, mode: str) -> bool:
 
 
 def _save(
-    path: Path, task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, epoch: int,
-    history: list[dict[str, Any]], best: dict[str, Any], average: _WeightAverage | None,
-) -> None:  # fmt: skip
+    path: Path,
+    task: Task,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    average: _WeightAverage | None,
+) -> None:
     shown = model if average is None else average.model
-    state = {"model": shown.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch}
+    state = {
+        "model": shown.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "epoch": epoch,
+    }
     if average is not None:
         state["raw_model"] = model.state_dict()
     if next(model.parameters()).is_cuda:
@@ -533,10 +576,23 @@ class _WeightAverage:
 
 
 def _write_metrics(
-    out: Path, task: Task, history: list[dict[str, Any]], best: dict[str, Any], *, finished: bool, extra: dict[str, Any] | None = None
+    out: Path,
+    task: Task,
+    history: list[dict[str, Any]],
+    best: dict[str, Any],
+    *,
+    finished: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    payload = {"config": task.config.to_dict(), **task.meta(), "history": history, "best": best,
-               "final": history[-1] if history else {}, "finished": finished, **(extra or {})}  # fmt: skip
+    payload = {
+        "config": task.config.to_dict(),
+        **task.meta(),
+        "history": history,
+        "best": best,
+        "final": history[-1] if history else {},
+        "finished": finished,
+        **(extra or {}),
+    }
     text = json.dumps(json_safe(payload), indent=2, allow_nan=False).encode()
     atomic_write(out / METRICS, lambda handle: handle.write(text))
 
@@ -568,7 +624,13 @@ class _StepLog:
         self.tb = _tensorboard(out)
 
     def write(self, epoch: int, step: int, global_step: int, values: dict[str, float], lr: float) -> None:
-        row = {"epoch": epoch, "step": step, **{k: f"{v:.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "time": f"{time.time():.1f}"}
+        row = {
+            "epoch": epoch,
+            "step": step,
+            **{k: f"{v:.6g}" for k, v in values.items()},
+            "lr": f"{lr:.6g}",
+            "time": f"{time.time():.1f}",
+        }
         if self.columns is None:
             self.columns = list(row)
             csv.DictWriter(self.handle, self.columns).writeheader()

@@ -39,15 +39,37 @@ from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
 from tinvnn.tasks.classification.recipe import load_classifier
 
-__all__ = ["DEFAULT_CLASSIFIER", "POINT_FILE_SUFFIXES", "classify_files", "classify_points", "invariant_subsample", "read_point_file"]
+__all__ = [
+    "DEFAULT_CLASSIFIER",
+    "POINT_FILE_SUFFIXES",
+    "classify_files",
+    "classify_points",
+    "invariant_subsample",
+    "read_point_file",
+]
 
 #: The shipped ModelNet40 classifier (PointNet + Frame Averaging).
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "checkpoints" / "modelnet40_fa.pt"
 POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off", ".obj", ".stl")
 MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
-_PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "i2", "ushort": "u2", "int": "i4", "uint": "u4", "float": "f4",
-              "double": "f8", "int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
-              "uint32": "u4", "float32": "f4", "float64": "f8"}  # fmt: skip
+_PLY_TYPES = {
+    "char": "i1",
+    "uchar": "u1",
+    "short": "i2",
+    "ushort": "u2",
+    "int": "i4",
+    "uint": "u4",
+    "float": "f4",
+    "double": "f8",
+    "int8": "i1",
+    "uint8": "u1",
+    "int16": "i2",
+    "uint16": "u2",
+    "int32": "i4",
+    "uint32": "u4",
+    "float32": "f4",
+    "float64": "f8",
+}
 
 
 def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarray:
@@ -69,7 +91,9 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix not in POINT_FILE_SUFFIXES:
-        raise ValueError(f"{path}: unknown point file type {suffix or '(none)'!r}; expected one of {', '.join(POINT_FILE_SUFFIXES)}")
+        raise ValueError(
+            f"{path}: unknown point file type {suffix or '(none)'!r}; expected one of {', '.join(POINT_FILE_SUFFIXES)}"
+        )
     try:
         points = _READERS[suffix](path, seed)
     except ValueError as err:
@@ -220,8 +244,17 @@ def _read_off(path: Path, seed: int) -> np.ndarray:
     return _surface_or_points(vertices, triangles, seed)
 
 
-_READERS = {".npy": _read_npy, ".npz": _read_npz, ".xyz": _read_text, ".txt": _read_text, ".csv": _read_text,
-            ".ply": _read_mesh, ".obj": _read_mesh, ".stl": _read_mesh, ".off": _read_off}  # fmt: skip
+_READERS = {
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    ".xyz": _read_text,
+    ".txt": _read_text,
+    ".csv": _read_text,
+    ".ply": _read_mesh,
+    ".obj": _read_mesh,
+    ".stl": _read_mesh,
+    ".off": _read_off,
+}
 
 
 def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
@@ -250,7 +283,9 @@ def _unit_ball(points: np.ndarray) -> np.ndarray:
     return centred / radius if radius > 0 else centred
 
 
-def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarray], *, points: int, top: int = 5, seed: int = 0) -> list[list[dict[str, Any]]]:
+def classify_points(
+    model: nn.Module, classes: list[str], clouds: list[np.ndarray], *, points: int, top: int = 5, seed: int = 0
+) -> list[list[dict[str, Any]]]:
     """Top-``top`` classes and probabilities of each cloud (subsampled to ``points``).
 
     Each subsample is centred and scaled into the unit ball in float64 before the model's float32,
@@ -267,7 +302,10 @@ def classify_points(model: nn.Module, classes: list[str], clouds: list[np.ndarra
     with torch.no_grad():
         probs = torch.softmax(model(batch).double(), dim=-1)
     values, indices = probs.topk(min(top, len(classes)), dim=-1)
-    return [[{"class": classes[int(i)], "probability": float(v)} for v, i in zip(vs, ids)] for vs, ids in zip(values, indices)]
+    return [
+        [{"class": classes[int(i)], "probability": float(v)} for v, i in zip(vs, ids)]
+        for vs, ids in zip(values, indices)
+    ]
 
 
 def classify_files(

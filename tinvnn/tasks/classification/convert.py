@@ -134,10 +134,13 @@ def read_hdf5_split(root: str | os.PathLike[str], split: str, *, points: int = 1
     for path in files:
         data, label, normal = _read_h5(h5py, path)
         if data.ndim != 3 or data.shape[2] != 3 or label.shape not in ((len(data),), (len(data), 1)):
-            raise ValueError(f"{path}: expected data (S, P, 3) and label (S,) or (S, 1), got {data.shape} and {label.shape}")
+            raise ValueError(
+                f"{path}: expected data (S, P, 3) and label (S,) or (S, 1), got {data.shape} and {label.shape}"
+            )
         if label.dtype.kind not in "biuf" or not np.isfinite(label).all() or (label != np.round(label)).any():
-            raise ValueError(f"{path}: expected whole-number labels, got {label.dtype} values such as "
-                             f"{_first_bad_label(label)}")
+            raise ValueError(
+                f"{path}: expected whole-number labels, got {label.dtype} values such as {_first_bad_label(label)}"
+            )
         if normal is not None and normal.shape != data.shape:
             raise ValueError(f"{path}: expected normal of shape {data.shape} like data, got {normal.shape}")
         parts.append((data, normal, label.reshape(-1)))
@@ -227,7 +230,9 @@ def read_off(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     lines = [line.split("#", 1)[0].strip() for line in Path(path).read_text().splitlines()]
     lines = [line for line in lines if line]
     if not lines or not lines[0].startswith("OFF"):
-        raise ValueError(f"{path}: not an OFF file (expected a first line 'OFF', got {lines[0][:20] if lines else ''!r})")
+        raise ValueError(
+            f"{path}: not an OFF file (expected a first line 'OFF', got {lines[0][:20] if lines else ''!r})"
+        )
     head, body = lines[0][3:].split(), lines[1:]
     if not head and body:
         head, body = body[0].split(), body[1:]
@@ -298,7 +303,9 @@ def read_off_split(root: str | os.PathLike[str], split: str, *, points: int = 10
     classes = tuple(sorted(p.name for p in root.iterdir() if (p / split).is_dir())) if root.is_dir() else ()
     if not classes:
         raise FileNotFoundError(f"no <class>/{split}/ folders in {root} (expected the ModelNet40 mesh folder)")
-    files = [(label, path) for label, name in enumerate(classes) for path in sorted((root / name / split).glob("*.off"))]
+    files = [
+        (label, path) for label, name in enumerate(classes) for path in sorted((root / name / split).glob("*.off"))
+    ]
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     clouds = []
     for count, (_, path) in enumerate(files, 1):
@@ -397,12 +404,16 @@ def _to_layout(shapes: ShapeSplit, up: str, source: str) -> dict[str, np.ndarray
     """Rotate to z up, centre and scale each shape; the npz arrays, checked."""
     labels = shapes.labels
     if labels.size and (labels.min() < 0 or labels.max() >= len(shapes.classes)):
-        raise ValueError(f"{source}: expected labels in [0, {len(shapes.classes)}), got [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"{source}: expected labels in [0, {len(shapes.classes)}), got [{labels.min()}, {labels.max()}]"
+        )
     points = to_z_up(shapes.points.astype(np.float64), up)
     radius = np.linalg.norm(points - points.mean(axis=-2, keepdims=True), axis=-1).max(axis=-1, initial=0.0)
     bad = ~np.isfinite(points).all(axis=(1, 2)) | ~(radius > 0)
     if bad.any():
-        raise ValueError(f"{source}: {int(bad.sum())} shapes are non-finite or a single point (first: {np.flatnonzero(bad)[:5].tolist()})")
+        raise ValueError(
+            f"{source}: {int(bad.sum())} shapes are non-finite or a single point (first: {np.flatnonzero(bad)[:5].tolist()})"
+        )
     arrays: dict[str, np.ndarray] = {
         "points": normalise_clouds(points).astype(np.float32),
         "labels": labels.astype(np.int64),

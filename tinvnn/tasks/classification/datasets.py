@@ -110,7 +110,9 @@ def _check_points(points: Tensor, source: str) -> None:
         raise ValueError(f"{source}: {int(bad.sum())} clouds contain NaN or inf coordinates (first: {where})")
 
 
-def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None = None, seed: int = 0) -> PointCloudDataset:
+def load_modelnet40(
+    split: str, *, points: int = 1024, root: str | Path | None = None, seed: int = 0
+) -> PointCloudDataset:
     """Load a ModelNet40 split from ``<root>/modelnet40/<split>.npz`` (layout in the module docstring).
 
     Args:
@@ -150,7 +152,9 @@ def load_modelnet40(split: str, *, points: int = 1024, root: str | Path | None =
             raise ValueError(f"{path}: expected integer labels, got dtype {raw_labels.dtype} with non-integer values")
     labels = torch.from_numpy(raw_labels.astype(np.int64))
     if labels.numel() and (labels.min() < 0 or labels.max() >= len(names)):
-        raise ValueError(f"{path}: expected labels in [0, {len(names)}), got [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"{path}: expected labels in [0, {len(names)}), got [{int(labels.min())}, {int(labels.max())}]"
+        )
     cloud = torch.from_numpy(raw_points.astype(np.float32))
     _check_points(cloud, str(path))
     return PointCloudDataset(subsample(cloud, points, seed=seed), labels, names)
@@ -250,18 +254,28 @@ def _pyramid(rng: np.random.Generator, n: int) -> np.ndarray:
     a, b, h = rng.uniform(0.45, 0.6), rng.uniform(0.3, 0.45), rng.uniform(0.6, 1.0)
     base = np.array([[-a, -b, 0], [a, -b, 0], [a, b, 0], [-a, b, 0]])
     apex = np.array([0, 0, h])
-    tris = [[base[i], base[(i + 1) % 4], apex] for i in range(4)] + [[base[0], base[1], base[2]], [base[0], base[2], base[3]]]
+    tris = [[base[i], base[(i + 1) % 4], apex] for i in range(4)] + [
+        [base[0], base[1], base[2]],
+        [base[0], base[2], base[3]],
+    ]
     return sample_triangles(rng, n, np.array(tris))[0]
 
 
 def _tetrahedron(rng: np.random.Generator, n: int) -> np.ndarray:
     s = rng.uniform([0.8, 0.5, 0.4], [1.0, 0.7, 0.6])
     v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float) * s
-    return sample_triangles(rng, n, np.array([[v[i], v[j], v[k]] for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))]))[0]
+    return sample_triangles(
+        rng, n, np.array([[v[i], v[j], v[k]] for i, j, k in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))])
+    )[0]
 
 
 def _helix(rng: np.random.Generator, n: int) -> np.ndarray:
-    radius, turns, height, tube = rng.uniform(0.3, 0.45), rng.uniform(2.0, 3.5), rng.uniform(1.0, 1.6), rng.uniform(0.04, 0.08)
+    radius, turns, height, tube = (
+        rng.uniform(0.3, 0.45),
+        rng.uniform(2.0, 3.5),
+        rng.uniform(1.0, 1.6),
+        rng.uniform(0.04, 0.08),
+    )
     t = rng.uniform(0, 2 * math.pi * turns, n)
     centre = np.stack([radius * np.cos(t), radius * np.sin(t), height * t / t.max()], axis=1)
     return centre + tube * _ball_dirs(rng, n)
@@ -291,11 +305,17 @@ def _hourglass(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _cross(rng: np.random.Generator, n: int) -> np.ndarray:
     lx, ly, lz, w = rng.uniform(0.6, 0.8), rng.uniform(0.35, 0.55), rng.uniform(0.15, 0.3), rng.uniform(0.05, 0.1)
-    return sample_triangles(rng, n, np.concatenate([
-        _box_tris(np.array([-lx, -w, -w]), np.array([lx, w, w])),
-        _box_tris(np.array([-w, -ly, -w]), np.array([w, ly, w])),
-        _box_tris(np.array([-w, -w, -lz]), np.array([w, w, lz])),
-    ]))[0]  # fmt: skip
+    return sample_triangles(
+        rng,
+        n,
+        np.concatenate(
+            [
+                _box_tris(np.array([-lx, -w, -w]), np.array([lx, w, w])),
+                _box_tris(np.array([-w, -ly, -w]), np.array([w, ly, w])),
+                _box_tris(np.array([-w, -w, -lz]), np.array([w, w, lz])),
+            ]
+        ),
+    )[0]
 
 
 def _mug(rng: np.random.Generator, n: int) -> np.ndarray:

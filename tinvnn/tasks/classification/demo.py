@@ -65,14 +65,28 @@ def plan_demo(root: str | Path | None = None, *, epochs: int | None = None) -> D
     modelnet = data_dir(root) / "modelnet40"
     if (modelnet / "train.npz").is_file() and (modelnet / "test.npz").is_file():
         e = epochs or 10
-        return DemoPlan("modelnet40", 128, 80, 10, e, 128,
-                        f"ModelNet40 from {modelnet}: a subset to fit the demo's few minutes on 2 CPU cores "
-                        f"(up to 80 training and 10 test clouds per class, 128 points per cloud, {e} epochs); "
-                        "the full benchmark is benchmarks/bench_modelnet.py")  # fmt: skip
+        return DemoPlan(
+            "modelnet40",
+            128,
+            80,
+            10,
+            e,
+            128,
+            f"ModelNet40 from {modelnet}: a subset to fit the demo's few minutes on 2 CPU cores "
+            f"(up to 80 training and 10 test clouds per class, 128 points per cloud, {e} epochs); "
+            "the full benchmark is benchmarks/bench_modelnet.py",
+        )
     e = epochs or 8
-    return DemoPlan("synthetic", 256, 40, 20, e, 128,
-                    f"embedded synthetic shapes (12 classes, 40 training and 20 test clouds per class, "
-                    f"256 points, {e} epochs); no ModelNet40 found in {modelnet}")  # fmt: skip
+    return DemoPlan(
+        "synthetic",
+        256,
+        40,
+        20,
+        e,
+        128,
+        f"embedded synthetic shapes (12 classes, 40 training and 20 test clouds per class, "
+        f"256 points, {e} epochs); no ModelNet40 found in {modelnet}",
+    )
 
 
 #: The demo's models: table name -> classification method.
@@ -114,10 +128,20 @@ def run_demo(
     for name, method in DEMO_METHODS.items():
         print(f"training PointNet '{name}' (train protocol z) ...", flush=True)
         config = ClassifierTrainConfig(
-            method=method, dataset=plan.dataset, data_dir=None if root is None else str(root), points=plan.points,
-            per_class=plan.per_class, test_per_class=plan.test_per_class, train_protocol="z", test_protocol="SO3",
-            epochs=plan.epochs, batch_size=32, lr=2e-3, width=plan.width, eval_every=plan.epochs,
-        )  # fmt: skip
+            method=method,
+            dataset=plan.dataset,
+            data_dir=None if root is None else str(root),
+            points=plan.points,
+            per_class=plan.per_class,
+            test_per_class=plan.test_per_class,
+            train_protocol="z",
+            test_protocol="SO3",
+            epochs=plan.epochs,
+            batch_size=32,
+            lr=2e-3,
+            width=plan.width,
+            eval_every=plan.epochs,
+        )
         options = RunOptions(out=str(out / name), device=device, progress=progress, overwrite=True)  # reruns afresh
         train(config, options)
         model, _, _ = load_classifier(out / name / "checkpoint.pt", resolve_device(device))
@@ -130,8 +154,10 @@ def run_demo(
     print()
     print(format_table(rows))
     print()
-    print("invariance error: max relative change of the logits under random rotations/reflections, "
-          "scaling, translation and point permutation (tinvnn.check_invariance, float64)")  # fmt: skip
+    print(
+        "invariance error: max relative change of the logits under random rotations/reflections, "
+        "scaling, translation and point permutation (tinvnn.check_invariance, float64)"
+    )
     print(f"angle sweep (accuracy vs rotation about a random axis): {png}")
     result = {"plan": plan.__dict__, "models": rows, "sweep": {"angles_deg": ANGLES, "accuracy": curves}}
     (out / "demo.json").write_text(json.dumps(result, indent=2))

@@ -46,19 +46,23 @@ def teacher_logits(
     """
     model, config, meta = load_classifier(path)
     if config["method"] not in INVARIANT_METHODS:
-        raise ValueError(f"teacher: {path} is a {config['method']!r} model, not exactly invariant; expected one of {INVARIANT_METHODS}")
+        raise ValueError(
+            f"teacher: {path} is a {config['method']!r} model, not exactly invariant; expected one of {INVARIANT_METHODS}"
+        )
     if config["group"] == "SO" and protocol.rotation == "O3":
-        raise ValueError(f"teacher: {path} is invariant to rotations only (group SO), but the training protocol {protocol} reflects")
+        raise ValueError(
+            f"teacher: {path} is invariant to rotations only (group SO), but the training protocol {protocol} reflects"
+        )
     if list(meta["classes"]) != list(data.classes):
-        raise ValueError(f"teacher: {path} was trained on other classes than the training data ({len(meta['classes'])} vs {len(data.classes)}, or another order)")
+        raise ValueError(
+            f"teacher: {path} was trained on other classes than the training data ({len(meta['classes'])} vs {len(data.classes)}, or another order)"
+        )
     log.info("teacher %s: logits of %d training clouds", path, len(data))
     with torch.no_grad():
         return predict(model, data.points, batch_size=batch_size)
 
 
-def distillation_loss(
-    logits: Tensor, labels: Tensor, teacher: Tensor, *, weight: float, temperature: float
-) -> Tensor:
+def distillation_loss(logits: Tensor, labels: Tensor, teacher: Tensor, *, weight: float, temperature: float) -> Tensor:
     """``(1 - weight) * CE(logits, labels) + weight * T^2 * KL(softmax(teacher / T) || softmax(logits / T))``.
 
     The T^2 factor keeps the gradient of the soft term on the scale of the hard one (Hinton et
@@ -67,5 +71,10 @@ def distillation_loss(
     Shape:
         logits (B, C), labels (B,) int64, teacher (B, C) -> scalar.
     """
-    soft = kl_div(log_softmax(logits / temperature, -1), log_softmax(teacher / temperature, -1), reduction="batchmean", log_target=True)
+    soft = kl_div(
+        log_softmax(logits / temperature, -1),
+        log_softmax(teacher / temperature, -1),
+        reduction="batchmean",
+        log_target=True,
+    )
     return (1.0 - weight) * cross_entropy(logits, labels) + weight * temperature**2 * soft

@@ -41,7 +41,9 @@ def predict(model: nn.Module, points: Tensor, *, batch_size: int = 64) -> Tensor
     """
     model.eval()
     device = next(model.parameters()).device
-    out = torch.cat([model(points[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(points), batch_size)])
+    out = torch.cat(
+        [model(points[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(points), batch_size)]
+    )
     if not bool(torch.isfinite(out).all()):
         raise ValueError("the model returned NaN or Inf logits (diverged or damaged weights): no accuracy to report")
     return out

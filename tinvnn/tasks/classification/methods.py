@@ -132,12 +132,18 @@ def wrap_backbone(
         return LearnedPose(backbone, group=group)
     if method in WEIGHTED_METHODS:
         train_frames = "draw" if method == "weighted_draw" else "average"
-        return WeightedFrames(backbone, group=group, threshold=threshold, max_frames=max_frames, train_frames=train_frames)
+        return WeightedFrames(
+            backbone, group=group, threshold=threshold, max_frames=max_frames, train_frames=train_frames
+        )
     return TinvWrapper(backbone, group=group, sign_augment=sign_augment)
 
 
 def check_method_options(
-    method: str, *, sign_augment: bool = False, threshold: float = DEFAULT_THRESHOLD, max_frames: int = DEFAULT_MAX_FRAMES
+    method: str,
+    *,
+    sign_augment: bool = False,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> None:
     """Raise unless each method-specific option is at its default or ``method`` has it.
 

@@ -82,9 +82,7 @@ def parse_protocol(text: str) -> Protocol:
     rotation, *extras = text.split("+")
     unknown = set(extras) - {"scale", "translate"}
     if unknown or len(set(extras)) != len(extras):
-        raise ValueError(
-            f"bad protocol {text!r}: expected ROTATION[+scale][+translate] with ROTATION in {ROTATIONS}"
-        )
+        raise ValueError(f"bad protocol {text!r}: expected ROTATION[+scale][+translate] with ROTATION in {ROTATIONS}")
     return Protocol(rotation, "scale" in extras, "translate" in extras)
 
 

@@ -71,8 +71,9 @@ class ClassifierConfig(Config):
                 raise ValueError(f"unknown {name} {value!r}; expected one of {valid}")
         for name in ("points", "width", "k"):
             check_positive_int(getattr(self, name), name)
-        check_method_options(self.method, sign_augment=self.sign_augment, threshold=self.threshold,
-                             max_frames=self.max_frames)  # fmt: skip
+        check_method_options(
+            self.method, sign_augment=self.sign_augment, threshold=self.threshold, max_frames=self.max_frames
+        )
         if self.backbone == "dgcnn" and self.k >= self.points:
             raise ValueError(f"k: expected fewer DGCNN neighbours than points per cloud ({self.points}), got {self.k}")
 
@@ -138,10 +139,17 @@ def build_classifier(config: ClassifierConfig, num_classes: int) -> nn.Module:
     Shape:
         the returned module maps points (B, N, 3) -> logits (B, num_classes).
     """
-    backbone = build_backbone(config.backbone, num_classes, width=config.width, k=config.k,
-                              feature_transform=config.feature_transform)  # fmt: skip
-    return wrap_backbone(config.method, backbone, group=config.group, sign_augment=config.sign_augment,
-                         threshold=config.threshold, max_frames=config.max_frames)  # fmt: skip
+    backbone = build_backbone(
+        config.backbone, num_classes, width=config.width, k=config.k, feature_transform=config.feature_transform
+    )
+    return wrap_backbone(
+        config.method,
+        backbone,
+        group=config.group,
+        sign_augment=config.sign_augment,
+        threshold=config.threshold,
+        max_frames=config.max_frames,
+    )
 
 
 def load_classifier(

@@ -97,5 +97,7 @@ def save_sweep(
     fig.savefig(png, dpi=120)
     plt.close(fig)
     js = png.with_suffix(".json")
-    js.write_text(json.dumps({"title": title, "chance": chance, "angles_deg": angles_deg, "accuracy": curves}, indent=2))
+    js.write_text(
+        json.dumps({"title": title, "chance": chance, "angles_deg": angles_deg, "accuracy": curves}, indent=2)
+    )
     return png, js

@@ -48,7 +48,9 @@ class ClassificationTask(Task):
         self.train_protocol = parse_protocol(config.train_protocol)
         self.test_protocol = parse_protocol(config.test_protocol)
         self.augmentation = train_augmentation(config.method, config.group)
-        self.teacher = None if config.teacher is None else teacher_logits(config.teacher, self.train_set, self.train_protocol)
+        self.teacher = (
+            None if config.teacher is None else teacher_logits(config.teacher, self.train_set, self.train_protocol)
+        )
 
     def _load(self, split: str, per_class: int | None) -> PointCloudDataset:
         c = self.config
@@ -131,5 +133,11 @@ def train(config: ClassifierTrainConfig, options: RunOptions | None = None) -> d
     """
     task = ClassificationTask(config)
     result = fit(task, options)
-    return {"config": config.to_dict(), **task.meta(), "history": result.history, "best": result.best,
-            "final": result.final, **result.extra}  # fmt: skip
+    return {
+        "config": config.to_dict(),
+        **task.meta(),
+        "history": result.history,
+        "best": result.best,
+        "final": result.final,
+        **result.extra,
+    }

@@ -118,7 +118,11 @@ def trajectory_cache_path(split: str, config: NBodyConfig, root: str | os.PathLi
 def _generate(split: str, config: NBodyConfig) -> dict[str, np.ndarray]:
     child = np.random.SeedSequence(config.seed).spawn(len(SPLITS))[SPLITS.index(split)]
     traj = simulate_charged(config.sizes()[split], np.random.default_rng(child), config.system)
-    return {"loc": traj.loc.astype(np.float32), "vel": traj.vel.astype(np.float32), "charges": traj.charges.astype(np.float32)}
+    return {
+        "loc": traj.loc.astype(np.float32),
+        "vel": traj.vel.astype(np.float32),
+        "charges": traj.charges.astype(np.float32),
+    }
 
 
 def _load_or_generate(split: str, config: NBodyConfig, root: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
@@ -129,7 +133,9 @@ def _load_or_generate(split: str, config: NBodyConfig, root: str | os.PathLike[s
                 return {k: data[k] for k in ("loc", "vel", "charges")}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             # the cache is derived data: a damaged file is regenerated, never trusted
-            log.warning("cached n-body split %s is unreadable (%s: %s); generating it again", path, type(err).__name__, err)
+            log.warning(
+                "cached n-body split %s is unreadable (%s: %s); generating it again", path, type(err).__name__, err
+            )
     log.info("generating %d n-body systems (%s split) into %s", config.sizes()[split], split, path)
     arrays = _generate(split, config)
     atomic_write(path, lambda handle: np.savez(handle, loc=arrays["loc"], vel=arrays["vel"], charges=arrays["charges"]))

@@ -60,8 +60,16 @@ def equivariance_errors(
         return out
 
     report = check_equivariance(
-        predict, loc, output="point", vectors=vel, group=group, scale=False, translate=True,
-        permute=False, trials=trials, seed=seed,
+        predict,
+        loc,
+        output="point",
+        vectors=vel,
+        group=group,
+        scale=False,
+        translate=True,
+        permute=False,
+        trials=trials,
+        seed=seed,
     )
     gen = torch.Generator().manual_seed(seed)
     worst = 0.0

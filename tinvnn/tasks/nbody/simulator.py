@@ -85,9 +85,7 @@ class ChargedSystem:
                 f"got n_steps={self.n_steps}, sample_every={self.sample_every}"
             )
         if self.n_steps % self.sample_every:
-            raise ValueError(
-                f"n_steps: expected a multiple of sample_every={self.sample_every}, got {self.n_steps}"
-            )
+            raise ValueError(f"n_steps: expected a multiple of sample_every={self.sample_every}, got {self.n_steps}")
 
     @property
     def n_frames(self) -> int:
@@ -135,7 +133,9 @@ def coulomb_forces(
     return forces
 
 
-def total_energy(loc: np.ndarray, vel: np.ndarray, charges: np.ndarray, *, interaction_strength: float = 1.0) -> np.ndarray:
+def total_energy(
+    loc: np.ndarray, vel: np.ndarray, charges: np.ndarray, *, interaction_strength: float = 1.0
+) -> np.ndarray:
     """Kinetic plus potential energy ``sum |v|^2 / 2 + k sum_{i<j} q_i q_j / |x_i - x_j|``.
 
     Shape:

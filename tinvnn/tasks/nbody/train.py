@@ -26,6 +26,7 @@ from tinvnn.training import BEST, EpochContext, RunOptions, Task, TrainData, fit
 
 __all__ = ["NBodyTask", "TrainResult", "train_nbody"]
 
+
 @dataclass
 class TrainResult:
     """What a run achieved.
@@ -102,17 +103,26 @@ def train_nbody(
     best = run.best
     if not best:
         if not any("val_mse" in r for r in run.history):
-            raise ValueError(f"the run in {run.out} stopped before its first validation (every {config.eval_every} epochs): no best model yet; resume it")
-        raise ValueError(f"training diverged: expected a finite validation MSE, got {run.final.get('val_mse')} at every validation")
+            raise ValueError(
+                f"the run in {run.out} stopped before its first validation (every {config.eval_every} epochs): no best model yet; resume it"
+            )
+        raise ValueError(
+            f"training diverged: expected a finite validation MSE, got {run.final.get('val_mse')} at every validation"
+        )
     model = run.model
-    model.load_state_dict(load_checkpoint(Path(run.out) / BEST, map_location=next(model.parameters()).device)["state"]["model"])
+    model.load_state_dict(
+        load_checkpoint(Path(run.out) / BEST, map_location=next(model.parameters()).device)["state"]["model"]
+    )
     model.eval()
     history = [(r["epoch"], r["loss"], r["val_mse"]) for r in run.history if "val_mse" in r]
     result = TrainResult(
-        best_epoch=best["epoch"], best_val_mse=best["val_mse"], test_mse=best["test_mse"],
+        best_epoch=best["epoch"],
+        best_val_mse=best["val_mse"],
+        test_mse=best["test_mse"],
         seconds_per_step=_median([r["step_seconds"] for r in run.history]),
-        train_seconds=sum(r["seconds"] for r in run.history), history=history,
-    )  # fmt: skip
+        train_seconds=sum(r["seconds"] for r in run.history),
+        history=history,
+    )
     return model, result
 
 

@@ -59,7 +59,9 @@ def _read_cache(path: Path, num: int) -> Tensor | None:
 def reference_lengths(coords: Tensor, *, runs: int = 1, precision: float = 1e6, cache: bool = True) -> Tensor:
     """LKH-3 reference lengths (B,) float64 of Euclidean instances (B, N, 2), cached on disk."""
     coords = coords.double().contiguous()
-    key = hashlib.sha256(coords.numpy().tobytes() + f"{tuple(coords.shape)}-{runs}-{precision}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(coords.numpy().tobytes() + f"{tuple(coords.shape)}-{runs}-{precision}".encode()).hexdigest()[
+        :24
+    ]
     path = cache_dir() / "tsp_reference" / f"{key}.pt"
     if cache and path.is_file():
         cached = _read_cache(path, len(coords))

@@ -62,7 +62,12 @@ def evaluate_test_set(
     for name in transforms:
         moved, factor, _ = apply_transform(name, coords, seed=seed)
         _, lengths = decode_tours(
-            model, variant, moved, decode=decoding.decode, samples=decoding.samples, two_opt=decoding.two_opt,
+            model,
+            variant,
+            moved,
+            decode=decoding.decode,
+            samples=decoding.samples,
+            two_opt=decoding.two_opt,
             generator=torch.Generator().manual_seed(seed),
         )
         gaps = gap_percent(lengths, reference * factor)
@@ -123,7 +128,12 @@ def evaluate_tsplib(
             planar = torch.from_numpy(planar_coordinates(inst))[None]
             moved, _, order = apply_transform(transform, planar, seed=seed)
             tours, _ = decode_tours(
-                model, variant, moved, decode=decoding.decode, samples=decoding.samples, two_opt=decoding.two_opt,
+                model,
+                variant,
+                moved,
+                decode=decoding.decode,
+                samples=decoding.samples,
+                two_opt=decoding.two_opt,
                 generator=torch.Generator().manual_seed(seed),
             )
             tour = order.gather(1, tours)[0].numpy()

@@ -72,11 +72,23 @@ class AttentionConfig(Config):
                 f"{self.variant} adds test-time views to another model; train variant "
                 f"{get_variant(self.variant).trains_as!r}"
             )
-        for name in ("num_cities", "embed_dim", "num_layers", "num_heads", "ff_dim", "batch_size", "steps",
-                     "steps_per_epoch", "eval_every", "val_instances"):  # fmt: skip
+        for name in (
+            "num_cities",
+            "embed_dim",
+            "num_layers",
+            "num_heads",
+            "ff_dim",
+            "batch_size",
+            "steps",
+            "steps_per_epoch",
+            "eval_every",
+            "val_instances",
+        ):
             check_positive_int(getattr(self, name), name)
         if self.steps % self.steps_per_epoch:
-            raise ValueError(f"steps: expected a multiple of steps_per_epoch ({self.steps_per_epoch}), got {self.steps}")
+            raise ValueError(
+                f"steps: expected a multiple of steps_per_epoch ({self.steps_per_epoch}), got {self.steps}"
+            )
         if self.num_cities < 3:
             raise ValueError(f"num_cities: expected at least 3 cities, got {self.num_cities}")
         check_number(self.lr, "lr", positive=True)

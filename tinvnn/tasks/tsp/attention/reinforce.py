@@ -69,7 +69,9 @@ class ReinforceTask(Task):
     def training_step(self, model: nn.Module, batch: int, ctx: EpochContext) -> tuple[Tensor, dict[str, float]]:
         c, g = self.config, ctx.generator
         # every process draws the same instances and takes its share, so the data do not depend on the process count
-        coords = uniform_instances(c.batch_size * ctx.world, c.num_cities, generator=g, dtype=torch.float64)[ctx.rank :: ctx.world]
+        coords = uniform_instances(c.batch_size * ctx.world, c.num_cities, generator=g, dtype=torch.float64)[
+            ctx.rank :: ctx.world
+        ]
         inputs = self.variant.train_input(coords, g).to(ctx.device)
         starts = torch.arange(c.num_cities, device=ctx.device).expand(len(coords), c.num_cities)
         policy: AttentionTSP = model  # type: ignore[assignment]

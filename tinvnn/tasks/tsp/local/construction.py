@@ -138,7 +138,9 @@ def construct_tours(
     dtype = next(model.parameters()).dtype
     features = model.embed.in_features
     if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
-        raise ValueError(f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}")
+        raise ValueError(
+            f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}"
+        )
     neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()
     start_xy = points[tours[:, 0]]

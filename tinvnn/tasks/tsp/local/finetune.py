@@ -59,7 +59,9 @@ def _init_path(config: LocalReinforceConfig) -> Path:
     return Path(config.init or DEFAULT_LOCAL_CHECKPOINT)
 
 
-def reinforce_loss(model: LocalScorer, coords: np.ndarray, starts: np.ndarray, *, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def reinforce_loss(
+    model: LocalScorer, coords: np.ndarray, starts: np.ndarray, *, k: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """POMO-baseline REINFORCE loss of ``len(starts)`` sampled rollouts on one instance.
 
     Args:
@@ -73,8 +75,15 @@ def reinforce_loss(model: LocalScorer, coords: np.ndarray, starts: np.ndarray, *
         ``(loss, lengths)``: the scalar loss (with gradients) and the (S,) rollout lengths.
     """
     steps: list[tuple[Tensor, Tensor, Tensor]] = []
-    tours = construct_tours(model, coords, starts.tolist(), k=k, sample=True, generator=generator,
-                            on_step=lambda *state: steps.append(state))  # fmt: skip
+    tours = construct_tours(
+        model,
+        coords,
+        starts.tolist(),
+        k=k,
+        sample=True,
+        generator=generator,
+        on_step=lambda *state: steps.append(state),
+    )
     model.train()
     lengths = tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tours)[None])[0]
     advantage = ((lengths - lengths.mean()) / lengths.mean()).to(next(model.parameters()).dtype)
@@ -168,8 +177,15 @@ def export_finetuned(run_checkpoint: Path, out: Path) -> Path:
     # k they were fine-tuned with until a sweep (benchmarks/bench_tsp_inference_k.py) says otherwise
     kept = {key: value for key, value in init["meta"].items() if not key.startswith(INFERENCE_K_KEY)}
     run_k = payload["meta"].get("k")
-    meta = {**kept, "finetune": {**payload["meta"], "config": config.to_dict(), "epoch": payload["state"]["epoch"],
-                                 "source": run_checkpoint.name}}  # fmt: skip
+    meta = {
+        **kept,
+        "finetune": {
+            **payload["meta"],
+            "config": config.to_dict(),
+            "epoch": payload["state"]["epoch"],
+            "source": run_checkpoint.name,
+        },
+    }
     if run_k is not None:
         meta[INFERENCE_K_KEY] = int(run_k)
     return save_checkpoint(out, {"model": payload["state"]["model"]}, init["config"], meta)

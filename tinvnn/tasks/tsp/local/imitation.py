@@ -336,7 +336,12 @@ def validation_instances(num: int) -> Tensor:
     """``num`` instances of 200 cities, families in turn: (num, 200, 2) float64."""
     generator = torch.Generator().manual_seed(_VAL_SEED)
     names = list(FAMILIES)
-    return torch.stack([FAMILIES[names[i % len(names)]](1, _VAL_CITIES, generator=generator, dtype=torch.float64)[0] for i in range(num)])
+    return torch.stack(
+        [
+            FAMILIES[names[i % len(names)]](1, _VAL_CITIES, generator=generator, dtype=torch.float64)[0]
+            for i in range(num)
+        ]
+    )
 
 
 def greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) -> float:
@@ -344,7 +349,9 @@ def greedy_gap(model: LocalScorer, coords: Tensor, reference: Tensor, k: int) ->
 
     Leaves ``model`` in training mode (it runs inside the harness's evaluation).
     """
-    tours = torch.stack([torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0]) for c in coords])
+    tours = torch.stack(
+        [torch.from_numpy(construct_tours(model, c.numpy(), invariant_starts(c.numpy(), 1), k=k)[0]) for c in coords]
+    )
     model.train()
     return float(100.0 * (tour_length(coords, tours) / reference - 1.0).mean())
 
@@ -382,7 +389,11 @@ class ImitationTask(Task):
         super().__init__(config)
         self.config: ImitationConfig = config
         if data is None:
-            dagger = [item for policy, count in dagger_label_sets(config) for item in load_dagger(policy, count, seed=config.seed)]
+            dagger = [
+                item
+                for policy, count in dagger_label_sets(config)
+                for item in load_dagger(policy, count, seed=config.seed)
+            ]
             data = ImitationData(
                 load_tours(config.rounds),
                 k=config.k,
@@ -393,7 +404,9 @@ class ImitationTask(Task):
                 context=config.context,
             )
         if (data.view.context is not None) != config.context:
-            raise ValueError(f"data: states {'with' if data.view.context is not None else 'without'} context for a run with context={config.context}")
+            raise ValueError(
+                f"data: states {'with' if data.view.context is not None else 'without'} context for a run with context={config.context}"
+            )
         self.data = data
         tours = torch.flatten(torch.nonzero(data.source < 0))
         if len(tours) <= config.val_states:
@@ -406,8 +419,11 @@ class ImitationTask(Task):
         self.val_coords = validation_instances(config.val_instances) if config.val_instances else None
         log.info(
             "%d states, %d of them DAgger (%d skipped: next city not among the %d candidates)",
-            len(data), int((data.source >= 0).sum()), data.skipped, config.k,
-        )  # fmt: skip
+            len(data),
+            int((data.source >= 0).sum()),
+            data.skipped,
+            config.k,
+        )
 
     @property
     def eval_every(self) -> int:
@@ -421,7 +437,9 @@ class ImitationTask(Task):
         if self.config.init is not None:
             payload = load_checkpoint(self.config.init)
             stored = read_config(payload, ImitationConfig, self.config.init, what="local TSP policy")
-            check_config(self.config.init, stored, self.config, ignore=[f for f in self.config.to_dict() if f not in _SHAPE])
+            check_config(
+                self.config.init, stored, self.config, ignore=[f for f in self.config.to_dict() if f not in _SHAPE]
+            )
             if self.config.context and not stored.context:
                 payload = _with_context_inputs(payload)
             elif stored.context and not self.config.context:
@@ -457,11 +475,20 @@ class ImitationTask(Task):
         if len(self.dagger_val_rows):
             out["val_accuracy_dagger"] = _accuracy(model, self.data, self.dagger_val_rows)  # type: ignore[arg-type]
         if self.val_coords is not None:
-            out["val_greedy_gap"] = greedy_gap(model, self.val_coords, reference_lengths(self.val_coords), self.config.k)  # type: ignore[arg-type]
+            out["val_greedy_gap"] = greedy_gap(
+                model,  # type: ignore[arg-type]
+                self.val_coords,
+                reference_lengths(self.val_coords),
+                self.config.k,
+            )
         return out
 
     def meta(self) -> dict[str, Any]:
-        return {"states": len(self.data), "dagger_states": int((self.data.source >= 0).sum()), "skipped": self.data.skipped}
+        return {
+            "states": len(self.data),
+            "dagger_states": int((self.data.source >= 0).sum()),
+            "skipped": self.data.skipped,
+        }
 
 
 class _StateBatches(Dataset[tuple[LocalView, Tensor]]):
@@ -477,7 +504,9 @@ class _StateBatches(Dataset[tuple[LocalView, Tensor]]):
         return self.data.batch(self.rows[k])
 
 
-def train_imitation(config: ImitationConfig, options: RunOptions | None = None, *, data: ImitationData | None = None) -> nn.Module:
+def train_imitation(
+    config: ImitationConfig, options: RunOptions | None = None, *, data: ImitationData | None = None
+) -> nn.Module:
     """Train the scorer by imitation under the run harness (see :class:`ImitationTask`).
 
     Args:

@@ -67,7 +67,9 @@ class ImitationConfig(Config):
     sign_augment: float = option(0.5, "probability of random signs of the canonical axes per training state")
     val_states: int = option(20_000, "held-out states for the accuracy after each epoch")
     seed: int = option(0, "seed of tours, states and training")
-    init: str | None = option(None, "start from the weights of this local-policy file (fine-tuning; DAgger rolls it out)")
+    init: str | None = option(
+        None, "start from the weights of this local-policy file (fine-tuning; DAgger rolls it out)"
+    )
     dagger_instances: int = option(
         0, "instances labelled by DAgger on the greedy rollouts of --init (tinvnn.tasks.tsp.local.dagger; 0: none)"
     )
@@ -83,7 +85,11 @@ class ImitationConfig(Config):
     )
 
     def __post_init__(self) -> None:
-        if min(self.dagger_instances, self.val_instances) < 0 or self.dagger_steps < 1 or not 0.0 <= self.dagger_weight <= 1.0:
+        if (
+            min(self.dagger_instances, self.val_instances) < 0
+            or self.dagger_steps < 1
+            or not 0.0 <= self.dagger_weight <= 1.0
+        ):
             raise ValueError(
                 "expected dagger_instances >= 0, val_instances >= 0, dagger_steps >= 1, 0 <= dagger_weight <= 1; got "
                 f"{self.dagger_instances}, {self.val_instances}, {self.dagger_steps}, {self.dagger_weight}"
@@ -115,7 +121,9 @@ def build_scorer(config: ImitationConfig) -> LocalScorer:
 class LocalReinforceConfig(Config):
     """Settings of a reinforcement fine-tuning run (stored in the checkpoint)."""
 
-    init: str | None = option(None, "local-policy file to fine-tune (None: the shipped tinvnn/checkpoints/tsp_local.pt)")
+    init: str | None = option(
+        None, "local-policy file to fine-tune (None: the shipped tinvnn/checkpoints/tsp_local.pt)"
+    )
     min_cities: int = option(100, "smallest training instance")
     max_cities: int = option(200, "largest training instance (sizes drawn uniformly in between)")
     starts: int = option(8, "sampled rollouts per instance, each from its own random start city (the baseline's group)")
@@ -124,7 +132,9 @@ class LocalReinforceConfig(Config):
     steps_per_epoch: int = option(100, "training instances (one gradient step each) per epoch")
     grad_clip: float = option(1.0, "gradient-norm clip")
     k: int | None = option(None, "candidate slots of the rollouts and the validation (None: the init's inference k)")
-    ema: float = option(0.0, "per-step decay of a moving average of the weights, which is validated, saved and exported (0: none)")
+    ema: float = option(
+        0.0, "per-step decay of a moving average of the weights, which is validated, saved and exported (0: none)"
+    )
     val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
     seed: int = option(0, "seed of the instances, start cities and sampling")
 

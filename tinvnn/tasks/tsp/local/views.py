@@ -83,9 +83,13 @@ class LocalView:
         """The same view on ``device``."""
         context = None if self.context is None else self.context.to(device)
         return LocalView(
-            self.current.to(device), self.start.to(device), self.candidates.to(device), self.valid.to(device),
-            self.complete.to(device), context,
-        )  # fmt: skip
+            self.current.to(device),
+            self.start.to(device),
+            self.candidates.to(device),
+            self.valid.to(device),
+            self.complete.to(device),
+            context,
+        )
 
 
 def neighbour_table(coords: np.ndarray, m: int = CONTEXT_NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
