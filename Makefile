@@ -20,9 +20,10 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/tinvnn demo
 
-# The linter and the type check (configured in pyproject.toml) run before the tests.
+# The formatter check, the linter and the type check (configured in pyproject.toml) run before the tests.
 test: venv
-	$(BIN)/ruff check tinvnn
+	$(BIN)/ruff format --check tinvnn tests benchmarks
+	$(BIN)/ruff check tinvnn tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

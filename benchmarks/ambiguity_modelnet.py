@@ -88,10 +88,12 @@ def main() -> None:
     print("fraction with relative eigen-gap below:", {k: f"{v:.2%}" for k, v in table["gap_below"].items()})
     print("fraction with sign margin below:      ", {k: f"{v:.2%}" for k, v in table["sign_margin_below"].items()})
     print(
-        f"tie rule used (gap < 1e-3): {table['tie_rule_used']:.2%}; flagged ambiguous at defaults: {table['ambiguous_default']:.2%}"
+        f"tie rule used (gap < 1e-3): {table['tie_rule_used']:.2%}; "
+        f"flagged ambiguous at defaults: {table['ambiguous_default']:.2%}"
     )
     print(
-        f"shapes with sign margin < {args.margin:g} that are mirror-symmetric under that flip: {table['small_margin_symmetric']:.0%} of {len(idx)}"
+        f"shapes with sign margin < {args.margin:g} that are mirror-symmetric under that flip: "
+        f"{table['small_margin_symmetric']:.0%} of {len(idx)}"
     )
     print("classes with most gap < 1e-2:", table["small_gap_classes"])
     print("classes with most sign margin < 1e-2:", table["small_sign_margin_classes"])

@@ -118,7 +118,8 @@ def naive_study(args: argparse.Namespace) -> list[dict]:
         rows.append(result)
         print(
             f"N={n:5d}  tinvnn {result['tinvnn']['seconds_per_cloud'] * 1e3:8.4f} ms/cloud "
-            f"(peak {result['tinvnn']['peak_mib']:7.1f} MiB)  naive MDS {result['naive']['seconds_per_cloud'] * 1e3:10.2f} ms/cloud "
+            f"(peak {result['tinvnn']['peak_mib']:7.1f} MiB)  "
+            f"naive MDS {result['naive']['seconds_per_cloud'] * 1e3:10.2f} ms/cloud "
             f"(peak {result['naive']['peak_mib']:7.1f} MiB)  speed-up x{result['speedup']:,.0f}",
             flush=True,
         )

@@ -80,7 +80,8 @@ def main() -> None:
     for task in ("tsp", "nbody"):
         ratios = [r["new"][task] / r["old"][task] for r in rows]
         print(
-            f"{task}: old {[round(1000 * r['old'][task], 1) for r in rows]} ms, new {[round(1000 * r['new'][task], 1) for r in rows]} ms, "
+            f"{task}: old {[round(1000 * r['old'][task], 1) for r in rows]} ms, "
+            f"new {[round(1000 * r['new'][task], 1) for r in rows]} ms, "
             f"new/old {[round(x, 2) for x in ratios]}, median {statistics.median(ratios):.2f}"
         )
 

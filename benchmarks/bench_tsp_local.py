@@ -174,7 +174,8 @@ def _run(args: argparse.Namespace) -> None:
             mine = {r["method"]: r for r in records if r["instance"] == label}
             print(
                 f"{suite:<13} {label:<16} n={n:<5} local greedy {mine['local greedy']['gap']:6.2f} % "
-                f"{mine['local greedy']['seconds']:6.1f} s, + 2-opt/Or-opt + kicks {mine['local greedy + 2-opt/Or-opt + kicks']['gap']:6.2f} %",
+                f"{mine['local greedy']['seconds']:6.1f} s, + 2-opt/Or-opt + kicks "
+                f"{mine['local greedy + 2-opt/Or-opt + kicks']['gap']:6.2f} %",
                 flush=True,
             )
     checkpoint = Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT)

@@ -29,7 +29,10 @@ def _write(path: Path, pts: np.ndarray) -> Path:
     elif suffix == ".csv":
         np.savetxt(path, pts, delimiter=",")
     elif suffix == ".ply":
-        header = f"ply\nformat binary_little_endian 1.0\nelement vertex {len(pts)}\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+        header = (
+            f"ply\nformat binary_little_endian 1.0\nelement vertex {len(pts)}\n"
+            "property float x\nproperty float y\nproperty float z\nend_header\n"
+        )
         path.write_bytes(header.encode() + pts.astype("<f4").tobytes())
     return path
 

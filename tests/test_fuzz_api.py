@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinvnn import check_equivariance, check_invariance
+from tinvnn import canonicalize, check_equivariance, check_invariance
 
 
 @settings(max_examples=25, deadline=None)
@@ -33,3 +33,11 @@ def test_check_invariance_refuses_a_non_finite_reference() -> None:
         check_invariance(lambda x: x.sum() * float("nan"), torch.randn(10, 3))
     with pytest.raises(ValueError, match="fn returned NaN or Inf on the untransformed input"):
         check_equivariance(lambda x: x / 0.0, torch.randn(10, 3), output="point")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("return_frame", "no"), ("return_frame", 1), ("scale", "no"), ("scale", None)]
+)
+def test_canonicalize_refuses_a_flag_that_is_not_a_bool(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"^{option}: expected True or False, got {value!r}$"):
+        canonicalize(torch.randn(10, 3), **{option: value})

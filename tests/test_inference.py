@@ -43,7 +43,10 @@ def _is_training(module: str) -> bool:
 
 @pytest.mark.parametrize("module", INFERENCE_MODULES)
 def test_inference_modules_import_no_training_code(module: str) -> None:
-    code = f"import sys, {module}, tinvnn.cli; tinvnn.cli.build_parser(); print('\\n'.join(sorted(m for m in sys.modules if m.startswith('tinvnn'))))"
+    code = (
+        f"import sys, {module}, tinvnn.cli; tinvnn.cli.build_parser(); "
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('tinvnn'))))"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     loaded = run.stdout.split()

@@ -80,7 +80,8 @@ def test_methods_and_repr() -> None:
     assert "candidates=48, max_frames=2" in repr(model("learned", "pointnet"))
     with pytest.raises(
         ValueError,
-        match=r"unknown method 'vn'; expected one of \('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)",
+        match=r"unknown method 'vn'; expected one of "
+        r"\('none', 'aug', 'pca', 'fa', 'tinv', 'weighted', 'weighted_draw', 'learned'\)",
     ):
         wrap_backbone("vn", torch.nn.Identity())
     with pytest.raises(ValueError, match=r"unknown group 'SE'"):

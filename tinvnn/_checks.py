@@ -12,7 +12,7 @@ from collections.abc import Collection
 import torch
 from torch import Tensor
 
-__all__ = ["check_choice", "check_finite", "check_number", "check_positive_int", "check_tensor"]
+__all__ = ["check_bool", "check_choice", "check_finite", "check_number", "check_positive_int", "check_tensor"]
 
 
 def check_tensor(x: object, name: str) -> Tensor:
@@ -39,6 +39,13 @@ def check_choice(value: object, name: str, choices: Collection[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return str(value)
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Raise unless ``value`` is True or False (a truthy string such as ``"no"`` is refused)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return value
 
 
 def check_positive_int(value: object, name: str) -> int:

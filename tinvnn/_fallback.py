@@ -17,10 +17,15 @@ Candidates:
   the residual of a point farthest from the span of axes 1..k-1 (every such point within a
   relative ``POINT_TOL``), completed to a member of the group.
 
-Comparison: the candidate's canonical points are rounded to ``KEY_TOL`` (in units of the RMS
-radius) and sorted as rows; the rounded rows decide, and where they agree, the unrounded
-values in the same order (so that a nearly symmetric shape, e.g. a cube with 1e-9 noise, is
-decided by its noise, and an exactly symmetric one picks one of equal point sets).
+Comparison: values of a candidate's canonical points (in units of the RMS radius) closer than
+a tolerance ``tol`` count as equal: in each coordinate the values are grouped where
+neighbouring sorted values are within ``tol`` (no fixed grid, so rounding noise far below
+``tol`` never moves a value across a boundary), the rows are sorted by their groups, and two
+candidates compare at the first value that differs by more than ``tol``; where none does, the
+exact values in the same order decide (so that a nearly symmetric shape, e.g. a cube with 1e-9
+noise, is decided by its noise, and an exactly symmetric one picks one of equal point sets).
+``tol`` is ``KEY_TOL`` or, for inputs of lower precision, a multiple of their machine epsilon
+(:func:`tolerance`).
 At most ``MAX_CANDIDATES`` candidates are tried: beyond that the sample keeps its frame.
 """
 
@@ -28,12 +33,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEY_TOL", "MAX_CANDIDATES", "POINT_TOL", "point_frames", "smallest", "sign_frames"]
+__all__ = ["KEY_TOL", "MAX_CANDIDATES", "point_frames", "smallest", "sign_frames", "tolerance"]
 
-POINT_TOL = 1e-7
 KEY_TOL = 1e-7
 MAX_CANDIDATES = 4096
 _SAME_FRAME = 1e-11
+
+
+def tolerance(eps: float) -> float:
+    """The comparison tolerance for inputs of machine epsilon ``eps``: ``KEY_TOL`` (float64), or
+    64 eps where that is larger (float32: 7.6e-6; float16: 0.06), above their rounding noise."""
+    return max(KEY_TOL, 64.0 * eps)
 
 
 def sign_frames(axes: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -48,10 +58,11 @@ def sign_frames(axes: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray]
     return frames, patterns
 
 
-def point_frames(y: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray] | None:
+def point_frames(y: np.ndarray, proper: bool, tol: float = KEY_TOL) -> tuple[np.ndarray, np.ndarray] | None:
     """Candidate frames (C, D, D) built from the points ``y`` (n, D) (centred), and the point
     index chosen for each axis (C, D) (-1 where the points had no extent left: that axis
-    completes the frame). None when there would be more than ``MAX_CANDIDATES``."""
+    completes the frame); every point within a relative ``tol`` of the farthest is a candidate.
+    None when there would be more than ``MAX_CANDIDATES``."""
     n, d = y.shape
     extent = float(np.sqrt((y * y).sum(1).max()))
     partial: list[tuple[tuple[int, ...], np.ndarray]] = [((), np.zeros((d, 0)))]
@@ -64,7 +75,7 @@ def point_frames(y: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray] |
             if top <= 1e-9 * extent:  # no extent left: complete the basis (these axes move no point)
                 grown.append((idx + (-1,), np.concatenate([basis, _completion(basis)[:, :1]], 1)))
                 continue
-            for p in np.flatnonzero(norms >= top * (1 - POINT_TOL)).tolist():
+            for p in np.flatnonzero(norms >= top * (1 - tol)).tolist():
                 grown.append((idx + (p,), np.concatenate([basis, resid[p][:, None] / norms[p]], 1)))
             if len(grown) > MAX_CANDIDATES:
                 return None
@@ -80,32 +91,42 @@ def point_frames(y: np.ndarray, proper: bool) -> tuple[np.ndarray, np.ndarray] |
     return frames[first], np.array([idx for idx, _ in partial], dtype=np.int64)[first]
 
 
-def smallest(y: np.ndarray, frames: np.ndarray) -> int:
+def smallest(y: np.ndarray, frames: np.ndarray, tol: float = KEY_TOL) -> int:
     """Index of the candidate frame (C, D, D) whose canonical points ``y @ frame`` (``y`` (n, D),
-    in units of the RMS radius) form the lexicographically smallest point set (module docstring).
-    One candidate at a time: memory O(n D), time O(C n log n)."""
-    best, best_key = 0, _sorted_rows(y @ frames[0])
+    in units of the RMS radius) form the lexicographically smallest point set, values within
+    ``tol`` counting as equal (module docstring). One candidate at a time: memory O(n D), time
+    O(C n log n)."""
+    best, best_key = 0, _sorted_rows(y @ frames[0], tol)
     for c in range(1, len(frames)):
-        key = _sorted_rows(y @ frames[c])
-        if _less(key, best_key):
+        key = _sorted_rows(y @ frames[c], tol)
+        if _less(key, best_key, tol):
             best, best_key = c, key
     return best
 
 
-def _sorted_rows(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``z`` (n, D) as a comparison key: rows sorted by their rounded coordinates
-    (``KEY_TOL``), then by the exact ones; returns both, flattened in that order."""
-    keys = np.round(z / KEY_TOL).astype(np.int64)
-    order = np.lexsort(tuple(z.T[::-1]) + tuple(keys.T[::-1]))  # rounded columns first, then exact
-    return keys[order].ravel(), z[order].ravel()
+def _groups(values: np.ndarray, tol: float) -> np.ndarray:
+    """Group number (n,) of each value (n,): sorted values stay in one group while neighbours are
+    within ``tol``; groups are numbered in increasing order of value."""
+    order = np.argsort(values, kind="stable")
+    groups = np.empty(len(values), dtype=np.int64)
+    groups[order] = np.concatenate([[0], np.cumsum(np.diff(values[order]) > tol)])
+    return groups
 
 
-def _less(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
-    """Lexicographic order of two keys of :func:`_sorted_rows`: the rounded values, then the exact."""
-    for x, y in zip(a, b):
-        differ = np.flatnonzero(x != y)
+def _sorted_rows(z: np.ndarray, tol: float) -> np.ndarray:
+    """Points ``z`` (n, D) as a comparison key (n * D,): rows sorted by the groups of their
+    coordinates (:func:`_groups`), then by the exact values, flattened."""
+    groups = [_groups(column, tol) for column in z.T]
+    order = np.lexsort(tuple(z.T[::-1]) + tuple(groups[::-1]))  # grouped columns first, then exact
+    return z[order].ravel()
+
+
+def _less(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    """Whether key ``a`` comes before key ``b`` (:func:`_sorted_rows`): at the first value that
+    differs by more than ``tol``, else at the first exact difference."""
+    for differ in (np.flatnonzero(np.abs(a - b) > tol), np.flatnonzero(a != b)):
         if len(differ):
-            return bool(x[differ[0]] < y[differ[0]])
+            return bool(a[differ[0]] < b[differ[0]])
     return False
 
 

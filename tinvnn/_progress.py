@@ -202,9 +202,9 @@ def announce_compilation(module: ModuleType, what: str) -> None:
             dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
             if getattr(getattr(dispatcher, "py_func", None), "__module__", None) == module.__name__:
                 log.info("compiling %s (first use only, cached) ...", what)
-                event.unregister("numba:compile", self)
+                event.unregister("numba:compile", self)  # type: ignore[no-untyped-call]
 
         def on_end(self, ev: Any) -> None:
             pass
 
-    event.register("numba:compile", _FirstCompile())
+    event.register("numba:compile", _FirstCompile())  # type: ignore[no-untyped-call]

@@ -47,9 +47,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinvnn._checks import check_choice, check_finite, check_number
+from tinvnn._checks import check_bool, check_choice, check_finite, check_number
 from tinvnn._compile import branch
-from tinvnn._fallback import point_frames, sign_frames, smallest
+from tinvnn._fallback import point_frames, sign_frames, smallest, tolerance
 from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
 from tinvnn._ties import TIE_TOL, tie_rotations
@@ -223,6 +223,7 @@ def canonicalize(
     decide) run in a separate branch of ``torch.cond``, and value checks become
     ``torch._assert_async`` (a ``RuntimeError`` naming ``pos``).
     """
+    check_bool(return_frame, "return_frame")
     dense, frame = canonical_frame(
         pos,
         mask=mask,
@@ -262,6 +263,7 @@ def canonical_frame(
     """
     group = as_group(group)
     check_choice(on_ambiguity, "on_ambiguity", AMBIGUITY_ACTIONS)
+    check_bool(scale, "scale")
     check_number(gap_tol, "gap_tol")
     check_number(sign_tol, "sign_tol")
     layout = Layout.from_input(pos, mask, batch, min_points=2 if scale else 1, check_values=False)
@@ -364,9 +366,9 @@ def _check_values(mean_square: Tensor, centre: Tensor, xc: Tensor, pos: Tensor, 
         spread = float(xc[i].detach().abs().max())
         if spread > _ZERO_SCALE_TOL * float(centre[i].detach().abs().max()):  # not coinciding points
             raise ValueError(
-                f"pos: sample {i} has RMS radius {float(mean_square[i].detach()) ** 0.5:.3g} (largest centred coordinate "
-                f"{spread:.3g}), outside [{_MIN_EXTENT:g}, {_MAX_EXTENT:g}] where float64 can square it; "
-                "multiply pos by a constant first"
+                f"pos: sample {i} has RMS radius {float(mean_square[i].detach()) ** 0.5:.3g} "
+                f"(largest centred coordinate {spread:.3g}), outside [{_MIN_EXTENT:g}, {_MAX_EXTENT:g}] "
+                "where float64 can square it; multiply pos by a constant first"
             )
     return ~ok
 
@@ -488,6 +490,7 @@ def _fallback_frames(
     (through the principal axes, or the chosen points). Returns ``(dense, R, fallback)``,
     ``fallback`` (B,) bool where it decided.
     """
+    tol = tolerance(torch.finfo(pos.dtype).eps)  # above the input's own rounding noise
     x = layout.to_dense(pos).to(torch.float64)  # (B, N, D)
     proper = not bool(group.contains(_reflection(x.shape[-1]))[0])  # the group holds no reflection
     dense, R = dense.clone(), R.clone()
@@ -499,14 +502,14 @@ def _fallback_frames(
         xc = x[i][real] - centre[i]  # (n, D), with autograd where pos has it
         y = (xc.detach() / unit[i].detach()).cpu().numpy()
         if bool(tie[i]):
-            built = point_frames(y, proper)
+            built = point_frames(y, proper, tol)
             if built is None:
                 continue
             frames, picks = built
-            F = _gram_schmidt(xc, picks[smallest(y, frames)], torch.from_numpy(frames[0]).to(xc), proper)
+            F = _gram_schmidt(xc, picks[smallest(y, frames, tol)], torch.from_numpy(frames[0]).to(xc), proper)
         else:
             frames, patterns = sign_frames(R[i].detach().cpu().numpy(), proper)
-            F = R[i] * torch.from_numpy(patterns[smallest(y, frames)]).to(R)
+            F = R[i] * torch.from_numpy(patterns[smallest(y, frames, tol)]).to(R)
         z = xc @ F
         z = z / unit[i] if scale else z
         rows = dense.new_zeros(dense.shape[1:])
@@ -812,8 +815,8 @@ def _handle_ambiguity(frame: Frame, action: str) -> None:
     msg = (
         f"{len(idx)} sample(s) have a near-ambiguous canonical frame (first: {idx[:5]}; "
         f"sign margin {float(frame.sign_margin[idx[0]]):.2e}, tie margin {float(frame.tie_margin[idx[0]]):.2e}). "
-        f"{'The fallback decided it (exactly invariant; Frame.fallback)' if _decided(frame, idx[0]) else 'Kept as is'}: "
-        "a small perturbation of the shape may still change it; see docs/ambiguity.md"
+        f"{'The fallback decided it (exactly invariant; Frame.fallback)' if _decided(frame, idx[0]) else 'Kept as is'}"
+        ": a small perturbation of the shape may still change it; see docs/ambiguity.md"
     )
     if action == "raise":
         raise ValueError(msg)

@@ -211,7 +211,8 @@ class DataBackbone(nn.Module):
         """
         if z.shape[0] != data.num_nodes:
             raise ValueError(
-                f"DataBackbone needs one frame per graph (TinvWrapper): got {z.shape[0]} points for {data.num_nodes} nodes"
+                "DataBackbone needs one frame per graph (TinvWrapper): "
+                f"got {z.shape[0]} points for {data.num_nodes} nodes"
             )
         if (vectors is None) != (not self.vectors):
             given = "no vectors" if vectors is None else "vectors"

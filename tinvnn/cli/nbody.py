@@ -1,8 +1,9 @@
 """CLI sub-commands of the n-body task: ``tinvnn nbody train`` and ``tinvnn nbody eval``.
 
 ``train`` generates (first use) and caches the dataset under the cache directory and trains one
-model in a run directory (``best.pt``: the best validation epoch; ``checkpoint.pt``: the last); ``eval`` reloads a checkpoint, recomputes the
-validation and test MSE and measures the equivariance errors; ``--json`` prints one JSON object.
+model in a run directory (``best.pt``: the best validation epoch; ``checkpoint.pt``: the last);
+``eval`` reloads a checkpoint, recomputes the validation and test MSE and measures the
+equivariance errors; ``--json`` prints one JSON object.
 Top-level imports are what inference needs (the recipe, whose configuration also gives the
 ``train`` flags); the ``train`` handler imports the training code when it runs.
 """
@@ -125,6 +126,7 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"test MSE   {summary['test_mse']:.6f}")
     for group, err in errors.items():
         print(
-            f"{group:2s}(3) equivariance error (rel)  orthogonal+translation {err['orthogonal']:.2e}  permutation {err['permutation']:.2e}"
+            f"{group:2s}(3) equivariance error (rel)  orthogonal+translation {err['orthogonal']:.2e}  "
+            f"permutation {err['permutation']:.2e}"
         )
     return 0

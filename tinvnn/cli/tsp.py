@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``tsp`` and its sub-commands ``solve``, ``imitate``, ``finetune``, ``train``, ``eval`` to the tinvnn parser."""
+    """Add ``tsp`` and its sub-commands ``solve``, ``imitate``, ``finetune``, ``train``, ``eval`` to the
+    tinvnn parser."""
     what = (
         "neural TSP solvers: the local-view policy (solve, imitate, finetune) and the TSP-20 attention model "
         "(train, eval; solve --model attention)"
@@ -164,7 +165,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--k",
         type=int,
         default=None,
-        help="candidate slots per decision of the local policy (default: the checkpoint's inference k, 24 for the shipped one)",
+        help="candidate slots per decision of the local policy "
+        "(default: the checkpoint's inference k, 24 for the shipped one)",
     )
     solve.add_argument(
         "--variant",

@@ -145,8 +145,9 @@ def _check_landmark_block(block: np.ndarray, symmetry_tol: float) -> None:
     if own.max() > symmetry_tol:
         k = int(own.argmax())
         raise ValueError(
-            f"landmark_dist: expected row k to hold the distances from node landmarks[k] (landmark_dist[k, landmarks[k]] "
-            f"== 0), got {block[k, k]:.3g} at k = {k}; pass the landmarks in the order of the rows"
+            f"landmark_dist: expected row k to hold the distances from node landmarks[k] "
+            f"(landmark_dist[k, landmarks[k]] == 0), got {block[k, k]:.3g} at k = {k}; "
+            "pass the landmarks in the order of the rows"
         )
     asym = np.abs(block - block.T) / biggest
     if asym.max() > symmetry_tol:

@@ -113,7 +113,10 @@ class GNN(nn.Module):
         return loc + out if self.residual else out
 
     def extra_repr(self) -> str:
-        return f"hidden={self.hidden}, layers={self.layers}, dim={self.dim}, relative={self.relative}, residual={self.residual}"
+        return (
+            f"hidden={self.hidden}, layers={self.layers}, dim={self.dim}, "
+            f"relative={self.relative}, residual={self.residual}"
+        )
 
 
 class _EGCLVel(nn.Module):

@@ -426,7 +426,8 @@ def _train_epoch(
         counts = [int(low), int(high)]
     if counts[0] != counts[1]:
         raise ValueError(
-            f"epoch {epoch + 1}: processes got between {counts[0]} and {counts[1]} batches; a task must give each the same number"
+            f"epoch {epoch + 1}: processes got between {counts[0]} and {counts[1]} batches; "
+            "a task must give each the same number"
         )
     if counts[0] == 0:
         raise ValueError(

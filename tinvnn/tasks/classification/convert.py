@@ -412,7 +412,8 @@ def _to_layout(shapes: ShapeSplit, up: str, source: str) -> dict[str, np.ndarray
     bad = ~np.isfinite(points).all(axis=(1, 2)) | ~(radius > 0)
     if bad.any():
         raise ValueError(
-            f"{source}: {int(bad.sum())} shapes are non-finite or a single point (first: {np.flatnonzero(bad)[:5].tolist()})"
+            f"{source}: {int(bad.sum())} shapes are non-finite or a single point "
+            f"(first: {np.flatnonzero(bad)[:5].tolist()})"
         )
     arrays: dict[str, np.ndarray] = {
         "points": normalise_clouds(points).astype(np.float32),

@@ -47,7 +47,8 @@ def teacher_logits(
     model, config, meta = load_classifier(path)
     if config["method"] not in INVARIANT_METHODS:
         raise ValueError(
-            f"teacher: {path} is a {config['method']!r} model, not exactly invariant; expected one of {INVARIANT_METHODS}"
+            f"teacher: {path} is a {config['method']!r} model, not exactly invariant; "
+            f"expected one of {INVARIANT_METHODS}"
         )
     if config["group"] == "SO" and protocol.rotation == "O3":
         raise ValueError(
@@ -55,7 +56,8 @@ def teacher_logits(
         )
     if list(meta["classes"]) != list(data.classes):
         raise ValueError(
-            f"teacher: {path} was trained on other classes than the training data ({len(meta['classes'])} vs {len(data.classes)}, or another order)"
+            f"teacher: {path} was trained on other classes than the training data "
+            f"({len(meta['classes'])} vs {len(data.classes)}, or another order)"
         )
     log.info("teacher %s: logits of %d training clouds", path, len(data))
     with torch.no_grad():

@@ -69,7 +69,8 @@ class ClassificationTask(Task):
         size = self.config.batch_size
         if len(self.train_set) // ctx.world < size:
             raise ValueError(
-                f"expected at least batch_size * processes = {size * ctx.world} training clouds, got {len(self.train_set)}"
+                f"expected at least batch_size * processes = {size * ctx.world} training clouds, "
+                f"got {len(self.train_set)}"
             )
         return TrainData(_Clouds(self.train_set), size, drop_last=True)
 

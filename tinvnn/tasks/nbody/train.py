@@ -104,7 +104,8 @@ def train_nbody(
     if not best:
         if not any("val_mse" in r for r in run.history):
             raise ValueError(
-                f"the run in {run.out} stopped before its first validation (every {config.eval_every} epochs): no best model yet; resume it"
+                f"the run in {run.out} stopped before its first validation (every {config.eval_every} epochs): "
+                "no best model yet; resume it"
             )
         raise ValueError(
             f"training diverged: expected a finite validation MSE, got {run.final.get('val_mse')} at every validation"

@@ -13,12 +13,13 @@ shortens it). Moves considered for a city ``a``:
 
 A move is taken as soon as it shortens the tour by more than ``1e-9`` times the mean tour edge
 (first improvement); the cities it touches are queued again, the others keep their don't-look
-bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists. Optional ``kicks`` turn it into iterated local search: local
-double-bridge perturbations (Or-3opt moves, which 2-opt and Or-opt cannot undo), each kept only
-if the repaired tour is shorter; the draws depend on tour positions only, so the result is
-still invariant to transformations and renumbering of the cities. Cost: O(N neighbours) per pass over the queue plus O(length) per
-reversal; memory O(N neighbours); distances are computed on demand (Euclidean from
-coordinates) or read from an (N, N) matrix when one is given.
+bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour lists. Optional
+``kicks`` turn it into iterated local search: local double-bridge perturbations (Or-3opt moves,
+which 2-opt and Or-opt cannot undo), each kept only if the repaired tour is shorter; the draws
+depend on tour positions only, so the result is still invariant to transformations and
+renumbering of the cities. Cost: O(N neighbours) per pass over the queue plus O(length) per
+reversal; memory O(N neighbours); distances are computed on demand (Euclidean from coordinates)
+or read from an (N, N) matrix when one is given.
 """
 
 from __future__ import annotations

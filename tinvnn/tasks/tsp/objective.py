@@ -19,7 +19,8 @@ def check_tours(tours: Tensor, num_cities: int) -> None:
     """Raise ValueError unless every row of ``tours`` (..., N) is a permutation of 0..N-1."""
     if tours.shape[-1] != num_cities:
         raise ValueError(
-            f"expected tours of {num_cities} cities, each a permutation of 0..{num_cities - 1}, got shape {tuple(tours.shape)}"
+            f"expected tours of {num_cities} cities, each a permutation of 0..{num_cities - 1}, "
+            f"got shape {tuple(tours.shape)}"
         )
     if tours.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"expected integer tours, got {tours.dtype}")

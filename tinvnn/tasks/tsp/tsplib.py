@@ -383,7 +383,8 @@ def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.nd
         return np.where(t < r, t + 1.0, t)
     coordinate_types = [t for t in EDGE_WEIGHT_TYPES if t != "EXPLICIT"]
     raise ValueError(
-        f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; expected one of {', '.join(coordinate_types)}"
+        f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; "
+        f"expected one of {', '.join(coordinate_types)}"
     )
 
 

@@ -108,8 +108,8 @@ def construct_tours(
     """Build one tour per start city by asking the scorer for each next city.
 
     The S tours are built side by side: each step gathers every tour's local view, scores
-    them in one batch (in the model's dtype: float64 for exact invariance) and moves each tour to its best candidate (``sample=False``)
-    or to one drawn from ``softmax(scores / temperature)``.
+    them in one batch (in the model's dtype: float64 for exact invariance) and moves each tour
+    to its best candidate (``sample=False``) or to one drawn from ``softmax(scores / temperature)``.
 
     Args:
         model: the candidate scorer.
@@ -139,7 +139,8 @@ def construct_tours(
     features = model.embed.in_features
     if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
         raise ValueError(
-            f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), got {features}"
+            f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), "
+            f"got {features}"
         )
     neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()

@@ -405,7 +405,8 @@ class ImitationTask(Task):
             )
         if (data.view.context is not None) != config.context:
             raise ValueError(
-                f"data: states {'with' if data.view.context is not None else 'without'} context for a run with context={config.context}"
+                f"data: states {'with' if data.view.context is not None else 'without'} context "
+                f"for a run with context={config.context}"
             )
         self.data = data
         tours = torch.flatten(torch.nonzero(data.source < 0))

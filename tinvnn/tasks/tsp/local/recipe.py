@@ -81,7 +81,8 @@ class ImitationConfig(Config):
     val_instances: int = option(0, "random 200-city instances whose greedy gap to LKH-3 is reported after each epoch")
     context: bool = option(
         False,
-        f"views with context: per point, the share of its {CONTEXT_NEIGHBOURS} nearest cities still unvisited and the distance to the nearest of them",
+        f"views with context: per point, the share of its {CONTEXT_NEIGHBOURS} nearest cities still unvisited "
+        "and the distance to the nearest of them",
     )
 
     def __post_init__(self) -> None:
