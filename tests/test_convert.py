@@ -230,3 +230,14 @@ def test_hdf5_without_h5py_names_the_extra(
         "tinvnn: error: reading modelnet40_ply_hdf5_2048 needs the optional dependency 'h5py': "
         "pip install 'tinvnn[convert]'"
     )
+
+
+def test_cli_convert_of_one_mesh_file_points_to_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mesh = tmp_path / "chair.off"
+    mesh.write_text("OFF\n4 4 0\n0 0 0\n3 0 0\n0 2 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n")
+    assert main(["data", "convert", str(mesh), "--format", "off", "--up", "z", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"tinvnn: error: {mesh} is a file: data convert turns a whole ModelNet40 download (the unpacked folder) "
+        f"into a dataset; to classify one shape, run `tinvnn classify {mesh}`\n"
+    )
+    assert not (tmp_path / "out").exists()

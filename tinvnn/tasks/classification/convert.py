@@ -378,6 +378,11 @@ def convert_modelnet40(
     check_choice(fmt, "format", FORMATS)
     check_choice(up, "up", UP_AXES)
     check_positive_int(points, "points")
+    if Path(source).is_file():
+        raise ValueError(
+            f"{source} is a file: data convert turns a whole ModelNet40 download (the unpacked folder) "
+            f"into a dataset; to classify one shape, run `tinvnn classify {source}`"
+        )
     paths = {split: Path(out) / f"{split}.npz" for split in SPLITS}
     if Path(out).exists() and not Path(out).is_dir():
         raise FileExistsError(f"{out} is a file; expected a folder for train.npz and test.npz (--out)")
