@@ -293,7 +293,9 @@ def test_weight_average_decay_is_checked(tmp_path: Path) -> None:
 _RENDEZVOUS_ERRORS = ("DistNetworkError", "EADDRINUSE", "Address already in use", "Connection reset by peer")
 
 
-def _torchrun(cmd: list[str], env: dict[str, str], *, timeout: int) -> subprocess.CompletedProcess[str]:
+def _torchrun(args: list[str], env: dict[str, str], *, timeout: int) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc_per_node 2 *args`` (retried once if the rendezvous fails)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 and any(e in done.stderr for e in _RENDEZVOUS_ERRORS):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -394,12 +396,6 @@ _TORCHRUN_ARGS = {
 def test_torchrun_two_processes_keep_equal_replicas(name: str, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
         "-m",
         "tinvnn",
         *_TORCHRUN_ARGS[name],
@@ -423,12 +419,6 @@ def test_torchrun_refusal_on_rank_0_ends_every_process(tmp_path: Path) -> None:
     fit(ToyTask(ToyConfig(epochs=1)), _opts(tmp_path / "run"))  # an existing run
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
         "-m",
         "tinvnn",
         *_TORCHRUN_ARGS["classification"],
@@ -453,12 +443,6 @@ def test_torchrun_imitation_task_keeps_equal_replicas(tmp_path: Path) -> None:
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
         str(script),
         str(tmp_path / "run"),
     ]
@@ -520,12 +504,6 @@ def test_torchrun_two_processes_resume_bit_identical_on_both_paths(tmp_path: Pat
     script.write_text(_DDP_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests")))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
         str(script),
         str(tmp_path / "runs"),
         ",".join(names),
