@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEY_TOL", "MAX_CANDIDATES", "point_frames", "smallest", "sign_frames", "tolerance"]
+__all__ = ["KEY_TOL", "MAX_CANDIDATES", "point_frames", "smallest", "sign_frames", "tolerance", "value_groups"]
 
 KEY_TOL = 1e-7
 MAX_CANDIDATES = 4096
@@ -104,7 +104,7 @@ def smallest(y: np.ndarray, frames: np.ndarray, tol: float = KEY_TOL) -> int:
     return best
 
 
-def _groups(values: np.ndarray, tol: float) -> np.ndarray:
+def value_groups(values: np.ndarray, tol: float) -> np.ndarray:
     """Group number (n,) of each value (n,): sorted values stay in one group while neighbours are
     within ``tol``; groups are numbered in increasing order of value."""
     order = np.argsort(values, kind="stable")
@@ -115,8 +115,8 @@ def _groups(values: np.ndarray, tol: float) -> np.ndarray:
 
 def _sorted_rows(z: np.ndarray, tol: float) -> np.ndarray:
     """Points ``z`` (n, D) as a comparison key (n * D,): rows sorted by the groups of their
-    coordinates (:func:`_groups`), then by the exact values, flattened."""
-    groups = [_groups(column, tol) for column in z.T]
+    coordinates (:func:`value_groups`), then by the exact values, flattened."""
+    groups = [value_groups(column, tol) for column in z.T]
     order = np.lexsort(tuple(z.T[::-1]) + tuple(groups[::-1]))  # grouped columns first, then exact
     return z[order].ravel()
 

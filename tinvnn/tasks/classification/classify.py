@@ -8,10 +8,10 @@
   match the data, a line of two coordinates, a negative count are errors, one line naming the
   file and the problem.
 * :func:`invariant_subsample`: the points the model sees, chosen by a rule that depends only on
-  the shape: points ordered by their distance to the centroid (invariant to pose, units,
-  offset and point order), then a seeded draw of positions in that order. So the answer is the
-  same whatever the file's pose, units, offset and point order (exactly, up to ties in the
-  distances and the canonical frame's own ambiguities, see ``docs/ambiguity.md``).
+  the shape: points ordered by their canonical coordinates (invariant to pose, units, offset
+  and point order; exact on symmetric shapes, whose ties rounding noise never breaks), then a
+  seeded draw of positions in that order. So the answer is the same whatever the file's pose,
+  units, offset and point order.
 * :func:`classify_points` / :func:`classify_files`: top-k classes with probabilities.
 
 The shipped classifier (:data:`DEFAULT_CLASSIFIER`) is PointNet with Frame Averaging over the 8
@@ -33,7 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinvnn import canonicalize
 from tinvnn._checks import check_positive_int
+from tinvnn._fallback import KEY_TOL, value_groups
 from tinvnn._optional import require
 from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
@@ -260,15 +262,17 @@ _READERS = {
 def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.ndarray:
     """``num`` of the points, chosen by a rule invariant to pose, units, offset and point order.
 
-    Points are ordered by their distance to the centroid (a stable sort), then ``num`` positions
-    of that order are drawn with ``seed`` (with replacement only when there are fewer than
-    ``num`` points), so the same shape gives the same subset however it is stored.
+    Points are ordered lexicographically by their canonical coordinates (:func:`tinvnn.canonicalize`
+    in float64, exact on symmetric shapes too), values within ``1e-7`` radii counting as equal so
+    that rounding noise never decides the order; then ``num`` positions of that order are drawn
+    with ``seed`` (with replacement only when there are fewer than ``num`` points), so the same
+    shape gives the same subset however it is stored.
 
     Shape:
         points (N, 3) -> (num, 3).
     """
-    radius = np.linalg.norm(points - points.mean(0), axis=1)
-    order = np.argsort(radius, kind="stable")
+    z = canonicalize(torch.from_numpy(np.asarray(points, dtype=np.float64))).numpy()
+    order = np.lexsort(tuple(value_groups(column, KEY_TOL) for column in z.T[::-1]))  # first coordinate first
     rng = np.random.default_rng(seed)
     picks = np.sort(rng.choice(len(points), num, replace=len(points) < num))
     return points[order[picks]]
