@@ -40,6 +40,8 @@ from __future__ import annotations
 import copy
 import csv
 import fcntl
+import gc
+import inspect
 import json
 import logging
 import math
@@ -273,6 +275,7 @@ def _run(task: Task, options: RunOptions, rt: Runtime, out: Path) -> RunResult:
                 dist.broadcast_object_list(box, src=0)
                 history, best = box[0], box[1]
     finally:
+        replicated.release()
         if writer is not None:
             writer.close()
     extra: dict[str, Any] = {}
@@ -376,10 +379,22 @@ class _Replicated:
             # static_graph: every step uses the same parameters, which DDP learns in the first step;
             # parameters a model never uses (EGNN's last node update) are then no error, at no
             # per-step cost (find_unused_parameters would traverse the graph at every step)
-            self.wrapped = DistributedDataParallel(
-                self.model, device_ids=ids, broadcast_buffers=False, static_graph=True
-            )
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids, static_graph=True, **_NO_BUFFER_SYNC)
         return self.wrapped
+
+    def release(self) -> None:
+        """Drop the wrapper (its reducer holds communication state) while the process group is
+        alive: one left for interpreter exit can abort the process after training finished."""
+        self.wrapped = None
+        gc.collect()
+
+
+# No buffer broadcast before each forward: torch 2.13 renamed the option (the old name warns).
+_NO_BUFFER_SYNC: dict[str, Any] = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 def _loader(data: TrainData, seed: int, epoch: int, rt: Runtime, options: RunOptions) -> DataLoader[Any]:
