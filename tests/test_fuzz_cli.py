@@ -20,57 +20,16 @@ import torch
 from tinvnn.cli import main
 from tinvnn.training import save_checkpoint
 
-TINY_CLS = [
-    "--points",
-    "16",
-    "--per-class",
-    "2",
-    "--test-per-class",
-    "1",
-    "--width",
-    "8",
-    "--batch-size",
-    "4",
-    "--no-progress",
-]
-TINY_NBODY = [
-    "--data-n-train",
-    "10",
-    "--data-n-val",
-    "4",
-    "--data-n-test",
-    "4",
-    "--data-frame-in",
-    "1",
-    "--data-frame-out",
-    "3",
-    "--data-system-n-steps",
-    "500",
-    "--hidden",
-    "8",
-    "--layers",
-    "1",
-    "--batch-size",
-    "5",
-    "--no-progress",
-]
-TINY_TSP = [
-    "--num-cities",
-    "6",
-    "--embed-dim",
-    "8",
-    "--num-layers",
-    "1",
-    "--num-heads",
-    "2",
-    "--ff-dim",
-    "8",
-    "--batch-size",
-    "4",
-    "--val-instances",
-    "4",
-    "--no-progress",
-]
+TINY_CLS = "--points 16 --per-class 2 --test-per-class 1 --width 8 --batch-size 4 --no-progress".split()
+TINY_NBODY = (
+    "--data-n-train 10 --data-n-val 4 --data-n-test 4 --data-frame-in 1 "
+    "--data-frame-out 3 --data-system-n-steps 500 --hidden 8 --layers 1 "
+    "--batch-size 5 --no-progress"
+).split()
+TINY_TSP = (
+    "--num-cities 6 --embed-dim 8 --num-layers 1 --num-heads 2 --ff-dim 8 "
+    "--batch-size 4 --val-instances 4 --no-progress"
+).split()
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -336,28 +336,11 @@ def test_ctrl_c_during_train_is_one_line(tmp_path: Path, monkeypatch: Patch, cap
 
 # --- n-body: degenerate physics refused before any work, a read-only cache one line -------------------------------
 
-_NBODY_TINY = [
-    "nbody",
-    "train",
-    "--data-n-train",
-    "4",
-    "--data-n-val",
-    "2",
-    "--data-n-test",
-    "2",
-    "--epochs",
-    "1",
-    "--data-system-n-steps",
-    "400",
-    "--data-system-sample-every",
-    "10",
-    "--data-frame-in",
-    "1",
-    "--data-frame-out",
-    "2",
-    "--batch-size",
-    "2",
-]
+_NBODY_TINY = (
+    "nbody train --data-n-train 4 --data-n-val 2 --data-n-test 2 --epochs 1 "
+    "--data-system-n-steps 400 --data-system-sample-every 10 --data-frame-in 1 "
+    "--data-frame-out 2 --batch-size 2"
+).split()
 
 
 @pytest.mark.parametrize(
@@ -397,22 +380,9 @@ def test_nbody_read_only_cache_dir(tmp_path: Path, monkeypatch: Patch, capsys: C
 
 # --- training: a full disk keeps the last checkpoint ---------------------------------------------------------------
 
-_TRAIN_TINY = [
-    "train",
-    "--dataset",
-    "synthetic",
-    "--points",
-    "32",
-    "--width",
-    "16",
-    "--per-class",
-    "1",
-    "--test-per-class",
-    "1",
-    "--batch-size",
-    "8",
-    "--no-progress",
-]
+_TRAIN_TINY = (
+    "train --dataset synthetic --points 32 --width 16 --per-class 1 --test-per-class 1 --batch-size 8 --no-progress"
+).split()
 
 
 def test_train_on_a_full_disk_keeps_the_last_checkpoint(

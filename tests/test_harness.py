@@ -303,92 +303,25 @@ def _torchrun(args: list[str], env: dict[str, str], *, timeout: int) -> subproce
 
 
 _TORCHRUN_ARGS = {
-    "classification": [
-        "train",
-        "--method",
-        "tinv",
-        "--epochs",
-        "1",
-        "--points",
-        "16",
-        "--per-class",
-        "2",
-        "--test-per-class",
-        "1",
-        "--width",
-        "8",
-        "--batch-size",
-        "4",
-    ],
-    "nbody": [
-        "nbody",
-        "train",
-        "--model",
-        "tinv_gnn",
-        "--epochs",
-        "1",
-        "--data-n-train",
-        "20",
-        "--data-n-val",
-        "4",
-        "--data-n-test",
-        "4",
-        "--data-system-n-steps",
-        "4200",
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--batch-size",
-        "10",
-    ],
+    "classification": (
+        "train --method tinv --epochs 1 --points 16 --per-class 2 --test-per-class 1 --width 8 --batch-size 4"
+    ).split(),
+    "nbody": (
+        "nbody train --model tinv_gnn --epochs 1 --data-n-train 20 --data-n-val 4 "
+        "--data-n-test 4 --data-system-n-steps 4200 --hidden 8 --layers 1 "
+        "--batch-size 10"
+    ).split(),
     # EGNN's last layer computes node features its output never reads: parameters without gradients
-    "nbody_egnn": [
-        "nbody",
-        "train",
-        "--model",
-        "egnn",
-        "--epochs",
-        "1",
-        "--data-n-train",
-        "20",
-        "--data-n-val",
-        "4",
-        "--data-n-test",
-        "4",
-        "--data-system-n-steps",
-        "4200",
-        "--hidden",
-        "8",
-        "--layers",
-        "2",
-        "--batch-size",
-        "5",
-    ],
-    "tsp": [
-        "tsp",
-        "train",
-        "--variant",
-        "tinv",
-        "--num-cities",
-        "6",
-        "--embed-dim",
-        "8",
-        "--num-layers",
-        "1",
-        "--num-heads",
-        "2",
-        "--ff-dim",
-        "8",
-        "--batch-size",
-        "4",
-        "--steps",
-        "2",
-        "--steps-per-epoch",
-        "2",
-        "--val-instances",
-        "4",
-    ],
+    "nbody_egnn": (
+        "nbody train --model egnn --epochs 1 --data-n-train 20 --data-n-val 4 "
+        "--data-n-test 4 --data-system-n-steps 4200 --hidden 8 --layers 2 "
+        "--batch-size 5"
+    ).split(),
+    "tsp": (
+        "tsp train --variant tinv --num-cities 6 --embed-dim 8 --num-layers 1 "
+        "--num-heads 2 --ff-dim 8 --batch-size 4 --steps 2 --steps-per-epoch 2 "
+        "--val-instances 4"
+    ).split(),
 }
 
 

@@ -84,23 +84,9 @@ def test_a_task_without_extras_prints_one_line(tmp_path: Path) -> None:
 
 def test_point_cloud_training_and_nbody_need_no_extra(tmp_path: Path) -> None:
     """Issue 22: classification no longer asks for elkai, h5py, scipy or even tqdm (plain progress lines)."""
-    tiny = [
-        "--method",
-        "none",
-        "--points",
-        "32",
-        "--width",
-        "16",
-        "--per-class",
-        "3",
-        "--test-per-class",
-        "1",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--no-progress",
-    ]
+    tiny = (
+        "--method none --points 32 --width 16 --per-class 3 --test-per-class 1 --epochs 1 --batch-size 4 --no-progress"
+    ).split()
     train = _run_core_only(tmp_path, "-m", "tinvnn", "train", *tiny, "--out", "run")
     assert train.returncode == 0, train.stderr
     audit = _run_core_only(tmp_path, "-m", "tinvnn", "audit", "run/checkpoint.pt", "--clouds", "2", "--trials", "1")
@@ -109,30 +95,11 @@ def test_point_cloud_training_and_nbody_need_no_extra(tmp_path: Path) -> None:
     assert sweep.stderr.strip().splitlines() == [
         "tinvnn: error: tinvnn sweep-angle needs the optional dependency 'matplotlib': pip install 'tinvnn[pointcloud]'"
     ]
-    nbody = [
-        "--epochs",
-        "1",
-        "--data-n-train",
-        "10",
-        "--data-n-val",
-        "5",
-        "--data-n-test",
-        "5",
-        "--data-frame-in",
-        "0",
-        "--data-frame-out",
-        "2",
-        "--data-system-n-steps",
-        "500",
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--batch-size",
-        "5",
-        "--out",
-        "nbody",
-    ]
+    nbody = (
+        "--epochs 1 --data-n-train 10 --data-n-val 5 --data-n-test 5 --data-frame-in 0 "
+        "--data-frame-out 2 --data-system-n-steps 500 --hidden 8 --layers 1 "
+        "--batch-size 5 --out nbody"
+    ).split()
     run = _run_core_only(tmp_path, "-m", "tinvnn", "nbody", "train", *nbody)
     assert run.returncode == 0, run.stderr
 

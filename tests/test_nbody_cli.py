@@ -8,25 +8,10 @@ import pytest
 
 from tinvnn.cli import main
 
-TINY = [
-    "--data-n-train",
-    "20",
-    "--data-n-val",
-    "10",
-    "--data-n-test",
-    "10",
-    "--epochs",
-    "2",
-    "--eval-every",
-    "1",
-    "--hidden",
-    "8",
-    "--layers",
-    "1",
-    "--batch-size",
-    "10",
-    "--no-progress",
-]
+TINY = (
+    "--data-n-train 20 --data-n-val 10 --data-n-test 10 --epochs 2 "
+    "--eval-every 1 --hidden 8 --layers 1 --batch-size 10 --no-progress"
+).split()
 
 
 def test_train_then_eval_json(tmp_path, capsys, monkeypatch):
