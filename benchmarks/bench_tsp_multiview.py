@@ -18,6 +18,16 @@ of each (one thread).
 ``run --suites`` / ``--modes`` pick suites and frame modes, ``--instances`` caps the instances
 per suite (a quick look), ``--checkpoint`` picks a policy other than the shipped one. ``report``
 prints the markdown table and the verdict of the decision rule (:data:`RULE`).
+
+``search`` compares improvement methods at equal CPU time from the same start (the canonical
+greedy tour after 2-opt/Or-opt), each given ``--budget`` CPU seconds per 100 cities: ``kicks``
+(``improve_tour`` with double-bridge kicks, in calls of 200 kicks with new seeds until the
+budget is spent), ``reconstruct`` (rounds of neural reconstruction,
+``tinvnn.tasks.tsp.local.reconstruct``, each followed by 2-opt/Or-opt) and ``both`` (one
+reconstruction round, then 200 kicks, alternating)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_tsp_multiview.py search --out runs/tspview/search.json
+    python benchmarks/bench_tsp_multiview.py report runs/tspview/search.json
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import VALIDATION_FAMILIES
 from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, load_local_policy
+from tinvnn.tasks.tsp.local.reconstruct import reconstruct
 from tinvnn.tasks.tsp.local.views import FRAME_MODES
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import reference_lengths
@@ -91,10 +102,54 @@ def _solve(model: torch.nn.Module, coords: np.ndarray, k: int, frames: str) -> d
     }
 
 
-def _run(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
-    model, config = load_local_policy(args.checkpoint)
-    k = inference_k(args.checkpoint)
+SEARCHES = ("kicks", "reconstruct", "both")
+_KICKS_PER_CALL = 200
+
+
+def _search(
+    model: torch.nn.Module, points: np.ndarray, tour: np.ndarray, k: int, how: str, budget: float
+) -> np.ndarray:
+    """Improve ``tour`` by ``how`` until ``budget`` CPU seconds have passed (each step completes)."""
+    start, call = time.process_time(), 0
+    while time.process_time() - start < budget:
+        if how in ("reconstruct", "both"):
+            tour = reconstruct(model, points, tour, k=k, rounds=1, seed=call)  # type: ignore[arg-type]
+        kicks = _KICKS_PER_CALL if how in ("kicks", "both") else 0
+        tour = improve_tour(points, tour, kicks=kicks, seed=call)
+        call += 1
+    return tour
+
+
+def _run_search(args: argparse.Namespace, model: torch.nn.Module, k: int) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for suite in args.suites:
+        instances = suite_instances(suite, args.instances)
+        references = reference_lengths(torch.from_numpy(instances)).numpy()
+        for index, (coords, reference) in enumerate(zip(instances, references)):
+            keep, groups = merge_duplicates(coords)
+            points = coords[keep]
+            tour = construct_tours(model, points, invariant_starts(points, 1), k=k, threads=1)[0]  # type: ignore[arg-type]
+            tour = improve_tour(points, tour)
+            budget = args.budget * len(points) / 100
+            gaps = []
+            for how in SEARCHES:
+                length = _length(coords, expand_tour(_search(model, points, tour, k, how, budget), groups))
+                records.append(
+                    {
+                        "suite": suite,
+                        "instance": index,
+                        "search": how,
+                        "budget_s": budget,
+                        "reference": float(reference),
+                        "length": length,
+                    }
+                )
+                gaps.append(f"{how} {100 * (length / reference - 1):6.2f} %")
+            print(f"{suite:<19} {index:>3}  {budget:5.1f} s  " + "  ".join(gaps), flush=True)
+    return records
+
+
+def _run_greedy(args: argparse.Namespace, model: torch.nn.Module, k: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for suite in args.suites:
         instances = suite_instances(suite, args.instances)
@@ -106,6 +161,14 @@ def _run(args: argparse.Namespace) -> None:
                 records.append({"suite": suite, "instance": index, "mode": mode, "reference": float(reference), **out})
                 gaps.append(f"{mode} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
             print(f"{suite:<19} {index:>3}  " + "  ".join(gaps), flush=True)
+    return records
+
+
+def _run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    model, config = load_local_policy(args.checkpoint)
+    k = inference_k(args.checkpoint)
+    records = (_run_greedy if args.command == "run" else _run_search)(args, model, k)
     checkpoint = Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT)
     out = {
         "checkpoint": str(checkpoint),
@@ -150,8 +213,27 @@ def verdict(table: dict[str, dict[str, dict[str, float]]], mode: str) -> str:
     )
 
 
+def _report_search(records: list[dict[str, Any]]) -> None:
+    print("| suite | instances | CPU s per instance | " + " | ".join(SEARCHES) + " |")
+    print("|---|---|---|" + "---|" * len(SEARCHES))
+    means: dict[str, list[float]] = {how: [] for how in SEARCHES}
+    for suite in dict.fromkeys(r["suite"] for r in records):
+        cells = []
+        for how in SEARCHES:
+            rows = [r for r in records if r["suite"] == suite and r["search"] == how]
+            means[how].append(float(np.mean([100 * (r["length"] / r["reference"] - 1) for r in rows])))
+            cells.append(f"{means[how][-1]:.2f} %")
+        budget = np.mean([r["budget_s"] for r in rows])
+        print(f"| {suite} | {len(rows)} | {budget:.1f} | " + " | ".join(cells) + " |")
+    print("| mean of suites | | | " + " | ".join(f"{np.mean(v):.2f} %" for v in means.values()) + " |")
+
+
 def _report(args: argparse.Namespace) -> None:
     data = json.loads(args.path.read_text())
+    if data["records"] and "search" in data["records"][0]:
+        print(f"checkpoint {data['checkpoint_sha256']}, k = {data['inference_k']}, {data['date']}, {data['machine']}\n")
+        _report_search(data["records"])
+        return
     table = summarize(data["records"])
     modes = list(dict.fromkeys(r["mode"] for r in data["records"]))
     print(f"checkpoint {data['checkpoint_sha256']}, k = {data['inference_k']}, {data['date']}, {data['machine']}\n")
@@ -181,16 +263,20 @@ def _report(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="measure")
-    run.add_argument("--out", type=Path, required=True)
-    run.add_argument("--suites", nargs="+", choices=list(SUITES), default=list(SUITES))
-    run.add_argument("--modes", nargs="+", choices=FRAME_MODES, default=list(FRAME_MODES))
-    run.add_argument("--instances", type=int, default=None, help="at most this many instances per suite")
-    run.add_argument("--checkpoint", default=None)
+    for name, what in (("run", "greedy gaps per frame mode"), ("search", "improvement methods at equal CPU time")):
+        run = sub.add_parser(name, help=what)
+        run.add_argument("--out", type=Path, required=True)
+        run.add_argument("--suites", nargs="+", choices=list(SUITES), default=list(SUITES))
+        run.add_argument("--instances", type=int, default=None, help="at most this many instances per suite")
+        run.add_argument("--checkpoint", default=None)
+        if name == "run":
+            run.add_argument("--modes", nargs="+", choices=FRAME_MODES, default=list(FRAME_MODES))
+        else:
+            run.add_argument("--budget", type=float, default=1.0, help="CPU seconds per 100 cities")
     report = sub.add_parser("report", help="print the table")
     report.add_argument("path", type=Path)
     args = parser.parse_args(argv)
-    _run(args) if args.command == "run" else _report(args)
+    _report(args) if args.command == "report" else _run(args)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from tests.test_tsp_local import TINY, _permuted, _similarity
 from tinvnn.group import sign_patterns
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.instances import VALIDATION_FAMILIES, lattice_instances
-from tinvnn.tasks.tsp.local.construction import construct_tours, multi_view_scores
+from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts, multi_view_scores
 from tinvnn.tasks.tsp.local.recipe import build_scorer, inference_k, load_local_policy
+from tinvnn.tasks.tsp.local.reconstruct import _SlotLookup, decode_paths, reconstruct
 from tinvnn.tasks.tsp.local.solver import LocalDecoding, solve_local
 from tinvnn.tasks.tsp.local.views import LocalView, multi_view_features, view_features
 
@@ -47,6 +48,10 @@ def _views(seed: int, b: int = 32, k: int = 8) -> tuple[np.ndarray, np.ndarray, 
 def _view(data: tuple, move=lambda x: x) -> LocalView:  # type: ignore[no-untyped-def]
     cur, start, cand, valid, complete = data
     return LocalView(*(torch.from_numpy(move(x)) for x in (cur, start, cand)), valid, complete)
+
+
+def _length(coords: np.ndarray, tour: np.ndarray) -> float:
+    return float(np.linalg.norm(coords[np.roll(tour, -1)] - coords[tour], axis=1).sum())
 
 
 def _instance(family: str, n: int, seed: int) -> np.ndarray:
@@ -155,3 +160,45 @@ def test_lattice_jitter_moves_the_same_nodes() -> None:
         assert 0 < np.abs(moved - nodes).max() < 0.6 * step
     with pytest.raises(ValueError, match=r"^jitter: expected None or a number in \[0, 0.5\) grid steps, got 0.5$"):
         lattice(0.5)
+
+
+def test_decode_paths_keeps_ends_and_cities(shipped: tuple[LocalScorer, int]) -> None:
+    model, k = shipped
+    coords = _instance("mixed", 90, 12)
+    paths = np.stack([np.arange(0, 31), np.arange(30, 61), np.r_[np.arange(89, 59, -1), 0]])  # ends shared
+    for frames in ("canonical", "fa"):
+        new = decode_paths(model, coords, paths, k=k, frames=frames)
+        np.testing.assert_array_equal(new[:, [0, -1]], paths[:, [0, -1]])
+        np.testing.assert_array_equal(np.sort(new, 1), np.sort(paths, 1))
+
+
+def test_slot_lookup_agrees_with_a_dictionary() -> None:
+    rng = np.random.default_rng(13)
+    inner = np.stack([rng.permutation(40)[:9] for _ in range(5)])
+    cities = rng.integers(0, 40, (5, 3, 7))
+    expected = [[[list(row).index(c) if c in row else -1 for c in q] for q in qs] for row, qs in zip(inner, cities)]
+    np.testing.assert_array_equal(_SlotLookup(inner, 40)(cities), expected)
+
+
+@pytest.mark.parametrize("frames", ["canonical", "weighted"])
+def test_reconstruct_never_lengthens_and_is_invariant(shipped: tuple[LocalScorer, int], frames: str) -> None:
+    model, k = shipped
+    coords = _instance("clustered", 70, 14)
+
+    def rebuilt(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tour = construct_tours(model, points, invariant_starts(points, 1), k=k)[0]
+        return tour, reconstruct(model, points, tour, k=k, rounds=3, lengths=(8, 20), seed=5, frames=frames)
+
+    tour, better = rebuilt(coords)
+    assert sorted(better.tolist()) == list(range(70))
+    assert _length(coords, better) < _length(coords, tour)  # this instance's greedy tour has slack
+    shuffled, perm = _permuted(_similarity(coords, 15, reflect=True), 16)
+    np.testing.assert_array_equal(perm[rebuilt(shuffled)[1]], better)
+
+
+def test_reconstruct_rejects_bad_input(scorer: LocalScorer) -> None:
+    coords = np.random.default_rng(17).random((12, 2))
+    with pytest.raises(ValueError, match=r"^expected a permutation of 0\.\.11$"):
+        reconstruct(scorer, coords, np.zeros(12, dtype=np.int64), k=TINY.k)
+    with pytest.raises(ValueError, match=r"^lengths: expected 3 <= low <= high, got \(5, 4\)$"):
+        reconstruct(scorer, coords, np.arange(12), k=TINY.k, lengths=(5, 4))
