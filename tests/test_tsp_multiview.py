@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -31,7 +32,11 @@ def shipped() -> tuple[LocalScorer, int]:
     return load_local_policy()[0], inference_k()
 
 
-def _views(seed: int, b: int = 32, k: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+#: current (B, 2), start (B, 2), candidates (B, k, 2), valid (B, k), complete (B,).
+ViewData = tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]
+
+
+def _views(seed: int, b: int = 32, k: int = 8) -> ViewData:
     """Random view data: current (b, 2), start (b, 2), candidates (b, k, 2), valid, complete."""
     rng = np.random.default_rng(seed)
     valid = torch.from_numpy(rng.random((b, k)) < 0.8)
@@ -45,7 +50,7 @@ def _views(seed: int, b: int = 32, k: int = 8) -> tuple[np.ndarray, np.ndarray, 
     )
 
 
-def _view(data: tuple, move=lambda x: x) -> LocalView:  # type: ignore[no-untyped-def]
+def _view(data: ViewData, move: Callable[[np.ndarray], np.ndarray] = lambda x: x) -> LocalView:
     cur, start, cand, valid, complete = data
     return LocalView(*(torch.from_numpy(move(x)) for x in (cur, start, cand)), valid, complete)
 

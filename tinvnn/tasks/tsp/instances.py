@@ -177,12 +177,12 @@ def drilling_instances(
         heights = torch.randperm(length, generator=generator)[:rows]
         keep = torch.ones(rows, length, dtype=torch.bool)
         while int(keep.sum()) > num_cities:
-            row = int(torch.randint(rows, (1,), generator=generator))
+            line = int(torch.randint(rows, (1,), generator=generator))
             first = int(torch.randint(length, (1,), generator=generator))
             run = int(torch.randint(1, max(2, length // 4 + 1), (1,), generator=generator))
-            holes = keep[row].nonzero()[:, 0]
+            holes = keep[line].nonzero()[:, 0]
             gap = holes[(holes >= first) & (holes < first + run)][: int(keep.sum()) - num_cities]
-            keep[row, gap] = False
+            keep[line, gap] = False
         row, pos = keep.nonzero(as_tuple=True)
         points = torch.stack([pos.double(), heights[row].double()], -1)
         if float(torch.rand(1, generator=generator)) < 0.5:

@@ -29,6 +29,11 @@ coordinates, is decided by the distance to the instance's centroid, not by the n
 (``tie_broken_order``). The exceptions are inputs symmetric enough that those keys tie as well
 (lattices), two scores tied within float error, and a canonical frame decision within float
 error of its threshold (``docs/ambiguity.md``); there ties follow the k-d tree's order (the numbering).
+
+:func:`multi_view_features` gives the tokens of each view in several frames (the weighted frames
+of ``tinvnn.weighted_frames``, continuous where the canonical frame jumps, or the 4 sign flips of
+Frame Averaging), for a decision averaged over them; the frames of a view form a set that moves
+with the view, so the average is exactly invariant too.
 """
 
 from __future__ import annotations
