@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.duplicates import expand_tour, merge_duplicates
 from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import VALIDATION_FAMILIES
@@ -84,12 +85,12 @@ def _length(coords: np.ndarray, tour: np.ndarray) -> float:
     return float(tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tour)[None])[0])
 
 
-def _solve(model: torch.nn.Module, coords: np.ndarray, k: int, frames: str) -> dict[str, float]:
+def _solve(model: LocalScorer, coords: np.ndarray, k: int, frames: str) -> dict[str, float]:
     """Greedy tour (one invariant start) in ``frames``, then 2-opt/Or-opt: lengths and CPU seconds."""
     keep, groups = merge_duplicates(coords)
     points = coords[keep]
     start = time.process_time()
-    tour = construct_tours(model, points, invariant_starts(points, 1), k=k, frames=frames, threads=1)[0]  # type: ignore[arg-type]
+    tour = construct_tours(model, points, invariant_starts(points, 1), k=k, frames=frames, threads=1)[0]
     construct = time.process_time() - start
     start = time.process_time()
     better = improve_tour(points, tour)
@@ -106,21 +107,19 @@ SEARCHES = ("kicks", "reconstruct", "both")
 _KICKS_PER_CALL = 200
 
 
-def _search(
-    model: torch.nn.Module, points: np.ndarray, tour: np.ndarray, k: int, how: str, budget: float
-) -> np.ndarray:
+def _search(model: LocalScorer, points: np.ndarray, tour: np.ndarray, k: int, how: str, budget: float) -> np.ndarray:
     """Improve ``tour`` by ``how`` until ``budget`` CPU seconds have passed (each step completes)."""
     start, call = time.process_time(), 0
     while time.process_time() - start < budget:
         if how in ("reconstruct", "both"):
-            tour = reconstruct(model, points, tour, k=k, rounds=1, seed=call)  # type: ignore[arg-type]
+            tour = reconstruct(model, points, tour, k=k, rounds=1, seed=call)
         kicks = _KICKS_PER_CALL if how in ("kicks", "both") else 0
         tour = improve_tour(points, tour, kicks=kicks, seed=call)
         call += 1
     return tour
 
 
-def _run_search(args: argparse.Namespace, model: torch.nn.Module, k: int) -> list[dict[str, Any]]:
+def _run_search(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for suite in args.suites:
         instances = suite_instances(suite, args.instances)
@@ -128,7 +127,7 @@ def _run_search(args: argparse.Namespace, model: torch.nn.Module, k: int) -> lis
         for index, (coords, reference) in enumerate(zip(instances, references)):
             keep, groups = merge_duplicates(coords)
             points = coords[keep]
-            tour = construct_tours(model, points, invariant_starts(points, 1), k=k, threads=1)[0]  # type: ignore[arg-type]
+            tour = construct_tours(model, points, invariant_starts(points, 1), k=k, threads=1)[0]
             tour = improve_tour(points, tour)
             budget = args.budget * len(points) / 100
             gaps = []
@@ -149,7 +148,7 @@ def _run_search(args: argparse.Namespace, model: torch.nn.Module, k: int) -> lis
     return records
 
 
-def _run_greedy(args: argparse.Namespace, model: torch.nn.Module, k: int) -> list[dict[str, Any]]:
+def _run_greedy(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     for suite in args.suites:
         instances = suite_instances(suite, args.instances)
