@@ -8,7 +8,8 @@ Inference:
 * ``construction``: tours built from the views by the scorer (greedy, multi-start, sampled);
 * ``recipe``: the configuration, and how to build and load the scorer
   (:class:`~tinvnn.models.local_tsp.LocalScorer`); the shipped checkpoint;
-* ``solver``: ``solve_local``, construction then the improvement step.
+* ``solver``: ``solve_local``, construction then the improvement step;
+* ``reconstruct``: neural reconstruction, segments of a tour re-decoded by the policy.
 
 Training (imports the run harness; inference never imports it):
 

@@ -3,7 +3,10 @@
 Each step gathers every tour's local view (``tinvnn.tasks.tsp.local.views``), scores its
 candidates with the :class:`~tinvnn.models.local_tsp.LocalScorer` and moves to the best one
 (or to one drawn from the softmax). Start cities are chosen invariantly
-(:func:`invariant_starts`).
+(:func:`invariant_starts`). With ``frames`` other than ``"canonical"`` a decision's scores are
+the weighted average of the candidates' log-probabilities over the frames of its view
+(:func:`~tinvnn.tasks.tsp.local.views.multi_view_features`; all frames of all tours in one
+forward pass).
 
 Construction costs O(N k log N) time and O(N) memory: candidates come from a k-d tree
 (``scipy.spatial.cKDTree``) over the unvisited cities, rebuilt whenever half of them have been
@@ -26,9 +29,16 @@ from tinvnn._progress import progress as progress_of
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import UnvisitedIndex
 from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, NUM_FEATURES
-from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
+from tinvnn.tasks.tsp.local.views import (
+    FRAME_MODES,
+    LocalView,
+    context_scalars,
+    multi_view_features,
+    neighbour_table,
+    view_features,
+)
 
-__all__ = ["check_cities", "construct_tours", "decoding_threads", "invariant_starts"]
+__all__ = ["check_cities", "construct_tours", "multi_view_scores", "decoding_threads", "invariant_starts"]
 
 # Views per forward pass up to which one thread is fastest: a step scores S views of k + 2
 # tokens; splitting such a batch over threads costs more in wake-ups than it saves, and on a
@@ -92,6 +102,23 @@ def invariant_starts(coords: np.ndarray, num: int) -> list[int]:
     return list(dict.fromkeys(order))[:num]
 
 
+def multi_view_scores(model: LocalScorer, view: LocalView, frames: str) -> Tensor:
+    """The weighted average over each view's frames of its candidates' log-probabilities
+    (:func:`~tinvnn.tasks.tsp.local.views.multi_view_features`), in one forward pass for all
+    frames of all views; -inf in unused slots.
+
+    Shape:
+        B views of k slots -> (B, k) float64.
+    """
+    dtype = next(model.parameters()).dtype
+    tokens, _, sample, weight = multi_view_features(view, frames)
+    valid = view.valid.index_select(0, sample)
+    logp = torch.log_softmax(model(tokens.to(dtype)).double().masked_fill(~valid, -math.inf), -1)
+    logp = logp.masked_fill(~valid, 0.0) * weight.to(logp)[:, None]
+    average = logp.new_zeros(view.valid.shape).index_add_(0, sample, logp)
+    return average.masked_fill(~view.valid, -math.inf)
+
+
 def construct_tours(
     model: LocalScorer,
     coords: np.ndarray,
@@ -104,6 +131,7 @@ def construct_tours(
     progress: bool = False,
     on_step: Callable[[Tensor, Tensor, Tensor], None] | None = None,
     threads: int | None = None,
+    frames: str = "canonical",
 ) -> np.ndarray:
     """Build one tour per start city by asking the scorer for each next city.
 
@@ -123,6 +151,8 @@ def construct_tours(
             each tour involves no decision.
         threads: torch threads of the forward passes (default: :func:`decoding_threads`'
             choice, one thread for small batches); torch's count is restored afterwards.
+        frames: the frames each view is scored in (:func:`multi_view_scores`): ``"canonical"``,
+            ``"weighted"`` or ``"fa"``; ``on_step`` needs ``"canonical"``.
 
     Returns:
         (S, N) int64 tours, each a permutation starting at its start city.
@@ -142,6 +172,10 @@ def construct_tours(
             f"expected a scorer with {NUM_FEATURES} or {NUM_FEATURES + NUM_CONTEXT} input features (with context), "
             f"got {features}"
         )
+    if frames not in FRAME_MODES:
+        raise ValueError(f"frames: expected one of {', '.join(FRAME_MODES)}, got {frames!r}")
+    if on_step is not None and frames != "canonical":
+        raise ValueError(f"on_step records one canonical frame per view: expected frames='canonical', got {frames!r}")
     neighbours = neighbour_table(coords) if features == NUM_FEATURES + NUM_CONTEXT else None
     model.eval()
     start_xy = points[tours[:, 0]]
@@ -170,14 +204,17 @@ def construct_tours(
                 torch.tensor([u.left <= k for u in states]),
                 context,
             )
-            tokens = view_features(view)[0].to(dtype)
-            scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
+            if frames == "canonical":
+                tokens = view_features(view)[0].to(dtype)
+                scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
+            else:
+                scores = multi_view_scores(model, view, frames)
             if sample:
                 pick = torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator)[:, 0]
             else:
                 pick = scores.argmax(-1)
             if on_step is not None:
-                on_step(tokens, view.valid, pick)
+                on_step(tokens, view.valid, pick)  # frames == "canonical"
             tours[:, step] = cand[np.arange(s), pick.numpy()]
             for i, u in enumerate(states):
                 u.visit(int(tours[i, step]))

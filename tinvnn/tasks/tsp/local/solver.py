@@ -26,6 +26,7 @@ import torch
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local.construction import check_cities, construct_tours, invariant_starts
+from tinvnn.tasks.tsp.local.views import FRAME_MODES
 from tinvnn.tasks.tsp.objective import matrix_tour_length, tour_length
 
 __all__ = ["LOCAL_DECODINGS", "LocalDecoding", "LocalSolution", "auto_decoding", "solve_local"]
@@ -50,6 +51,8 @@ class LocalDecoding:
         temperature: softmax temperature of ``sample``.
         improve: run the 2-opt + Or-opt improvement step.
         kicks: perturbations of the improved best tour (iterated local search; needs ``improve``).
+        frames: the frames each decision's view is scored in: ``canonical`` (one), ``weighted``
+            or ``fa`` (scores averaged over several; ``tinvnn.tasks.tsp.local.construction``).
     """
 
     decode: str = "greedy"
@@ -58,10 +61,13 @@ class LocalDecoding:
     temperature: float = 1.0
     improve: bool = True
     kicks: int = 0
+    frames: str = "canonical"
 
     def __post_init__(self) -> None:
         if self.decode not in LOCAL_DECODINGS:
             raise ValueError(f"decode: expected one of {', '.join(LOCAL_DECODINGS)}, got {self.decode!r}")
+        if self.frames not in FRAME_MODES:
+            raise ValueError(f"frames: expected one of {', '.join(FRAME_MODES)}, got {self.frames!r}")
         if self.starts < 1 or self.samples < 1 or not self.temperature > 0 or self.kicks < 0:
             raise ValueError(
                 "expected starts >= 1, samples >= 1, temperature > 0, kicks >= 0; got "
@@ -69,10 +75,12 @@ class LocalDecoding:
             )
 
     def describe(self) -> str:
-        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt + 1000 kicks``."""
+        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt + 1000 kicks`` (frames other
+        than the canonical one are named: ``local policy (fa frames), greedy``)."""
         what = {"greedy": "greedy", "multistart": f"multistart x{self.starts}", "sample": f"sampling x{self.samples}"}
         improve = (" + 2-opt/Or-opt" + (f" + {self.kicks} kicks" if self.kicks else "")) if self.improve else ""
-        return f"local policy, {what[self.decode]}{improve}"
+        frames = "" if self.frames == "canonical" else f" ({self.frames} frames)"
+        return f"local policy{frames}, {what[self.decode]}{improve}"
 
 
 def auto_decoding(num_cities: int, *, improve: bool = True) -> LocalDecoding:
@@ -181,7 +189,7 @@ def solve_local(
     start = time.perf_counter()
     if decoding.decode == "sample":
         first = invariant_starts(coords, 1)
-        greedy = construct_tours(model, coords, first, k=k, progress=progress, threads=threads)
+        greedy = construct_tours(model, coords, first, k=k, progress=progress, threads=threads, frames=decoding.frames)
         drawn = construct_tours(
             model,
             coords,
@@ -192,11 +200,12 @@ def solve_local(
             generator=torch.Generator().manual_seed(seed),
             progress=progress,
             threads=threads,
+            frames=decoding.frames,
         )
         tours = np.concatenate([greedy, drawn])
     else:
         starts = invariant_starts(coords, decoding.starts if decoding.decode == "multistart" else 1)
-        tours = construct_tours(model, coords, starts, k=k, progress=progress, threads=threads)
+        tours = construct_tours(model, coords, starts, k=k, progress=progress, threads=threads, frames=decoding.frames)
     lengths = _lengths(coords, tours, dist)
     stages = {"construct": tours[int(np.argmin(lengths))]}
     seconds = {"construct": time.perf_counter() - start}

@@ -29,6 +29,11 @@ coordinates, is decided by the distance to the instance's centroid, not by the n
 (``tie_broken_order``). The exceptions are inputs symmetric enough that those keys tie as well
 (lattices), two scores tied within float error, and a canonical frame decision within float
 error of its threshold (``docs/ambiguity.md``); there ties follow the k-d tree's order (the numbering).
+
+:func:`multi_view_features` gives the tokens of each view in several frames (the weighted frames
+of ``tinvnn.weighted_frames``, continuous where the canonical frame jumps, or the 4 sign flips of
+Frame Averaging), for a decision averaged over them; the frames of a view form a set that moves
+with the view, so the average is exactly invariant too.
 """
 
 from __future__ import annotations
@@ -41,15 +46,21 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 import tinvnn
+from tinvnn.group import sign_patterns
 from tinvnn.tasks.tsp.heuristics import TIE_RTOL, tie_broken_order
 from tinvnn.tasks.tsp.local.recipe import CONTEXT_NEIGHBOURS
 
 __all__ = [
+    "FRAME_MODES",
     "LocalView",
     "context_scalars",
+    "multi_view_features",
     "neighbour_table",
     "view_features",
 ]
+
+#: Frames each decision's view is seen in (:func:`multi_view_features`).
+FRAME_MODES = ("canonical", "weighted", "fa")
 
 _START_PULL = 2.0
 _CLIP = 4.0
@@ -132,18 +143,12 @@ def context_scalars(free: np.ndarray, distances: np.ndarray) -> np.ndarray:
     return np.stack([share, np.where(free, distances, np.inf).min(-1, initial=np.inf)], -1)
 
 
-def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Invariant tokens of local views (see the module docstring).
-
-    Args:
-        view: B states with k slots; any floating dtype (computed in that dtype).
-        axis_signs: optional (B, 2) of +-1 multiplying the canonical coordinates (training
-            augmentation over the frame's sign choices); None at inference.
+def _view_points(view: LocalView) -> tuple[Tensor, Tensor, Tensor]:
+    """The points a view is framed by, its token mask and its invariant (frame-free) token parts.
 
     Returns:
-        ``(tokens, mask)``: (B, k + 2, F) in ``view.current.dtype`` and (B, k + 2) bool, F =
-        NUM_FEATURES, plus NUM_CONTEXT with ``view.context``; token 0 is the current city, 1
-        the start city, 2.. the candidates. Unused slots have all-zero tokens and ``mask`` False.
+        ``(points, mask, scalars)``: (B, k + 2, 2) ``[c, s', x_1 .. x_k]`` (unused slots at
+        ``c``), (B, k + 2) bool and (B, k + 2, F - 2), F the token width.
     """
     cur, start, cand, valid = view.current, view.start, view.candidates, view.valid
     b, k, _ = cand.shape
@@ -155,9 +160,6 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
     pull = (_START_PULL * radius / start_dist.clamp_min(torch.finfo(cur.dtype).tiny)).clamp(max=1.0)
     points = torch.cat([cur[:, None], (cur + pull[:, None] * to_start)[:, None], cand], 1)  # (B, k + 2, 2)
     mask = torch.cat([valid.new_ones(b, 2), valid], 1)
-    z = tinvnn.canonicalize(points, mask=mask, scale=True)
-    if axis_signs is not None:
-        z = z * axis_signs[:, None]
     near = (points - cur[:, None]).norm(dim=-1) / radius[:, None]
     closing = ((points - start[:, None]).norm(dim=-1) - start_dist[:, None]) / radius[:, None]
     per_view = torch.stack(
@@ -166,7 +168,6 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
     kind = torch.zeros(k + 2, 3, dtype=cur.dtype, device=cur.device)
     kind[0, 0], kind[1, 1], kind[2:, 2] = 1.0, 1.0, 1.0
     parts = [
-        z,
         near[..., None],
         closing.clamp(-_CLIP, _CLIP)[..., None],
         per_view[:, None].expand(b, k + 2, 3),
@@ -175,4 +176,60 @@ def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple
     if view.context is not None:
         context = view.context.to(cur.dtype)
         parts += [context[..., :1], (context[..., 1:] / radius[:, None, None]).clamp(max=_CLIP)]
-    return torch.cat(parts, -1) * mask[..., None], mask
+    return points, mask, torch.cat(parts, -1)
+
+
+def view_features(view: LocalView, *, axis_signs: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Invariant tokens of local views (see the module docstring), in each view's canonical frame.
+
+    Args:
+        view: B states with k slots; any floating dtype (computed in that dtype).
+        axis_signs: optional (B, 2) of +-1 multiplying the canonical coordinates (training
+            augmentation over the frame's sign choices); None at inference.
+
+    Returns:
+        ``(tokens, mask)``: (B, k + 2, F) in ``view.current.dtype`` and (B, k + 2) bool, F =
+        NUM_FEATURES, plus NUM_CONTEXT with ``view.context``; token 0 is the current city, 1
+        the start city, 2.. the candidates. Unused slots have all-zero tokens and ``mask`` False.
+    """
+    points, mask, scalars = _view_points(view)
+    z = tinvnn.canonicalize(points, mask=mask, scale=True)
+    if axis_signs is not None:
+        z = z * axis_signs[:, None]
+    return torch.cat([z, scalars], -1) * mask[..., None], mask
+
+
+def multi_view_features(view: LocalView, frames: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Tokens of each view in each of its frames, for averaging a scorer over them.
+
+    Args:
+        view: B states with k slots (as in :func:`view_features`).
+        frames: ``"canonical"`` (one frame per view, as :func:`view_features`), ``"weighted"``
+            (:func:`tinvnn.weighted_frames` of the view's points: the canonical frame where its
+            sign and order decisions are confident, up to 4 frames with weights continuous in
+            the input where not) or ``"fa"`` (Frame Averaging: the 4 sign flips of the
+            canonical axes, weight 1/4 each).
+
+    Returns:
+        ``(tokens, mask, sample, weight)``: (F, k + 2, features), (F, k + 2) bool, (F,) int64
+        the view of each frame (non-decreasing) and (F,) float64 weights summing to one per
+        view; F frames in all. The frames of a view form a set that moves with the view, so a
+        weighted average over them is exactly invariant.
+    """
+    if frames not in FRAME_MODES:
+        raise ValueError(f"frames: expected one of {', '.join(FRAME_MODES)}, got {frames!r}")
+    points, mask, scalars = _view_points(view)
+    b = len(points)
+    if frames == "weighted":
+        frame_set = tinvnn.weighted_frames(points, mask=mask, scale=True)
+        z, sample, weight = frame_set.points, frame_set.sample, frame_set.weight
+    else:
+        z = tinvnn.canonicalize(points, mask=mask, scale=True)
+        copies = 1 if frames == "canonical" else 4
+        signs = sign_patterns(2, dtype=z.dtype, device=z.device)[:copies]  # (copies, 2)
+        z = (z[:, None] * signs[None, :, None]).flatten(0, 1)
+        sample = torch.arange(b, device=z.device).repeat_interleave(copies)
+        weight = torch.full((b * copies,), 1.0 / copies, dtype=torch.float64, device=z.device)
+    mask = mask.index_select(0, sample)
+    tokens = torch.cat([z, scalars.index_select(0, sample)], -1) * mask[..., None]
+    return tokens, mask, sample, weight
