@@ -474,6 +474,7 @@ class AxialRotations(Group):
         return self._embed(plane).to(dtype)
 
     def contains(self, q: Tensor) -> Tensor:
+        _check_dim(self, q.shape[-1])
         a = torch.tensor(self.axis, dtype=q.dtype, device=q.device)
         a = a / a.norm()
         kept = torch.isclose(q @ a, a.expand(q.shape[:-1]), atol=1e-9).all(-1)

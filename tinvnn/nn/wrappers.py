@@ -104,12 +104,14 @@ class PCAAlign(FramedWrapper):
 
     Same arguments and shapes as :class:`TinvWrapper`. The group makes the frame its member
     (:meth:`~tinvnn.group.Group.proper_axes`: with ``group="SO"`` the last axis is flipped when
-    needed so that ``det R = +1``).
+    needed so that ``det R = +1``). A group that keeps an axis (``"SO2z"``, ``"O2z"``) aligns
+    the principal axes of the points projected on the plane perpendicular to it and keeps the
+    axis (:func:`tinvnn.canonical.principal_frame`).
     """
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_frame(pos, layout)
+        centre, evals, axes = principal_frame(pos, layout, self.group)
         axes = self.group.proper_axes(axes)
         frame = plain_frame(centre, axes, _scale(centre, evals, self.scale), evals, layout)
         return single_frames(frame, frame.to_canonical(pos, scale=self.scale))
@@ -120,7 +122,9 @@ class FrameAveraging(FramedWrapper):
 
     Runs the backbone once per frame, batched: the sign-flipped frames in the group
     (:meth:`~tinvnn.group.Group.sign_flips`: 2^D frames for ``group="O"``, 2^(D-1) for ``"SO"``,
-    where the last axis completes a right-handed frame), and averages invariant outputs or
+    where the last axis completes a right-handed frame; for a group that keeps an axis, the
+    in-plane principal axes flipped and the axis kept: 4 frames for ``"O2z"``, 2 for ``"SO2z"``),
+    and averages invariant outputs or
     the back-mapped vector/point outputs. Where covariance eigenvalues are tied (relative gap
     below ``TIE_GAP``), PCA's axes are undefined (those ``eigh`` returns depend on the input's
     orientation): there the sign flips are those of the canonical axes of
@@ -133,8 +137,8 @@ class FrameAveraging(FramedWrapper):
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_frame(pos, layout)
-        tied = _tied(evals)
+        centre, evals, axes = principal_frame(pos, layout, self.group)
+        tied = _tied(evals[:, : self.group.free_axes(pos.shape[-1])])
         if bool(tied.any()):  # eigh's basis of a tied eigenspace is arbitrary: the canonical axes there
             _, canonical = canonical_frame(pos, mask=mask, batch=batch, scale=self.scale, group=self.group)
             axes = torch.where(tied[:, None, None], canonical.R.to(axes.dtype), axes)
