@@ -35,7 +35,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEY_TOL", "MAX_CANDIDATES", "ROUNDING", "point_frames", "smallest", "sign_frames", "tolerance", "value_groups"]
+__all__ = [
+    "KEY_TOL",
+    "MAX_CANDIDATES",
+    "ROUNDING",
+    "point_frames",
+    "smallest",
+    "sign_frames",
+    "tolerance",
+    "value_groups",
+]
 
 KEY_TOL = 1e-7
 ROUNDING = 1e-12  # above the float64 rounding of canonical values (in radii), below the noise that should decide

@@ -198,8 +198,10 @@ def canonicalize(
         scale: divide by the RMS radius ``s`` (scale invariance). Raises for a sample whose
             points all coincide.
         group: a :class:`~tinvnn.group.Group` or its alias: ``"O"`` (:class:`~tinvnn.group.Orthogonal`,
-            rotations and reflections, like MDS) or ``"SO"`` (:class:`~tinvnn.group.Rotations`,
-            ``det R = +1``; a shape and its mirror image give different outputs).
+            rotations and reflections, like MDS), ``"SO"`` (:class:`~tinvnn.group.Rotations`,
+            ``det R = +1``; a shape and its mirror image give different outputs), ``"SO2z"`` or
+            ``"O2z"`` (:class:`~tinvnn.group.AxialRotations`: about the z axis, which stays the
+            last canonical axis; 3-D points; ``docs/conventions.md``, rule 9).
         return_frame: also return the :class:`~tinvnn.Frame` (centre, axes, scale, diagnostics).
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.

@@ -178,7 +178,7 @@ def random_similarity(
     Args:
         d: dimension.
         batch_shape: leading batch dims.
-        group: the orthogonal part's :class:`Group` (or its alias ``"O"``, ``"SO"``).
+        group: the orthogonal part's :class:`Group` (or its alias, :data:`GROUPS`).
         scale_range: ``(lo, hi)``, scale drawn log-uniformly; ``None`` for no scaling.
         translation: standard deviation of each translation coordinate (0 for none).
     """
@@ -208,7 +208,7 @@ class Group(abc.ABC):
     """
 
     name: str
-    """The group's short name (``"O"``, ``"SO"``), used in reprs and messages only."""
+    """The group's short name (``"O"``, ``"SO"``, ``"SO2z"``), used in reprs and messages only."""
     kernel_handedness: bool | None = None
     """How the fused CPU kernel (:mod:`tinvnn._kernels`) applies the group's rule: ``False``
     signs only, ``True`` the least certain axis completes ``det = +1``; ``None`` (a new group's
@@ -232,7 +232,8 @@ class Group(abc.ABC):
 
     @abc.abstractmethod
     def handed_axis(self, margins: Tensor, null: Tensor) -> Tensor | None:
-        """The axis whose sign the group decides instead of the sign rule, one-hot (B, D) bool,
+        """The axes whose signs the group decides instead of the sign rule, (B, D) bool (one-hot
+        for SO(D); the kept axis, and for SO(2) one in-plane axis, for :class:`AxialRotations`),
         given how certain each axis's sign is (``margins`` (B, D), larger is surer) and the null
         axes (B, D) bool; None when the sign rule decides every axis."""
 

@@ -50,7 +50,12 @@ class ClassifierConfig(Config):
 
     method: str = option("tinv", "invariance method", choices=METHODS)
     backbone: str = option("pointnet", "backbone network", choices=tuple(BACKBONES))
-    group: str = option("O", "O (rotations and reflections) or SO (rotations only)", choices=GROUP_NAMES)
+    group: str = option(
+        "O",
+        "O (rotations and reflections), SO (rotations only), SO2z (rotations about z: 'up' kept) "
+        "or O2z (also the mirrors in vertical planes)",
+        choices=GROUP_NAMES,
+    )
     points: int = option(1024, "points per cloud (reproducible subset)")
     width: int = option(1024, "global feature width (1024 in the papers)")
     k: int = option(20, "DGCNN neighbours")
