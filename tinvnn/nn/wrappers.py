@@ -42,8 +42,9 @@ class TinvWrapper(FramedWrapper):
     Args:
         backbone: any module called as ``backbone(z)`` or ``backbone(z, vectors)`` with the
             layout of the wrapper's input (see :meth:`forward`).
-        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections) or
-            ``"SO"`` (rotations only).
+        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections),
+            ``"SO"`` (rotations only), ``"SO2z"`` (rotations about z, "up" kept) or ``"O2z"``
+            (also the mirrors in vertical planes).
         scale: also invariant to uniform scaling (inputs divided by the RMS radius).
         output: ``"invariant"`` (class logits, energies: returned as is), ``"vector"``
             (per-point vectors mapped back by R, and s when ``scale_vectors``) or ``"point"``
