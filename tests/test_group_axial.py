@@ -176,6 +176,9 @@ def test_frame_keeps_the_axis_and_preserves_distances_up_to_one_scale(group: Gro
     torch.testing.assert_close(frame.R[0, :, 2], a, rtol=0, atol=1e-12)  # the last canonical axis is the axis
     torch.testing.assert_close(z[:, 2], centred @ a / frame.s[0], rtol=0, atol=1e-12)  # heights kept
     torch.testing.assert_close(frame.to_canonical(x), z, rtol=0, atol=1e-12)
+    unscaled, plain = canonicalize(x, group=group, scale=False, return_frame=True)
+    torch.testing.assert_close(unscaled, z * frame.s[0], rtol=0, atol=1e-10)
+    assert float(plain.s[0]) == 1.0
     assert float(torch.linalg.det(frame.R[0])) == pytest.approx(1.0) or as_group(group).reflections
     if _unit_axis(group).equal(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)):
         assert bool(as_group(group).contains(frame.R).all())  # about z, the frame is a member

@@ -121,7 +121,7 @@ def principal_frame(pos: Tensor, layout: Layout, group: Group | None = None) -> 
         return centre, evals, evecs
     centre, _, plane, heights, plane_layout = _split_points(pos, layout, split)
     _, _, evals, evecs, _ = _pca(plane, plane_layout)
-    return centre, torch.cat([evals, _mean_square(heights, layout)[:, None]], -1), _lift(evecs, split.basis)
+    return centre, torch.cat([evals, _mean_square(heights, layout)[:, None]], -1), split.lift(evecs)
 
 
 @overload
@@ -445,7 +445,7 @@ def _axial_frame(
     frame = dataclasses.replace(
         plane_frame,
         t=centre,
-        R=_lift(plane_frame.R, split.basis),
+        R=split.lift(plane_frame.R),
         s=radius if scale else torch.ones_like(radius),
         eigenvalues=torch.cat([plane_frame.eigenvalues, _mean_square(heights, layout)[:, None]], -1),
         layout=layout,
@@ -466,14 +466,6 @@ def _split_points(pos: Tensor, layout: Layout, split: AxisSplit) -> tuple[Tensor
 def _mean_square(values: Tensor, layout: Layout) -> Tensor:
     """(B,) mean of the squared dense values (B, N, K) over each sample's real points (padding 0)."""
     return values.square().sum((1, 2)) / layout.counts.to(values.dtype)
-
-
-def _lift(plane: Tensor, basis: Tensor) -> Tensor:
-    """Frames (B, 3, 3) ``basis diag(plane, 1)`` of in-plane frames ``plane`` (B, 2, 2)."""
-    b = plane.shape[0]
-    top = torch.cat([plane, plane.new_zeros(b, 2, 1)], 2)
-    bottom = torch.tensor([0.0, 0.0, 1.0], dtype=plane.dtype, device=plane.device).expand(b, 1, 3)
-    return basis.to(plane) @ torch.cat([top, bottom], 1)
 
 
 def _torch_frame(

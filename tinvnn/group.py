@@ -394,6 +394,15 @@ class AxisSplit(NamedTuple):
     basis: Tensor
     plane: Group
 
+    def lift(self, plane: Tensor) -> Tensor:
+        """``basis diag(plane, 1)`` (*, D, D) for in-plane maps or frames ``plane`` (*, D-1, D-1):
+        the frame whose last column is the kept axis (with autograd through ``plane``)."""
+        column = plane.new_zeros(*plane.shape[:-1], 1)
+        row = torch.cat(
+            [plane.new_zeros(*plane.shape[:-2], 1, plane.shape[-1]), plane.new_ones(*plane.shape[:-2], 1, 1)], -1
+        )
+        return self.basis.to(plane) @ torch.cat([torch.cat([plane, column], -1), row], -2)
+
 
 @dataclass(frozen=True, repr=False)
 class AxialRotations(Group):
@@ -471,8 +480,9 @@ class AxialRotations(Group):
     ) -> Tensor:
         """Haar-random elements ``basis diag(Q2, 1) basis^T``, Q2 Haar on SO(2) (or O(2))."""
         _check_dim(self, d)
+        split = self.axis_split(d)
         plane = self.plane.random_orthogonal(2, batch_shape, generator=generator, device=device)
-        return self._embed(plane).to(dtype)
+        return (split.lift(plane) @ split.basis.to(plane).mT).to(dtype)
 
     def contains(self, q: Tensor) -> Tensor:
         _check_dim(self, q.shape[-1])
@@ -519,14 +529,6 @@ class AxialRotations(Group):
             return axes
         local = torch.cat([torch.cat([plane, local[:, -1:, :-1]], 1), local[:, :, -1:]], 2)
         return basis @ local
-
-    def _embed(self, plane: Tensor) -> Tensor:
-        """``basis diag(plane, 1) basis^T`` (*, 3, 3) for in-plane maps ``plane`` (*, 2, 2)."""
-        basis = self.basis().to(plane)
-        block = torch.zeros(*plane.shape[:-2], 3, 3, dtype=plane.dtype, device=plane.device)
-        block[..., :2, :2] = plane
-        block[..., 2, 2] = 1.0
-        return basis @ block @ basis.mT
 
     def __repr__(self) -> str:
         return f"AxialRotations(axis={self.axis}, reflections={self.reflections})"
