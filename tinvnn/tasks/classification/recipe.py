@@ -103,7 +103,7 @@ class ClassifierTrainConfig(ClassifierConfig):
         None, "synthetic: training clouds per class (None: 100); modelnet40: cap per class (None: all)"
     )
     test_per_class: int | None = option(None, "the same for the test split (None: 30 synthetic, all modelnet40)")
-    train_protocol: str = option("z", "ROTATION[+scale][+translate], ROTATION in I, z, SO3, O3")
+    train_protocol: str = option("z", "ROTATION[+scale][+translate], ROTATION in I, z, O2z, SO3, O3")
     test_protocol: str = option("SO3", "protocol of the test accuracy during training")
     epochs: int = option(20, "passes over the training set")
     batch_size: int = option(32, "clouds per step (per process under torchrun)")
