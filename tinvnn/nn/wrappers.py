@@ -54,7 +54,8 @@ class TinvWrapper(FramedWrapper):
         on_ambiguity: as in :func:`tinvnn.canonicalize`.
         sign_augment: in training mode only, flip the canonical axes of each sample by random
             signs that keep the frame in the group (:meth:`~tinvnn.group.Group.random_signs`: any
-            of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``):
+            of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``, in-plane
+            flips only for ``"O2z"`` and ``"SO2z"``, the latter both or neither):
             the backbone learns from the 2^D (or 2^(D-1)) sign-flipped frames that Frame
             Averaging runs at once, at the cost of one. Training outputs are then random in
             those signs; in eval mode the canonical frame is used and the model is exactly
