@@ -278,7 +278,7 @@ def test_compiles_to_one_graph_matching_eager(generator: torch.Generator) -> Non
             r"sample 1 of pos has no points \(batch ids must run 0..B-1 without gaps\)",
         ),
         ({"pos": torch.randn(0, 3)}, r"sample 0 of pos has 0 point\(s\)"),
-        ({"pos": torch.randn(4, 3), "group": "SE"}, r"group must be one of \['O', 'SO'\], got 'SE'"),
+        ({"pos": torch.randn(4, 3), "group": "SE"}, r"group must be one of \['O', 'O2z', 'SO', 'SO2z'\], got 'SE'"),
         (
             {"pos": torch.randn(4, 3), "on_ambiguity": "skip"},
             r"on_ambiguity must be one of \['ignore', 'raise', 'warn'\], got 'skip'",

@@ -69,7 +69,7 @@ def test_teacher_logits_are_the_teachers_forward_pass(teacher: Path, tmp_path: P
         teacher_logits(tmp_path / "plain" / "checkpoint.pt", data, z)
     train(ClassifierTrainConfig(method="tinv", group="SO", **TINY), _run(tmp_path / "so"))
     with pytest.raises(
-        ValueError, match=r"invariant to rotations only \(group SO\), but the training protocol O3 reflects$"
+        ValueError, match=r"invariant to group SO only, but the training protocol O3 draws rotations outside it$"
     ):
         teacher_logits(tmp_path / "so" / "checkpoint.pt", data, Protocol("O3"))
 

@@ -14,4 +14,4 @@ def test_the_group_recipe_runs() -> None:
     namespace: dict[str, object] = {"__name__": "recipe"}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102
-    assert namespace["group"].__class__.__name__ == "RotationsAboutZ"
+    assert namespace["group"].__class__.__name__ == "AxialRotations"

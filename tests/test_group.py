@@ -15,14 +15,14 @@ ALL = [Orthogonal(), Rotations()]
 
 
 def test_aliases_name_the_groups_and_bad_names_list_them() -> None:
-    assert GROUP_NAMES == ("O", "SO")
+    assert GROUP_NAMES == ("O", "SO", "SO2z", "O2z")
     assert as_group("O") == Orthogonal() and as_group("SO") == Rotations()
     assert all(as_group(name).name == name for name in GROUP_NAMES)
     group = Rotations()
     assert as_group(group) is group and GROUPS["SO"] is as_group("SO")
     assert repr(Orthogonal()) == "Orthogonal()" and repr(Rotations()) == "Rotations()"
     for bad in ("SE", 3, None, Rotations):
-        with pytest.raises(ValueError, match=r"group must be one of \['O', 'SO'\], got"):
+        with pytest.raises(ValueError, match=r"group must be one of \['O', 'O2z', 'SO', 'SO2z'\], got"):
             as_group(bad)  # type: ignore[arg-type]
 
 

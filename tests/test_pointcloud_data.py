@@ -104,17 +104,17 @@ def test_shared_modelnet40_if_present(shared_data: Path) -> None:
     assert torch.isfinite(data.points).all() and data.points.norm(dim=-1).max() <= 1.01
 
 
-@pytest.mark.parametrize("kind", ["I", "z", "SO3", "O3"])
+@pytest.mark.parametrize("kind", ["I", "z", "O2z", "SO3", "O3"])
 def test_rotation_protocols_are_orthogonal_of_the_right_kind(kind: str, generator: torch.Generator) -> None:
     rot = random_rotations(kind, 64, generator)
     eye = torch.eye(3, dtype=torch.float64)
     torch.testing.assert_close(rot @ rot.transpose(1, 2), eye.expand(64, 3, 3))
     det = torch.linalg.det(rot)
-    if kind == "O3":
+    if kind in ("O3", "O2z"):
         assert (det < 0).any() and (det > 0).any()
     else:
         torch.testing.assert_close(det, torch.ones(64, dtype=torch.float64))
-    if kind == "z":  # z stays vertical
+    if kind in ("z", "O2z"):  # z stays vertical
         torch.testing.assert_close(rot[:, :, 2], eye[:, 2].expand(64, 3))
     if kind == "SO3":  # not stuck to an axis
         assert rot[:, 2, 2].min() < 0.5
@@ -132,7 +132,9 @@ def test_protocol_apply_convention(generator: torch.Generator) -> None:
 
 
 def test_bad_protocols_list_valid_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown rotation protocol 'SO2'; expected one of \('I', 'z', 'SO3', 'O3'\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown rotation protocol 'SO2'; expected one of \('I', 'z', 'O2z', 'SO3', 'O3'\)"
+    ):
         parse_protocol("SO2")
     with pytest.raises(ValueError, match="ROTATION\\[\\+scale\\]\\[\\+translate\\]"):
         parse_protocol("z+shear")

@@ -124,7 +124,7 @@ def test_reprs_and_option_errors() -> None:
         TinvWrapper(nn.Identity(), on_ambiguity="bogus")
     with pytest.raises(ValueError, match=r"output must be one of \['invariant', 'point', 'vector'\], got 'scalar'"):
         TinvWrapper(nn.Identity(), output="scalar")
-    with pytest.raises(ValueError, match=r"group must be one of \['O', 'SO'\], got 'E3'"):
+    with pytest.raises(ValueError, match=r"group must be one of \['O', 'O2z', 'SO', 'SO2z'\], got 'E3'"):
         FrameAveraging(nn.Identity(), group="E3")
 
 

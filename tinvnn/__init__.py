@@ -7,7 +7,8 @@ Transformation Invariant Geometric Deep Learning: Are Initial Representations Al
 Public API:
     canonicalize, principal_axes, Frame, weighted_frames, FrameSet, mds, MDSInfo,
     check_invariance, check_equivariance, InvarianceReport, the groups Group, Orthogonal ("O"),
-    Rotations ("SO"), random_orthogonal, random_similarity, Similarity, AmbiguityWarning,
+    Rotations ("SO"), AxialRotations ("SO2z", "O2z": about an axis, "up" kept), random_orthogonal,
+    random_similarity, Similarity, AmbiguityWarning,
     NonEuclideanWarning; modules in :mod:`tinvnn.nn`.
 """
 
@@ -15,7 +16,7 @@ from tinvnn.audit import InvarianceReport, check_equivariance, check_invariance
 from tinvnn.canonical import AmbiguityWarning, canonicalize, principal_axes
 from tinvnn.frame import Frame
 from tinvnn.frame_set import FrameSet
-from tinvnn.group import Group, Orthogonal, Rotations, Similarity, random_orthogonal, random_similarity
+from tinvnn.group import AxialRotations, Group, Orthogonal, Rotations, Similarity, random_orthogonal, random_similarity
 from tinvnn.mds import MDSInfo, NonEuclideanWarning, mds
 from tinvnn.weighted_frames import weighted_frames
 
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmbiguityWarning",
+    "AxialRotations",
     "Frame",
     "FrameSet",
     "Group",

@@ -21,9 +21,11 @@ Comparison: values of a candidate's canonical points (in units of the RMS radius
 a tolerance ``tol`` count as equal: in each coordinate the values are grouped where
 neighbouring sorted values are within ``tol`` (no fixed grid, so rounding noise far below
 ``tol`` never moves a value across a boundary), the rows are sorted by their groups, and two
-candidates compare at the first value that differs by more than ``tol``; where none does, the
-exact values in the same order decide (so that a nearly symmetric shape, e.g. a cube with 1e-9
-noise, is decided by its noise, and an exactly symmetric one picks one of equal point sets).
+candidates compare at the first value that differs by more than ``tol``; where none does, at the
+first that differs by more than float64 rounding (``ROUNDING``), then at the first exact
+difference (so that a nearly symmetric shape, e.g. a cube with 1e-9 noise, is decided by its
+noise and not by the rounding of a value the noise moves only to second order, and an exactly
+symmetric one picks one of equal point sets).
 ``tol`` is ``KEY_TOL`` or, for inputs of lower precision, a multiple of their machine epsilon
 (:func:`tolerance`).
 At most ``MAX_CANDIDATES`` candidates are tried: beyond that the sample keeps its frame.
@@ -33,9 +35,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["KEY_TOL", "MAX_CANDIDATES", "point_frames", "smallest", "sign_frames", "tolerance", "value_groups"]
+__all__ = [
+    "KEY_TOL",
+    "MAX_CANDIDATES",
+    "ROUNDING",
+    "point_frames",
+    "smallest",
+    "sign_frames",
+    "tolerance",
+    "value_groups",
+]
 
 KEY_TOL = 1e-7
+ROUNDING = 1e-12  # above the float64 rounding of canonical values (in radii), below the noise that should decide
 MAX_CANDIDATES = 4096
 _SAME_FRAME = 1e-11
 
@@ -123,8 +135,9 @@ def _sorted_rows(z: np.ndarray, tol: float) -> np.ndarray:
 
 def _less(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
     """Whether key ``a`` comes before key ``b`` (:func:`_sorted_rows`): at the first value that
-    differs by more than ``tol``, else at the first exact difference."""
-    for differ in (np.flatnonzero(np.abs(a - b) > tol), np.flatnonzero(a != b)):
+    differs by more than ``tol``, else by more than ``ROUNDING``, else at the first exact difference."""
+    gap = np.abs(a - b)
+    for differ in (np.flatnonzero(gap > tol), np.flatnonzero(gap > min(ROUNDING, tol)), np.flatnonzero(a != b)):
         if len(differ):
             return bool(a[differ[0]] < b[differ[0]])
     return False

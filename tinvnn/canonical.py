@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from typing import Literal, TypeVar, overload
+from typing import Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ from tinvnn._fast import kernel_frames
 from tinvnn._layout import Layout
 from tinvnn._ties import TIE_TOL, tie_rotations
 from tinvnn.frame import Frame
-from tinvnn.group import Group, as_group
+from tinvnn.group import AxisSplit, Group, as_group
 
 __all__ = [
     "AMBIGUITY_ACTIONS",
@@ -104,14 +104,24 @@ def principal_axes(
     return principal_frame(pos, Layout.from_input(pos, mask, batch, min_points=1, check_values=False))
 
 
-def principal_frame(pos: Tensor, layout: Layout) -> tuple[Tensor, Tensor, Tensor]:
+def principal_frame(pos: Tensor, layout: Layout, group: Group | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`principal_axes` of ``pos`` in a :class:`~tinvnn._layout.Layout` the caller built.
+
+    For a group that keeps an axis (:meth:`~tinvnn.group.Group.axis_split`), the principal
+    axes it can choose: those of the points projected on the plane perpendicular to the axis,
+    then the axis; the eigenvalues are the variances along them (in-plane descending, then the
+    variance along the axis).
 
     Shape:
         pos (*layout.shape, D) -> (B, D), (B, D), (B, D, D).
     """
-    centre, _, evals, evecs, _ = _pca(pos, layout)
-    return centre, evals, evecs
+    split = None if group is None else group.axis_split(pos.shape[-1])
+    if split is None:
+        centre, _, evals, evecs, _ = _pca(pos, layout)
+        return centre, evals, evecs
+    centre, _, plane, heights, plane_layout = _split_points(pos, layout, split)
+    _, _, evals, evecs, _ = _pca(plane, plane_layout)
+    return centre, torch.cat([evals, _mean_square(heights, layout)[:, None]], -1), split.lift(evecs)
 
 
 @overload
@@ -188,8 +198,10 @@ def canonicalize(
         scale: divide by the RMS radius ``s`` (scale invariance). Raises for a sample whose
             points all coincide.
         group: a :class:`~tinvnn.group.Group` or its alias: ``"O"`` (:class:`~tinvnn.group.Orthogonal`,
-            rotations and reflections, like MDS) or ``"SO"`` (:class:`~tinvnn.group.Rotations`,
-            ``det R = +1``; a shape and its mirror image give different outputs).
+            rotations and reflections, like MDS), ``"SO"`` (:class:`~tinvnn.group.Rotations`,
+            ``det R = +1``; a shape and its mirror image give different outputs), ``"SO2z"`` or
+            ``"O2z"`` (:class:`~tinvnn.group.AxialRotations`: about the z axis, which stays the
+            last canonical axis; 3-D points; ``docs/conventions.md``, rule 9).
         return_frame: also return the :class:`~tinvnn.Frame` (centre, axes, scale, diagnostics).
         on_ambiguity: ``"ignore"``, ``"warn"`` (:class:`AmbiguityWarning`) or ``"raise"``
             (``ValueError``) when a sample's ``Frame.ambiguous`` is set.
@@ -382,18 +394,93 @@ def _canonical_frame(
     pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``: by the fused kernel
-    (:func:`_fast_frame`) where it applies, else by tensor operations (:func:`_torch_frame`)."""
+    (:func:`_fast_frame`) where it applies, else by tensor operations (:func:`_torch_frame`);
+    for a group that keeps an axis, its own frame step (:func:`_axial_frame`)."""
+    split = group.axis_split(pos.shape[-1])
+    if split is not None:
+        return _axial_frame(pos, layout, split, scale=scale, gap_tol=gap_tol, sign_tol=sign_tol)
     result = _fast_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
     if result is not None:
         return result
     return _torch_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
 
 
+class _Carried(NamedTuple):
+    """Coordinates a frame step carries unchanged beside the ones it orients (an axial group's
+    heights): dense (B, N, K) float64, centred, padding rows 0; the fallback compares them with
+    the oriented ones. ``dtype``: the input's, whose rounding sets the fallback's tolerance."""
+
+    values: Tensor
+    dtype: torch.dtype
+
+
+def _axial_frame(
+    pos: Tensor, layout: Layout, split: AxisSplit, *, scale: bool, gap_tol: float, sign_tol: float
+) -> tuple[Frame, Tensor]:
+    """The frame step of a group that keeps an axis (``docs/conventions.md``, rule 9): frame
+    and canonical points, dense (B, N, 3) in ``pos.dtype``.
+
+    Centre at the 3-D centroid, one scale (the 3-D RMS radius), the axis kept as the last
+    canonical axis; the in-plane axes are the engine's frame (:func:`_torch_frame`, rules 3 to
+    8 in 2-D, the plane's group) of the points projected on the plane, whose fallback compares
+    the whole canonical points (heights included). ``Frame.eigenvalues`` holds the in-plane
+    eigenvalues, then the variance along the axis; the other diagnostics are the plane's.
+    """
+    centre, mean_square, plane, heights, plane_layout = _split_points(pos, layout, split)
+    radius = mean_square.sqrt()
+    if scale:
+        check_scale(coincident_samples(centre, radius))
+    plane_frame, plane_dense = _torch_frame(
+        plane,
+        plane_layout,
+        scale=False,
+        group=split.plane,
+        gap_tol=gap_tol,
+        sign_tol=sign_tol,
+        carried=_Carried(heights, pos.dtype),
+    )
+    dense = torch.cat([plane_dense, heights], -1)
+    if scale:
+        dense = dense / radius[:, None, None]
+    frame = dataclasses.replace(
+        plane_frame,
+        t=centre,
+        R=split.lift(plane_frame.R),
+        s=radius if scale else torch.ones_like(radius),
+        eigenvalues=torch.cat([plane_frame.eigenvalues, _mean_square(heights, layout)[:, None]], -1),
+        layout=layout,
+    )
+    return frame, dense.to(pos.dtype)
+
+
+def _split_points(pos: Tensor, layout: Layout, split: AxisSplit) -> tuple[Tensor, Tensor, Tensor, Tensor, Layout]:
+    """Centroid (B, 3) and mean squared radius (B,) of ``pos`` (checked as in :func:`_pca`), and
+    its centred points in the split's basis: in-plane coordinates (B, N, 2) and heights
+    (B, N, 1), dense float64 (padding rows 0), with the padded layout of the plane's points."""
+    centre, mean_square, _, _, xc = _pca(pos, layout)
+    local = (split.basis.to(xc).mT @ xc).mT  # (B, N, 3)
+    plane_layout = Layout("padded", tuple(local.shape[:2]), local.shape[0], layout.counts, layout.mask)
+    return centre, mean_square, local[..., :-1], local[..., -1:], plane_layout
+
+
+def _mean_square(values: Tensor, layout: Layout) -> Tensor:
+    """(B,) mean of the squared dense values (B, N, K) over each sample's real points (padding 0)."""
+    return values.square().sum((1, 2)) / layout.counts.to(values.dtype)
+
+
 def _torch_frame(
-    pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
+    pos: Tensor,
+    layout: Layout,
+    *,
+    scale: bool,
+    group: Group,
+    gap_tol: float,
+    sign_tol: float,
+    carried: _Carried | None = None,
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``, by tensor operations: any
     layout, dimension, dtype and device, with autograd and under ``torch.compile``.
+    ``carried``: coordinates the fallback compares beside the oriented ones (:class:`_Carried`).
 
     The common path (distinct eigenvalues, signs fixed by the skewness or the first fallback)
     is batched tensor work without host synchronisation; the rare cases (ties, the rest of
@@ -451,6 +538,7 @@ def _torch_frame(
                 (tie_margin < float("inf")) | on_gap_tol,
                 group=group,
                 scale=scale,
+                carried=carried,
             )
     frame = _frame(
         centre,
@@ -482,15 +570,17 @@ def _fallback_frames(
     *,
     group: Group,
     scale: bool,
+    carried: _Carried | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The fallback (:mod:`tinvnn._fallback`) for the ``undecided`` samples (B,) bool: their
     frame ``R`` (B, D, D) and canonical points ``dense`` (B, N, D) replaced by the candidate
     frame whose canonical point set is lexicographically smallest: sign patterns of ``R``, or
     where a tie took part (``tie`` (B,) bool) frames built from the points. Differentiable
-    (through the principal axes, or the chosen points). Returns ``(dense, R, fallback)``,
-    ``fallback`` (B,) bool where it decided.
+    (through the principal axes, or the chosen points). ``carried``: coordinates compared
+    beside the canonical ones (:class:`_Carried`; the candidates leave them as they are).
+    Returns ``(dense, R, fallback)``, ``fallback`` (B,) bool where it decided.
     """
-    tol = tolerance(torch.finfo(pos.dtype).eps)  # above the input's own rounding noise
+    tol = tolerance(torch.finfo(pos.dtype if carried is None else carried.dtype).eps)  # above the input's rounding
     x = layout.to_dense(pos).to(torch.float64)  # (B, N, D)
     proper = not bool(group.contains(_reflection(x.shape[-1]))[0])  # the group holds no reflection
     dense, R = dense.clone(), R.clone()
@@ -501,15 +591,20 @@ def _fallback_frames(
         )
         xc = x[i][real] - centre[i]  # (n, D), with autograd where pos has it
         y = (xc.detach() / unit[i].detach()).cpu().numpy()
+        if carried is None:
+            compared = y
+        else:
+            compared = np.concatenate([y, (carried.values[i][real].detach() / unit[i].detach()).cpu().numpy()], 1)
         if bool(tie[i]):
             built = point_frames(y, proper, tol)
             if built is None:
                 continue
             frames, picks = built
-            F = _gram_schmidt(xc, picks[smallest(y, frames, tol)], torch.from_numpy(frames[0]).to(xc), proper)
+            best = smallest(compared, _carry(frames, compared.shape[1]), tol)
+            F = _gram_schmidt(xc, picks[best], torch.from_numpy(frames[0]).to(xc), proper)
         else:
             frames, patterns = sign_frames(R[i].detach().cpu().numpy(), proper)
-            F = R[i] * torch.from_numpy(patterns[smallest(y, frames, tol)]).to(R)
+            F = R[i] * torch.from_numpy(patterns[smallest(compared, _carry(frames, compared.shape[1]), tol)]).to(R)
         z = xc @ F
         z = z / unit[i] if scale else z
         rows = dense.new_zeros(dense.shape[1:])
@@ -517,6 +612,17 @@ def _fallback_frames(
         dense[i], R[i] = rows, F
         fallback[i] = True
     return dense, R, fallback
+
+
+def _carry(frames: np.ndarray, d: int) -> np.ndarray:
+    """Candidate frames (C, D', D') extended to (C, d, d) by the identity on the carried coordinates."""
+    c, k = frames.shape[0], frames.shape[1]
+    if k == d:
+        return frames
+    out = np.zeros((c, d, d))
+    out[:, :k, :k] = frames
+    out[:, np.arange(k, d), np.arange(k, d)] = 1.0
+    return out
 
 
 def _reflection(d: int) -> Tensor:

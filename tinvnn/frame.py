@@ -30,7 +30,8 @@ class Frame:
         R: (B, D, D) orthogonal, columns are the canonical axes.
         s: (B,) scale, the RMS distance of the points to the centroid (1 when ``scale=False``).
         eigenvalues: (B, D) covariance eigenvalues (mean squared extent along each axis, in
-            input units squared), descending.
+            input units squared), descending. For a group that keeps an axis (``"SO2z"``,
+            ``"O2z"``): the in-plane eigenvalues, descending, then the variance along the axis.
         eigen_gap: (B,) smallest relative gap ``(l_k - l_{k+1}) / l_1`` between consecutive
             non-null eigenvalues (1 when there is no such pair). Below ``gap_tol`` the axes are
             chosen by the fourth-moment tie rule instead.

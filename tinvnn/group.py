@@ -7,8 +7,10 @@ own member among the sign-flipped principal frames (:meth:`Group.handed_axis`,
 :meth:`Group.orient`, :meth:`Group.sign_flips`, :meth:`Group.random_signs`,
 :meth:`Group.proper_axes`); the engine asks the group and never compares its name. Translation
 and uniform scale are handled by every engine function alike (centring always; scale with
-``scale=True``), so a group object is the orthogonal part only. The strings ``"O"`` and
-``"SO"`` are aliases (:data:`GROUPS`, :func:`as_group`). Adding a group: ``docs/extend-group.md``.
+``scale=True``), so a group object is the orthogonal part only. :class:`AxialRotations` (SO(2)
+or O(2) about a given axis, "up" kept) has a frame step of its own (:meth:`Group.axis_split`).
+The strings ``"O"``, ``"SO"``, ``"SO2z"`` and ``"O2z"`` are aliases (:data:`GROUPS`,
+:func:`as_group`). Adding a group: ``docs/extend-group.md``.
 
 Convention: points are row vectors and a similarity ``(Q, s, t)`` acts as
 ``x -> s * x @ Q.T + t`` (column form ``s Q x + t``); vectors as ``v -> s * v @ Q.T``
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import abc
 import itertools
+import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -27,6 +31,8 @@ from torch import Tensor
 __all__ = [
     "GROUPS",
     "GROUP_NAMES",
+    "AxialRotations",
+    "AxisSplit",
     "Group",
     "Orthogonal",
     "Rotations",
@@ -172,7 +178,7 @@ def random_similarity(
     Args:
         d: dimension.
         batch_shape: leading batch dims.
-        group: the orthogonal part's :class:`Group` (or its alias ``"O"``, ``"SO"``).
+        group: the orthogonal part's :class:`Group` (or its alias, :data:`GROUPS`).
         scale_range: ``(lo, hi)``, scale drawn log-uniformly; ``None`` for no scaling.
         translation: standard deviation of each translation coordinate (0 for none).
     """
@@ -202,7 +208,7 @@ class Group(abc.ABC):
     """
 
     name: str
-    """The group's short name (``"O"``, ``"SO"``), used in reprs and messages only."""
+    """The group's short name (``"O"``, ``"SO"``, ``"SO2z"``), used in reprs and messages only."""
     kernel_handedness: bool | None = None
     """How the fused CPU kernel (:mod:`tinvnn._kernels`) applies the group's rule: ``False``
     signs only, ``True`` the least certain axis completes ``det = +1``; ``None`` (a new group's
@@ -226,7 +232,8 @@ class Group(abc.ABC):
 
     @abc.abstractmethod
     def handed_axis(self, margins: Tensor, null: Tensor) -> Tensor | None:
-        """The axis whose sign the group decides instead of the sign rule, one-hot (B, D) bool,
+        """The axes whose signs the group decides instead of the sign rule, (B, D) bool (one-hot
+        for SO(D); the kept axis, and for SO(2) one in-plane axis, for :class:`AxialRotations`),
         given how certain each axis's sign is (``margins`` (B, D), larger is surer) and the null
         axes (B, D) bool; None when the sign rule decides every axis."""
 
@@ -261,6 +268,23 @@ class Group(abc.ABC):
     def proper_axes(self, axes: Tensor) -> Tensor:
         """The frames ``axes`` (B, D, D) made members of the group by flipping the last axis
         where needed (PCA alignment's plain rule); ``axes`` itself when nothing changes."""
+
+    def axis_split(self, d: int) -> AxisSplit | None:
+        """For a group that keeps an axis (:class:`AxialRotations`): the basis that puts it last
+        and the group acting on the plane perpendicular to it, which the engine's frame step
+        asks for; None (the default) for a group acting on the whole space."""
+        return None
+
+    def free_axes(self, d: int) -> int:
+        """How many of the ``d`` canonical axes the frame rule chooses (the first ones); the
+        others are the kept axis, which no sign or order decision touches."""
+        return d if self.axis_split(d) is None else d - 1
+
+    def canonical_group(self) -> Group:
+        """The group as it acts on canonical coordinates (the maps ``z -> z @ P`` that keep a
+        canonical frame ``R`` a frame of the group, ``R P``): the group itself for O(D) and
+        SO(D); rotations about the last canonical axis for :class:`AxialRotations`."""
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -358,7 +382,169 @@ class Rotations(Group):
         return axes
 
 
-GROUPS: dict[str, Group] = {"O": Orthogonal(), "SO": Rotations()}
+class AxisSplit(NamedTuple):
+    """How a group that keeps an axis acts (:meth:`Group.axis_split`).
+
+    Attributes:
+        basis: (D, D) float64 orthonormal, ``det = +1``, the kept axis its last column: points
+            ``x @ basis`` have their coordinates in the plane first and the height last.
+        plane: the group acting on the in-plane coordinates (D - 1 of them).
+    """
+
+    basis: Tensor
+    plane: Group
+
+    def lift(self, plane: Tensor) -> Tensor:
+        """``basis diag(plane, 1)`` (*, D, D) for in-plane maps or frames ``plane`` (*, D-1, D-1):
+        the frame whose last column is the kept axis (with autograd through ``plane``)."""
+        column = plane.new_zeros(*plane.shape[:-1], 1)
+        row = torch.cat(
+            [plane.new_zeros(*plane.shape[:-2], 1, plane.shape[-1]), plane.new_ones(*plane.shape[:-2], 1, 1)], -1
+        )
+        return self.basis.to(plane) @ torch.cat([torch.cat([plane, column], -1), row], -2)
+
+
+@dataclass(frozen=True, repr=False)
+class AxialRotations(Group):
+    """Rotations of R^3 about a given ``axis`` (SO(2), "up" is known, e.g. gravity), and with
+    ``reflections=True`` also the reflections in the planes that contain the axis (O(2)). The
+    axis keeps its direction: the flip ``up -> -up`` is not in either group. Aliases ``"SO2z"``
+    and ``"O2z"`` (axis z).
+
+    The canonical frame (``docs/conventions.md``, rule 9) keeps the axis as the last canonical
+    axis and chooses the first two from the points projected on the plane perpendicular to it,
+    by the engine's own rules run in 2-D (SO(2) or O(2), :attr:`AxisSplit.plane`).
+
+    Args:
+        axis: the kept direction, 3 numbers, any non-zero length.
+        reflections: also the reflections in planes containing the axis.
+
+    Example:
+        >>> g = AxialRotations()
+        >>> bool(g.contains(torch.diag(torch.tensor([-1.0, -1.0, 1.0])))), bool(g.contains(-torch.eye(3)))
+        (True, False)
+    """
+
+    axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    reflections: bool = False
+    kernel_handedness = None
+
+    def __post_init__(self) -> None:
+        axis = tuple(self.axis)
+        if len(axis) != 3 or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in axis):
+            raise ValueError(f"axis must be 3 finite numbers, got {self.axis!r}")
+        if not any(axis):
+            raise ValueError(f"axis must be a non-zero vector, got {self.axis!r}")
+        if not isinstance(self.reflections, bool):
+            raise ValueError(f"reflections must be a bool, got {self.reflections!r}")
+        object.__setattr__(self, "axis", tuple(float(a) for a in axis))
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """``"SO2"`` or ``"O2"`` followed by ``z`` or the axis."""
+        where = "z" if self.axis == (0.0, 0.0, 1.0) else str(list(self.axis))
+        return ("O2" if self.reflections else "SO2") + where
+
+    @property
+    def plane(self) -> Group:
+        """The group acting on the plane perpendicular to the axis: O(2) or SO(2)."""
+        return Orthogonal() if self.reflections else Rotations()
+
+    def basis(self) -> Tensor:
+        """(3, 3) float64, ``det = +1``: the axis's unit vector last, first an in-plane unit
+        vector built from the coordinate axis least aligned with it (the first of equals), then
+        their cross product. The identity for the z axis."""
+        a = torch.tensor(self.axis, dtype=torch.float64)
+        a = a / a.norm()
+        e = torch.zeros(3, dtype=torch.float64)
+        e[int(a.abs().argmin())] = 1.0
+        b1 = e - (e @ a) * a
+        b1 = b1 / b1.norm()
+        return torch.stack([b1, torch.linalg.cross(a, b1), a], 1)
+
+    def axis_split(self, d: int) -> AxisSplit:
+        _check_dim(self, d)
+        return AxisSplit(self.basis(), self.plane)
+
+    def canonical_group(self) -> Group:
+        return AxialRotations(reflections=self.reflections) if self.axis != (0.0, 0.0, 1.0) else self
+
+    def random_orthogonal(
+        self,
+        d: int,
+        batch_shape: tuple[int, ...] = (),
+        *,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """Haar-random elements ``basis diag(Q2, 1) basis^T``, Q2 Haar on SO(2) (or O(2))."""
+        _check_dim(self, d)
+        split = self.axis_split(d)
+        plane = self.plane.random_orthogonal(2, batch_shape, generator=generator, device=device)
+        return (split.lift(plane) @ split.basis.to(plane).mT).to(dtype)
+
+    def contains(self, q: Tensor) -> Tensor:
+        _check_dim(self, q.shape[-1])
+        a = torch.tensor(self.axis, dtype=q.dtype, device=q.device)
+        a = a / a.norm()
+        kept = torch.isclose(q @ a, a.expand(q.shape[:-1]), atol=1e-9).all(-1)
+        proper: Tensor = kept if self.reflections else kept & (torch.linalg.det(q) > 0)
+        return proper
+
+    def handed_axis(self, margins: Tensor, null: Tensor) -> Tensor:
+        """The kept axis (last), and the plane's handed axis among the first two (SO(2))."""
+        own = self.plane.handed_axis(margins[:, :-1], null[:, :-1])
+        plane = torch.zeros_like(null[:, :-1]) if own is None else own
+        return torch.cat([plane, torch.ones_like(null[:, -1:])], -1)
+
+    def orient(self, axes: Tensor, signs: Tensor, margins: Tensor, null: Tensor) -> tuple[Tensor, Tensor]:
+        """The plane's rule on the in-plane axes (``axes`` (B, 3, 3) columns: two in-plane axes,
+        then the axis); the axis's sign ``+1`` and margin ``inf``."""
+        local = self.basis().to(axes).mT @ axes
+        plane_signs, plane_margins = self.plane.orient(local[:, :-1, :-1], signs[:, :-1], margins[:, :-1], null[:, :-1])
+        return (
+            torch.cat([plane_signs, torch.ones_like(signs[:, -1:])], -1),
+            torch.cat([plane_margins, torch.full_like(margins[:, -1:], float("inf"))], -1),
+        )
+
+    def sign_flips(self, axes: Tensor) -> Tensor:
+        """The plane's sign flips of the in-plane axes (4 frames for O(2), 2 for SO(2)), the axis kept."""
+        local = self.basis().to(axes).mT @ axes
+        plane = self.plane.sign_flips(local[:, :-1, :-1])
+        return torch.cat([plane, torch.ones_like(plane[..., :1])], -1)
+
+    def random_signs(self, b: int, d: int, like: Tensor) -> Tensor:
+        _check_dim(self, d)
+        plane = self.plane.random_signs(b, d - 1, like)
+        return torch.cat([plane, torch.ones_like(plane[:, :1])], -1)
+
+    def proper_axes(self, axes: Tensor) -> Tensor:
+        """The plane's rule on the in-plane block (SO(2): the second axis flipped where needed)."""
+        basis = self.basis().to(axes)
+        local = basis.mT @ axes
+        block = local[:, :-1, :-1]
+        plane = self.plane.proper_axes(block)
+        if plane is block:
+            return axes
+        local = torch.cat([torch.cat([plane, local[:, -1:, :-1]], 1), local[:, :, -1:]], 2)
+        return basis @ local
+
+    def __repr__(self) -> str:
+        return f"AxialRotations(axis={self.axis}, reflections={self.reflections})"
+
+
+def _check_dim(group: Group, d: int) -> None:
+    if d != 3:
+        raise ValueError(f"{group.name}: rotations about an axis act on 3-D points, got D = {d}")
+
+
+GROUPS: dict[str, Group] = {
+    "O": Orthogonal(),
+    "SO": Rotations(),
+    "SO2z": AxialRotations(),
+    "O2z": AxialRotations(reflections=True),
+}
 """The groups' string aliases, accepted wherever a :class:`Group` is."""
 GROUP_NAMES = tuple(GROUPS)
 

@@ -59,8 +59,8 @@ class CanonicalizePose(BaseTransform):  # type: ignore[misc, unused-ignore]  # P
         unit_vectors: names of per-node unit vectors (normals): rotated only. ``None`` (default)
             rotates ``normal`` when the data has it, as PyG's ``NormalizeRotation`` does.
         scale: divide by the RMS radius (scale invariance).
-        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections) or ``"SO"``
-            (rotations only).
+        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections), ``"SO"``
+            (rotations only), ``"SO2z"`` (rotations about z, "up" kept) or ``"O2z"``.
         on_ambiguity: ``"ignore"``, ``"warn"`` or ``"raise"`` (see :func:`tinvnn.canonicalize`).
 
     Shape:

@@ -32,7 +32,9 @@ with three or more nearly equal eigenvalues the adjacent swaps compose in a fixe
 invariant, not continuous there); where the group decides an axis's sign itself
 (:meth:`tinvnn.group.Group.handed_axis`: for ``Rotations()``, ``"SO"``, the axis that completes
 a right-handed frame), it is chosen as in :func:`tinvnn.canonicalize` from the skewness (for
-SO the least skewed axis, a discrete choice), and only patterns in the group are kept.
+SO the least skewed axis, a discrete choice), and only patterns in the group are kept. A group
+that keeps an axis (:class:`tinvnn.group.AxialRotations`) keeps it out of every decision: only
+the in-plane axes are flipped or swapped.
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ def weighted_frames(
         skew, sign_c, order_c = _confidences(dense.detach().to(torch.float64), layout, null)
         if not orders:
             order_c = torch.full_like(order_c, float("inf"))
+        # A kept axis (rotations about an axis) takes part in no order decision.
+        order_c[:, group.free_axes(d) - 1 :] = float("inf")
         signs, perms, order_bits = _patterns(d, dense.device)  # (P, D) in old-axis order, (P, D), (P, D-1)
         # Pattern p maps canonical points z to z @ maps[p]: new axis i is old axis perms[p, i], signed.
         pattern_maps = (
@@ -133,7 +137,7 @@ def weighted_frames(
         own = group.handed_axis(skew.abs(), null)
         if own is not None:
             keep = torch.where(own[:, None, :], 1.0, keep)
-        keep = keep * group.contains(pattern_maps)[None, :, None]
+        keep = keep * group.canonical_group().contains(pattern_maps)[None, :, None]
         weight = keep.prod(-1) * frame_weight(order_bits[None] * order_c[:, None, :], threshold).prod(-1)
         weight = cap_weights(weight, max_frames)
         if draw:

@@ -15,7 +15,7 @@ class CanonicalCoordinates(nn.Module):
     """Replace points by their canonical coordinates; see :func:`tinvnn.canonicalize`.
 
     Args:
-        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``.
+        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``, ``"SO2z"``, ``"O2z"``.
         scale, on_ambiguity: as in :func:`tinvnn.canonicalize`.
 
     Shape:

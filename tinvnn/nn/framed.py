@@ -36,7 +36,7 @@ class FramedWrapper(nn.Module, abc.ABC):
 
     Args:
         backbone: the network, called as ``backbone(z)`` or ``backbone(z, vectors)``.
-        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``.
+        group: a :class:`~tinvnn.group.Group` or its alias ``"O"``, ``"SO"``, ``"SO2z"``, ``"O2z"``.
         scale, output, scale_vectors: as in :class:`~tinvnn.nn.TinvWrapper`.
 
     Example (:func:`tinvnn.canonical.canonical_frame`, :func:`tinvnn.frame_set.single_frames`):

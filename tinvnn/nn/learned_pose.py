@@ -4,7 +4,8 @@ The canonical frame fixes the axis signs and order of the principal axes by rule
 variance), so shapes of one class can land in different poses (a tall bookshelf and a low TV
 stand both put their longest axis first), and "up" is lost. ``LearnedPose`` lets the data decide
 instead: the candidate poses are the canonical points under every signed permutation of the
-axes (48 in 3-D; 24 rotations for ``group="SO"``), a *set* that does not depend on the sign and
+axes (48 in 3-D; 24 rotations for ``group="SO"``; the 8 (``"O2z"``) or 4 (``"SO2z"``) that keep
+the axis of a group that keeps one), a *set* that does not depend on the sign and
 order rules at all; a small scorer rates every candidate, and the backbone runs on the
 ``max_frames`` best-rated ones, averaged with continuous weights (a softmax of the scores,
 capped as in :func:`tinvnn.weighted_frames`). Trained jointly, the scorer learns to present
@@ -104,7 +105,7 @@ class LearnedPose(FramedWrapper):
         super().__init__(backbone, group=group, scale=scale, output=output, scale_vectors=scale_vectors)
         self.max_frames = check_positive_int(max_frames, "max_frames")
         maps = signed_permutations(dim)
-        maps = maps[self.group.contains(maps)]
+        maps = maps[self.group.canonical_group().contains(maps)]
         self.register_buffer("maps", maps, persistent=False)
         self.scorer = PoseScorer(dim) if scorer is None else scorer
 

@@ -42,8 +42,9 @@ class TinvWrapper(FramedWrapper):
     Args:
         backbone: any module called as ``backbone(z)`` or ``backbone(z, vectors)`` with the
             layout of the wrapper's input (see :meth:`forward`).
-        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections) or
-            ``"SO"`` (rotations only).
+        group: a :class:`~tinvnn.group.Group`, or ``"O"`` (rotations and reflections),
+            ``"SO"`` (rotations only), ``"SO2z"`` (rotations about z, "up" kept) or ``"O2z"``
+            (also the mirrors in vertical planes).
         scale: also invariant to uniform scaling (inputs divided by the RMS radius).
         output: ``"invariant"`` (class logits, energies: returned as is), ``"vector"``
             (per-point vectors mapped back by R, and s when ``scale_vectors``) or ``"point"``
@@ -53,7 +54,8 @@ class TinvWrapper(FramedWrapper):
         on_ambiguity: as in :func:`tinvnn.canonicalize`.
         sign_augment: in training mode only, flip the canonical axes of each sample by random
             signs that keep the frame in the group (:meth:`~tinvnn.group.Group.random_signs`: any
-            of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``):
+            of the 2^D patterns for ``"O"``, an even number of flips for ``"SO"``, in-plane
+            flips only for ``"O2z"`` and ``"SO2z"``, the latter both or neither):
             the backbone learns from the 2^D (or 2^(D-1)) sign-flipped frames that Frame
             Averaging runs at once, at the cost of one. Training outputs are then random in
             those signs; in eval mode the canonical frame is used and the model is exactly
@@ -104,12 +106,14 @@ class PCAAlign(FramedWrapper):
 
     Same arguments and shapes as :class:`TinvWrapper`. The group makes the frame its member
     (:meth:`~tinvnn.group.Group.proper_axes`: with ``group="SO"`` the last axis is flipped when
-    needed so that ``det R = +1``).
+    needed so that ``det R = +1``). A group that keeps an axis (``"SO2z"``, ``"O2z"``) aligns
+    the principal axes of the points projected on the plane perpendicular to it and keeps the
+    axis (:func:`tinvnn.canonical.principal_frame`).
     """
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_frame(pos, layout)
+        centre, evals, axes = principal_frame(pos, layout, self.group)
         axes = self.group.proper_axes(axes)
         frame = plain_frame(centre, axes, _scale(centre, evals, self.scale), evals, layout)
         return single_frames(frame, frame.to_canonical(pos, scale=self.scale))
@@ -120,7 +124,9 @@ class FrameAveraging(FramedWrapper):
 
     Runs the backbone once per frame, batched: the sign-flipped frames in the group
     (:meth:`~tinvnn.group.Group.sign_flips`: 2^D frames for ``group="O"``, 2^(D-1) for ``"SO"``,
-    where the last axis completes a right-handed frame), and averages invariant outputs or
+    where the last axis completes a right-handed frame; for a group that keeps an axis, the
+    in-plane principal axes flipped and the axis kept: 4 frames for ``"O2z"``, 2 for ``"SO2z"``),
+    and averages invariant outputs or
     the back-mapped vector/point outputs. Where covariance eigenvalues are tied (relative gap
     below ``TIE_GAP``), PCA's axes are undefined (those ``eigh`` returns depend on the input's
     orientation): there the sign flips are those of the canonical axes of
@@ -133,8 +139,8 @@ class FrameAveraging(FramedWrapper):
 
     def frame_set(self, pos: Tensor, mask: Tensor | None, batch: Tensor | None) -> FrameSet:
         layout = Layout.from_input(pos, mask, batch)
-        centre, evals, axes = principal_frame(pos, layout)
-        tied = _tied(evals)
+        centre, evals, axes = principal_frame(pos, layout, self.group)
+        tied = _tied(evals[:, : self.group.free_axes(pos.shape[-1])])
         if bool(tied.any()):  # eigh's basis of a tied eigenspace is arbitrary: the canonical axes there
             _, canonical = canonical_frame(pos, mask=mask, batch=batch, scale=self.scale, group=self.group)
             axes = torch.where(tied[:, None, None], canonical.R.to(axes.dtype), axes)

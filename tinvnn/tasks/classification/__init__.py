@@ -1,7 +1,7 @@
 """Point-cloud classification: data, protocols, compared methods, recipe, training, evaluation, demo.
 
 * data: :func:`load_dataset` (ModelNet40 npz or the embedded synthetic shapes)
-* protocols: :func:`parse_protocol` (I, z, SO3, O3, +scale, +translate)
+* protocols: :func:`parse_protocol` (I, z, O2z, SO3, O3, +scale, +translate)
 * methods: :data:`BACKBONES` (name -> builder), :func:`build_backbone`, :func:`wrap_backbone`
   (none, aug, pca, fa, tinv, weighted, weighted_draw, learned)
 * recipe (shared by training and inference): :class:`ClassifierConfig`,

@@ -15,9 +15,10 @@ import torch
 from torch import Tensor
 from torch.nn.functional import cross_entropy, kl_div, log_softmax
 
+from tinvnn.group import as_group
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.evaluate import predict
-from tinvnn.tasks.classification.protocols import Protocol
+from tinvnn.tasks.classification.protocols import Protocol, random_rotations
 from tinvnn.tasks.classification.recipe import load_classifier
 
 __all__ = ["INVARIANT_METHODS", "distillation_loss", "teacher_logits"]
@@ -38,8 +39,9 @@ def teacher_logits(
 
     Raises:
         ValueError: the teacher is not exactly invariant (method not in
-            :data:`INVARIANT_METHODS`), is invariant to rotations only (group SO) while
-            ``protocol`` reflects, or was trained on other classes (names or order).
+            :data:`INVARIANT_METHODS`), is invariant to a group that does not hold the
+            rotations ``protocol`` draws (group SO and O3, SO2z and SO3, ...), or was trained on
+            other classes (names or order).
 
     Shape:
         -> (S, C) float32 for S clouds of C classes.
@@ -50,9 +52,10 @@ def teacher_logits(
             f"teacher: {path} is a {config['method']!r} model, not exactly invariant; "
             f"expected one of {INVARIANT_METHODS}"
         )
-    if config["group"] == "SO" and protocol.rotation == "O3":
+    if not bool(as_group(config["group"]).contains(random_rotations(protocol.rotation, 16, torch.Generator())).all()):
         raise ValueError(
-            f"teacher: {path} is invariant to rotations only (group SO), but the training protocol {protocol} reflects"
+            f"teacher: {path} is invariant to group {config['group']} only, but the training protocol {protocol} "
+            "draws rotations outside it"
         )
     if list(meta["classes"]) != list(data.classes):
         raise ValueError(

@@ -2,11 +2,13 @@
 
 * ``none``: the backbone on raw coordinates.
 * ``aug``: the same network, trained with a random rotation of the group (O3 for ``group="O"``,
-  SO3 for ``"SO"``) applied to every training cloud on top of the training protocol.
+  SO3 for ``"SO"``, z for ``"SO2z"``, O2z for ``"O2z"``: :data:`AUGMENTATIONS`) applied to every
+  training cloud on top of the training protocol.
 * ``pca``: PCA alignment without sign fixing (PyTorch Geometric's ``NormalizeRotation``),
   :class:`tinvnn.nn.PCAAlign`.
-* ``fa``: Frame Averaging over the 2^3 sign-flipped PCA frames (2^2 for SO),
-  :class:`tinvnn.nn.FrameAveraging`; eight (four) backbone calls per cloud.
+* ``fa``: Frame Averaging over the 2^3 sign-flipped PCA frames (2^2 for SO; for the groups
+  that keep "up", the in-plane axes flipped: 4 for O2z, 2 for SO2z),
+  :class:`tinvnn.nn.FrameAveraging`; eight (four, two) backbone calls per cloud.
 * ``tinv``: canonical coordinates (TinvNN), :class:`tinvnn.nn.TinvWrapper`; one backbone call.
 * ``weighted``: the weighted canonical frames, :class:`tinvnn.nn.WeightedFrames` (default
   threshold and cap); one backbone call for a confident cloud, up to four for an undecided
@@ -30,6 +32,7 @@ from tinvnn.tasks.classification.protocols import Protocol
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_frame_options
 
 __all__ = [
+    "AUGMENTATIONS",
     "BACKBONES",
     "METHODS",
     "BackboneBuilder",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
+AUGMENTATIONS = {"O": "O3", "SO": "SO3", "SO2z": "z", "O2z": "O2z"}
+"""The rotation protocol (:mod:`~tinvnn.tasks.classification.protocols`) that draws each group's elements."""
 WEIGHTED_METHODS = ("weighted", "weighted_draw")
 
 
@@ -163,4 +168,4 @@ def train_augmentation(method: str, group: str) -> Protocol | None:
     _check("group", group, GROUP_NAMES)
     if method != "aug":
         return None
-    return Protocol("O3" if group == "O" else "SO3")
+    return Protocol(AUGMENTATIONS[group])

@@ -1,4 +1,4 @@
-"""Train and test transformation protocols for point clouds: I, z, SO3, O3, +scale, +translate.
+"""Train and test transformation protocols for point clouds: I, z, O2z, SO3, O3, +scale, +translate.
 
 A protocol is written ``ROTATION[+scale][+translate]``, e.g. ``z``, ``SO3+scale``,
 ``O3+scale+translate``; a train/test pair is written ``z/SO3`` (train under z, test under SO3).
@@ -7,7 +7,10 @@ Convention (one place): every cloud gets its own random transformation
 ``x' = s * x @ R.T + t`` for row-vector points x: rotate first, then scale, then translate.
 
 * ``I``: R = identity.
-* ``z``: rotation by a uniform angle in [0, 2 pi) about the vertical z axis.
+* ``z``: rotation by a uniform angle in [0, 2 pi) about the vertical z axis (any heading: the
+  group ``"SO2z"``).
+* ``O2z``: as ``z``, then with probability 1/2 the mirror ``x -> -x`` (a reflection in a
+  vertical plane; the group ``"O2z"``). "Up" stays up under both.
 * ``SO3``: Haar-uniform rotation (det +1). ``O3``: Haar-uniform orthogonal map (det +1 or -1).
 * ``+scale``: s uniform in [0.5, 2]; otherwise s = 1.
 * ``+translate``: t uniform in [-1, 1]^3; otherwise t = 0.
@@ -25,7 +28,7 @@ from tinvnn import random_orthogonal
 
 __all__ = ["ROTATIONS", "Protocol", "parse_protocol", "random_rotations", "axis_angle_rotation"]
 
-ROTATIONS = ("I", "z", "SO3", "O3")
+ROTATIONS = ("I", "z", "O2z", "SO3", "O3")
 SCALE_RANGE = (0.5, 2.0)
 TRANSLATE_RANGE = 1.0
 
@@ -97,6 +100,10 @@ def random_rotations(kind: str, batch: int, generator: torch.Generator) -> Tenso
     if kind == "z":
         angle = 2 * math.pi * torch.rand(batch, generator=generator, dtype=torch.float64)
         return axis_angle_rotation(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), angle)
+    if kind == "O2z":
+        mirror = torch.ones(batch, 3, dtype=torch.float64)
+        mirror[:, 0] = 1.0 - 2.0 * (torch.rand(batch, generator=generator, dtype=torch.float64) < 0.5).double()
+        return random_rotations("z", batch, generator) * mirror[:, None, :]
     if kind == "SO3":
         return random_orthogonal(3, (batch,), det=1, generator=generator, dtype=torch.float64)
     if kind == "O3":

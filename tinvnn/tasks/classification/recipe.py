@@ -50,7 +50,12 @@ class ClassifierConfig(Config):
 
     method: str = option("tinv", "invariance method", choices=METHODS)
     backbone: str = option("pointnet", "backbone network", choices=tuple(BACKBONES))
-    group: str = option("O", "O (rotations and reflections) or SO (rotations only)", choices=GROUP_NAMES)
+    group: str = option(
+        "O",
+        "O (rotations and reflections), SO (rotations only), SO2z (rotations about z: 'up' kept) "
+        "or O2z (also the mirrors in vertical planes)",
+        choices=GROUP_NAMES,
+    )
     points: int = option(1024, "points per cloud (reproducible subset)")
     width: int = option(1024, "global feature width (1024 in the papers)")
     k: int = option(20, "DGCNN neighbours")
@@ -98,7 +103,7 @@ class ClassifierTrainConfig(ClassifierConfig):
         None, "synthetic: training clouds per class (None: 100); modelnet40: cap per class (None: all)"
     )
     test_per_class: int | None = option(None, "the same for the test split (None: 30 synthetic, all modelnet40)")
-    train_protocol: str = option("z", "ROTATION[+scale][+translate], ROTATION in I, z, SO3, O3")
+    train_protocol: str = option("z", "ROTATION[+scale][+translate], ROTATION in I, z, O2z, SO3, O3")
     test_protocol: str = option("SO3", "protocol of the test accuracy during training")
     epochs: int = option(20, "passes over the training set")
     batch_size: int = option(32, "clouds per step (per process under torchrun)")
