@@ -14,12 +14,13 @@ The set (fixed before any run, never tuned; seed 25):
   the training shapes whose index is a multiple of 10 (985 shapes), the only data used to choose.
   The shipped classifier was trained on the whole training split, so its validation accuracy is
   optimistic: it ranks inference options, it does not estimate accuracy.
-* Shape i of the source, the j-th of the set, gets its own generator (seed, split, i): N
-  uniform in [300, 1024] points drawn without replacement with probability proportional to
-  0.2 + 0.8 t, t in [0, 1] the position along a direction (height z for even j, a uniform
-  random direction for odd j: one end five times denser than the other); Gaussian jitter of 0.005 radii per coordinate; a Haar-random
-  orthogonal map (reflections included); a log-uniform scale in [1e-3, 1e3] (millimetres to
-  kilometres for a shape a metre across); an offset uniform in [-1e3, 1e3]^3 times the scale.
+* Shape i of the source, the j-th of the set, gets its own generator (seed, split, i): N uniform
+  in [300, 1024] points drawn without replacement with probability proportional to 0.2 + 0.8 t, t
+  in [0, 1] the position along a direction (height z for even j, a uniform random direction for
+  odd j: one end five times denser than the other); Gaussian jitter of 0.005 radii per coordinate;
+  a Haar-random orthogonal map (reflections included); a log-uniform scale in [1e-3, 1e3]
+  (millimetres to kilometres for a shape a metre across); an offset uniform in [-1e3, 1e3]^3 times
+  the scale.
 * It is written as ``.npy``, ``.xyz`` (17 significant digits) or ``.off`` (vertices, no faces) by
   j mod 3 and read back by ``read_point_file``, then classified by ``classify_points``: the two
   steps of ``classify_files``. "Moved again": the file's cloud under another random orthogonal
