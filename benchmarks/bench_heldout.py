@@ -85,18 +85,21 @@ def write_points(path: Path, points: np.ndarray) -> Path:
 
 
 def heldout_files(
-    split: str, folder: Path, shapes: int | None = None
+    split: str, folder: Path, shapes: int | None = None, every: int = 1
 ) -> tuple[list[Path], list[Path], list[str], list[str]]:
-    """Write the held-out shapes of ``split`` (the first ``shapes``; None: all) and their moved copies into ``folder``.
+    """Write the held-out shapes of ``split`` (every ``every``-th of the first ``shapes``; None: all)
+    and their moved copies into ``folder``.
 
     Returns:
         the files, the moved files, the true class of each, the 40 class names.
     """
-    source, every = SPLITS[split]
+    source, stride = SPLITS[split]
     data = load_modelnet40(source, points=1024)
     files, moved, truth = [], [], []
-    for j, i in enumerate(list(range(0, len(data), every))[:shapes]):
-        rng = np.random.default_rng([SEED, every, i])
+    for j, i in enumerate(list(range(0, len(data), stride))[:shapes]):
+        if j % every:
+            continue
+        rng = np.random.default_rng([SEED, stride, i])
         cloud = raw_units(data.points[i].double().numpy(), rng, height=j % 2 == 0)
         suffix = (".npy", ".xyz", ".off")[j % 3]
         files.append(write_points(folder / f"{i}{suffix}", cloud))
@@ -114,6 +117,12 @@ def main() -> None:
     parser.add_argument("--subsets", type=int, nargs="+", default=[1], metavar="K", help="invariant draws averaged")
     parser.add_argument("--all-points", action="store_true", help="also give the model every point of each file")
     parser.add_argument("--shapes", type=int, help="only the first shapes of the set (default: all)")
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="only every k-th shape of the set (5: a fifth, density and formats still mixed)",
+    )
     parser.add_argument("--out", help="keep the files in this folder (default: a temporary one)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -121,7 +130,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.out or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        files, moved_files, truth, classes = heldout_files(args.split, folder, args.shapes)
+        files, moved_files, truth, classes = heldout_files(args.split, folder, args.shapes, args.every)
         clouds = [read_point_file(f) for f in files]
         moved = [read_point_file(f) for f in moved_files]
     ten = np.array([t in MODELNET10 for t in truth])
