@@ -12,6 +12,7 @@ import torch
 
 from tests._clouds import symmetric_shapes
 from tinvnn.cli import main
+from tinvnn.tasks.classification import classify as classify_module
 from tinvnn.tasks.classification.classify import (
     DEFAULT_CLASSIFIER,
     classify_files,
@@ -192,3 +193,17 @@ def test_cli_refuses_a_bad_subsets_count(tmp_path: Path, capsys: pytest.CaptureF
     path = _write(tmp_path / "a.npy", _shape())
     assert main(["classify", str(path), "--subsets", "0"]) == 2
     assert "subsets: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_many_draws_go_through_the_model_in_chunks_with_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, config, meta = load_classifier(DEFAULT_CLASSIFIER)
+    classes, num = list(meta["classes"]), int(config["points"])
+    pts = _shape()
+    clouds = [pts, _moved(pts, 7), _moved(pts[::-1][:400], 8)]
+    whole = classify_points(model, classes, clouds, points=num, subsets=3, top=3)
+    monkeypatch.setattr(classify_module, "MODEL_BATCH", 4)  # 9 draws: three forward passes
+    chunked = classify_points(model, classes, clouds, points=num, subsets=3, top=3)
+    for a, b in zip(whole, chunked):
+        assert [x["class"] for x in a] == [x["class"] for x in b]
+        np.testing.assert_allclose([x["probability"] for x in a], [x["probability"] for x in b], atol=1e-6)
