@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from tinvnn import random_orthogonal
-from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, classify_points
+from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, DEFAULT_SUBSETS, classify_points
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.recipe import load_classifier
 
@@ -81,7 +81,14 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
     )
-    parser.add_argument("--subsets", type=int, nargs="+", default=[1], metavar="K", help="invariant draws averaged")
+    parser.add_argument(
+        "--subsets",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_SUBSETS],
+        metavar="K",
+        help="invariant draws averaged (default: as shipped)",
+    )
     parser.add_argument("--all-points", action="store_true", help="also give the model every point of each shape")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -35,6 +35,8 @@ Rule for the default K of ``tinvnn classify`` (written before any run): on ``--s
 the candidates are K in {1, 2, 4, 8}; K > 1 replaces K = 1 only if its top-1 over the 40 classes
 gains at least 0.5 points; among those that do, the smallest K within 0.5 points of the best.
 Test-split figures (here and ``bench_classify.py``) are reported, never used to choose.
+Applied on 2026-12-07: val top-1 83.76 / 83.65 / 83.35 / 84.37 % for K = 1 / 2 / 4 / 8, so K = 8
+(the only one to gain 0.5 points) is the default.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import torch
 from bench_classify import ALL_POINTS, move, ms_per_shape, top1, variant_name
 
 from tinvnn import random_orthogonal
-from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, read_point_file
+from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, DEFAULT_SUBSETS, read_point_file
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.recipe import load_classifier
 
@@ -114,7 +116,14 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
     )
-    parser.add_argument("--subsets", type=int, nargs="+", default=[1], metavar="K", help="invariant draws averaged")
+    parser.add_argument(
+        "--subsets",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_SUBSETS],
+        metavar="K",
+        help="invariant draws averaged (default: as shipped)",
+    )
     parser.add_argument("--all-points", action="store_true", help="also give the model every point of each file")
     parser.add_argument("--shapes", type=int, help="only the first shapes of the set (default: all)")
     parser.add_argument(

@@ -58,8 +58,9 @@ __all__ = [
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "checkpoints" / "modelnet40_fa.pt"
 POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off", ".obj", ".stl")
 MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
-#: Invariant draws whose probabilities are averaged (chosen on validation, ``benchmarks/bench_heldout.py``).
-DEFAULT_SUBSETS = 1
+#: Invariant draws whose probabilities are averaged: chosen by the rule of ``benchmarks/bench_heldout.py``
+#: on its validation set (top-1 83.8 % with 1 draw, 83.6 / 83.4 / 84.4 % with 2 / 4 / 8).
+DEFAULT_SUBSETS = 8
 MODEL_BATCH = 256  # draws per forward pass (bounds the memory of many files and draws)
 _PLY_TYPES = {
     "char": "i1",
