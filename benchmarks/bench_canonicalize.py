@@ -184,7 +184,7 @@ def forward_study(args: argparse.Namespace) -> list[dict]:
         "pointnet": PointNet(40),
         "dgcnn": DGCNN(40, k=min(20, args.points)),
     }
-    compiled = torch.compile(tinvnn.canonicalize, fullgraph=True)
+    compiled = torch.compile(tinvnn.canonicalize, fullgraph=True) if args.compile else None
     rows = []
     for b in args.batches:
         fns = _forward_calls(
@@ -204,13 +204,12 @@ def forward_study(args: argparse.Namespace) -> list[dict]:
 
 
 def _forward_calls(
-    x: torch.Tensor, backbones: dict[str, torch.nn.Module], compiled: Callable[[torch.Tensor], torch.Tensor]
+    x: torch.Tensor, backbones: dict[str, torch.nn.Module], compiled: Callable[[torch.Tensor], torch.Tensor] | None
 ) -> dict[str, Callable[[], object]]:
-    """The timed calls of the forward study on clouds ``x`` (B, N, 3)."""
-    fns: dict[str, Callable[[], object]] = {
-        "canonicalize": lambda: tinvnn.canonicalize(x),
-        "canonicalize (compiled)": lambda: compiled(x),
-    }
+    """The timed calls of the forward study on clouds ``x`` (B, N, 3); no compiled call if ``compiled`` is None."""
+    fns: dict[str, Callable[[], object]] = {"canonicalize": lambda: tinvnn.canonicalize(x)}
+    if compiled is not None:
+        fns["canonicalize (compiled)"] = lambda: compiled(x)
     for name, net in backbones.items():
         wrapped = TinvWrapper(net).eval()
         fns[name] = lambda net=net: _no_grad(net, x)
@@ -236,6 +235,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096], help="points per cloud (naive)")
     parser.add_argument("--naive-clouds", type=int, default=4, help="clouds timed for naive MDS per size")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="forward: also time torch.compile(canonicalize) (minutes of compiling on a CPU)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: stable on a shared machine)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)

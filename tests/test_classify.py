@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests._clouds import symmetric_shapes
 from tinvnn.cli import main
+from tinvnn.tasks.classification import classify as classify_module
 from tinvnn.tasks.classification.classify import (
     DEFAULT_CLASSIFIER,
+    classify_files,
     classify_points,
     invariant_subsample,
+    invariant_subsets,
     read_point_file,
 )
 from tinvnn.tasks.classification.datasets import load_dataset
@@ -138,3 +142,68 @@ def test_a_perfectly_symmetric_shape_gets_one_answer_in_every_pose() -> None:
         np.testing.assert_allclose(
             [a["probability"] for a in answer], [a["probability"] for a in answers[0]], atol=1e-5
         )
+
+
+def test_subsets_cover_the_points_evenly_and_the_first_is_the_single_draw() -> None:
+    pts = np.random.default_rng(0).normal(size=(1000, 3)) * [3.0, 2.0, 1.0]
+    draws = invariant_subsets(pts, 250, 6, seed=4)
+    assert draws.shape == (6, 250, 3)
+    np.testing.assert_array_equal(draws[0], invariant_subsample(pts, 250, seed=4))
+    first_round = np.unique(draws[:4].reshape(-1, 3), axis=0)
+    assert len(first_round) == 1000  # 4 disjoint draws of 250 cover each of the 1,000 points once
+    assert len(np.unique(draws[4:].reshape(-1, 3), axis=0)) == 500  # the next round starts afresh
+    few = invariant_subsets(pts[:100], 250, 3)
+    assert few.shape == (3, 250, 3) and not np.array_equal(few[0], few[1])  # with replacement, independent
+
+
+def test_subsets_are_invariant_to_pose_units_offset_and_order() -> None:
+    pts = _shape()
+    a, b = invariant_subsets(pts, 256, 3), invariant_subsets(_moved(pts, 5), 256, 3)
+    for draw_a, draw_b in zip(a, b):
+        d_a = np.linalg.norm(draw_a[:, None] - draw_a[None], axis=-1)
+        d_b = np.linalg.norm(draw_b[:, None] - draw_b[None], axis=-1) / 250.0
+        np.testing.assert_allclose(d_a, d_b, atol=1e-9)
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_averaged_probabilities_are_the_mean_over_draws_and_invariant() -> None:
+    model, config, meta = load_classifier(DEFAULT_CLASSIFIER)
+    classes, num = list(meta["classes"]), int(config["points"])
+    pts = _shape()
+    with torch.no_grad():  # the naive path: each draw through the model, probabilities averaged by hand
+        draws = [d - d.mean(0) for d in invariant_subsets(pts, num, 3)]
+        batch = torch.tensor(np.stack([d / np.linalg.norm(d, axis=1).max() for d in draws]), dtype=torch.float32)
+        naive = torch.softmax(model.eval()(batch).double(), dim=-1)
+    for subsets, expected in ((1, naive[0]), (3, naive.mean(0))):
+        ranked = classify_points(model, classes, [pts, _moved(pts, 6)], points=num, subsets=subsets, top=40)
+        for answer in ranked:  # the file as stored, and moved, scaled, offset and shuffled
+            got = {a["class"]: a["probability"] for a in answer}
+            np.testing.assert_allclose([got[c] for c in classes], expected.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(("subsets", "top"), [(0, 5), (2.0, 5), (True, 5), (2, 0)])
+def test_bad_subsets_or_top_are_refused_before_loading(subsets: object, top: int) -> None:
+    name = "subsets" if top == 5 else "top"
+    value = subsets if top == 5 else top
+    with pytest.raises(ValueError, match=f"^{name}: expected a positive integer, got {value!r}$"):
+        classify_files(["missing.npy"], checkpoint="missing.pt", subsets=subsets, top=top)  # type: ignore[arg-type]
+
+
+def test_cli_refuses_a_bad_subsets_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "a.npy", _shape())
+    assert main(["classify", str(path), "--subsets", "0"]) == 2
+    assert "subsets: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_many_draws_go_through_the_model_in_chunks_with_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, config, meta = load_classifier(DEFAULT_CLASSIFIER)
+    classes, num = list(meta["classes"]), int(config["points"])
+    pts = _shape()
+    clouds = [pts, _moved(pts, 7), _moved(pts[::-1][:400], 8)]
+    whole = classify_points(model, classes, clouds, points=num, subsets=3, top=3)
+    monkeypatch.setattr(classify_module, "MODEL_BATCH", 4)  # 9 draws: three forward passes
+    chunked = classify_points(model, classes, clouds, points=num, subsets=3, top=3)
+    for a, b in zip(whole, chunked):
+        assert [x["class"] for x in a] == [x["class"] for x in b]
+        np.testing.assert_allclose([x["probability"] for x in a], [x["probability"] for x in b], atol=1e-6)

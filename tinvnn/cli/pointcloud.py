@@ -18,7 +18,7 @@ from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.config import add_arguments, from_args
 from tinvnn.runtime import is_main_process
-from tinvnn.tasks.classification.classify import classify_files
+from tinvnn.tasks.classification.classify import DEFAULT_SUBSETS, classify_files
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.evaluate import audit, evaluate
 from tinvnn.tasks.classification.protocols import parse_protocol
@@ -111,6 +111,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0,
         metavar="N",
         help="seed of subsampling and mesh sampling (default: %(default)s)",
+    )
+    p.add_argument(
+        "--subsets",
+        type=int,
+        default=DEFAULT_SUBSETS,
+        metavar="K",
+        help="average the probabilities over K invariant draws of the model's points per file (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
@@ -254,7 +261,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     device = runtime_device(args)
-    results = classify_files(args.files, checkpoint=args.checkpoint, top=args.top, seed=args.seed, device=device)
+    results = classify_files(
+        args.files, checkpoint=args.checkpoint, subsets=args.subsets, top=args.top, seed=args.seed, device=device
+    )
     if args.json:
         print(json.dumps({"results": results}))
         return 0
