@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinvnn import random_orthogonal
+from tinvnn.group import Group, as_group
 from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, DEFAULT_SUBSETS, classify_points
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.recipe import load_classifier
@@ -37,10 +37,18 @@ from tinvnn.tasks.classification.recipe import load_classifier
 ALL_POINTS = 0  # the variant "every point of the shape" among the subset counts
 
 
-def move(cloud: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``cloud`` under a random orthogonal map, a log-uniform scale in [1e-3, 1e3], an offset of up
-    to 1e3 radii (times the scale) and a random point order. Shape: (N, 3) -> (N, 3)."""
-    q = random_orthogonal(3, generator=torch.Generator().manual_seed(int(rng.integers(2**31)))).numpy()
+def pose(rng: np.random.Generator, group: Group | str = "O") -> np.ndarray:
+    """A random element of ``group`` (the classifier's own: any orthogonal map for ``"O"``, any
+    heading for ``"SO2z"``), (3, 3), seeded from ``rng``."""
+    return (
+        as_group(group).random_orthogonal(3, generator=torch.Generator().manual_seed(int(rng.integers(2**31)))).numpy()
+    )
+
+
+def move(cloud: np.ndarray, rng: np.random.Generator, group: Group | str = "O") -> np.ndarray:
+    """``cloud`` under a random element of ``group`` (:func:`pose`), a log-uniform scale in [1e-3, 1e3],
+    an offset of up to 1e3 radii (times the scale) and a random point order. Shape: (N, 3) -> (N, 3)."""
+    q = pose(rng, group)
     scale = 10 ** rng.uniform(-3, 3)
     return (scale * cloud @ q.T + scale * rng.uniform(-1e3, 1e3, 3))[rng.permutation(len(cloud))]
 
@@ -98,7 +106,9 @@ def main() -> None:
     n = min(args.shapes, len(data))
     rng = np.random.default_rng(0)
     clouds = [data.points[i].double().numpy() for i in range(n)]
-    moved = [move(c, rng) for c in clouds][:: args.every]  # every shape's move drawn: the same moves for any --every
+    moved = [move(c, rng, config["group"]) for c in clouds][
+        :: args.every
+    ]  # every shape's move drawn: the same moves for any --every
     clouds = clouds[:: args.every]
     truth = [data.classes[int(y)] for y in data.labels[: n : args.every]]
     for subsets in args.subsets + [ALL_POINTS] * args.all_points:

@@ -18,7 +18,8 @@ The set (fixed before any run, never tuned; seed 25):
   in [300, 1024] points drawn without replacement with probability proportional to 0.2 + 0.8 t, t
   in [0, 1] the position along a direction (height z for even j, a uniform random direction for
   odd j: one end five times denser than the other); Gaussian jitter of 0.005 radii per coordinate;
-  a Haar-random orthogonal map (reflections included); a log-uniform scale in [1e-3, 1e3]
+  a Haar-random element of the classifier's group (any orthogonal map, reflections included, for
+  the shipped one; any heading, "up" kept, for an upright one, group SO2z); a log-uniform scale in [1e-3, 1e3]
   (millimetres to kilometres for a shape a metre across); an offset uniform in [-1e3, 1e3]^3 times
   the scale.
 * It is written as ``.npy``, ``.xyz`` (17 significant digits) or ``.off`` (vertices, no faces) by
@@ -48,9 +49,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_classify import ALL_POINTS, move, ms_per_shape, top1, variant_name
+from bench_classify import ALL_POINTS, move, ms_per_shape, pose, top1, variant_name
 
-from tinvnn import random_orthogonal
+from tinvnn.group import Group
 from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, DEFAULT_SUBSETS, read_point_file
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.recipe import load_classifier
@@ -61,15 +62,16 @@ SPLITS = {"test": ("test", 1), "val": ("train", 10)}  # name -> (ModelNet40 spli
 MIN_POINTS, JITTER, SPARSE_END, FAR = 300, 0.005, 0.2, 1e3
 
 
-def raw_units(cloud: np.ndarray, rng: np.random.Generator, *, height: bool) -> np.ndarray:
-    """One shape as a user's file holds it (see the module docstring). Shape: (1024, 3) -> (N, 3)."""
+def raw_units(cloud: np.ndarray, rng: np.random.Generator, *, height: bool, group: Group | str = "O") -> np.ndarray:
+    """One shape as a user's file holds it (see the module docstring), posed by a random element of
+    ``group``. Shape: (1024, 3) -> (N, 3)."""
     direction = np.array([0.0, 0.0, 1.0]) if height else rng.normal(size=3)
     along = cloud @ (direction / np.linalg.norm(direction))
     keep = SPARSE_END + (1 - SPARSE_END) * (along - along.min()) / np.ptp(along)
     n = int(rng.integers(MIN_POINTS, len(cloud) + 1))
     kept = cloud[rng.choice(len(cloud), n, replace=False, p=keep / keep.sum())]
     kept = kept + JITTER * rng.normal(size=kept.shape)
-    q = random_orthogonal(3, generator=torch.Generator().manual_seed(int(rng.integers(2**31)))).numpy()
+    q = pose(rng, group)
     scale = 10 ** rng.uniform(-3, 3)
     return scale * kept @ q.T + scale * rng.uniform(-FAR, FAR, 3)
 
@@ -87,10 +89,10 @@ def write_points(path: Path, points: np.ndarray) -> Path:
 
 
 def heldout_files(
-    split: str, folder: Path, shapes: int | None = None, every: int = 1
+    split: str, folder: Path, shapes: int | None = None, every: int = 1, group: Group | str = "O"
 ) -> tuple[list[Path], list[Path], list[str], list[str]]:
     """Write the held-out shapes of ``split`` (every ``every``-th of the first ``shapes``; None: all)
-    and their moved copies into ``folder``.
+    and their moved copies into ``folder``, posed and moved by random elements of ``group``.
 
     Returns:
         the files, the moved files, the true class of each, the 40 class names.
@@ -102,10 +104,10 @@ def heldout_files(
         if j % every:
             continue
         rng = np.random.default_rng([SEED, stride, i])
-        cloud = raw_units(data.points[i].double().numpy(), rng, height=j % 2 == 0)
+        cloud = raw_units(data.points[i].double().numpy(), rng, height=j % 2 == 0, group=group)
         suffix = (".npy", ".xyz", ".off")[j % 3]
         files.append(write_points(folder / f"{i}{suffix}", cloud))
-        moved.append(write_points(folder / f"{i}_moved{suffix}", move(cloud, rng)))
+        moved.append(write_points(folder / f"{i}_moved{suffix}", move(cloud, rng, group)))
         truth.append(data.classes[int(data.labels[i])])
     return files, moved, truth, list(data.classes)
 
@@ -139,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.out or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        files, moved_files, truth, classes = heldout_files(args.split, folder, args.shapes, args.every)
+        files, moved_files, truth, classes = heldout_files(args.split, folder, args.shapes, args.every, config["group"])
         clouds = [read_point_file(f) for f in files]
         moved = [read_point_file(f) for f in moved_files]
     ten = np.array([t in MODELNET10 for t in truth])

@@ -12,9 +12,11 @@ import torch
 
 from tests._clouds import symmetric_shapes
 from tinvnn.cli import main
+from tinvnn.group import AxialRotations
 from tinvnn.tasks.classification import classify as classify_module
 from tinvnn.tasks.classification.classify import (
     DEFAULT_CLASSIFIER,
+    UPRIGHT_CLASSIFIER,
     classify_files,
     classify_points,
     invariant_subsample,
@@ -207,3 +209,36 @@ def test_many_draws_go_through_the_model_in_chunks_with_the_same_answers(monkeyp
     for a, b in zip(whole, chunked):
         assert [x["class"] for x in a] == [x["class"] for x in b]
         np.testing.assert_allclose([x["probability"] for x in a], [x["probability"] for x in b], atol=1e-6)
+
+
+def test_upright_classifier_keeps_up_and_forgets_heading_units_and_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert UPRIGHT_CLASSIFIER.stat().st_size < 2 * 1024**2
+    _, config, _ = load_classifier(UPRIGHT_CLASSIFIER)
+    assert config["group"] == "SO2z"
+    pts = _shape()
+    rng = np.random.default_rng(0)
+    heading = AxialRotations().random_orthogonal(3, (2,), generator=torch.Generator().manual_seed(0)).numpy()
+    files = [_write(tmp_path / "a.npy", pts)] + [
+        _write(tmp_path / f"h{i}.xyz", (40.0 * pts @ q.T + rng.uniform(-1e3, 1e3, 3))[rng.permutation(len(pts))])
+        for i, q in enumerate(heading)
+    ]
+    assert main(["classify", *map(str, files), "--upright", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    ranked = [[(t["class"], t["probability"]) for t in r["top"]] for r in results]
+    for other in ranked[1:]:
+        assert [c for c, _ in other] == [c for c, _ in ranked[0]]
+        assert [p for _, p in other] == pytest.approx([p for _, p in ranked[0]], abs=1e-4)
+    tilted = _write(tmp_path / "tilted.npy", pts[:, [2, 1, 0]] * np.array([1.0, 1.0, -1.0]))  # lying on its side
+    assert main(["classify", str(tilted), "--upright", "--json"]) == 0
+    lying = json.loads(capsys.readouterr().out)["results"][0]["top"]
+    assert [t["probability"] for t in lying] != pytest.approx([p for _, p in ranked[0]], abs=1e-4)
+
+
+def test_upright_and_checkpoint_are_one_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "a.npy", _shape())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", str(path), "--upright", "--checkpoint", "x.pt"])
+    assert exit_info.value.code == 2
+    assert "argument --upright: not allowed with argument --checkpoint" in capsys.readouterr().err

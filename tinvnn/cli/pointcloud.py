@@ -18,7 +18,7 @@ from tinvnn._io import json_safe
 from tinvnn.cli._run import add_run_arguments, add_runtime_arguments, run_options, runtime_device
 from tinvnn.config import add_arguments, from_args
 from tinvnn.runtime import is_main_process
-from tinvnn.tasks.classification.classify import DEFAULT_SUBSETS, classify_files
+from tinvnn.tasks.classification.classify import DEFAULT_SUBSETS, UPRIGHT_CLASSIFIER, classify_files
 from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.evaluate import audit, evaluate
 from tinvnn.tasks.classification.protocols import parse_protocol
@@ -98,11 +98,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="shape files; any pose, units, offset and point order",
     )
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--checkpoint",
         default=None,
         metavar="FILE",
         help="a classifier checkpoint (default: the shipped PointNet with Frame Averaging)",
+    )
+    which.add_argument(
+        "--upright",
+        action="store_true",
+        help="the shipped gravity-aware classifier: the files' z axis is up; any heading, units and offset",
     )
     p.add_argument("--top", type=int, default=5, metavar="N", help="classes to list per file (default: %(default)s)")
     p.add_argument(
@@ -261,8 +267,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     device = runtime_device(args)
+    checkpoint = UPRIGHT_CLASSIFIER if args.upright else args.checkpoint
     results = classify_files(
-        args.files, checkpoint=args.checkpoint, subsets=args.subsets, top=args.top, seed=args.seed, device=device
+        args.files, checkpoint=checkpoint, subsets=args.subsets, top=args.top, seed=args.seed, device=device
     )
     if args.json:
         print(json.dumps({"results": results}))

@@ -45,6 +45,7 @@ from tinvnn.tasks.classification.recipe import load_classifier
 
 __all__ = [
     "DEFAULT_CLASSIFIER",
+    "UPRIGHT_CLASSIFIER",
     "DEFAULT_SUBSETS",
     "POINT_FILE_SUFFIXES",
     "classify_files",
@@ -56,6 +57,9 @@ __all__ = [
 
 #: The shipped ModelNet40 classifier (PointNet + Frame Averaging).
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "checkpoints" / "modelnet40_fa.pt"
+#: The shipped gravity-aware classifier (group ``"SO2z"``: any heading, scale and offset, z up;
+#: ``tinvnn classify --upright``).
+UPRIGHT_CLASSIFIER = DEFAULT_CLASSIFIER.with_name("modelnet40_upright.pt")
 POINT_FILE_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".csv", ".ply", ".off", ".obj", ".stl")
 MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
 #: Invariant draws whose probabilities are averaged: chosen by the rule of ``benchmarks/bench_heldout.py``
