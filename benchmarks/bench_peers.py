@@ -30,8 +30,8 @@ SO3 columns reuse that model (marked ``*``). Each model is tested under z, SO3 a
 O3+scale+translate (``tinvnn.tasks.classification.protocols``), its invariance error measured with
 :func:`tinvnn.check_invariance` in float32 (relative logit change, first 16 test clouds, 4
 trials) under SO(3), O(3), SO(3)+scale and O(3)+scale+translation, its backbone calls per cloud
-counted on the test set, and its milliseconds per eval batch (one thread, median of repeats,
-all finished models timed round-robin on the same batch).
+counted on the test set, and its milliseconds per eval batch (one thread, median of repeats;
+after each new run, every model of the call is timed again, round-robin on the same batch).
 
 Peers come from the optional extra ``pip install 'tinvnn[peers]'`` (docs/install.md); a peer
 that is not installed is skipped with a message.
@@ -458,23 +458,22 @@ def benchmark(
             source = str(out / run.name / LAST)
         models[run.name] = model
         entry = results.data["runs"].get(run.name, {})
-        if entry.get("source") == source and entry.get("epochs_trained") == len(history):
-            continue  # measured already
-        seconds = [h["seconds"] for h in history]
-        entry = {
-            "method": run.method,
-            "train_protocol": run.train,
-            "source": source,
-            "epochs_trained": len(history),
-            "train_seconds_per_epoch": statistics.mean(seconds),
-            **measure(model, test_set, s),
-        }
-        entry["wall_seconds"] = time.perf_counter() - began
-        results.data["runs"][run.name] = entry
-        results.save()
-        log.info("%s: %s", run.name, entry["accuracy"])
-    if models:
-        torch.manual_seed(s.seed)
+        if entry.get("source") != source or entry.get("epochs_trained") != len(history):
+            seconds = [h["seconds"] for h in history]
+            entry = {
+                "method": run.method,
+                "train_protocol": run.train,
+                "source": source,
+                "epochs_trained": len(history),
+                "train_seconds_per_epoch": statistics.mean(seconds),
+                **measure(model, test_set, s),
+            }
+            entry["wall_seconds"] = time.perf_counter() - began
+            results.data["runs"][run.name] = entry
+            log.info("%s: %s", run.name, entry["accuracy"])
+        elif set(models) <= set(results.data.get("timing", {}).get("ms_per_batch", {})):
+            continue  # measured and timed already
+        # time every model of this call again, so that one pass times them all under one load
         results.data["timing"] = {
             "batch": s.batch_size,
             "repeats": timing_repeats,
