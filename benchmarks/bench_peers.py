@@ -511,7 +511,7 @@ def report(data: dict[str, Any]) -> str:
             lines.append(f"| {method} | {reason} |" + " |" * 10)
             continue
         reuse = method not in NON_INVARIANT and method != "aug"
-        mark = " *" if reuse else ""
+        mark = " *" if reuse else " (aug)" if method == "none" else ""
         so3 = z_run if reuse else so3_run
         errors = entry["invariance_error"]
         cells = [
@@ -533,8 +533,9 @@ def report(data: dict[str, Any]) -> str:
         f"AdamW lr {s['lr']}, cosine, seed {s['seed']}; equiadapt n_knn {s['equiadapt_knn']}, pooling mean, "
         f"prior weight {PRIOR_WEIGHT:g}. Accuracy in % (train/test protocol). * exactly invariant by "
         "construction: the SO3 columns reuse the z-trained model. † aug is the backbone trained under SO3: its "
-        "z columns are that model on upright and rotated test clouds. none's SO3/SO3 is aug's. Invariance error: "
-        "worst relative logit change (float32, 16 test clouds, 4 trials, tinvnn.check_invariance). ms / batch: "
+        "z columns are that model on upright and rotated test clouds. none's SO3 columns are aug's. Invariance error: "
+        "worst relative logit change (float32, 16 test clouds, 4 trials, tinvnn.check_invariance: scale log-uniform "
+        "in [0.5, 2], shift Gaussian of 10 cloud radii). ms / batch: "
         "eval, one thread, median, all models timed in turn on one batch.",
         *(f"Note: {n}." for n in data.get("notes", [])),
     ]
