@@ -183,12 +183,9 @@ def load_equiadapt_pointcloud() -> types.ModuleType:
 
 def peer_installed(peer: str) -> bool:
     """Whether the library of ``peer`` (one of :data:`PEERS`) can be imported."""
-    module = {"pyg_pca": "torch_geometric", "fa_pytorch": "frame_averaging_pytorch", "equiadapt": "equiadapt"}[peer]
-    return importlib.util.find_spec(module) is not None and (peer != "equiadapt" or _has("omegaconf"))
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    modules = {"pyg_pca": ["torch_geometric"], "fa_pytorch": ["frame_averaging_pytorch"]}
+    modules["equiadapt"] = ["equiadapt", "omegaconf"]
+    return all(importlib.util.find_spec(module) is not None for module in modules[peer])
 
 
 class PygNormalizeRotation(nn.Module):
@@ -254,8 +251,11 @@ def build_model(config: PeerTrainConfig, num_classes: int) -> nn.Module:
 
 def backbone_of(model: nn.Module) -> nn.Module:
     """The PointNet inside any of the benchmark's models."""
-    inner = getattr(model, "backbone", None) or getattr(model, "net", None)
-    return model if inner is None else inner
+    for name in ("backbone", "net"):  # tinvnn's wrappers and equiadapt's; frame-averaging-pytorch's
+        inner = getattr(model, name, None)
+        if isinstance(inner, nn.Module):
+            return inner
+    return model
 
 
 class PeerTask(ClassificationTask):
