@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torch
 
+from tinvnn.checkpoint import load_checkpoint
 from tinvnn.training import RunOptions, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,10 +84,12 @@ def test_results_file_and_resume(finished: tuple[Path, dict[str, Any]]) -> None:
 def test_unfinished_run_continues(tmp_path: Path) -> None:
     two = dataclasses.replace(TINY, epochs=2)
     config = bench.run_config(bench.Run("none", "z"), two)
-    fit(bench.PeerTask(config), RunOptions(out=str(tmp_path / "none_z"), stop_after=1, progress=False))  # a kill
-    assert not (tmp_path / "results.json").exists()
+    options = RunOptions(out=str(tmp_path / "none_z"), stop_after=1, progress=False)
+    first = fit(bench.PeerTask(config), options).history  # then a kill
     data = bench.benchmark(two, tmp_path, only=["none_z"], timing_repeats=1)
     assert data["runs"]["none_z"]["epochs_trained"] == 2
+    history = load_checkpoint(tmp_path / "none_z" / "checkpoint.pt")["meta"]["history"]
+    assert history[0] == first[0]  # the first epoch was kept, not trained again
 
 
 def test_other_settings_refused(finished: tuple[Path, dict[str, Any]]) -> None:
