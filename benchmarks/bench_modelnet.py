@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_peers import interleaved_ms
 
 from tinvnn import canonicalize
 from tinvnn.tasks.classification.datasets import load_dataset
@@ -101,16 +102,7 @@ def interleaved_timing(points: int, width: int, batch: int, repeats: int, seed: 
         for m in ("none", "pca", "fa", "tinv")
     }
     x = torch.randn(batch, points, 3, generator=torch.Generator().manual_seed(seed))
-    times: dict[str, list[float]] = {m: [] for m in models}
-    with torch.no_grad():
-        for model in models.values():
-            model(x)
-        for _ in range(repeats):
-            for name, model in models.items():
-                began = time.perf_counter()
-                model(x)
-                times[name].append(time.perf_counter() - began)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: ms / 1e3 for name, ms in interleaved_ms(models, x, repeats).items()}
 
 
 def report(paths: list[Path]) -> str:
