@@ -241,4 +241,4 @@ def test_upright_and_checkpoint_are_one_choice(tmp_path: Path, capsys: pytest.Ca
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", str(path), "--upright", "--checkpoint", "x.pt"])
     assert exit_info.value.code == 2
-    assert "argument --upright: not allowed with argument --checkpoint" in capsys.readouterr().err
+    assert "argument --checkpoint: not allowed with argument --upright" in capsys.readouterr().err
