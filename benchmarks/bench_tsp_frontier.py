@@ -264,7 +264,7 @@ def _band_cases(band: str, args: argparse.Namespace) -> list[tuple[Case, TSPLIBI
         files = {read_tsplib(f).name: read_tsplib(f) for f in sorted((data_dir() / band).glob("*.tsp"))}
         return [(c, files[c.label]) for c in cases]
     out = []
-    for family in FAMILIES:
+    for family in args.families:
         for n in args.sizes:
             instance = read_tsplib(args.generated / f"{family}{n}.tsp")
             coords = instance.xy()
@@ -406,6 +406,7 @@ def main() -> None:
     run.add_argument("--names", nargs="*", default=None, help="subset of the tsplib-large instances")
     run.add_argument("--generated", type=Path, default=None, help="directory of the `instances` files")
     run.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="generated sizes to run")
+    run.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES), help="generated families")
     run.add_argument("--checkpoint", type=Path, default=None)
     run.add_argument("--methods", nargs="+", choices=ROWS, default=list(ROWS), metavar="METHOD", help="rows to run")
     run.add_argument("--insertion-max", type=int, default=10_000, help="largest N with random insertion")

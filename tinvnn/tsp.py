@@ -172,8 +172,8 @@ def solve(
 
     Args:
         cities: (N, 2) city coordinates (array, list or tensor; Euclidean lengths), or
-            the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT; lengths
-            in its metric). Cities at one point are solved as one and visited one after the
+            the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO, MAN_2D, MAX_2D or
+            EXPLICIT; lengths in its metric). Cities at one point are solved as one and visited one after the
             other (``duplicates`` of the result counts them).
         model: ``local`` or ``attention`` (default: the kind of ``checkpoint``; without one,
             ``attention`` when a ``variant`` is given, else ``local``).

@@ -122,7 +122,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "written only where --tour and --plot say, and never over an existing file without --overwrite. Cities "
         "at one point (legal TSPLIB) are solved as one and visited one after the other.",
     )
-    solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
+    solve.add_argument(
+        "file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO, MAN_2D, MAX_2D or EXPLICIT)"
+    )
     solve.add_argument(
         "--model",
         choices=("local", "attention"),
