@@ -186,7 +186,8 @@ def solve(
         improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
             (attention, default off).
         kicks: local: perturbations after 2-opt/Or-opt (iterated local search; default
-            ``clip(N, 1000, 10000)`` from 8 cities, 0 none; up to 7 cities the improvement is exact).
+            ``clip(N, 1000, 10000)`` from 8 cities, and with ``time_limit`` as many as fit; 0 none;
+            up to 7 cities the improvement is exact).
         k: local: candidate slots per decision (default: the checkpoint's inference k); more
             than the other cities of the instance is clamped to them, with a log note.
         variant: attention: input variant (default: the checkpoint's; ``tinv8`` needs a tinv

@@ -162,7 +162,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000) "
-        "from 8 cities, below which the improvement is exact; 0: none)",
+        "from 8 cities, below which the improvement is exact, and with --time-limit until the limit; 0: none)",
     )
     solve.add_argument(
         "--time-limit",
