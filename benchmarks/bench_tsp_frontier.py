@@ -390,7 +390,32 @@ def _report(args: argparse.Namespace) -> None:
             gap, cpu = np.mean([r["gap"] for r in mine]), np.mean([r["cpu_seconds"] for r in mine])
             wall, peak = np.mean([r["seconds"] for r in mine]), max(r["peak_mib"] for r in mine)
             print(f"| {method} | {gap:.2f} | {cpu:.1f} | {wall:.1f} | {peak:.0f} | {'; '.join(notes)} |")
+    _scale(records)
     print(f"\n{ANCHORS}")
+
+
+def _scale(records: list[dict[str, Any]]) -> None:
+    """Per generated instance: the policy's construction alone and the default solve (CPU s, peak MiB)."""
+    mine = {(r["instance"], r["method"]): r for r in records if r["band"] == "generated"}
+    names = sorted({i for i, _ in mine}, key=lambda i: (next(r["n"] for (j, _), r in mine.items() if j == i), i))
+    rows = [i for i in names if (i, "policy greedy") in mine]
+    if not rows:
+        return
+    print("\n**Scale: the local policy on one thread** (CPU s; peak resident MiB of the process)\n")
+    print("| instance | construction CPU s | ms per city | peak MiB | default solve CPU s | peak MiB | search gain % |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for i in rows:
+        built, solved = mine[(i, "policy greedy")], mine.get((i, "policy default (tsp solve)"))
+        cells = ["-", "-", "-"]
+        if solved is not None:
+            gain = 100.0 * (1.0 - solved["length"] / built["length"])
+            cells = [f"{solved['cpu_seconds']:.1f}", f"{solved['peak_mib']:.0f}", f"{gain:.2f}"]
+        per_city = 1e3 * built["cpu_seconds"] / built["n"]
+        print(
+            f"| {i} | {built['cpu_seconds']:.1f} | {per_city:.2f} | {built['peak_mib']:.0f} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
 def main() -> None:
