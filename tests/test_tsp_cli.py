@@ -99,10 +99,12 @@ def test_solve_prints_tour_gap_and_plot(
 
 def test_solve_errors_exit_2(tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.tsp"
-    bad.write_text("NAME : bad\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : MAN_2D\nNODE_COORD_SECTION\n1 0 0\n2 1 0\n3 0 1\n")
+    bad.write_text(
+        "NAME : bad\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_3D\nNODE_COORD_SECTION\n1 0 0 0\n2 1 0 0\n3 0 1 0\n"
+    )
     capsys.readouterr()
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint)]) == 2
-    assert f"{bad}:3: unsupported EDGE_WEIGHT_TYPE 'MAN_2D'" in capsys.readouterr().err
+    assert f"{bad}:3: unsupported EDGE_WEIGHT_TYPE 'EUC_3D'" in capsys.readouterr().err
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--variant", "tinv"]) == 2
     assert "needs a checkpoint trained as 'tinv'" in capsys.readouterr().err
     assert main(["tsp", "solve", str(bad), "--checkpoint", str(tiny_checkpoint), "--k", "8"]) == 2

@@ -63,6 +63,15 @@ def test_euc_ceil_att_conventions() -> None:
     assert euc[0, 1] < r01 < ceil[0, 1]
 
 
+def test_manhattan_and_maximum_conventions() -> None:
+    coords = np.array([[0.0, 0.0], [3.4, -4.3], [0.4, 0.4]])
+    man = distance_matrix(coords, "MAN_2D")
+    big = distance_matrix(coords, "MAX_2D")
+    assert man[0, 1] == 8 and big[0, 1] == 4  # nint(7.7); max(nint(3.4), nint(4.3))
+    assert man[0, 2] == 1 and big[0, 2] == 0  # nint(0.8); max(nint(0.4), nint(0.4))
+    assert np.array_equal(man, man.T) and np.array_equal(big, big.T)
+
+
 def test_geo_convention() -> None:
     # one degree of longitude on the equator: int(6378.388 * pi' / 180 + 1) with pi' = 3.141592
     coords = np.array([[0.0, 0.0], [0.0, 1.0], [0.30, 0.0]])  # 0.30 = 0 deg 30 min latitude
@@ -99,7 +108,7 @@ def test_explicit_formats_read_the_same_matrix(tmp_path: Path, fmt: str) -> None
     assert tour_length_tsplib(inst, tour) == matrix_tour_length(full, tour)
 
 
-@pytest.mark.parametrize("ewt", ["EUC_2D", "CEIL_2D", "ATT", "GEO"])
+@pytest.mark.parametrize("ewt", ["EUC_2D", "CEIL_2D", "ATT", "GEO", "MAN_2D", "MAX_2D"])
 def test_tour_length_edge_by_edge_matches_matrix(ewt: str) -> None:
     rng = np.random.default_rng(2)
     inst = TSPLIBInstance("t", rng.uniform(0, 80, (40, 2)), ewt)
@@ -117,6 +126,10 @@ def test_improvement_matrix_by_metric() -> None:
     np.testing.assert_array_equal(improvement_matrix(geo), instance_matrix(geo))  # great circles
     big = TSPLIBInstance("G", rng.uniform(0, 80, (GEO_MATRIX_MAX + 1, 2)), "GEO")
     assert improvement_matrix(big) is None  # the planar proxy: no N x N matrix
+    for ewt in ("MAN_2D", "MAX_2D"):
+        own = TSPLIBInstance("m", xy, ewt)
+        np.testing.assert_array_equal(improvement_matrix(own), instance_matrix(own))
+    assert improvement_matrix(TSPLIBInstance("a", xy, "ATT")) is None
 
 
 def test_explicit_planar_coordinates_from_mds() -> None:
@@ -140,7 +153,7 @@ def test_write_tour(tmp_path: Path) -> None:
 def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
     path = _write(tmp_path, HEADER.format(n=4, ewt="EUC_2D") + "1 0 0\n2 0 0\n3 1 0\n4 0 1\nEOF\n", "dup.tsp")
     inst = read_tsplib(path)
-    assert distance_matrix(inst.coords, inst.edge_weight_type)[0, 1] == 0
+    assert distance_matrix(inst.xy(), inst.edge_weight_type)[0, 1] == 0
 
 
 @pytest.mark.parametrize(
@@ -155,7 +168,7 @@ def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
         ),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 abc\n3 2 0\n", 7, "expected a number for y, got 'abc'"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n2 2 0\n", 8, "duplicate city index 2 (first on line 7)"),
-        (HEADER.format(n=3, ewt="MAN_2D") + "1 0 0\n2 1 1\n3 2 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'MAN_2D'"),
+        (HEADER.format(n=3, ewt="XRAY1") + "1 0 0\n2 1 1\n3 2 0\n", 4, "unsupported EDGE_WEIGHT_TYPE 'XRAY1'"),
         (HEADER.format(n=0, ewt="EUC_2D"), 3, "expected at least 1 city"),
         (
             HEADER.format(n=3, ewt="EUC_3D") + "1 0 0 0\n",
@@ -182,6 +195,7 @@ def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
             5,
             "EDGE_WEIGHT_SECTION needs EDGE_WEIGHT_TYPE EXPLICIT",
         ),
+        (HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "TOUR"), 5, "unsupported section TOUR_SECTION"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1 1\n5 2 0\n", 8, "city index 5 outside 1..3"),
         (HEADER.format(n=3, ewt="EUC_2D") + "1 0 0\n2 1\n3 2 0\n", 7, "expected 'index x y'"),
         (
@@ -192,7 +206,7 @@ def test_duplicate_coordinates_allowed(tmp_path: Path) -> None:
         (
             HEADER.format(n=3, ewt="EUC_2D").replace("NODE_COORD", "FIXED_EDGES"),
             5,
-            "unsupported section FIXED_EDGES_SECTION",
+            "FIXED_EDGES_SECTION: edges every tour must contain are not supported",
         ),
     ],
 )
@@ -206,6 +220,42 @@ def test_malformed_files_name_file_line_and_problem(tmp_path: Path, body: str, l
     assert info.value.line == line
 
 
+@pytest.mark.parametrize(
+    ("ewt", "why"),
+    [
+        ("EUC_3D", "3-D coordinates; the solvers build planar tours"),
+        ("MAN_3D", "3-D coordinates; the solvers build planar tours"),
+        ("MAX_3D", "3-D coordinates; the solvers build planar tours"),
+        ("CEIL_3D", "3-D coordinates; the solvers build planar tours"),
+        ("XRAY1", "a crystallography distance function outside the standard's formulas"),
+        ("XRAY2", "a crystallography distance function outside the standard's formulas"),
+        ("SPECIAL", "a distance function the file does not define"),
+    ],
+)
+def test_refused_edge_weight_types_say_why_in_one_line(tmp_path: Path, ewt: str, why: str) -> None:
+    path = _write(tmp_path, HEADER.format(n=3, ewt=ewt) + "1 0 0 0\n2 1 0 0\n3 0 1 0\nEOF\n")
+    with pytest.raises(TSPLIBError) as info:
+        read_tsplib(path)
+    assert str(info.value) == (
+        f"{path}:4: unsupported EDGE_WEIGHT_TYPE '{ewt}' ({why}); "
+        "expected one of EUC_2D, CEIL_2D, ATT, GEO, MAN_2D, MAX_2D, EXPLICIT"
+    )
+
+
+def test_tsplib_layout_variants_read_alike(tmp_path: Path) -> None:
+    """Keys without spaces around the colon, lower-case types, exponents, no EOF, blank lines,
+    optional header fields and a DISPLAY_DATA_SECTION: as in the files TSPLIB ships."""
+    plain = read_tsplib(_write(tmp_path, HEADER.format(n=3, ewt="CEIL_2D") + "1 0 0\n2 1100 0\n3 0 20\nEOF\n"))
+    body = (
+        "NAME: tiny\nCOMMENT: a : b\nTYPE: TSP\nDIMENSION: 3\nEDGE_WEIGHT_TYPE: ceil_2d\n"
+        "NODE_COORD_TYPE : TWOD_COORDS\nDISPLAY_DATA_TYPE : COORD_DISPLAY\n\nNODE_COORD_SECTION\n"
+        "1 0.0e+00 0\n 2   1.1e+03 0.0\n3 0 2e1\n"
+    )
+    variant = read_tsplib(_write(tmp_path, body, "variant.tsp"))
+    assert variant.edge_weight_type == "CEIL_2D" and variant.comment == "a : b"
+    np.testing.assert_array_equal(variant.coords, plain.coords)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing.tsp"):
         read_tsplib(tmp_path / "nothing.tsp")
@@ -217,6 +267,6 @@ def test_shared_tsplib_optimum_from_lkh_tour(shared_data: Path) -> None:
     folder = shared_data / "tsplib"
     inst = read_tsplib(folder / "eil51.tsp")
     optimum = read_solutions(folder / "solutions.txt")["eil51"]
-    dist = distance_matrix(inst.coords, inst.edge_weight_type)
+    dist = distance_matrix(inst.xy(), inst.edge_weight_type)
     tour = lkh_tour(dist, precision=1.0)
     assert inst.num_cities == 51 and matrix_tour_length(dist, tour) == optimum == 426

@@ -83,6 +83,9 @@ class TSPSolution:
         variant: input variant (attention model), else None.
         duplicates: cities merged into a city at the same point (solved as one, then visited
             right after it: zero-length edges).
+        time_limit: the time limit of the call in seconds, or None.
+        time_limit_exceeded: True when the call outlasted ``time_limit`` before any search could
+            start (the construction alone took longer): the constructed tour is returned.
     """
 
     tour: np.ndarray
@@ -99,6 +102,8 @@ class TSPSolution:
     k: int | None = None
     variant: str | None = None
     duplicates: int = 0
+    time_limit: float | None = None
+    time_limit_exceeded: bool = False
 
     @property
     def num_cities(self) -> int:
@@ -120,6 +125,8 @@ class TSPSolution:
             "seconds": self.seconds,
             "gap": self.gap,
             "duplicates_merged": self.duplicates,
+            "time_limit": self.time_limit,
+            "time_limit_exceeded": self.time_limit_exceeded,
         }
 
     def title(self) -> str:
@@ -159,13 +166,14 @@ def solve(
     optimum: float | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    time_limit: float | None = None,
 ) -> TSPSolution:
     """Solve one TSP instance with an exactly invariant neural policy.
 
     Args:
         cities: (N, 2) city coordinates (array, list or tensor; Euclidean lengths), or
-            the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT; lengths
-            in its metric). Cities at one point are solved as one and visited one after the
+            the path of a TSPLIB ``.tsp`` file (EUC_2D, CEIL_2D, ATT, GEO, MAN_2D, MAX_2D or
+            EXPLICIT; lengths in its metric). Cities at one point are solved as one and visited one after the
             other (``duplicates`` of the result counts them).
         model: ``local`` or ``attention`` (default: the kind of ``checkpoint``; without one,
             ``attention`` when a ``variant`` is given, else ``local``).
@@ -178,7 +186,8 @@ def solve(
         improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
             (attention, default off).
         kicks: local: perturbations after 2-opt/Or-opt (iterated local search; default
-            ``clip(N, 1000, 10000)`` from 8 cities, 0 none; up to 7 cities the improvement is exact).
+            ``clip(N, 1000, 10000)`` from 8 cities, and with ``time_limit`` as many as fit; 0 none;
+            up to 7 cities the improvement is exact).
         k: local: candidate slots per decision (default: the checkpoint's inference k); more
             than the other cities of the instance is clamped to them, with a log note.
         variant: attention: input variant (default: the checkpoint's; ``tinv8`` needs a tinv
@@ -190,6 +199,11 @@ def solve(
             the local policy's small per-step batches, torch's count for larger ones); torch's
             thread count is restored afterwards.
         progress: progress bar over the construction (default: from 2,000 cities).
+        time_limit: seconds from the start of the call after which the local policy's search
+            (2-opt/Or-opt, then kicks) stops with the best tour so far; kicks then continue until
+            the limit (at most ``kicks`` when given). Construction always completes: when it
+            alone outlasts the limit, its tour is returned and ``time_limit_exceeded`` is set.
+            Default: no limit.
 
     Returns:
         The tour, its length, the gap when the optimum is known, the time and the method.
@@ -219,6 +233,8 @@ def solve(
         raise ValueError(f"samples: expected a positive number of rollouts, got {samples!r}")
     if threads is not None and not _positive_int(threads):
         raise ValueError(f"threads: expected a positive integer, got {threads!r}")
+    if time_limit is not None and not _positive_seconds(time_limit):
+        raise ValueError(f"time_limit: expected a finite positive number of seconds, got {time_limit!r}")
     # the checkpoint is read once; bad options fail before the instance is read
     if checkpoint is None:
         model = model or ("attention" if variant is not None else "local")  # only the attention model has variants
@@ -248,16 +264,33 @@ def solve(
             )
         if kicks is not None:
             decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
+        elif time_limit is not None and decoding.kicks:
+            decoding = dataclasses.replace(decoding, kicks=None)  # kicks until the time limit
         dist = improvement_matrix(instance) if instance is not None else None
         if dist is not None and len(keep) < len(coords):
             dist = dist[np.ix_(keep, keep)]
         solution = solve_local(
-            scorer, points, k=slots, decoding=decoding, dist=dist, seed=seed, progress=progress, threads=threads
+            scorer,
+            points,
+            k=slots,
+            decoding=decoding,
+            dist=dist,
+            seed=seed,
+            progress=progress,
+            threads=threads,
+            deadline=None if time_limit is None else start + time_limit,
         )
         tour, method, settings = solution.tour, solution.method, {"k": slots}
+        if time_limit is not None:
+            # no stage after the construction ran, and the limit has passed: construction outlasted it
+            exceeded = len(solution.stages) == 1 and time.perf_counter() - start > time_limit
+            method += f", time limit {time_limit:g} s" + (" (exceeded by the construction)" if exceeded else "")
+            settings["time_limit_exceeded"] = exceeded
     else:
         if k is not None:
             raise ValueError("k applies to the local policy; the attention model sees every city")
+        if time_limit is not None:
+            raise ValueError("time_limit applies to the local policy's search; the attention model decodes once")
         network, config = load_attention_model(path, payload=payload)
         chosen = checkpoint_variant(config, variant, path)
         instance, coords, file = _read(cities)
@@ -316,6 +349,7 @@ def solve(
         model=kind,
         coords=coords,
         duplicates=len(coords) - len(keep),
+        time_limit=time_limit,
         **settings,
     )
 
@@ -323,6 +357,13 @@ def solve(
 def _positive_int(value: object) -> bool:
     """True for an integer (Python or NumPy, not a bool) of at least 1."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+
+
+def _positive_seconds(value: object) -> bool:
+    """True for a finite positive real number (Python or NumPy, not a bool)."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        return False
+    return bool(math.isfinite(value) and value > 0)
 
 
 def _distinct(coords: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:

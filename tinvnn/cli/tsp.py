@@ -13,6 +13,7 @@ import argparse
 import errno
 import json
 import logging
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -121,7 +122,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "written only where --tour and --plot say, and never over an existing file without --overwrite. Cities "
         "at one point (legal TSPLIB) are solved as one and visited one after the other.",
     )
-    solve.add_argument("file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO or EXPLICIT)")
+    solve.add_argument(
+        "file", type=Path, help="a TSPLIB .tsp file (EUC_2D, CEIL_2D, ATT, GEO, MAN_2D, MAX_2D or EXPLICIT)"
+    )
     solve.add_argument(
         "--model",
         choices=("local", "attention"),
@@ -159,7 +162,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000) "
-        "from 8 cities, below which the improvement is exact; 0: none)",
+        "from 8 cities, below which the improvement is exact, and with --time-limit until the limit; 0: none)",
+    )
+    solve.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the search (2-opt/Or-opt, then kicks until the limit) after SECONDS from the start and return the "
+        "best tour so far; the construction always completes (local policy; default: no limit)",
     )
     solve.add_argument(
         "--k",
@@ -346,6 +357,8 @@ def _solve(args: argparse.Namespace) -> int:
         raise ValueError(f"--samples: expected a positive number of rollouts, got {args.samples}")
     if args.k is not None and args.k < 1:
         raise ValueError(f"--k: expected a positive number of candidate slots, got {args.k}")
+    if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        raise ValueError(f"--time-limit: expected a finite positive number of seconds, got {args.time_limit:g}")
     _output("--tour", args.tour, args.overwrite, {"input file": args.file})
     _output("--plot", args.plot, args.overwrite, {"input file": args.file, "--tour file": args.tour})
     result = solve(
@@ -363,6 +376,7 @@ def _solve(args: argparse.Namespace) -> int:
         optimum=args.optimum,
         threads=args.threads,
         progress=args.progress,
+        time_limit=args.time_limit,
     )
     record = result.record()
     if args.tour is not None:
@@ -385,6 +399,8 @@ def _solve(args: argparse.Namespace) -> int:
     print(f"length: {_number(result.length)}  ({result.seconds:.2f} s)")
     if result.gap is not None and result.optimum is not None:
         print(f"optimum: {_number(result.optimum)}  gap: {result.gap:.2f} %")
+    if result.time_limit_exceeded:
+        print(f"time limit: {result.time_limit:g} s, exceeded by the construction alone (the constructed tour)")
     for key in ("tour_file", "plot"):
         if key in record:
             print(f"{key.replace('_', ' ')}: {record[key]}")

@@ -17,16 +17,24 @@ bit. Ends in a local optimum of both neighbourhoods restricted to the neighbour 
 ``kicks`` turn it into iterated local search: local double-bridge perturbations (Or-3opt moves,
 which 2-opt and Or-opt cannot undo), each kept only if the repaired tour is shorter; the draws
 depend on tour positions only, so the result is still invariant to transformations and
-renumbering of the cities. Cost: O(N neighbours) per pass over the queue plus O(length) per
-reversal; memory O(N neighbours); distances are computed on demand (Euclidean from coordinates)
-or read from an (N, N) matrix when one is given.
+renumbering of the cities. With a ``deadline`` the search is anytime: it stops at the deadline
+with the best tour so far (every move keeps a valid tour; a kick whose repair was cut short is
+kept only if it already shortened the tour).
+
+Cost: O(N neighbours) per pass over the queue plus, per move, the reversals of an array tour:
+at most N / 2 cities each (the shorter side), in practice the tour distance between the cities
+the move joins. An Or-opt move is two or three such reversals; a rejected kick is undone by
+replaying its reversals backwards (no O(N) copy per kick). Memory O(N neighbours); distances are
+computed on demand (Euclidean from coordinates) or read from an (N, N) matrix when one is given.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -61,9 +69,11 @@ def improve_tour(
     *,
     neighbours: int = DEFAULT_NEIGHBOURS,
     dist: np.ndarray | None = None,
-    kicks: int = 0,
+    kicks: int | None = 0,
     seed: int = 0,
     near: np.ndarray | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> np.ndarray:
     """2-opt + Or-opt local search from ``tour`` (see the module docstring).
 
@@ -75,9 +85,13 @@ def improve_tour(
         kicks: perturbations after the first local optimum (iterated local search): each is a
             double bridge of three consecutive segments inside a window of 50 tour positions
             (drawn with ``seed``), repaired by the same local search from its six end cities,
-            and kept only if the tour got shorter.
+            and kept only if the tour got shorter. None: kicks until the ``deadline``.
         near: the (N, m) candidate lists of :func:`neighbour_lists` when the caller already has
             them (several tours of one instance); ``neighbours`` is then ignored.
+        deadline: a ``clock()`` value at which the search stops and returns the best tour so
+            far; None: no limit.
+        clock: the clock of ``deadline`` (wall seconds by default; :func:`time.process_time`
+            for CPU seconds, e.g. to compare budgets on a shared machine).
 
     Returns:
         (N,) int64 tour, never longer than ``tour`` (same start city is not guaranteed).
@@ -85,6 +99,10 @@ def improve_tour(
     n = len(tour)
     if sorted(np.asarray(tour).tolist()) != list(range(n)):
         raise ValueError(f"expected a permutation of 0..{n - 1}")
+    if kicks is None and deadline is None:
+        raise ValueError("kicks=None (kicks until the deadline) needs a deadline")
+    if kicks is not None and kicks < 0:
+        raise ValueError(f"kicks: expected a non-negative number of kicks, got {kicks}")
     if n < 5:
         return np.asarray(tour, dtype=np.int64).copy()
     near_lists = (neighbour_lists(coords, neighbours, dist) if near is None else near).tolist()
@@ -104,9 +122,12 @@ def improve_tour(
     for i, c in enumerate(t):
         pos[c] = i
     eps = 1e-9 * sum(d(t[i - 1], t[i]) for i in range(n)) / n
+    journal: list[tuple[int, int]] = []  # the reversals since the last kick, to undo a rejected one
 
     def reverse(i: int, j: int) -> None:
-        """Reverse the cyclic run of positions i..j (or, equivalently, the rest of the tour)."""
+        """Reverse the cyclic run of positions i..j (or, equivalently, the rest of the tour); a
+        second call with the same i, j undoes it."""
+        journal.append((i, j))
         length = (j - i) % n + 1
         if 2 * length > n:
             i, j, length = (j + 1) % n, (i - 1) % n, n - length
@@ -116,6 +137,14 @@ def improve_tour(
             pos[cj], pos[ci] = i, j
             i = i + 1 if i + 1 < n else 0
             j = j - 1 if j > 0 else n - 1
+
+    def exchange(a: int, b: int, c: int, e: int) -> None:
+        """Replace the tour edges (a, b), (c, e), where b follows a and e follows c in one
+        direction, by (a, c), (b, e): reverse the path b..c."""
+        if t[pos[a] + 1 if pos[a] + 1 < n else 0] == b:
+            reverse(pos[b], pos[c])
+        else:
+            reverse(pos[c], pos[b])
 
     def two_opt(a: int) -> tuple[list[int], float] | None:
         for forward in (True, False):
@@ -159,26 +188,33 @@ def improve_tour(
                         keep = d(u, s1) + d(sl, v) - duv
                         flip = d(u, sl) + d(s1, v) - duv
                         if min(keep, flip) < gain - eps:
-                            wraps = first + length > n
-                            rest = t[first + length - n : first] if wraps else t[first + length :] + t[:first]
-                            at = rest.index(u) + 1
-                            t[:] = rest[:at] + (seg if keep <= flip else seg[::-1]) + rest[at:]
-                            reindex()
+                            move_segment(p, s1, sl, nx, u, v, flip=flip < keep)
                             return [p, nx, u, v, s1, sl], gain - min(keep, flip)
         return None
 
-    def reindex() -> None:
-        for i, x in enumerate(t):
-            pos[x] = i
+    def move_segment(p: int, s1: int, sl: int, nx: int, u: int, v: int, *, flip: bool) -> None:
+        """Move the path s1..sl (between p and nx, v after u in its direction) between u and v:
+        two 2-opt exchanges leave u, sl..s1, v; a third turns the segment back unless ``flip``."""
+        if v == p:
+            exchange(u, v, sl, nx)  # u, sl..s1, p, nx
+        else:
+            exchange(p, s1, u, v)  # p, u..nx, sl..s1, v
+            exchange(p, u, nx, sl)  # p, nx..u, sl..s1, v
+        if not flip:
+            exchange(u, sl, s1, v)
 
     queued = [False] * n
 
     def search(queue: deque[int]) -> float:
-        """Apply moves from the queued cities until none applies; the total gain."""
+        """Apply moves from the queued cities until none applies or the deadline; the total gain."""
         for a in queue:
             queued[a] = True
         total = 0.0
         while queue:
+            if deadline is not None and clock() >= deadline:
+                for a in queue:
+                    queued[a] = False
+                break
             a = queue.popleft()
             queued[a] = False
             move = two_opt(a) or or_opt(a)
@@ -194,8 +230,10 @@ def improve_tour(
     search(deque(t))
     rng = random.Random(seed)
     window = min(n, _KICK_WINDOW)
-    for _ in range(kicks if n >= 8 else 0):
-        saved_t, saved_pos = t[:], pos[:]
+    done = 0
+    while n >= 8 and (kicks is None or done < kicks) and (deadline is None or clock() < deadline):
+        done += 1
+        journal.clear()
         start = rng.randrange(n)
         i, j, k = sorted(rng.sample(range(1, window), 3))
         # positions start + i - 1 .. start + k hold: the end of A, B, C, the start of the rest
@@ -207,5 +245,9 @@ def improve_tour(
             at = (start + i + x) % n
             t[at], pos[city] = city, at
         if added - removed - search(deque([head, one[0], one[-1], two[0], two[-1], tail])) >= -eps:
-            t[:], pos[:] = saved_t, saved_pos  # no gain: undo the kick and its repairs
+            for step in journal[::-1]:  # no gain: undo the repairs, then the kick
+                reverse(*step)
+            for x, city in enumerate(one + two):
+                at = (start + i + x) % n
+                t[at], pos[city] = city, at
     return np.asarray(t, dtype=np.int64)

@@ -1,12 +1,16 @@
 """Reader and writer of TSPLIB95 symmetric TSP files, and tour files.
 
 Supported: ``TYPE : TSP`` with a ``NODE_COORD_SECTION`` and ``EDGE_WEIGHT_TYPE`` one of
-``EUC_2D``, ``CEIL_2D``, ``ATT`` or ``GEO``, or ``EDGE_WEIGHT_TYPE : EXPLICIT`` with an
-``EDGE_WEIGHT_SECTION`` in any ``EDGE_WEIGHT_FORMAT`` of the standard (``FULL_MATRIX``,
-``UPPER_ROW``, ``LOWER_ROW``, ``UPPER_DIAG_ROW``, ``LOWER_DIAG_ROW`` and the ``_COL``
-variants); a ``DISPLAY_DATA_SECTION`` is read past. Anything else (3-D, Manhattan or maximum
-metrics, other sections) is refused with a message naming the file, the line and the problem
-(:class:`TSPLIBError`, a ValueError).
+``EUC_2D``, ``CEIL_2D``, ``ATT``, ``GEO``, ``MAN_2D`` or ``MAX_2D``, or ``EDGE_WEIGHT_TYPE :
+EXPLICIT`` with an ``EDGE_WEIGHT_SECTION`` in any ``EDGE_WEIGHT_FORMAT`` of the standard
+(``FULL_MATRIX``, ``UPPER_ROW``, ``LOWER_ROW``, ``UPPER_DIAG_ROW``, ``LOWER_DIAG_ROW`` and the
+``_COL`` variants); a ``DISPLAY_DATA_SECTION`` (coordinates for drawing only) is read past. That
+covers every symmetric TSP instance of TSPLIB95 but ``linhp318``. Refused, with a message naming
+the file, the line and the problem (:class:`TSPLIBError`, a ValueError): 3-D coordinates
+(``EUC_3D``, ``MAN_3D``, ``MAX_3D``, ``CEIL_3D``: no TSPLIB TSP instance has them), ``XRAY1``,
+``XRAY2`` and ``SPECIAL`` (distance functions outside the standard's formulas), a
+``FIXED_EDGES_SECTION`` (edges every tour must contain: ``linhp318``; the solvers cannot be told
+to keep an edge), and any other section or problem type.
 
 Distance conventions (TSPLIB95 documentation, Reinelt 1995), for cities i, j with
 ``dx = x_i - x_j``, ``dy = y_i - y_j`` and ``nint(v) = floor(v + 0.5)``:
@@ -19,7 +23,11 @@ Distance conventions (TSPLIB95 documentation, Reinelt 1995), for cities i, j wit
   in radians are ``pi * (deg + 5 * min / 3) / 180`` with ``pi = 3.141592`` and
   ``deg = int(v)``, ``min = v - deg``; the distance is
   ``int(6378.388 * acos(0.5 * ((1 + q1) * q2 - (1 - q1) * q3)) + 1)`` with
-  ``q1 = cos(lon_i - lon_j)``, ``q2 = cos(lat_i - lat_j)``, ``q3 = cos(lat_i + lat_j)``.
+  ``q1 = cos(lon_i - lon_j)``, ``q2 = cos(lat_i - lat_j)``, ``q3 = cos(lat_i + lat_j)``
+  (TSPLIB95's text writes ``deg = nint(v)``; its published optima, Concorde and LKH truncate,
+  as here; two cities at one point are 1 km apart);
+* ``MAN_2D``: ``nint(|dx| + |dy|)``;
+* ``MAX_2D``: ``max(nint(|dx|), nint(|dy|))``.
 
 * ``EXPLICIT``: the matrix as given (symmetric; the diagonal is ignored).
 
@@ -29,7 +37,9 @@ solvers refuse them. The policy sees ``planar_coordinates``: the file's x, y for
 types, (longitude, latitude) in radians for GEO (a planar approximation), and for EXPLICIT
 the 2-D canonical coordinates that classical MDS (``tinvnn.mds``) finds from the distances
 alone. Coordinates only choose the tour; lengths always use the file's metric
-(:func:`tour_length_tsplib`, O(N) memory).
+(:func:`tour_length_tsplib`, O(N) memory). The Manhattan and maximum metrics, unlike the
+others, change under a rotation of the coordinates: the policy's tour stays the same, its
+length in the file's metric does not.
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ __all__ = [
     "planar_coordinates",
 ]
 
-EDGE_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "EXPLICIT")
+EDGE_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO", "MAN_2D", "MAX_2D", "EXPLICIT")
 #: EDGE_WEIGHT_FORMAT of EXPLICIT files -> (triangle read row by row, with the diagonal);
 #: a symmetric matrix's upper triangle by columns is its lower triangle by rows.
 EDGE_WEIGHT_FORMATS = {
@@ -85,8 +95,9 @@ _WHY_NOT = {
     "MAN_3D": "3-D coordinates; the solvers build planar tours",
     "MAX_3D": "3-D coordinates; the solvers build planar tours",
     "CEIL_3D": "3-D coordinates; the solvers build planar tours",
-    "MAN_2D": "Manhattan distances are not Euclidean",
-    "MAX_2D": "maximum-norm distances are not Euclidean",
+    "XRAY1": "a crystallography distance function outside the standard's formulas",
+    "XRAY2": "a crystallography distance function outside the standard's formulas",
+    "SPECIAL": "a distance function the file does not define",
 }
 
 
@@ -165,6 +176,13 @@ def read_tsplib(path: str | os.PathLike[str]) -> TSPLIBInstance:
             break
         first = line.split()[0]
         if first.endswith("_SECTION"):
+            if first == "FIXED_EDGES_SECTION":
+                raise TSPLIBError(
+                    path,
+                    lineno,
+                    "FIXED_EDGES_SECTION: edges every tour must contain are not supported (the solvers cannot keep an "
+                    "edge); remove the section to solve the instance without them",
+                )
             if first not in ("NODE_COORD_SECTION", "EDGE_WEIGHT_SECTION", "DISPLAY_DATA_SECTION"):
                 raise TSPLIBError(
                     path,
@@ -372,6 +390,10 @@ def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.nd
         q1, q2, q3 = np.cos(lon_a - lon_b), np.cos(lat_a - lat_b), np.cos(lat_a + lat_b)
         inner = np.clip(0.5 * ((1.0 + q1) * q2 - (1.0 - q1) * q3), -1.0, 1.0)
         return np.trunc(6378.388 * np.arccos(inner) + 1.0)
+    if kind == "MAN_2D":
+        return _nint(np.abs(a - b).sum(-1))
+    if kind == "MAX_2D":
+        return _nint(np.abs(a - b)).max(-1)
     sq = ((a - b) ** 2).sum(-1)
     if kind == "EUC_2D":
         return _nint(np.sqrt(sq))
@@ -403,22 +425,24 @@ def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
     return distance_matrix(instance.xy(), instance.edge_weight_type)
 
 
-#: GEO instances up to this size are improved in their own (great-circle) metric, an (N, N) matrix.
+#: GEO, MAN_2D and MAX_2D instances up to this size are improved in their own metric, an (N, N) matrix.
 GEO_MATRIX_MAX = 3000
+# Metrics that Euclidean distances of the coordinates do not approximate (up to scale and rounding).
+_OWN_METRIC = ("GEO", "MAN_2D", "MAX_2D")
 
 
 def improvement_matrix(instance: TSPLIBInstance) -> np.ndarray | None:
     """The (N, N) distances a tour improvement step should measure in, or None for Euclidean
     distances of :func:`planar_coordinates` computed on demand (O(N) memory).
 
-    EXPLICIT instances: their matrix. GEO: great-circle distances up to :data:`GEO_MATRIX_MAX`
-    cities (beyond, the planar (longitude, latitude) proxy). Planar metrics (EUC_2D, CEIL_2D,
-    ATT): None, the coordinates' own distances (ATT and the rounding differ only by a monotone
-    scale and integer rounding).
+    EXPLICIT instances: their matrix. GEO, MAN_2D, MAX_2D: their own distances up to
+    :data:`GEO_MATRIX_MAX` cities (beyond, Euclidean distances of the planar coordinates as a
+    proxy: (longitude, latitude) for GEO). EUC_2D, CEIL_2D, ATT: None, the coordinates' own
+    distances (these differ only by a monotone scale and integer rounding).
     """
     if instance.weights is not None:
         return instance.weights
-    if instance.edge_weight_type == "GEO" and instance.num_cities <= GEO_MATRIX_MAX:
+    if instance.edge_weight_type in _OWN_METRIC and instance.num_cities <= GEO_MATRIX_MAX:
         return instance_matrix(instance)
     return None
 

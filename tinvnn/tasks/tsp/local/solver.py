@@ -50,7 +50,8 @@ class LocalDecoding:
         samples: sampled rollouts (``sample``), besides the greedy one.
         temperature: softmax temperature of ``sample``.
         improve: run the 2-opt + Or-opt improvement step.
-        kicks: perturbations of the improved best tour (iterated local search; needs ``improve``).
+        kicks: perturbations of the improved best tour (iterated local search; needs ``improve``);
+            None: kicks until the deadline of :func:`solve_local`.
         frames: the frames each decision's view is scored in: ``canonical`` (one), ``weighted``
             or ``fa`` (scores averaged over several; ``tinvnn.tasks.tsp.local.construction``).
     """
@@ -60,7 +61,7 @@ class LocalDecoding:
     samples: int = 16
     temperature: float = 1.0
     improve: bool = True
-    kicks: int = 0
+    kicks: int | None = 0
     frames: str = "canonical"
 
     def __post_init__(self) -> None:
@@ -68,7 +69,7 @@ class LocalDecoding:
             raise ValueError(f"decode: expected one of {', '.join(LOCAL_DECODINGS)}, got {self.decode!r}")
         if self.frames not in FRAME_MODES:
             raise ValueError(f"frames: expected one of {', '.join(FRAME_MODES)}, got {self.frames!r}")
-        if self.starts < 1 or self.samples < 1 or not self.temperature > 0 or self.kicks < 0:
+        if self.starts < 1 or self.samples < 1 or not self.temperature > 0 or (self.kicks or 0) < 0:
             raise ValueError(
                 "expected starts >= 1, samples >= 1, temperature > 0, kicks >= 0; got "
                 f"{self.starts}, {self.samples}, {self.temperature}, {self.kicks}"
@@ -78,7 +79,10 @@ class LocalDecoding:
         """A label such as ``local policy, multistart x8 + 2-opt/Or-opt + 1000 kicks`` (frames other
         than the canonical one are named: ``local policy (fa frames), greedy``)."""
         what = {"greedy": "greedy", "multistart": f"multistart x{self.starts}", "sample": f"sampling x{self.samples}"}
-        improve = (" + 2-opt/Or-opt" + (f" + {self.kicks} kicks" if self.kicks else "")) if self.improve else ""
+        kicks = (
+            " + kicks until the time limit" if self.kicks is None else f" + {self.kicks} kicks" if self.kicks else ""
+        )
+        improve = f" + 2-opt/Or-opt{kicks}" if self.improve else ""
         frames = "" if self.frames == "canonical" else f" ({self.frames} frames)"
         return f"local policy{frames}, {what[self.decode]}{improve}"
 
@@ -152,6 +156,7 @@ def solve_local(
     seed: int = 0,
     progress: bool | None = None,
     threads: int | None = None,
+    deadline: float | None = None,
 ) -> LocalSolution:
     """Build a tour of ``coords`` with the local-view policy, then (optionally) improve it.
 
@@ -166,6 +171,9 @@ def solve_local(
         progress: progress bar over construction steps (default: from 2,000 cities).
         threads: torch threads of the construction's forward passes (default: one, see
             ``tinvnn.tasks.tsp.local.construction.decoding_threads``); restored afterwards.
+        deadline: a :func:`time.perf_counter` value at which the improvement step stops with the
+            best tour so far (construction always completes; the improvement is skipped when it
+            ends after the deadline); None: no limit, and ``decoding.kicks`` must be a number.
 
     Returns:
         The shortest tour found. Tours of 1 to 3 cities are returned as ``0..N-1``; with
@@ -185,6 +193,8 @@ def solve_local(
             {"construct": 0.0},
         )
     decoding = decoding or auto_decoding(n)
+    if decoding.kicks is None and deadline is None:
+        raise ValueError("kicks=None (kicks until the time limit) needs a deadline")
     progress = n >= _PROGRESS_FROM if progress is None else progress
     start = time.perf_counter()
     if decoding.decode == "sample":
@@ -209,20 +219,26 @@ def solve_local(
     lengths = _lengths(coords, tours, dist)
     stages = {"construct": tours[int(np.argmin(lengths))]}
     seconds = {"construct": time.perf_counter() - start}
-    if decoding.improve:
+    if decoding.improve and (deadline is None or time.perf_counter() < deadline):
         start = time.perf_counter()
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
         near = neighbour_lists(coords, DEFAULT_NEIGHBOURS, dist)  # once for every tour and the kicks
-        tours = np.stack([improve_tour(coords, tours[i], dist=dist, near=near) for i in best])
+        tours = np.stack([improve_tour(coords, tours[i], dist=dist, near=near, deadline=deadline) for i in best])
         if n <= EXACT_MAX:
             tours = np.stack([_exact_tour(coords, tours[i], dist) for i in range(len(tours))])
         lengths = _lengths(coords, tours, dist)
         stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
         seconds["2-opt/Or-opt"] = time.perf_counter() - start
-        if decoding.kicks:
+        if decoding.kicks != 0:
             start = time.perf_counter()
             stages["kicks"] = improve_tour(
-                coords, stages["2-opt/Or-opt"], dist=dist, kicks=decoding.kicks, seed=seed, near=near
+                coords,
+                stages["2-opt/Or-opt"],
+                dist=dist,
+                kicks=decoding.kicks,
+                seed=seed,
+                near=near,
+                deadline=deadline,
             )
             seconds["kicks"] = time.perf_counter() - start
     tour = list(stages.values())[-1]
