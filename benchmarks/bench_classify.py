@@ -45,6 +45,22 @@ def pose(rng: np.random.Generator, group: Group | str = "O") -> np.ndarray:
     )
 
 
+def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared with ``bench_heldout.py``: which checkpoint, and the variants measured."""
+    parser.add_argument(
+        "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--subsets",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_SUBSETS],
+        metavar="K",
+        help="invariant draws averaged (default: as shipped)",
+    )
+    parser.add_argument("--all-points", action="store_true", help="also give the model every point of each shape")
+
+
 def move(cloud: np.ndarray, rng: np.random.Generator, group: Group | str = "O") -> np.ndarray:
     """``cloud`` under a random element of ``group`` (:func:`pose`), a log-uniform scale in [1e-3, 1e3],
     an offset of up to 1e3 radii (times the scale) and a random point order. Shape: (N, 3) -> (N, 3)."""
@@ -86,18 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", type=int, default=2468, help="test shapes to use (the first ones)")
     parser.add_argument("--every", type=int, default=1, help="only every k-th of those shapes (classes stay mixed)")
-    parser.add_argument(
-        "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
-    )
-    parser.add_argument(
-        "--subsets",
-        type=int,
-        nargs="+",
-        default=[DEFAULT_SUBSETS],
-        metavar="K",
-        help="invariant draws averaged (default: as shipped)",
-    )
-    parser.add_argument("--all-points", action="store_true", help="also give the model every point of each shape")
+    add_variant_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_modelnet40("test", points=1024)

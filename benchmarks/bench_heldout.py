@@ -49,10 +49,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_classify import ALL_POINTS, move, ms_per_shape, pose, top1, variant_name
+from bench_classify import ALL_POINTS, add_variant_arguments, move, ms_per_shape, pose, top1, variant_name
 
 from tinvnn.group import Group
-from tinvnn.tasks.classification.classify import DEFAULT_CLASSIFIER, DEFAULT_SUBSETS, read_point_file
+from tinvnn.tasks.classification.classify import read_point_file
 from tinvnn.tasks.classification.datasets import load_modelnet40
 from tinvnn.tasks.classification.recipe import load_classifier
 
@@ -115,18 +115,7 @@ def heldout_files(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=tuple(SPLITS), required=True, help="val (choose) or test (report)")
-    parser.add_argument(
-        "--checkpoint", default=str(DEFAULT_CLASSIFIER), help="a classifier checkpoint (default: the shipped one)"
-    )
-    parser.add_argument(
-        "--subsets",
-        type=int,
-        nargs="+",
-        default=[DEFAULT_SUBSETS],
-        metavar="K",
-        help="invariant draws averaged (default: as shipped)",
-    )
-    parser.add_argument("--all-points", action="store_true", help="also give the model every point of each file")
+    add_variant_arguments(parser)
     parser.add_argument("--shapes", type=int, help="only the first shapes of the set (default: all)")
     parser.add_argument(
         "--every",

@@ -178,19 +178,26 @@ def _run(args: argparse.Namespace) -> None:
                 f"{mine['local greedy + 2-opt/Or-opt + kicks']['gap']:6.2f} %",
                 flush=True,
             )
-    checkpoint = Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT)
     out = {
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16],
-        "config": config.to_dict(),
-        "inference_k": k,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",
+        **run_metadata(args.checkpoint, config.to_dict(), k),
         "auto_decoding": {n: str(auto_decoding(n)) for n in (100, 200, 500, 1000, 5934)},
         "records": records,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out))
+
+
+def run_metadata(checkpoint: str | Path | None, config: dict[str, Any], k: int) -> dict[str, Any]:
+    """What a results file records of its run: the policy (path, sha256 prefix, config, k), date and machine."""
+    path = Path(checkpoint or DEFAULT_LOCAL_CHECKPOINT)
+    return {
+        "checkpoint": str(path),
+        "checkpoint_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        "config": config,
+        "inference_k": k,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",
+    }
 
 
 def _write_instance(args: argparse.Namespace) -> None:

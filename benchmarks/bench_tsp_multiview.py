@@ -33,23 +33,21 @@ reconstruction round, then 200 kicks, alternating)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from bench_tsp_local import run_metadata
 
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.duplicates import expand_tour, merge_duplicates
 from tinvnn.tasks.tsp.improve import improve_tour
 from tinvnn.tasks.tsp.instances import VALIDATION_FAMILIES
 from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
-from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, load_local_policy
+from tinvnn.tasks.tsp.local.recipe import inference_k, load_local_policy
 from tinvnn.tasks.tsp.local.reconstruct import reconstruct
 from tinvnn.tasks.tsp.local.views import FRAME_MODES
 from tinvnn.tasks.tsp.objective import tour_length
@@ -168,16 +166,7 @@ def _run(args: argparse.Namespace) -> None:
     model, config = load_local_policy(args.checkpoint)
     k = inference_k(args.checkpoint)
     records = (_run_greedy if args.command == "run" else _run_search)(args, model, k)
-    checkpoint = Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT)
-    out = {
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16],
-        "config": config.to_dict(),
-        "inference_k": k,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread",
-        "records": records,
-    }
+    out = {**run_metadata(args.checkpoint, config.to_dict(), k), "records": records}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out))
 
