@@ -247,11 +247,13 @@ _HELP: dict[tuple[str, ...], str] = {}
 
 
 def _script_help(script: str, sub: str | None) -> str:
-    """``python SCRIPT [SUB] --help``, run in this process (the imports are already paid for)."""
+    """``python SCRIPT [SUB] --help``, run in this process (the imports are already paid for), with
+    the script's folder first on ``sys.path`` as ``python SCRIPT`` has it (benchmarks import each other)."""
     key = (script, sub or "")
     if key not in _HELP:
-        out, argv = io.StringIO(), sys.argv
+        out, argv, path = io.StringIO(), sys.argv, list(sys.path)
         sys.argv = [str(ROOT / script), *([sub] if sub else []), "--help"]
+        sys.path.insert(0, str((ROOT / script).parent))
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
                 runpy.run_path(str(ROOT / script), run_name="__main__")
@@ -260,7 +262,7 @@ def _script_help(script: str, sub: str | None) -> str:
         except Exception as err:  # an import error of the script: the command cannot run
             raise AssertionError(f"{script} --help failed: {type(err).__name__}: {err}") from None
         finally:
-            sys.argv = argv
+            sys.argv, sys.path[:] = argv, path
         _HELP[key] = out.getvalue()
     return _HELP[key]
 
