@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,45 +120,48 @@ def _search(model: LocalScorer, points: np.ndarray, tour: np.ndarray, k: int, ho
 
 def _run_search(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    for suite in args.suites:
-        instances = suite_instances(suite, args.instances)
+    for suite, index, coords, reference in _labelled(args.suites, args.instances):
+        keep, groups = merge_duplicates(coords)
+        points = coords[keep]
+        tour = construct_tours(model, points, invariant_starts(points, 1), k=k, threads=1)[0]
+        tour = improve_tour(points, tour)
+        budget = args.budget * len(points) / 100
+        gaps = []
+        for how in SEARCHES:
+            length = _length(coords, expand_tour(_search(model, points, tour, k, how, budget), groups))
+            records.append(
+                {
+                    "suite": suite,
+                    "instance": index,
+                    "search": how,
+                    "budget_s": budget,
+                    "reference": reference,
+                    "length": length,
+                }
+            )
+            gaps.append(f"{how} {100 * (length / reference - 1):6.2f} %")
+        print(f"{suite:<19} {index:>3}  {budget:5.1f} s  " + "  ".join(gaps), flush=True)
+    return records
+
+
+def _labelled(suites: list[str], count: int | None) -> Iterator[tuple[str, int, np.ndarray, float]]:
+    """(suite, index, coords (N, 2), elkai's length) for the first ``count`` instances of each suite."""
+    for suite in suites:
+        instances = suite_instances(suite, count)
         references = reference_lengths(torch.from_numpy(instances)).numpy()
         for index, (coords, reference) in enumerate(zip(instances, references)):
-            keep, groups = merge_duplicates(coords)
-            points = coords[keep]
-            tour = construct_tours(model, points, invariant_starts(points, 1), k=k, threads=1)[0]
-            tour = improve_tour(points, tour)
-            budget = args.budget * len(points) / 100
-            gaps = []
-            for how in SEARCHES:
-                length = _length(coords, expand_tour(_search(model, points, tour, k, how, budget), groups))
-                records.append(
-                    {
-                        "suite": suite,
-                        "instance": index,
-                        "search": how,
-                        "budget_s": budget,
-                        "reference": float(reference),
-                        "length": length,
-                    }
-                )
-                gaps.append(f"{how} {100 * (length / reference - 1):6.2f} %")
-            print(f"{suite:<19} {index:>3}  {budget:5.1f} s  " + "  ".join(gaps), flush=True)
-    return records
+            yield suite, index, coords, float(reference)
 
 
 def _run_greedy(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
-    for suite in args.suites:
-        instances = suite_instances(suite, args.instances)
-        references = reference_lengths(torch.from_numpy(instances)).numpy()
-        for index, (coords, reference) in enumerate(zip(instances, references)):
-            gaps = []
-            for mode in args.modes:
-                out = _solve(model, coords, k, mode)
-                records.append({"suite": suite, "instance": index, "mode": mode, "reference": float(reference), **out})
-                gaps.append(f"{mode} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
-            print(f"{suite:<19} {index:>3}  " + "  ".join(gaps), flush=True)
+    for suite, index, coords, reference in _labelled(args.suites, args.instances):
+        gaps = []
+        for mode in args.modes:
+            out = _solve(model, coords, k, mode)
+            records.append({"suite": suite, "instance": index, "mode": mode, "reference": reference, **out})
+            gaps.append(f"{mode} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
+        print(f"{suite:<19} {index:>3}  " + "  ".join(gaps), flush=True)
     return records
 
 
