@@ -40,7 +40,8 @@ Usage (``--checkpoint fa=...`` evaluates a finished checkpoint of the same setti
     TINVNN_DATA=../shared/data python benchmarks/bench_peers.py --epochs 3 --out runs/peers3
     python benchmarks/bench_peers.py --report runs/peers3/results.json
 Results go to ``<out>/results.json``, updated after every run; a killed benchmark resumes (a
-finished run is not retrained, an unfinished one continues from its last epoch).
+finished run is not retrained, an unfinished one continues from its last epoch). Processes with
+different ``--only`` may share one ``--out`` to use more cores.
 """
 
 from __future__ import annotations
@@ -419,9 +420,21 @@ class Results:
         self.data["settings"] = dataclasses.asdict(settings)
         self.data.setdefault("runs", {})
         self.data["notes"] = [EQUIADAPT_NOTE]
+        self.written: set[str] = set()
+
+    def set_run(self, name: str, entry: dict[str, Any]) -> None:
+        """Record one run's entry (kept over other processes' entries when saving)."""
+        self.data["runs"][name] = entry
+        self.written.add(name)
 
     def save(self) -> None:
-        self.path.write_text(json.dumps(self.data, indent=2))
+        """Write atomically, keeping runs that other processes sharing ``--out`` wrote meanwhile."""
+        if self.path.is_file():
+            on_disk = json.loads(self.path.read_text()).get("runs", {})
+            self.data["runs"] = {**on_disk, **{n: self.data["runs"][n] for n in self.written}}
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.data, indent=2))
+        partial.replace(self.path)
 
 
 def benchmark(
@@ -445,7 +458,7 @@ def benchmark(
     for run in select_runs(only):
         if run.peer and not peer_installed(run.peer):
             log.warning("%s: skipped, %s is not installed (pip install 'tinvnn[peers]')", run.name, run.peer)
-            results.data["runs"][run.name] = {"skipped": f"{run.peer} not installed"}
+            results.set_run(run.name, {"skipped": f"{run.peer} not installed"})
             results.save()
             continue
         config = run_config(run, s)
@@ -469,7 +482,7 @@ def benchmark(
                 **measure(model, test_set, s),
             }
             entry["wall_seconds"] = time.perf_counter() - began
-            results.data["runs"][run.name] = entry
+            results.set_run(run.name, entry)
             log.info("%s: %s", run.name, entry["accuracy"])
         elif set(models) <= set(results.data.get("timing", {}).get("ms_per_batch", {})):
             continue  # measured and timed already
