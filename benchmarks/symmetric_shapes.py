@@ -1,10 +1,11 @@
 """Invariance of the canonical point set and of every frame-based wrapper on perfectly symmetric shapes.
 
-    PYTHONPATH=. python benchmarks/symmetric_shapes.py [--trials 8] [--json out.json]
+    PYTHONPATH=. python benchmarks/symmetric_shapes.py [--trials 8] [--dtype float64] [--json out.json]
 
 For each shape of ``tests/_clouds.py::symmetric_shapes`` (Platonic solids, regular polygons,
 prisms, an antiprism, the 4-simplex, a 5 x 36 cylinder, a cube with 1e-9 noise) and each group
-("O", "SO"), ``--trials`` random group elements with a random scale, shift and permutation:
+("O", "SO"), ``--trials`` random group elements with a random scale, shift and permutation (made in float64,
+then the shape and its copies rounded to ``--dtype``, whose rounding noise the rules must ignore):
 
 * ``canonical``: the largest set distance (Hausdorff, in units of the RMS radius) between
   ``canonicalize`` of the shape and of its transformed copy;
@@ -38,11 +39,11 @@ from tinvnn.group import as_group  # noqa: E402
 from tinvnn.nn import FrameAveraging, TinvWrapper, WeightedFrames  # noqa: E402
 
 
-def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, object]:
+def measure(x: torch.Tensor, group: str, trials: int, seed: int, dtype: torch.dtype) -> dict[str, object]:
     g = torch.Generator().manual_seed(seed)
     d = x.shape[1]
     torch.manual_seed(seed)
-    backbone = PointMLP(pool=True, d=d)
+    backbone = PointMLP(pool=True, d=d).to(dtype)
     wrappers = {
         "tinv": TinvWrapper(backbone, group=group).eval(),
         "weighted": WeightedFrames(backbone, group=group).eval(),
@@ -54,7 +55,8 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
         perm = torch.randperm(len(x), generator=g)
         scale = float(torch.rand((), generator=g, dtype=torch.float64)) * 3 + 0.5
         shift = torch.randn(d, generator=g, dtype=torch.float64) * 5
-        copies.append((x @ q.T * scale + shift)[perm])
+        copies.append((x @ q.T * scale + shift)[perm].to(dtype))
+    x = x.to(dtype)
     row: dict[str, object] = {}
 
     def run(name: str, fn) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +68,8 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
     run(
         "canonical",
         lambda: max(
-            set_distance(tinvnn.canonicalize(x, group=group), tinvnn.canonicalize(c, group=group)) for c in copies
+            set_distance(tinvnn.canonicalize(x, group=group).double(), tinvnn.canonicalize(c, group=group).double())
+            for c in copies
         ),
     )
     for name, model in wrappers.items():
@@ -74,7 +77,7 @@ def measure(x: torch.Tensor, group: str, trials: int, seed: int) -> dict[str, ob
         def wrapped(model=model) -> float:  # type: ignore[no-untyped-def]
             with torch.no_grad():
                 ref = model(x)
-                return max(float((model(c) - ref).norm() / ref.norm()) for c in copies)
+                return max(float((model(c) - ref).double().norm() / ref.double().norm()) for c in copies)
 
         run(name, wrapped)
 
@@ -112,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=["float64", "float32", "float16", "bfloat16"], default="float64")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -120,7 +124,7 @@ def main() -> None:
     print(f"{'shape':<20} {'group':<5} " + " ".join(f"{c:>10}" for c in columns))
     for name, x in symmetric_shapes().items():
         for group in ("O", "SO"):
-            row = measure(x, group, args.trials, args.seed)
+            row = measure(x, group, args.trials, args.seed, getattr(torch, args.dtype))
             rows[f"{name}/{group}"] = row
             cells = [f"{v:10.1e}" if isinstance(v, float) else f"{str(v)[:10]:>10}" for v in (row[c] for c in columns)]
             print(f"{name:<20} {group:<5} " + " ".join(cells), flush=True)

@@ -146,7 +146,8 @@ def test_half_precision_inputs_compute_in_float64(dtype: torch.dtype) -> None:
     x = skewed_cloud(60, 3, generator=torch.Generator().manual_seed(0)).to(dtype)
     z, frame = canonicalize(x, return_frame=True)
     assert z.dtype == dtype and bool(torch.isfinite(z).all())
-    torch.testing.assert_close(z.double(), canonicalize(x.double()), rtol=0, atol=1e-2)
+    tol = 16 * torch.finfo(dtype).eps  # the thresholds of a half-precision input
+    torch.testing.assert_close(z.double(), canonicalize(x.double(), gap_tol=tol, sign_tol=tol), rtol=0, atol=1e-2)
     d = euclidean_distances(x)
     assert d.dtype == dtype and bool(torch.isfinite(d).all())
     edge_index, weight = knn_graph(x, 5)
@@ -273,3 +274,11 @@ def test_audit_point_inputs_are_named(kwargs: dict, message: str) -> None:
         check_invariance(fn, pos, **kwargs)
     with pytest.raises(ValueError, match=message):
         check_equivariance(lambda p, *rest, **features: p, pos, **kwargs)
+
+
+def test_an_offset_whose_square_overflows_is_coincident_without_a_warning() -> None:
+    """A radius below float error of a centre near 1e155 (whose square overflows float64): the
+    points coincide, said by the error, with no overflow warning on the way (hypothesis found it)."""
+    x = skewed_cloud(40, 3, generator=torch.Generator().manual_seed(0)) + 1e155
+    with pytest.raises(ValueError, match=r"^sample 0: all points coincide"):
+        canonicalize(x)

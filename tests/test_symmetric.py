@@ -39,14 +39,23 @@ def test_canonical_point_set_is_exactly_invariant(name: str, group: str) -> None
     assert max(errors) <= EXACT, f"{name}, {group}: set distances {errors}"
 
 
+@pytest.mark.parametrize("group", ["O", "SO"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("name", list(SHAPES))
-def test_float32_point_set_is_invariant_to_float32_precision(name: str) -> None:
-    """Copies made in float64 and rounded to float32 carry rounding noise of about 1e-7: the
-    fallback's comparison must not let that noise pick the frame (it did, up to 0.67 on the cube)."""
+def test_rounded_point_set_is_invariant_to_its_precision(name: str, dtype: torch.dtype, group: str) -> None:
+    """Copies made in float64 and rounded to ``dtype`` carry its rounding noise: that noise must
+    not pick the frame (float32 did, up to 0.67 on the cube; float16 and bfloat16 up to 0.9
+    before the thresholds were raised to 16 eps of the input's dtype)."""
     x = SHAPES[name]
-    ref = canonicalize(x.float()).double()
-    errors = [set_distance(ref, canonicalize(c.float()).double()) for c in _copies(x, "O", 6, seed=len(name))]
-    assert max(errors) <= 2e-6, f"{name}: float32 set distances {errors}"
+    eps = torch.finfo(dtype).eps
+    ref = canonicalize(x.to(dtype), group=group).double()
+    copies = _copies(x, group, 6, seed=len(name))
+    if name == "cylinder 5x36" and dtype != torch.float32:
+        # more candidate frames than the cap within half precision's tolerance: not decided, but said
+        assert all(canonicalize(c.to(dtype), group=group, return_frame=True)[1].ambiguous.all() for c in copies)
+        return
+    errors = [set_distance(ref, canonicalize(c.to(dtype), group=group).double()) for c in copies]
+    assert max(errors) <= 16 * eps, f"{name}, {dtype}, {group}: set distances {errors}"
 
 
 @pytest.mark.parametrize("group", ["O", "SO"])

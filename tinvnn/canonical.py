@@ -73,6 +73,7 @@ AMBIGUITY_ACTIONS = ("ignore", "warn", "raise")
 # orientation cannot change the canonical points, so they are left out of the ambiguity report.
 NULL_TOL = 1e-10
 _ZERO_SCALE_TOL = 64 * torch.finfo(torch.float64).eps
+_PRECISION_TOL = 16  # gap_tol and sign_tol are at least this many of the input's eps (float16: 0.016)
 # A statistic within this fraction of its threshold sits on it: rounding can take the decision
 # either way, so the sample counts as ambiguous (sign chain, tie-or-not eigen-gap).
 _BAND = 1e-2
@@ -208,6 +209,8 @@ def canonicalize(
         gap_tol: relative eigen-gap below which eigenvalues count as tied. (The tie rule's own
             decisiveness threshold, ``tie_margin <= 1e-3``, is fixed; see ``docs/conventions.md``.)
         sign_tol: standardised odd moment (skewness) at or below which a sign counts as ambiguous.
+            All three thresholds are at least 16 machine epsilons of ``pos.dtype`` (float16:
+            0.016, bfloat16: 0.125), so that a half-precision input's rounding decides nothing.
 
     Returns:
         ``Z`` with the layout and dtype of ``pos``, or ``(Z, frame)``.
@@ -287,7 +290,7 @@ def canonical_frame(
 def coincident_samples(centre: Array, radius: Array) -> Array:
     """(B,) bool: samples whose RMS radius (B,) is zero up to the float error of their centre (B, D)."""
     if isinstance(centre, np.ndarray):
-        close: Array = radius <= _ZERO_SCALE_TOL * (np.sqrt((centre * centre).sum(-1)) + radius)
+        close: Array = radius <= _ZERO_SCALE_TOL * (np.hypot.reduce(centre, axis=-1) + radius)  # no overflow
     else:
         close = radius.detach() <= _ZERO_SCALE_TOL * (centre.detach().norm(dim=-1) + radius.detach())
     return close
@@ -390,19 +393,32 @@ def _in_range(mean_square: Array) -> Array:
     return (mean_square >= _MIN_EXTENT**2) & (mean_square <= _MAX_EXTENT**2)
 
 
+class _Tolerances(NamedTuple):
+    """The decision thresholds of one call: ``gap`` (relative eigen-gap of a tie), ``sign``
+    (sign margin) and ``tie`` (tie margin, ``TIE_TOL``), each raised to ``_PRECISION_TOL`` eps
+    of the input's dtype, so that a float16 or bfloat16 input's rounding counts as ambiguous."""
+
+    gap: float
+    sign: float
+    tie: float
+
+
 def _canonical_frame(
     pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``: by the fused kernel
     (:func:`_fast_frame`) where it applies, else by tensor operations (:func:`_torch_frame`);
-    for a group that keeps an axis, its own frame step (:func:`_axial_frame`)."""
+    for a group that keeps an axis, its own frame step (:func:`_axial_frame`). ``gap_tol`` and
+    ``sign_tol`` are the caller's, raised for half-precision inputs (:class:`_Tolerances`)."""
+    floor = _PRECISION_TOL * torch.finfo(pos.dtype).eps  # a half-precision input's rounding decides nothing
+    tols = _Tolerances(max(gap_tol, floor), max(sign_tol, floor), max(TIE_TOL, floor))
     split = group.axis_split(pos.shape[-1])
     if split is not None:
-        return _axial_frame(pos, layout, split, scale=scale, gap_tol=gap_tol, sign_tol=sign_tol)
-    result = _fast_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+        return _axial_frame(pos, layout, split, scale=scale, tols=tols)
+    result = _fast_frame(pos, layout, scale=scale, group=group, tols=tols)
     if result is not None:
         return result
-    return _torch_frame(pos, layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol)
+    return _torch_frame(pos, layout, scale=scale, group=group, tols=tols)
 
 
 class _Carried(NamedTuple):
@@ -415,7 +431,7 @@ class _Carried(NamedTuple):
 
 
 def _axial_frame(
-    pos: Tensor, layout: Layout, split: AxisSplit, *, scale: bool, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, split: AxisSplit, *, scale: bool, tols: _Tolerances
 ) -> tuple[Frame, Tensor]:
     """The frame step of a group that keeps an axis (``docs/conventions.md``, rule 9): frame
     and canonical points, dense (B, N, 3) in ``pos.dtype``.
@@ -435,8 +451,7 @@ def _axial_frame(
         plane_layout,
         scale=False,
         group=split.plane,
-        gap_tol=gap_tol,
-        sign_tol=sign_tol,
+        tols=tols,
         carried=_Carried(heights, pos.dtype),
     )
     dense = torch.cat([plane_dense, heights], -1)
@@ -474,8 +489,7 @@ def _torch_frame(
     *,
     scale: bool,
     group: Group,
-    gap_tol: float,
-    sign_tol: float,
+    tols: _Tolerances,
     carried: _Carried | None = None,
 ) -> tuple[Frame, Tensor]:
     """Frame and canonical points, dense (B, N, D) in ``pos.dtype``, by tensor operations: any
@@ -487,6 +501,7 @@ def _torch_frame(
     the sign rule) are :func:`_slow_signs`, chosen per batch by one flag (``torch.cond``
     when compiling).
     """
+    gap_tol, sign_tol = tols.gap, tols.sign
     centre, mean_square, evals, axes, xc = _pca(pos, layout, gap_tol)
     radius = mean_square.sqrt()  # RMS distance to the centroid
     degenerate = coincident_samples(centre, radius)
@@ -524,7 +539,7 @@ def _torch_frame(
     operands = (z, axes, unit, signs, margins, spread, null, tied, layout.counts, mask)
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     fallback = torch.zeros_like(on_gap_tol)
-    undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)  # margins carry no gradient
+    undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, tols)  # margins carry no gradient
     if not torch.compiler.is_compiling():
         if bool(undecided.any()):
             dense, R, fallback = _fallback_frames(
@@ -551,7 +566,7 @@ def _torch_frame(
         tie_margin,
         layout,
         scale=scale,
-        sign_tol=sign_tol,
+        tols=tols,
         fallback=fallback,
         ambiguous=undecided,
     )
@@ -659,7 +674,7 @@ def _frame(
     layout: Layout,
     *,
     scale: bool,
-    sign_tol: float,
+    tols: _Tolerances,
     fallback: Array,
     ambiguous: Array | None = None,
 ) -> Frame:
@@ -668,7 +683,7 @@ def _frame(
     margins (B,), where the fallback decided (B,) bool, and ``ambiguous`` (B,) bool when the
     caller has it (:func:`_ambiguous`)."""
     if ambiguous is None:
-        ambiguous = _ambiguous(sign_margin, tie_margin, on_gap_tol, sign_tol)
+        ambiguous = _ambiguous(sign_margin, tie_margin, on_gap_tol, tols)
     fields = {
         "t": centre,
         "R": R,
@@ -686,10 +701,10 @@ def _frame(
     )
 
 
-def _ambiguous(sign_margin: Array, tie_margin: Array, on_gap_tol: Array, sign_tol: float) -> Array:
-    """(B,) bool ``Frame.ambiguous``: a sign margin at or below ``sign_tol``, a tie margin at or
-    below ``TIE_TOL`` or an eigen-gap on ``gap_tol`` (comparisons: no gradient)."""
-    flags: Array = (sign_margin <= sign_tol) | (tie_margin <= TIE_TOL) | on_gap_tol
+def _ambiguous(sign_margin: Array, tie_margin: Array, on_gap_tol: Array, tols: _Tolerances) -> Array:
+    """(B,) bool ``Frame.ambiguous``: a sign margin at or below ``tols.sign``, a tie margin at or
+    below ``tols.tie`` or an eigen-gap on ``tols.gap`` (comparisons: no gradient)."""
+    flags: Array = (sign_margin <= tols.sign) | (tie_margin <= tols.tie) | on_gap_tol
     return flags
 
 
@@ -701,7 +716,7 @@ def _kernel_bounds(gap_tol: float, sign_tol: float) -> tuple[float, float, float
 
 
 def _fast_frame(
-    pos: Tensor, layout: Layout, *, scale: bool, group: Group, gap_tol: float, sign_tol: float
+    pos: Tensor, layout: Layout, *, scale: bool, group: Group, tols: _Tolerances
 ) -> tuple[Frame, Tensor] | None:
     """Frame and canonical points (B, N, 3) by the fused kernel (:func:`tinvnn._fast.kernel_frames`),
     or None where it does not apply.
@@ -713,7 +728,7 @@ def _fast_frame(
     whole batch, with its checks and errors) also when a sample's radius is out of range
     (NaN/Inf, radii float64 cannot square) or its points coincide.
     """
-    k = kernel_frames(pos, layout, group, scale=scale, bounds=_kernel_bounds(gap_tol, sign_tol))
+    k = kernel_frames(pos, layout, group, scale=scale, bounds=_kernel_bounds(tols.gap, tols.sign))
     if k is None:
         return None
     radius = np.sqrt(k.mean_square)
@@ -731,7 +746,7 @@ def _fast_frame(
         np.full(len(k.done), np.inf),
         layout,
         scale=scale,
-        sign_tol=sign_tol,
+        tols=tols,
         fallback=clear,
     )
     out = k.out
@@ -739,9 +754,7 @@ def _fast_frame(
         rows = torch.from_numpy(np.flatnonzero(~k.done))
         part = k.x[rows]
         part_layout = Layout.from_input(part, None, None, min_points=1, check_values=False)
-        part_frame, part_out = _torch_frame(
-            part, part_layout, scale=scale, group=group, gap_tol=gap_tol, sign_tol=sign_tol
-        )
+        part_frame, part_out = _torch_frame(part, part_layout, scale=scale, group=group, tols=tols)
         out.index_copy_(0, rows, part_out)
         frame = dataclasses.replace(
             frame,
