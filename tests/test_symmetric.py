@@ -39,9 +39,11 @@ def test_canonical_point_set_is_exactly_invariant(name: str, group: str) -> None
     assert max(errors) <= EXACT, f"{name}, {group}: set distances {errors}"
 
 
-@pytest.mark.parametrize("group", ["O", "SO"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", list(SHAPES))
+@pytest.mark.parametrize(
+    ("name", "group"),
+    [(n, g) for n, x in SHAPES.items() for g in ("O", "SO", "SO2z", "O2z") if x.shape[1] == 3 or len(g) < 3],
+)
 def test_rounded_point_set_is_invariant_to_its_precision(name: str, dtype: torch.dtype, group: str) -> None:
     """Copies made in float64 and rounded to ``dtype`` carry its rounding noise: that noise must
     not pick the frame (float32 did, up to 0.67 on the cube; float16 and bfloat16 up to 0.9
@@ -50,7 +52,7 @@ def test_rounded_point_set_is_invariant_to_its_precision(name: str, dtype: torch
     eps = torch.finfo(dtype).eps
     ref = canonicalize(x.to(dtype), group=group).double()
     copies = _copies(x, group, 6, seed=len(name))
-    if name == "cylinder 5x36" and dtype != torch.float32:
+    if name == "cylinder 5x36" and dtype != torch.float32 and group in ("O", "SO"):
         # more candidate frames than the cap within half precision's tolerance: not decided, but said
         assert all(canonicalize(c.to(dtype), group=group, return_frame=True)[1].ambiguous.all() for c in copies)
         return
