@@ -242,6 +242,15 @@ def test_compiles_to_one_graph_matching_eager(generator: torch.Generator) -> Non
         compiled(bad)
 
 
+@pytest.mark.slow  # compiling takes 40-90 s on the 2-core development VM
+@pytest.mark.parametrize("group", ["SO2z", "O2z"])
+def test_axial_group_compiles_to_one_graph_matching_eager(generator: torch.Generator, group: str) -> None:
+    """The axial frame step (rule 9: a 2-D frame of the projected points) traces as one graph too."""
+    compiled = torch.compile(lambda p: canonicalize(p, group=group), fullgraph=True)
+    x = torch.stack([skewed_cloud(300, 3, generator=generator) for _ in range(2)]).float()
+    torch.testing.assert_close(compiled(x), canonicalize(x, group=group), rtol=0, atol=1e-6)
+
+
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs,message",

@@ -20,6 +20,7 @@ Convention: points are row vectors and a similarity ``(Q, s, t)`` acts as
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -453,14 +454,8 @@ class AxialRotations(Group):
     def basis(self) -> Tensor:
         """(3, 3) float64, ``det = +1``: the axis's unit vector last, first an in-plane unit
         vector built from the coordinate axis least aligned with it (the first of equals), then
-        their cross product. The identity for the z axis."""
-        a = torch.tensor(self.axis, dtype=torch.float64)
-        a = a / a.norm()
-        e = torch.zeros(3, dtype=torch.float64)
-        e[int(a.abs().argmin())] = 1.0
-        b1 = e - (e @ a) * a
-        b1 = b1 / b1.norm()
-        return torch.stack([b1, torch.linalg.cross(a, b1), a], 1)
+        their cross product. The identity for the z axis. (Built once per axis; a copy.)"""
+        return _axial_basis(self.axis).clone()
 
     def axis_split(self, d: int) -> AxisSplit:
         _check_dim(self, d)
@@ -532,6 +527,18 @@ class AxialRotations(Group):
 
     def __repr__(self) -> str:
         return f"AxialRotations(axis={self.axis}, reflections={self.reflections})"
+
+
+@functools.lru_cache(maxsize=64)
+def _axial_basis(axis: tuple[float, float, float]) -> Tensor:
+    """:meth:`AxialRotations.basis` of ``axis``."""
+    a = torch.tensor(axis, dtype=torch.float64)
+    a = a / a.norm()
+    e = torch.zeros(3, dtype=torch.float64)
+    e[int(a.abs().argmin())] = 1.0
+    b1 = e - (e @ a) * a
+    b1 = b1 / b1.norm()
+    return torch.stack([b1, torch.linalg.cross(a, b1), a], 1)
 
 
 def _check_dim(group: Group, d: int) -> None:
