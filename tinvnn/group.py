@@ -20,10 +20,9 @@ Convention: points are row vectors and a similarity ``(Q, s, t)`` acts as
 from __future__ import annotations
 
 import abc
-import functools
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -405,6 +404,17 @@ class AxisSplit(NamedTuple):
         return self.basis.to(plane) @ torch.cat([torch.cat([plane, column], -1), row], -2)
 
 
+def _axial_basis(axis: tuple[float, float, float]) -> Tensor:
+    """:meth:`AxialRotations.basis` of ``axis``."""
+    a = torch.tensor(axis, dtype=torch.float64)
+    a = a / a.norm()
+    e = torch.zeros(3, dtype=torch.float64)
+    e[int(a.abs().argmin())] = 1.0
+    b1 = e - (e @ a) * a
+    b1 = b1 / b1.norm()
+    return torch.stack([b1, torch.linalg.cross(a, b1), a], 1)
+
+
 @dataclass(frozen=True, repr=False)
 class AxialRotations(Group):
     """Rotations of R^3 about a given ``axis`` (SO(2), "up" is known, e.g. gravity), and with
@@ -428,6 +438,7 @@ class AxialRotations(Group):
 
     axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     reflections: bool = False
+    _basis: Tensor = field(init=False, repr=False, compare=False)  # built once in __post_init__
     kernel_handedness = None
 
     def __post_init__(self) -> None:
@@ -439,6 +450,7 @@ class AxialRotations(Group):
         if not isinstance(self.reflections, bool):
             raise ValueError(f"reflections must be a bool, got {self.reflections!r}")
         object.__setattr__(self, "axis", tuple(float(a) for a in axis))
+        object.__setattr__(self, "_basis", _axial_basis(self.axis))
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -455,7 +467,7 @@ class AxialRotations(Group):
         """(3, 3) float64, ``det = +1``: the axis's unit vector last, first an in-plane unit
         vector built from the coordinate axis least aligned with it (the first of equals), then
         their cross product. The identity for the z axis. (Built once per axis; a copy.)"""
-        return _axial_basis(self.axis).clone()
+        return self._basis.clone()
 
     def axis_split(self, d: int) -> AxisSplit:
         _check_dim(self, d)
@@ -527,18 +539,6 @@ class AxialRotations(Group):
 
     def __repr__(self) -> str:
         return f"AxialRotations(axis={self.axis}, reflections={self.reflections})"
-
-
-@functools.lru_cache(maxsize=64)
-def _axial_basis(axis: tuple[float, float, float]) -> Tensor:
-    """:meth:`AxialRotations.basis` of ``axis``."""
-    a = torch.tensor(axis, dtype=torch.float64)
-    a = a / a.norm()
-    e = torch.zeros(3, dtype=torch.float64)
-    e[int(a.abs().argmin())] = 1.0
-    b1 = e - (e @ a) * a
-    b1 = b1 / b1.norm()
-    return torch.stack([b1, torch.linalg.cross(a, b1), a], 1)
 
 
 def _check_dim(group: Group, d: int) -> None:
