@@ -75,7 +75,7 @@ def top1(
     """The top class of each cloud through ``classify_points`` (``subsets=ALL_POINTS``: every point,
     one cloud at a time, since clouds may differ in size)."""
     if subsets == ALL_POINTS:
-        return [classify_points(model, classes, [c], points=len(c), top=1)[0][0]["class"] for c in clouds]
+        return [classify_points(model, classes, [c], points=len(c), subsets=1, top=1)[0][0]["class"] for c in clouds]
     answers = []
     for start in range(0, len(clouds), chunk):
         ranked = classify_points(model, classes, clouds[start : start + chunk], points=points, subsets=subsets, top=1)

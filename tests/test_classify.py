@@ -158,6 +158,17 @@ def test_subsets_cover_the_points_evenly_and_the_first_is_the_single_draw() -> N
     assert few.shape == (3, 250, 3) and not np.array_equal(few[0], few[1])  # with replacement, independent
 
 
+@pytest.mark.parametrize("n", [300, 257, 511, 700])
+def test_a_draw_spanning_two_rounds_holds_distinct_points(n: int) -> None:
+    """300 points, 8 draws of 256: draw 2 takes the 44 left, then 212 of a new round (it took
+    points it already held, down to 203 distinct, before)."""
+    pts = np.random.default_rng(n).normal(size=(n, 3)) * [3.0, 2.0, 1.0]
+    draws = invariant_subsets(pts, 256, 8)
+    assert [len(np.unique(d, axis=0)) for d in draws] == [256] * 8
+    counts = np.unique(draws.reshape(-1, 3), axis=0, return_counts=True)[1]
+    assert len(counts) == n and counts.max() - counts.min() <= 1 + (8 * 256) // n  # every point, evenly
+
+
 def test_subsets_are_invariant_to_pose_units_offset_and_order() -> None:
     pts = _shape()
     a, b = invariant_subsets(pts, 256, 3), invariant_subsets(_moved(pts, 5), 256, 3)

@@ -281,8 +281,9 @@ def invariant_subsets(points: np.ndarray, num: int, subsets: int = 1, *, seed: i
     ``num`` positions without replacement; the following draws take the positions not drawn yet
     in a seeded random order, and a new round over all positions starts when they run out, so
     ``subsets`` draws cover the points evenly (disjoint while ``subsets * num <= N``: 4 draws of 256
-    of 1,024 points cover each point once). With fewer than ``num`` points every draw is made with
-    replacement. Within a draw the points keep the canonical order.
+    of 1,024 points cover each point once); a draw that spans two rounds still holds ``num``
+    distinct points. With fewer than ``num`` points every draw is made with replacement. Within a
+    draw the points keep the canonical order.
 
     Args:
         points: one cloud.
@@ -306,10 +307,16 @@ def invariant_subsets(points: np.ndarray, num: int, subsets: int = 1, *, seed: i
         positions = rng.choice(n, (subsets, num), replace=True)
     else:
         first = rng.choice(n, num, replace=False)
-        stream = [first, rng.permutation(np.setdiff1d(np.arange(n), first))]
-        while sum(map(len, stream)) < subsets * num:
-            stream.append(rng.permutation(n))
-        positions = np.concatenate(stream)[: subsets * num].reshape(subsets, num)
+        pool = rng.permutation(np.setdiff1d(np.arange(n), first))  # not drawn yet in this round
+        draws = [first]
+        while len(draws) < subsets:
+            draw, pool = pool[:num], pool[num:]
+            if len(draw) < num:  # a new round; this draw's points are not drawn twice in it
+                fresh = rng.permutation(n)
+                fill = np.flatnonzero(~np.isin(fresh, draw))[: num - len(draw)]
+                draw, pool = np.concatenate([draw, fresh[fill]]), np.delete(fresh, fill)
+            draws.append(draw)
+        positions = np.stack(draws)
     return np.asarray(points)[order[np.sort(positions, axis=1)]]
 
 
