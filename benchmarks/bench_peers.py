@@ -52,6 +52,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -430,9 +431,12 @@ class Results:
     def save(self) -> None:
         """Write atomically, keeping runs that other processes sharing ``--out`` wrote meanwhile."""
         if self.path.is_file():
-            on_disk = json.loads(self.path.read_text()).get("runs", {})
-            self.data["runs"] = {**on_disk, **{n: self.data["runs"][n] for n in self.written}}
-        partial = self.path.with_suffix(".json.partial")
+            disk = json.loads(self.path.read_text())
+            self.data["runs"] = {**disk.get("runs", {}), **{n: self.data["runs"][n] for n in self.written}}
+            ours, theirs = self.data.get("timing"), disk.get("timing")
+            if ours and theirs:  # each process times its own models: keep the others' figures
+                ours["ms_per_batch"] = {**theirs["ms_per_batch"], **ours["ms_per_batch"]}
+        partial = self.path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(json.dumps(self.data, indent=2))
         partial.replace(self.path)
 
