@@ -324,3 +324,15 @@ def test_cli_train_eval_audit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         main(["train", "--group", "SO2", "--out", str(tmp_path / "x")])
     assert "invalid choice: 'SO2'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("offset", [1e-160, 1e-140])
+def test_a_vertical_line_with_a_horizontal_offset_below_float_error(offset: float) -> None:
+    """The plan of a vertical line is its float noise: zero in-plane coordinates, no range error
+    about that noise (1e-160 gave 'RMS radius 5e-161 ... multiply pos by a constant' before)."""
+    line = torch.cat(
+        [torch.zeros(20, 2, dtype=torch.float64), torch.linspace(-1, 1, 20, dtype=torch.float64)[:, None]], 1
+    )
+    noisy = line.clone()
+    noisy[::2, 0] += offset
+    torch.testing.assert_close(canonicalize(noisy, group="SO2z"), canonicalize(line, group="SO2z"), rtol=0, atol=0)

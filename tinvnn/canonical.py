@@ -446,6 +446,9 @@ def _axial_frame(
     radius = mean_square.sqrt()
     if scale:
         check_scale(coincident_samples(centre, radius))
+    # a plan within float error of the cloud's radius (a vertical line) is a point: its noise is not data
+    flat = _mean_square(plane.detach(), layout).sqrt() <= _ZERO_SCALE_TOL * radius.detach()
+    plane = torch.where(flat[:, None, None], torch.zeros_like(plane), plane)
     plane_frame, plane_dense = _torch_frame(
         plane,
         plane_layout,
