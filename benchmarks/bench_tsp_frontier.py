@@ -107,7 +107,8 @@ def _peak_mib() -> float:
 
 
 def _in_child(work: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Run ``work`` in a forked child (its own peak memory) and return its records."""
+    """Run ``work`` in a forked child (its own peak memory) and return its records; one
+    ``{"error": ...}`` record when ``work`` raised or the child died without a result."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
 
@@ -120,9 +121,14 @@ def _in_child(work: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
     child = context.Process(target=target)
     child.start()
-    records = receive.recv()
+    send.close()  # no copy of the child's end here: recv raises EOFError if the child dies without sending
+    try:
+        records: list[dict[str, Any]] | None = receive.recv()
+    except EOFError:  # killed (the OOM killer) or crashed (in LKH's C code)
+        records = None
     child.join()
-    return records
+    receive.close()
+    return records if records is not None else [{"error": f"the child exited with code {child.exitcode}, no result"}]
 
 
 class _Clock:
