@@ -340,6 +340,9 @@ def _run(args: argparse.Namespace) -> None:
                     if "error" in row:
                         print(f"{case.label} {methods}: {row['error']}", flush=True)
                         continue
+                    if (case.label, row["method"]) in done or row["method"] not in args.methods:
+                        continue  # a row the job makes anyway (the policy's construction): recorded or not asked for
+                    done.add((case.label, row["method"]))
                     tour = row.pop("tour")
                     length = case.measure(tour)
                     record = {"band": band, "instance": case.label, "n": len(case.coords), "length": length}
@@ -371,8 +374,14 @@ def _band(r: dict[str, Any]) -> str:
     return f"{r['instance'].rstrip('0123456789')} {r['n']:,}"
 
 
+def _latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last record of each (band, instance, method), in the order of their first records
+    (files written before resuming skipped done rows may hold a row twice)."""
+    return list({(r["band"], r["instance"], r["method"]): r for r in records}.values())
+
+
 def _report(args: argparse.Namespace) -> None:
-    records = [r for f in args.files for r in json.loads(Path(f).read_text())["records"]]
+    records = _latest([r for f in args.files for r in json.loads(Path(f).read_text())["records"]])
     _gaps(records)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import os
 import signal
 import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,3 +64,49 @@ def test_a_child_that_dies_without_a_result_gives_an_error_record() -> None:
     assert bench._in_child(_raises) == [{"error": "RuntimeError: no tour"}]
     assert bench._in_child(_exit_nine) == [{"error": "the child exited with code 9, no result"}]
     assert bench._in_child(_killed) == [{"error": "the child exited with code -9, no result"}]
+
+
+GREEDY, SEARCH, LONGER = "policy greedy", "policy + search, N/200 s", "policy + search, N/100 s"
+
+
+def test_resuming_records_each_row_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in ``_jobs``, the policy's job makes the rows asked for plus its construction's row; a
+    run records only rows that are asked for and not recorded yet."""
+    case = bench.Case("c", np.zeros((4, 2)), lambda tour: float(tour.sum()), None, lambda: np.arange(4))
+    runs: list[tuple[str, ...]] = []
+
+    def jobs(case: Any, instance: Any, args: argparse.Namespace) -> list[tuple[tuple[str, ...], Any]]:
+        chosen = tuple(m for m in (GREEDY, SEARCH, LONGER) if m in args.methods)
+
+        def work() -> list[dict[str, Any]]:
+            runs.append(chosen)
+            row = {"tour": np.arange(4), "seconds": 1.0, "cpu_seconds": 1.0, "peak_mib": 1.0}
+            return [{"method": m, **row} for m in dict.fromkeys((GREEDY, *chosen))]
+
+        return [(chosen, work)]
+
+    monkeypatch.setattr(bench, "_band_cases", lambda band, args: [(case, None)])
+    monkeypatch.setattr(bench, "_jobs", jobs)
+    monkeypatch.setattr(bench, "_in_child", lambda work: work())
+    out = tmp_path / "frontier.json"
+    for methods in ([SEARCH], [GREEDY, LONGER], [GREEDY, SEARCH, LONGER]):
+        bench._run(argparse.Namespace(out=out, bands=["tsplib"], methods=methods))
+    records = json.loads(out.read_text())["records"]
+    assert [r["method"] for r in records] == [SEARCH, GREEDY, LONGER]
+    assert runs == [(SEARCH,), (GREEDY, LONGER)]  # the third run found every row done
+
+
+def _record(method: str, length: float, **extra: Any) -> dict[str, Any]:
+    row = {"band": "tsplib", "instance": "eil51", "n": 51, "length": length, "optimum": 400.0, "method": method}
+    return row | {"seconds": 2.0, "cpu_seconds": 1.0, "peak_mib": 100.0, **extra}
+
+
+def test_report_keeps_the_last_record_of_each_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "old.json"
+    records = [_record(GREEDY, 440.0), _record("nearest neighbour", 500.0), _record(GREEDY, 420.0, cpu_seconds=3.0)]
+    path.write_text(json.dumps({"records": records}))
+    bench._report(argparse.Namespace(files=[path]))
+    table = capsys.readouterr().out
+    assert "**TSPLIB 51-150** (1 instance; gap against the optimum)" in table
+    assert "| nearest neighbour | 25.00 | 1.0 | 2.0 | 100 |  |\n" in table
+    assert "| policy greedy | 5.00 | 3.0 | 2.0 | 100 |  |\n" in table  # the later record only, not a mean of both
