@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+
+from tinvnn.tasks.tsp.improve import neighbour_lists
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer
+from tinvnn.training import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +73,7 @@ def test_a_child_that_dies_without_a_result_gives_an_error_record() -> None:
 
 
 GREEDY, SEARCH, LONGER = "policy greedy", "policy + search, N/200 s", "policy + search, N/100 s"
+DEFAULT = "policy default (tsp solve)"
 
 
 def test_resuming_records_each_row_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +117,31 @@ def test_report_keeps_the_last_record_of_each_row(tmp_path: Path, capsys: pytest
     assert "**TSPLIB 51-150** (1 instance; gap against the optimum)" in table
     assert "| nearest neighbour | 25.00 | 1.0 | 2.0 | 100 |  |\n" in table
     assert "| policy greedy | 5.00 | 3.0 | 2.0 | 100 |  |\n" in table  # the later record only, not a mean of both
+
+
+def test_the_search_rows_count_the_neighbour_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The neighbour lists are the search's setup: their time (100 s here, on the bench's clocks)
+    is in every row that searches, and counts against the budgets; not in the construction's row."""
+    config = ImitationConfig(k=6, dim=16, layers=1, heads=2)
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(tmp_path / "local.pt", {"model": build_scorer(config).state_dict()}, config.to_dict())
+    coords = np.random.default_rng(0).random((30, 2))
+    case = bench.Case("c", coords, lambda tour: 0.0, None, lambda: np.arange(30))
+    shift = [0.0]
+    clocks = types.SimpleNamespace(
+        perf_counter=lambda: time.perf_counter() + shift[0], process_time=lambda: time.process_time() + shift[0]
+    )
+
+    def slow_lists(*args: Any) -> np.ndarray:
+        shift[0] += 100.0
+        lists: np.ndarray = neighbour_lists(*args)
+        return lists
+
+    monkeypatch.setattr(bench, "time", clocks)
+    monkeypatch.setattr(bench, "neighbour_lists", slow_lists)
+    rows = bench._policy(case, checkpoint, bench.ROWS, default_separately=False)()
+    assert [r["method"] for r in rows] == [GREEDY, *(f"policy + search, {b}" for b in bench.BUDGETS), DEFAULT]
+    assert rows[0]["seconds"] < 100 and rows[0]["cpu_seconds"] < 100
+    for row in rows[1:]:
+        assert row["seconds"] > 100 and row["cpu_seconds"] > 100
+    assert all(r["exceeded"] and np.array_equal(r["tour"], rows[0]["tour"]) for r in rows[1:-1])
