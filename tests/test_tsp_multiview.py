@@ -13,7 +13,7 @@ from tests.test_tsp_local import TINY, _permuted, _similarity
 from tinvnn.group import sign_patterns
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.instances import VALIDATION_FAMILIES, lattice_instances
-from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts, multi_view_scores
+from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts, multi_view_scores, view_scores
 from tinvnn.tasks.tsp.local.recipe import build_scorer, inference_k, load_local_policy
 from tinvnn.tasks.tsp.local.reconstruct import _SlotLookup, decode_paths, reconstruct
 from tinvnn.tasks.tsp.local.solver import LocalDecoding, solve_local
@@ -91,6 +91,20 @@ def test_weighted_frames_keep_the_canonical_frame_of_confident_views() -> None:
     canonical, canonical_mask = view_features(view)
     assert torch.equal(tokens[single], canonical[sample[single]]) and torch.equal(mask, canonical_mask[sample])
     assert (tokens[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_view_scores_in_each_frame_mode(scorer: LocalScorer, dtype: torch.dtype) -> None:
+    """The one scoring path of construction and reconstruction: the scorer in the canonical
+    frame (its tokens in the scorer's dtype, scores in float64), else the multi-view average."""
+    model, view = scorer.to(dtype), _view(_views(3))
+    scores, tokens = view_scores(model, view, "canonical")
+    assert tokens is not None and torch.equal(tokens, view_features(view)[0].to(dtype))
+    assert scores.dtype == torch.float64
+    assert torch.equal(scores, model(tokens).double().masked_fill(~view.valid, -math.inf))
+    for frames in ("weighted", "fa"):
+        scores, tokens = view_scores(model, view, frames)
+        assert tokens is None and torch.equal(scores, multi_view_scores(model, view, frames))
 
 
 @pytest.mark.parametrize("frames", ["weighted", "fa"])

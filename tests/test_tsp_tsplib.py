@@ -13,7 +13,7 @@ from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour
 from tinvnn.tasks.tsp.tsplib import (
     EDGE_WEIGHT_FORMATS,
-    GEO_MATRIX_MAX,
+    OWN_METRIC_MATRIX_MAX,
     TSPLIBError,
     TSPLIBInstance,
     distance_matrix,
@@ -122,13 +122,11 @@ def test_improvement_matrix_by_metric() -> None:
     rng = np.random.default_rng(3)
     xy = rng.uniform(0, 80, (30, 2))
     assert improvement_matrix(TSPLIBInstance("e", xy, "EUC_2D")) is None  # measured on demand
-    geo = TSPLIBInstance("g", xy, "GEO")
-    np.testing.assert_array_equal(improvement_matrix(geo), instance_matrix(geo))  # great circles
-    big = TSPLIBInstance("G", rng.uniform(0, 80, (GEO_MATRIX_MAX + 1, 2)), "GEO")
-    assert improvement_matrix(big) is None  # the planar proxy: no N x N matrix
-    for ewt in ("MAN_2D", "MAX_2D"):
+    far = rng.uniform(0, 80, (OWN_METRIC_MATRIX_MAX + 1, 2))
+    for ewt in ("GEO", "MAN_2D", "MAX_2D"):
         own = TSPLIBInstance("m", xy, ewt)
         np.testing.assert_array_equal(improvement_matrix(own), instance_matrix(own))
+        assert improvement_matrix(TSPLIBInstance("M", far, ewt)) is None  # the planar proxy: no N x N matrix
     assert improvement_matrix(TSPLIBInstance("a", xy, "ATT")) is None
 
 

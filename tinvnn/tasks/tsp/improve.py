@@ -89,7 +89,7 @@ def improve_tour(
         near: the (N, m) candidate lists of :func:`neighbour_lists` when the caller already has
             them (several tours of one instance); ``neighbours`` is then ignored.
         deadline: a ``clock()`` value at which the search stops and returns the best tour so
-            far; None: no limit.
+            far (``tour`` itself, without any setup, when it has passed already); None: no limit.
         clock: the clock of ``deadline`` (wall seconds by default; :func:`time.process_time`
             for CPU seconds, e.g. to compare budgets on a shared machine).
 
@@ -103,7 +103,7 @@ def improve_tour(
         raise ValueError("kicks=None (kicks until the deadline) needs a deadline")
     if kicks is not None and kicks < 0:
         raise ValueError(f"kicks: expected a non-negative number of kicks, got {kicks}")
-    if n < 5:
+    if n < 5 or (deadline is not None and clock() >= deadline):  # nothing to do, or no time: no O(N) setup
         return np.asarray(tour, dtype=np.int64).copy()
     near_lists = (neighbour_lists(coords, neighbours, dist) if near is None else near).tolist()
     if dist is not None:

@@ -60,7 +60,7 @@ from tinvnn.tasks.tsp.objective import check_tours
 __all__ = [
     "EDGE_WEIGHT_TYPES",
     "EDGE_WEIGHT_FORMATS",
-    "GEO_MATRIX_MAX",
+    "OWN_METRIC_MATRIX_MAX",
     "TSPLIBError",
     "TSPLIBInstance",
     "read_tsplib",
@@ -426,7 +426,7 @@ def instance_matrix(instance: TSPLIBInstance) -> np.ndarray:
 
 
 #: GEO, MAN_2D and MAX_2D instances up to this size are improved in their own metric, an (N, N) matrix.
-GEO_MATRIX_MAX = 3000
+OWN_METRIC_MATRIX_MAX = 3000
 # Metrics that Euclidean distances of the coordinates do not approximate (up to scale and rounding).
 _OWN_METRIC = ("GEO", "MAN_2D", "MAX_2D")
 
@@ -436,13 +436,13 @@ def improvement_matrix(instance: TSPLIBInstance) -> np.ndarray | None:
     distances of :func:`planar_coordinates` computed on demand (O(N) memory).
 
     EXPLICIT instances: their matrix. GEO, MAN_2D, MAX_2D: their own distances up to
-    :data:`GEO_MATRIX_MAX` cities (beyond, Euclidean distances of the planar coordinates as a
+    :data:`OWN_METRIC_MATRIX_MAX` cities (beyond, Euclidean distances of the planar coordinates as a
     proxy: (longitude, latitude) for GEO). EUC_2D, CEIL_2D, ATT: None, the coordinates' own
     distances (these differ only by a monotone scale and integer rounding).
     """
     if instance.weights is not None:
         return instance.weights
-    if instance.edge_weight_type in _OWN_METRIC and instance.num_cities <= GEO_MATRIX_MAX:
+    if instance.edge_weight_type in _OWN_METRIC and instance.num_cities <= OWN_METRIC_MATRIX_MAX:
         return instance_matrix(instance)
     return None
 

@@ -38,7 +38,14 @@ from tinvnn.tasks.tsp.local.views import (
     view_features,
 )
 
-__all__ = ["check_cities", "construct_tours", "multi_view_scores", "decoding_threads", "invariant_starts"]
+__all__ = [
+    "check_cities",
+    "construct_tours",
+    "decoding_threads",
+    "invariant_starts",
+    "multi_view_scores",
+    "view_scores",
+]
 
 # Views per forward pass up to which one thread is fastest: a step scores S views of k + 2
 # tokens; splitting such a batch over threads costs more in wake-ups than it saves, and on a
@@ -119,6 +126,21 @@ def multi_view_scores(model: LocalScorer, view: LocalView, frames: str) -> Tenso
     return average.masked_fill(~view.valid, -math.inf)
 
 
+def view_scores(model: LocalScorer, view: LocalView, frames: str) -> tuple[Tensor, Tensor | None]:
+    """Scores of the views' candidates in ``frames``: the scorer's output in each view's
+    canonical frame (``"canonical"``) or :func:`multi_view_scores` (``"weighted"``, ``"fa"``);
+    -inf in unused slots. Runs the scorer in its own dtype.
+
+    Returns:
+        The (B, k) float64 scores and, for ``"canonical"``, the scorer's input tokens
+        (B, k + 2, F) in its dtype (None for the other frames).
+    """
+    if frames != "canonical":
+        return multi_view_scores(model, view, frames), None
+    tokens = view_features(view)[0].to(next(model.parameters()).dtype)
+    return model(tokens).double().masked_fill(~view.valid, -math.inf), tokens
+
+
 def construct_tours(
     model: LocalScorer,
     coords: np.ndarray,
@@ -165,7 +187,6 @@ def construct_tours(
     tours[:, 0] = starts
     states = [UnvisitedIndex(coords, int(c)) for c in starts]
     points = torch.from_numpy(coords)
-    dtype = next(model.parameters()).dtype
     features = model.embed.in_features
     if features not in (NUM_FEATURES, NUM_FEATURES + NUM_CONTEXT):
         raise ValueError(
@@ -204,17 +225,13 @@ def construct_tours(
                 torch.tensor([u.left <= k for u in states]),
                 context,
             )
-            if frames == "canonical":
-                tokens = view_features(view)[0].to(dtype)
-                scores = model(tokens).double().masked_fill(~view.valid, -math.inf)
-            else:
-                scores = multi_view_scores(model, view, frames)
+            scores, tokens = view_scores(model, view, frames)
             if sample:
                 pick = torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator)[:, 0]
             else:
                 pick = scores.argmax(-1)
-            if on_step is not None:
-                on_step(tokens, view.valid, pick)  # frames == "canonical"
+            if on_step is not None and tokens is not None:  # tokens: frames == "canonical", checked above
+                on_step(tokens, view.valid, pick)
             tours[:, step] = cand[np.arange(s), pick.numpy()]
             for i, u in enumerate(states):
                 u.visit(int(tours[i, step]))

@@ -21,7 +21,6 @@ Cost per round: O(N length) distances and (length - 1) forward passes of ``2 N /
 
 from __future__ import annotations
 
-import math
 import random
 import time
 
@@ -31,9 +30,9 @@ from torch import Tensor
 
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.tasks.tsp.heuristics import tie_broken_order
-from tinvnn.tasks.tsp.local.construction import multi_view_scores
+from tinvnn.tasks.tsp.local.construction import view_scores
 from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, NUM_FEATURES
-from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
+from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table
 
 __all__ = ["decode_paths", "reconstruct"]
 
@@ -64,7 +63,7 @@ def decode_paths(
         paths: (S, L) city indices, L >= 3, distinct within a path (different paths may share
             cities: each is decoded on its own).
         k: candidate slots per decision.
-        frames: frames of each view (``tinvnn.tasks.tsp.local.construction.multi_view_scores``).
+        frames: frames of each view (``tinvnn.tasks.tsp.local.construction.view_scores``).
         neighbours: :func:`~tinvnn.tasks.tsp.local.views.neighbour_table` of ``coords`` for a
             context policy (computed when None and needed).
 
@@ -75,7 +74,6 @@ def decode_paths(
     inner = paths[:, 1:-1]  # (S, M) the cities to place
     m = length - 2
     points = torch.from_numpy(coords)
-    dtype = next(model.parameters()).dtype
     context = model.embed.in_features == NUM_FEATURES + NUM_CONTEXT
     if context and neighbours is None:
         neighbours = neighbour_table(coords)
@@ -112,18 +110,11 @@ def decode_paths(
                     torch.from_numpy(free.sum(1) <= slots),
                     _context(neighbours, slot_of, free, here, paths[:, -1], cand) if context else None,
                 )
-                pick = _scores(model, view, frames, dtype).argmax(-1).numpy()
+                pick = view_scores(model, view, frames)[0].argmax(-1).numpy()
             current = order[rows, pick]
             free[rows, current] = False
             out[:, step + 1] = inner[rows, current]
     return out
-
-
-def _scores(model: LocalScorer, view: LocalView, frames: str, dtype: torch.dtype) -> Tensor:
-    """(S, k) scores of the views' candidates (-inf in unused slots)."""
-    if frames == "canonical":
-        return model(view_features(view)[0].to(dtype)).double().masked_fill(~view.valid, -math.inf)
-    return multi_view_scores(model, view, frames)
 
 
 class _SlotLookup:

@@ -133,6 +133,11 @@ def _lengths(coords: np.ndarray, tours: np.ndarray, dist: np.ndarray | None) -> 
     return lengths if tours.ndim > 1 else lengths[0]
 
 
+def _passed(deadline: float | None) -> bool:
+    """True when ``deadline`` (a :func:`time.perf_counter` value) is set and has passed."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
 def _exact_tour(coords: np.ndarray, tour: np.ndarray, dist: np.ndarray | None) -> np.ndarray:
     """The shortest tour (N,) of a tiny instance (every order of the other cities after
     ``tour[0]``); ``tour`` itself unless a tour shorter by more than 1e-9 relative exists (a
@@ -172,8 +177,10 @@ def solve_local(
         threads: torch threads of the construction's forward passes (default: one, see
             ``tinvnn.tasks.tsp.local.construction.decoding_threads``); restored afterwards.
         deadline: a :func:`time.perf_counter` value at which the improvement step stops with the
-            best tour so far (construction always completes; the improvement is skipped when it
-            ends after the deadline); None: no limit, and ``decoding.kicks`` must be a number.
+            best tour so far (construction always completes; once the deadline has passed, no
+            further tour is improved and the kicks are skipped: only the step under way finishes,
+            the neighbour lists, one tour's setup or one move); None: no limit, and
+            ``decoding.kicks`` must be a number.
 
     Returns:
         The shortest tour found. Tours of 1 to 3 cities are returned as ``0..N-1``; with
@@ -219,27 +226,33 @@ def solve_local(
     lengths = _lengths(coords, tours, dist)
     stages = {"construct": tours[int(np.argmin(lengths))]}
     seconds = {"construct": time.perf_counter() - start}
-    if decoding.improve and (deadline is None or time.perf_counter() < deadline):
+    if decoding.improve and not _passed(deadline):
         start = time.perf_counter()
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
         near = neighbour_lists(coords, DEFAULT_NEIGHBOURS, dist)  # once for every tour and the kicks
-        tours = np.stack([improve_tour(coords, tours[i], dist=dist, near=near, deadline=deadline) for i in best])
-        if n <= EXACT_MAX:
-            tours = np.stack([_exact_tour(coords, tours[i], dist) for i in range(len(tours))])
-        lengths = _lengths(coords, tours, dist)
-        stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
-        seconds["2-opt/Or-opt"] = time.perf_counter() - start
-        if decoding.kicks != 0:
-            start = time.perf_counter()
-            stages["kicks"] = improve_tour(
-                coords,
-                stages["2-opt/Or-opt"],
-                dist=dist,
-                kicks=decoding.kicks,
-                seed=seed,
-                near=near,
-                deadline=deadline,
-            )
-            seconds["kicks"] = time.perf_counter() - start
+        improved = []
+        for i in best:  # the shortest first, until the deadline
+            if _passed(deadline):
+                break
+            improved.append(improve_tour(coords, tours[i], dist=dist, near=near, deadline=deadline))
+        if improved:
+            tours = np.stack(improved)
+            if n <= EXACT_MAX:
+                tours = np.stack([_exact_tour(coords, tours[i], dist) for i in range(len(tours))])
+            lengths = _lengths(coords, tours, dist)
+            stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
+            seconds["2-opt/Or-opt"] = time.perf_counter() - start
+            if decoding.kicks != 0 and not _passed(deadline):
+                start = time.perf_counter()
+                stages["kicks"] = improve_tour(
+                    coords,
+                    stages["2-opt/Or-opt"],
+                    dist=dist,
+                    kicks=decoding.kicks,
+                    seed=seed,
+                    near=near,
+                    deadline=deadline,
+                )
+                seconds["kicks"] = time.perf_counter() - start
     tour = list(stages.values())[-1]
     return LocalSolution(tour, float(_lengths(coords, tour, dist)), decoding.describe(), stages, seconds)
