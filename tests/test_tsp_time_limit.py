@@ -133,7 +133,7 @@ def test_time_limit_returns_a_valid_tour_and_never_a_worse_one(local_checkpoint:
     assert sorted(tiny.tour.tolist()) == list(range(120)) and tiny.time_limit_exceeded
     assert tiny.method == (
         "local policy, greedy + 2-opt/Or-opt + kicks until the time limit, time limit 1e-09 s "
-        "(exceeded by the construction)"
+        "(exceeded before the search began)"
     )
     record = tiny.record()
     assert record["time_limit"] == 1e-9 and record["time_limit_exceeded"] is True
@@ -173,7 +173,7 @@ def test_time_limit_on_the_command_line(
     )
     assert main(["tsp", "solve", str(path), "--checkpoint", str(local_checkpoint), "--time-limit", "1e-9"]) == 0
     out = capsys.readouterr().out
-    assert "time limit: 1e-09 s, exceeded by the construction alone (the constructed tour)" in out
+    assert "time limit: 1e-09 s, exceeded before the search began (the constructed tour)" in out
     assert (
         main(["tsp", "solve", str(path), "--checkpoint", str(local_checkpoint), "--time-limit", "0.2", "--json"]) == 0
     )

@@ -85,7 +85,8 @@ class TSPSolution:
             right after it: zero-length edges).
         time_limit: the time limit of the call in seconds, or None.
         time_limit_exceeded: True when the call outlasted ``time_limit`` before any search could
-            start (the construction alone took longer): the constructed tour is returned.
+            start (the construction, or the neighbour lists after it, took longer): the constructed tour
+            is returned.
     """
 
     tour: np.ndarray
@@ -202,7 +203,8 @@ def solve(
         time_limit: seconds from the start of the call after which the local policy's search
             (2-opt/Or-opt, then kicks) stops with the best tour so far; kicks then continue until
             the limit (at most ``kicks`` when given). Construction always completes: when it
-            alone outlasts the limit, its tour is returned and ``time_limit_exceeded`` is set.
+            (with the search's neighbour lists) outlasts the limit, its tour is returned and
+            ``time_limit_exceeded`` is set.
             Default: no limit.
 
     Returns:
@@ -282,9 +284,10 @@ def solve(
         )
         tour, method, settings = solution.tour, solution.method, {"k": slots}
         if time_limit is not None:
-            # no stage after the construction ran, and the limit has passed: construction outlasted it
+            # no stage after the construction ran, and the limit has passed: construction (or the
+            # neighbour lists the search builds after it) outlasted it
             exceeded = len(solution.stages) == 1 and time.perf_counter() - start > time_limit
-            method += f", time limit {time_limit:g} s" + (" (exceeded by the construction)" if exceeded else "")
+            method += f", time limit {time_limit:g} s" + (" (exceeded before the search began)" if exceeded else "")
             settings["time_limit_exceeded"] = exceeded
     else:
         if k is not None:

@@ -400,7 +400,7 @@ def _solve(args: argparse.Namespace) -> int:
     if result.gap is not None and result.optimum is not None:
         print(f"optimum: {_number(result.optimum)}  gap: {result.gap:.2f} %")
     if result.time_limit_exceeded:
-        print(f"time limit: {result.time_limit:g} s, exceeded by the construction alone (the constructed tour)")
+        print(f"time limit: {result.time_limit:g} s, exceeded before the search began (the constructed tour)")
     for key in ("tour_file", "plot"):
         if key in record:
             print(f"{key.replace('_', ' ')}: {record[key]}")
