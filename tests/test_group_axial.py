@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -108,7 +109,9 @@ def test_aliases_reflections_and_repr() -> None:
     assert bool(as_group("O2z").contains(mirror)) and not bool(as_group("SO2z").contains(mirror))
     assert as_group("SO2z") == AxialRotations() and as_group("O2z") == AxialRotations(reflections=True)
     assert repr(as_group("O2z")) == "AxialRotations(axis=(0.0, 0.0, 1.0), reflections=True)"
-    assert AxialRotations(axis=(0, 2, 0)).name == "SO2[0.0, 2.0, 0.0]" and as_group("SO2z").name == "SO2z"
+    assert AxialRotations(axis=(0, 2, 0)).name == "SO2[0.0, 1.0, 0.0]" and as_group("SO2z").name == "SO2z"
+    assert AxialRotations(axis=(0, 0, 2)) == as_group("SO2z") and AxialRotations(axis=(0, 0, 2)).name == "SO2z"
+    assert AxialRotations(axis=(np.float32(0), np.float32(0), np.float32(1))) == as_group("SO2z")
     torch.testing.assert_close(AxialRotations().basis(), torch.eye(3, dtype=torch.float64), rtol=0, atol=0)
     basis = AxialRotations(axis=(1.0, 2.0, -0.5)).basis()
     assert float(torch.linalg.det(basis)) == pytest.approx(1.0)
@@ -120,6 +123,8 @@ def test_aliases_reflections_and_repr() -> None:
 def test_bad_axis_and_dimension_errors() -> None:
     with pytest.raises(ValueError, match=r"^axis must be a non-zero vector, got \(0, 0, 0\)$"):
         AxialRotations(axis=(0, 0, 0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^axis must be 3 finite numbers, got \(True, False, False\)$"):
+        AxialRotations(axis=(True, False, False))
     with pytest.raises(ValueError, match=r"^axis must be 3 finite numbers, got \(1\.0, 2\.0\)$"):
         AxialRotations(axis=(1.0, 2.0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^axis must be 3 finite numbers, got \(1\.0, nan, 0\.0\)$"):

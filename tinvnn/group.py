@@ -22,6 +22,7 @@ from __future__ import annotations
 import abc
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -427,7 +428,8 @@ class AxialRotations(Group):
     by the engine's own rules run in 2-D (SO(2) or O(2), :attr:`AxisSplit.plane`).
 
     Args:
-        axis: the kept direction, 3 numbers, any non-zero length.
+        axis: the kept direction, 3 numbers, any non-zero length (stored as a unit vector, so
+            ``(0, 0, 2)`` is the z axis of ``"SO2z"``).
         reflections: also the reflections in planes containing the axis.
 
     Example:
@@ -443,13 +445,16 @@ class AxialRotations(Group):
 
     def __post_init__(self) -> None:
         axis = tuple(self.axis)
-        if len(axis) != 3 or not all(isinstance(a, (int, float)) and math.isfinite(a) for a in axis):
+        if len(axis) != 3 or not all(
+            isinstance(a, numbers.Real) and not isinstance(a, bool) and math.isfinite(a) for a in axis
+        ):
             raise ValueError(f"axis must be 3 finite numbers, got {self.axis!r}")
         if not any(axis):
             raise ValueError(f"axis must be a non-zero vector, got {self.axis!r}")
         if not isinstance(self.reflections, bool):
             raise ValueError(f"reflections must be a bool, got {self.reflections!r}")
-        object.__setattr__(self, "axis", tuple(float(a) for a in axis))
+        length = math.hypot(*(float(a) for a in axis))
+        object.__setattr__(self, "axis", tuple(float(a) / length for a in axis))  # unit: (0, 0, 2) is z
         object.__setattr__(self, "_basis", _axial_basis(self.axis))
 
     @property
