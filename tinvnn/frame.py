@@ -31,7 +31,9 @@ class Frame:
         s: (B,) scale, the RMS distance of the points to the centroid (1 when ``scale=False``).
         eigenvalues: (B, D) covariance eigenvalues (mean squared extent along each axis, in
             input units squared), descending. For a group that keeps an axis (``"SO2z"``,
-            ``"O2z"``): the in-plane eigenvalues, descending, then the variance along the axis.
+            ``"O2z"``): the in-plane eigenvalues, descending, then the variance along the axis;
+            the diagnostics below are then the plane's (gaps relative to the largest in-plane
+            eigenvalue, margins of the in-plane axes).
         eigen_gap: (B,) smallest relative gap ``(l_k - l_{k+1}) / l_1`` between consecutive
             non-null eigenvalues (1 when there is no such pair). Below ``gap_tol`` the axes are
             chosen by the fourth-moment tie rule instead.
@@ -45,7 +47,8 @@ class Frame:
             ``inf`` where it did not run.
         tie_used: (B,) bool, the tie rule chose some axes.
         ambiguous: (B,) bool, ``sign_margin <= sign_tol``, ``tie_margin <= 1e-3``, or an
-            eigen-gap within 1% of ``gap_tol`` (a decision on its threshold): the frame may jump
+            eigen-gap within 1% of ``gap_tol`` (a decision on its threshold; for float16 and
+            bfloat16 inputs each threshold at least 16 of the dtype's eps): the frame may jump
             under a tiny perturbation. Harmless when the sample is symmetric under the
             ambiguous flip or rotation (both choices give the same point set).
         fallback: (B,) bool, the frame was decided by the fallback (``docs/conventions.md``,
