@@ -341,3 +341,22 @@ def test_a_vertical_line_with_a_horizontal_offset_below_float_error(offset: floa
     noisy = line.clone()
     noisy[::2, 0] += offset
     torch.testing.assert_close(canonicalize(noisy, group="SO2z"), canonicalize(line, group="SO2z"), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_orient_makes_any_signed_axial_frame_a_member(group: Group | str) -> None:
+    """``orient`` (Group API; the engine orients axial frames through ``axis_split``): for frames whose
+    last column is the axis, the axis keeps its sign (margin inf) and the signed frame is the
+    group's (``frame @ basis^T`` a member)."""
+    g = as_group(group)
+    gen = torch.Generator().manual_seed(3)
+    angle = 2 * math.pi * torch.rand(16, generator=gen, dtype=torch.float64)
+    plane = torch.stack([torch.stack([angle.cos(), -angle.sin()], -1), torch.stack([angle.sin(), angle.cos()], -1)], -2)
+    plane[::2, :, 1] *= -1  # half of them improper in the plane
+    axes = g.axis_split(3).lift(plane)
+    signs = torch.randint(0, 2, (16, 3), generator=gen).double() * 2 - 1
+    margins = torch.rand(16, 3, generator=gen, dtype=torch.float64)
+    new_signs, new_margins = g.orient(axes, signs, margins, torch.zeros(16, 3, dtype=torch.bool))
+    assert bool((new_signs[:, -1] == 1).all()) and bool(new_margins[:, -1].isinf().all())
+    basis = g.axis_split(3).basis  # frames map the split's basis; members map the identity
+    assert bool(g.contains(axes * new_signs[:, None, :] @ basis.mT).all())
