@@ -114,9 +114,9 @@ def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None
 
 
 def test_families_option_names_training_families() -> None:
-    assert training_families(TINY) == ("uniform", "clustered", "lattice")  # the default: the shipped data
+    assert training_families(TINY.families) == ("uniform", "clustered", "lattice")  # the default: the shipped data
     assert ImitationConfig.from_dict({"k": 6}).families == "uniform,clustered,lattice"  # older checkpoints
-    assert training_families(TINY.replace(families="drilling, lattice-exact,mixed")) == (
+    assert training_families("drilling, lattice-exact,mixed") == (
         "drilling",
         "lattice-exact",
         "mixed",

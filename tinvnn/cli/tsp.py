@@ -232,7 +232,7 @@ def _imitate(args: argparse.Namespace) -> int:
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
-    families, progress = training_families(config), options.progress and is_main_process()
+    families, progress = training_families(config.families), options.progress and is_main_process()
     generate_tours(config.rounds, seed=config.seed, families=families, progress=progress)
     for policy, instances in dagger_label_sets(config):
         generate_dagger(policy, instances, seed=config.seed, families=families, progress=progress)

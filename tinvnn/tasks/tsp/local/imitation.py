@@ -421,7 +421,7 @@ class ImitationTask(Task):
         super().__init__(config)
         self.config: ImitationConfig = config
         if data is None:
-            families = training_families(config)
+            families = training_families(config.families)
             dagger = [
                 item
                 for policy, count in dagger_label_sets(config)

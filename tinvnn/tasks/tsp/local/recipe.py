@@ -106,7 +106,7 @@ class ImitationConfig(Config):
         if self.dagger_instances and self.init is None:
             raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
         dagger_label_sets(self)  # raises on a malformed dagger_sets
-        training_families(self)  # raises on unknown or repeated families
+        training_families(self.families)  # raises on unknown or repeated families
 
 
 def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
@@ -121,13 +121,13 @@ def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
     return sets
 
 
-def training_families(config: ImitationConfig) -> tuple[str, ...]:
-    """The names of ``config.families``, in order (keys of ``TRAINING_FAMILIES``).
+def training_families(families: str) -> tuple[str, ...]:
+    """The names in a ``families`` option (comma-separated keys of ``TRAINING_FAMILIES``), in order.
 
     Raises:
         ValueError: an empty list, a repeated name or one that is not a training family.
     """
-    names = tuple(name.strip() for name in config.families.split(","))
+    names = tuple(name.strip() for name in families.split(","))
     unknown = [name for name in names if name not in TRAINING_FAMILIES]
     if unknown:
         hint = (
@@ -138,7 +138,7 @@ def training_families(config: ImitationConfig) -> tuple[str, ...]:
             f"of {', '.join(TRAINING_FAMILIES)}{hint}"
         )
     if len(set(names)) < len(names):
-        raise ValueError(f"families: expected distinct names, got {config.families!r}")
+        raise ValueError(f"families: expected distinct names, got {families!r}")
     return names
 
 
@@ -168,6 +168,11 @@ class LocalReinforceConfig(Config):
     )
     val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
     seed: int = option(0, "seed of the instances, start cities and sampling")
+    families: str = option(
+        ",".join(FAMILIES),
+        "instance families of the training instances, in turn: comma-separated names of "
+        f"tinvnn.tasks.tsp.instances.TRAINING_FAMILIES ({', '.join(TRAINING_FAMILIES)})",
+    )
 
     def __post_init__(self) -> None:
         for name in ("min_cities", "epochs", "steps_per_epoch", "val_instances"):
@@ -182,6 +187,7 @@ class LocalReinforceConfig(Config):
         check_number(self.grad_clip, "grad_clip", positive=True)
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
+        training_families(self.families)  # raises on unknown or repeated families
 
 
 def is_local_policy(payload: Mapping[str, Any]) -> bool:
