@@ -40,7 +40,7 @@ from bench_tsp_multiview import SUITES, _labelled, _solve, print_table, suite_in
 from tinvnn.tasks.tsp.duplicates import merge_duplicates
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
 from tinvnn.tasks.tsp.local.imitation import candidate_misses
-from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, load_local_policy
+from tinvnn.tasks.tsp.local.recipe import DEFAULT_LOCAL_CHECKPOINT, inference_k, load_local_policy
 from tinvnn.tasks.tsp.reference import lkh_tour
 
 
@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     _, config = load_local_policy(args.checkpoint)
     records = (_run_misses if args.command == "misses" else _run_greedy)(args)
-    out = {**run_metadata(args.checkpoint, config.to_dict(), max(args.ks)), "records": records}
+    out = {**run_metadata(args.checkpoint, config.to_dict(), inference_k(args.checkpoint)), "records": records}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out))
 
