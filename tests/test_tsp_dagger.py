@@ -13,11 +13,19 @@ import pytest
 import torch
 
 from tinvnn.cli import main
+from tinvnn.paths import cache_dir
+from tinvnn.tasks.tsp.instances import TRAINING_FAMILIES
 from tinvnn.tasks.tsp.local import dagger, imitation
 from tinvnn.tasks.tsp.local.construction import construct_tours
 from tinvnn.tasks.tsp.local.dagger import dagger_dir, expert_path, generate_dagger, load_dagger
 from tinvnn.tasks.tsp.local.imitation import ImitationData, export_policy
-from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer, dagger_label_sets, load_local_policy
+from tinvnn.tasks.tsp.local.recipe import (
+    ImitationConfig,
+    build_scorer,
+    dagger_label_sets,
+    load_local_policy,
+    training_families,
+)
 from tinvnn.training import CheckpointMismatchError, load_checkpoint, save_checkpoint
 
 TINY = ImitationConfig(k=6, dim=16, layers=1, heads=2)
@@ -50,7 +58,7 @@ def policy(tmp_path: Path) -> Path:
 def small_instances(monkeypatch: pytest.MonkeyPatch) -> None:
     """DAgger and behaviour-cloning instances of 20-30 cities, validation instances of 30."""
     monkeypatch.setattr(dagger, "DAGGER_SIZES", (20, 30))
-    monkeypatch.setattr(imitation, "_round_plan", lambda index: [("uniform", 20, 2), ("lattice", 25, 1)])
+    monkeypatch.setattr(imitation, "_round_plan", lambda index, families: [(families[0], 20, 2), (families[-1], 25, 1)])
     monkeypatch.setattr(imitation, "_VAL_CITIES", 30)
 
 
@@ -103,6 +111,32 @@ def test_fine_tuning_starts_from_init_and_checks_its_shape(policy: Path) -> None
     for bad in ("b.pt", "b.pt:0", ":8", "b.pt:x"):
         with pytest.raises(ValueError, match="POLICY:INSTANCES"):
             TINY.replace(dagger_sets=bad)
+
+
+def test_families_option_names_training_families() -> None:
+    assert training_families(TINY.families) == ("uniform", "clustered", "lattice")  # the default: the shipped data
+    assert ImitationConfig.from_dict({"k": 6}).families == "uniform,clustered,lattice"  # older checkpoints
+    assert training_families("drilling, lattice-exact,mixed") == (
+        "drilling",
+        "lattice-exact",
+        "mixed",
+    )
+    known = "uniform, clustered, lattice, lattice-exact, lattice-jitter, drilling, mixed"
+    with pytest.raises(ValueError) as err:
+        TINY.replace(families="uniform,circles")
+    assert str(err.value) == f"families: 'circles' is not a training family; expected comma-separated names of {known}"
+    with pytest.raises(ValueError) as err:
+        TINY.replace(families="duplicates")
+    assert str(err.value) == (
+        f"families: 'duplicates' is not a training family; expected comma-separated names of {known} "
+        "(duplicate cities are merged before construction: train on clustered)"
+    )
+    for bad in ("", "mixed,"):
+        with pytest.raises(ValueError, match="is not a training family"):
+            TINY.replace(families=bad)
+    with pytest.raises(ValueError) as err:
+        TINY.replace(families="mixed,drilling,mixed")
+    assert str(err.value) == "families: expected distinct names, got 'mixed,drilling,mixed'"
 
 
 class _StubTask:
@@ -168,3 +202,30 @@ def test_cli_imitate_with_dagger_end_to_end(
     capsys.readouterr()
     assert main(argv + ["--resume"]) == 0  # labels and tours are cached; the finished run is kept
     assert json.loads((out / "metrics.json").read_text())["finished"]
+
+
+def test_cli_imitate_with_families_draws_only_those(policy: Path, tmp_path: Path, small_instances: None) -> None:
+    families = ("drilling", "mixed")
+    argv = ["tsp", "imitate", "--rounds", "1", "--init", str(policy), "--dagger-instances", "8", "--families"]
+    argv += ["drilling,mixed", "--k", "6", "--dim", "16", "--layers", "1", "--heads", "2", "--epochs", "1"]
+    argv += ["--steps-per-epoch", "2", "--batch-size", "16", "--val-states", "20", "--out", str(tmp_path / "run")]
+    assert main(argv + ["--threads", "1", "--no-progress"]) == 0
+    tours = cache_dir() / "tsp_imitation"
+    assert sorted(p.name for p in tours.iterdir()) == ["dagger-v1", "tours-v1-drilling+mixed"]  # no default data
+    groups = imitation.load_tours(1, families)
+    assert [g["family"] for g in groups] == ["drilling", "mixed"]
+    for group, n in zip(groups, (20, 25)):
+        coords = group["coords"]
+        torch.testing.assert_close(coords, _family_instances(group["family"], coords.shape[0], n))
+    items = load_dagger(policy, 8, families=families)
+    assert dagger_dir(policy, 0, families).name.endswith("-seed0-drilling+mixed")
+    assert [item["family"] for item in items] == ["drilling", "mixed"] * 4
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["families"] == "drilling,mixed"
+
+
+def _family_instances(family: str, count: int, n: int) -> torch.Tensor:
+    """The first group of round 0 (seed 0) of ``family`` when it comes first in the round."""
+    generator = torch.Generator().manual_seed(0)
+    if family != "drilling":  # the second group: draw the first one's instances before it
+        TRAINING_FAMILIES["drilling"](2, 20, generator=generator, dtype=torch.float64)
+    return TRAINING_FAMILIES[family](count, n, generator=generator, dtype=torch.float64)

@@ -28,6 +28,7 @@ from tinvnn.tasks.tsp.local.construction import check_cities, construct_tours, i
 from tinvnn.tasks.tsp.local.imitation import (
     ImitationData,
     _instance_states,
+    candidate_misses,
     export_policy,
     imitation_loss,
     train_imitation,
@@ -129,6 +130,21 @@ def test_trivial_and_duplicate_cities(scorer: LocalScorer) -> None:
         ValueError, match=r"^cities 1 and 3 \(0-based\) have the same coordinates \(duplicate cities\)$"
     ):
         check_cities(np.array([[0.0, 0.0], [1.0, 2.0], [3.0, 1.0], [1.0, 2.0]]))
+
+
+@pytest.mark.parametrize("k", [1, 4, 8, 29])
+def test_candidate_misses_match_brute_force(k: int) -> None:
+    rng = np.random.default_rng(k)
+    n = 30
+    coords, tour = rng.random((n, 2)), rng.permutation(n)
+    expected = 0
+    for walk in (tour, np.roll(tour[::-1], 1)):  # both directions from tour[0]
+        for step in range(n - 2):
+            unvisited = walk[step + 1 :]
+            nearest = unvisited[np.argsort(np.linalg.norm(coords[unvisited] - coords[walk[step]], axis=1))[:k]]
+            expected += walk[step + 1] not in nearest
+    assert candidate_misses(coords, tour, k) == expected
+    assert (expected > 0) == (k < n - 2)  # a random tour jumps past its nearest cities; 29 candidates hold them all
 
 
 def test_instance_states_match_brute_force() -> None:

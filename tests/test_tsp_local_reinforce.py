@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tinvnn.cli import main
-from tinvnn.tasks.tsp.local import imitation
+from tinvnn.tasks.tsp.local import finetune, imitation
 from tinvnn.tasks.tsp.local.construction import construct_tours
 from tinvnn.tasks.tsp.local.finetune import LocalReinforceTask, export_finetuned, reinforce_loss
 from tinvnn.tasks.tsp.local.recipe import (
@@ -85,11 +85,31 @@ def test_reinforce_loss_is_the_baseline_weighted_log_probability_of_each_rollout
         ({"steps_per_epoch": 0}, "steps_per_epoch: expected a positive integer, got 0"),
         ({"ema": 1.0}, "ema: expected a decay in [0, 1), got 1.0"),
         ({"k": 0}, "k: expected a positive integer, got 0"),
+        ({"families": "uniform,duplicates"}, "families: 'duplicates' is not a training family"),
     ],
 )
 def test_config_errors(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         LocalReinforceConfig(**options)
+
+
+def test_training_instances_come_from_the_named_families(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[np.ndarray] = []
+
+    def record(model: object, coords: np.ndarray, starts: np.ndarray, **_: object) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append(coords)
+        return torch.zeros(()), torch.ones(len(starts))
+
+    monkeypatch.setattr(finetune, "reinforce_loss", record)
+    config = LocalReinforceConfig(init=str(policy), families="drilling,lattice-exact", min_cities=60, max_cities=80)
+    task = LocalReinforceTask(config.replace(starts=4, val_instances=1))
+    for batch in range(4):
+        task.training_step(None, batch, None)  # type: ignore[arg-type]
+    for batch, coords in enumerate(seen):
+        if batch % 2 == 0:  # drilling: 3 to 8 rows of holes
+            assert min(len(np.unique(coords[:, d])) for d in (0, 1)) <= 8
+        pitch = min(np.diff(np.unique(coords[:, d])).min() for d in (0, 1))  # both families: on a unit grid
+        np.testing.assert_allclose(coords / pitch, np.round(coords / pitch), atol=1e-9)
 
 
 def test_cli_finetune_end_to_end(policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

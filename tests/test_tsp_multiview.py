@@ -167,6 +167,14 @@ def test_drilling_holes_lie_on_three_to_eight_rows_of_a_unit_pitch() -> None:
         np.testing.assert_allclose(holes / pitch, np.round(holes / pitch), atol=1e-9)
 
 
+@pytest.mark.parametrize("n", [3, 7, 20, 45])
+def test_small_drilling_instances_have_distinct_holes(n: int) -> None:
+    # up to 8 rows need as many distinct heights: 20 cities on 8 rows of 4 positions could not have them
+    for seed in range(8):
+        holes = _instance("drilling", n, seed)
+        assert holes.shape == (n, 2) and len(np.unique(holes, axis=0)) == n
+
+
 def test_lattice_jitter_moves_the_same_nodes() -> None:
     def lattice(jitter: float) -> np.ndarray:
         gen = torch.Generator().manual_seed(7)

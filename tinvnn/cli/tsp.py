@@ -33,7 +33,7 @@ from tinvnn.tasks.tsp.attention.recipe import (
     load_attention_model,
 )
 from tinvnn.tasks.tsp.attention.variants import VARIANTS
-from tinvnn.tasks.tsp.local.recipe import ImitationConfig, LocalReinforceConfig, dagger_label_sets
+from tinvnn.tasks.tsp.local.recipe import ImitationConfig, LocalReinforceConfig, dagger_label_sets, training_families
 from tinvnn.tasks.tsp.transforms import TRANSFORMS
 
 __all__ = ["register"]
@@ -232,9 +232,10 @@ def _imitate(args: argparse.Namespace) -> int:
 
     config, options = from_args(ImitationConfig, args), run_options(args)
     # every process generates (atomic chunks, the same content), so none reads a missing chunk
-    generate_tours(config.rounds, seed=config.seed, progress=options.progress and is_main_process())
+    families, progress = training_families(config.families), options.progress and is_main_process()
+    generate_tours(config.rounds, seed=config.seed, families=families, progress=progress)
     for policy, instances in dagger_label_sets(config):
-        generate_dagger(policy, instances, seed=config.seed, progress=options.progress and is_main_process())
+        generate_dagger(policy, instances, seed=config.seed, families=families, progress=progress)
     train_imitation(config, options)
     log.info("run directory %s: %s (last), %s (best held-out accuracy)", options.out, LAST, BEST)
     return 0

@@ -4,13 +4,18 @@ Convention: an instance is a (N, 2) tensor of city coordinates, a batch is (B, N
 are numbered 0..N-1 in row order. Random instances are uniform in the unit square [0, 1]^2,
 as in Kool et al. and POMO.
 
-``FAMILIES`` (uniform, clustered, lattice) are the local-view policy's training data;
-``VALIDATION_FAMILIES`` adds structured families that no training run draws (exact and jittered
-lattices, drilling-like rows with gaps, clustered mixed with uniform, duplicate cities), for
-measuring the policy where one canonical frame per view is fragile.
+``FAMILIES`` (uniform, clustered, lattice) are the local-view policy's default training data;
+``VALIDATION_FAMILIES`` adds structured families (exact and jittered lattices, drilling-like rows
+with gaps, clustered mixed with uniform, duplicate cities), for measuring the policy where one
+canonical frame per view is fragile. ``TRAINING_FAMILIES`` are those a training run may name
+(``ImitationConfig.families``): all but ``duplicates``. Training and validation instances of a
+family differ by their seeds (``benchmarks/bench_tsp_multiview.py`` draws its suites from seeds
+near 20,261,207; training tours from ``seed * 1,000,003 + round``, DAgger instances from 2e9 up).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -27,6 +32,7 @@ __all__ = [
     "duplicate_instances",
     "fixed_test_set",
     "VALIDATION_FAMILIES",
+    "TRAINING_FAMILIES",
 ]
 
 #: Seed of the fixed test sets (Kool et al. use 1234 for their test data).
@@ -159,7 +165,8 @@ def drilling_instances(
 ) -> Tensor:
     """``num`` drilling-like instances: ``num_cities`` distinct holes on a few parallel rows, with gaps.
 
-    Each instance draws 3 to 8 rows of ``L = ceil(1.4 num_cities / rows)`` hole positions at
+    Each instance draws 3 to 8 rows (at most ``isqrt(1.4 num_cities)``, so that small instances have
+    as many heights as rows) of ``L = ceil(1.4 num_cities / rows)`` hole positions at
     unit pitch, at distinct random integer heights in [0, L); runs of 1 to ``L // 4``
     consecutive positions are then removed at random until ``num_cities`` holes remain (long
     gaps and single missing holes, as on printed circuit boards). Half the instances are turned
@@ -172,7 +179,7 @@ def drilling_instances(
     _check_sizes(num, num_cities)
     out = torch.empty(num, num_cities, 2, dtype=torch.float64)
     for b in range(num):
-        rows = int(torch.randint(3, 9, (1,), generator=generator))
+        rows = min(int(torch.randint(3, 9, (1,), generator=generator)), math.isqrt(14 * num_cities // 10))
         length = max(2, -(-14 * num_cities // (10 * rows)))
         heights = torch.randperm(length, generator=generator)[:rows]
         keep = torch.ones(rows, length, dtype=torch.bool)
@@ -263,7 +270,7 @@ def _jittered_lattice(
     return lattice_instances(num, num_cities, generator=generator, dtype=dtype, jitter=0.1)
 
 
-#: Structured validation families (never drawn in training) besides the training families.
+#: Structured validation families (never drawn by the default training data) besides the training families.
 VALIDATION_FAMILIES = {
     **FAMILIES,
     "lattice-exact": _exact_lattice,
@@ -272,3 +279,7 @@ VALIDATION_FAMILIES = {
     "mixed": mixed_instances,
     "duplicates": duplicate_instances,
 }
+
+#: Families a training run may draw (``ImitationConfig.families``): every validation family but
+#: ``duplicates``, which tour construction merges into its distinct cities, i.e. clustered instances.
+TRAINING_FAMILIES = {name: generate for name, generate in VALIDATION_FAMILIES.items() if name != "duplicates"}

@@ -5,8 +5,8 @@ greedy rollout the policy soon reaches states LKH would never produce (cities le
 earlier mistake) and its errors compound. DAgger (Ross et al., 2011) labels the policy's own
 states instead:
 
-1. roll the policy out greedily (``construct_tours``) on random instances of mixed families and
-   sizes, from a few random start cities and the invariant one;
+1. roll the policy out greedily (``construct_tours``) on random instances of mixed families
+   (``ImitationConfig.families``) and sizes, from a few random start cities and the invariant one;
 2. at a few random steps ``t`` of each rollout, ask LKH-3 for the shortest **open path** from the
    current city through every unvisited city to the start city (:func:`expert_path`);
 3. store the rollout's first ``t + 1`` cities followed by that path: a complete tour whose steps
@@ -16,7 +16,8 @@ states instead:
    its visited set with the expert's moves).
 
 :func:`generate_dagger` writes these tours once into ``cache_dir() / "tsp_imitation" /
-"dagger-v1" / <policy sha256 prefix>-seed<seed>`` in numbered chunks (atomic, resumable, with a
+"dagger-v1" / <policy sha256 prefix>-seed<seed>`` (other families than the default: ``-<names
+joined by +>`` appended) in numbered chunks (atomic, resumable, with a
 progress bar); :func:`load_dagger` reads them back for :class:`~tinvnn.tasks.tsp.local.imitation.ImitationData`.
 """
 
@@ -31,7 +32,7 @@ import torch
 from tinvnn._progress import Progress
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.instances import FAMILIES, TRAINING_FAMILIES
 from tinvnn.tasks.tsp.local.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.local.recipe import load_local_policy
@@ -49,6 +50,7 @@ _SOLVES = 4
 _MAX_RESIDUAL = 300
 _INSTANCES_PER_CHUNK = 8
 _SEED_BASE = 2_000_000_000  # disjoint from the behaviour-cloning tours' and the test sets' seeds
+_DEFAULT_FAMILIES = tuple(FAMILIES)
 
 
 def expert_path(coords: np.ndarray, current: int, unvisited: np.ndarray, start: int) -> np.ndarray:
@@ -85,22 +87,25 @@ def expert_path(coords: np.ndarray, current: int, unvisited: np.ndarray, start: 
     return nodes[tour[1:-1]]
 
 
-def dagger_dir(policy: Path, seed: int) -> Path:
-    """The cache directory of the DAgger tours of the policy file ``policy`` (keyed by its sha256)."""
+def dagger_dir(policy: Path, seed: int, families: tuple[str, ...] = _DEFAULT_FAMILIES) -> Path:
+    """The cache directory of the DAgger tours of the policy file ``policy`` (keyed by its sha256)
+    on instances of ``families``."""
     digest = hashlib.sha256(Path(policy).read_bytes()).hexdigest()[:16]
-    return cache_dir() / "tsp_imitation" / "dagger-v1" / f"{digest}-seed{seed}"
+    suffix = "" if families == _DEFAULT_FAMILIES else "-" + "+".join(families)
+    return cache_dir() / "tsp_imitation" / "dagger-v1" / f"{digest}-seed{seed}{suffix}"
 
 
-def _instance(index: int, seed: int) -> tuple[str, np.ndarray, np.random.Generator]:
-    """Family, coordinates (N, 2) float64 and a NumPy generator of DAgger instance ``index``."""
+def _instance(index: int, seed: int, families: tuple[str, ...]) -> tuple[str, np.ndarray, np.random.Generator]:
+    """Family (of ``families`` in turn), coordinates (N, 2) float64 and a NumPy generator of DAgger
+    instance ``index``."""
     generator = torch.Generator().manual_seed(_SEED_BASE + 100_003 * seed + index)
     rng = np.random.default_rng([_SEED_BASE, seed, index])
-    family = list(FAMILIES)[index % len(FAMILIES)]
+    family = families[index % len(families)]
     n = int(rng.choice(DAGGER_SIZES))
-    return family, FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy(), rng
+    return family, TRAINING_FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy(), rng
 
 
-def _label_instance(model: torch.nn.Module, k: int, index: int, seed: int) -> dict:
+def _label_instance(model: torch.nn.Module, k: int, index: int, seed: int, families: tuple[str, ...]) -> dict:
     """Roll the policy out on instance ``index`` and label ``_SOLVES`` steps of each rollout.
 
     Returns:
@@ -108,7 +113,7 @@ def _label_instance(model: torch.nn.Module, k: int, index: int, seed: int) -> di
         ``step + 1`` cities, then the expert path), ``steps`` (R,) int64 and ``policy`` (R,)
         int64, the city the policy chose after ``step`` (for its disagreement with LKH).
     """
-    family, coords, rng = _instance(index, seed)
+    family, coords, rng = _instance(index, seed, families)
     n = len(coords)
     starts = list(dict.fromkeys(invariant_starts(coords, 1) + rng.choice(n, _ROLLOUTS - 1).tolist()))
     rollouts = construct_tours(model, coords, starts, k=k)  # type: ignore[arg-type]
@@ -129,7 +134,14 @@ def _label_instance(model: torch.nn.Module, k: int, index: int, seed: int) -> di
     }
 
 
-def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bool = True) -> Path:
+def generate_dagger(
+    policy: Path,
+    instances: int,
+    *,
+    seed: int = 0,
+    families: tuple[str, ...] = _DEFAULT_FAMILIES,
+    progress: bool = True,
+) -> Path:
     """Label ``instances`` random instances with the greedy rollouts of ``policy`` (resumable).
 
     Chunk ``r`` holds instances ``8 r .. 8 r + 7`` (see :func:`_label_instance`); it is
@@ -140,11 +152,12 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
         policy: the local-view policy file whose rollouts are labelled.
         instances: number of instances (rounded up to whole chunks).
         seed: seed of the instances, starts and steps.
+        families: names of ``TRAINING_FAMILIES``, drawn in turn; each set has its own directory.
 
     Returns:
         The directory of the chunks.
     """
-    directory = dagger_dir(policy, seed)
+    directory = dagger_dir(policy, seed, families)
     todo = missing_chunks(directory, -(-instances // _INSTANCES_PER_CHUNK))
     if not todo:
         return directory
@@ -154,13 +167,16 @@ def generate_dagger(policy: Path, instances: int, *, seed: int = 0, progress: bo
     for r in todo:
         chunk = []
         for index in range(r * _INSTANCES_PER_CHUNK, (r + 1) * _INSTANCES_PER_CHUNK):
-            chunk.append(_label_instance(model, config.k, index, seed))
+            chunk.append(_label_instance(model, config.k, index, seed, families))
             bar.update()
         save_chunk(directory, r, chunk)
     bar.close()
     return directory
 
 
-def load_dagger(policy: Path, instances: int, *, seed: int = 0) -> list[dict]:
+def load_dagger(
+    policy: Path, instances: int, *, seed: int = 0, families: tuple[str, ...] = _DEFAULT_FAMILIES
+) -> list[dict]:
     """The labelled instances of the first ``ceil(instances / 8)`` chunks (see :func:`generate_dagger`)."""
-    return load_chunks(dagger_dir(policy, seed), -(-instances // _INSTANCES_PER_CHUNK), "DAgger", "generate_dagger")
+    directory = dagger_dir(policy, seed, families)
+    return load_chunks(directory, -(-instances // _INSTANCES_PER_CHUNK), "DAgger", "generate_dagger")

@@ -6,9 +6,10 @@ Imitation (behaviour cloning, then DAgger) teaches the policy LKH-3's next city;
 sees what a decision costs the rest of the tour. This stage optimises the tour length itself,
 starting from an imitation policy:
 
-1. per training step, one random instance (uniform, clustered or lattice in turn, ``min_cities``
-   to ``max_cities`` cities) is decoded ``starts`` times by sampling from the policy
-   (``construct_tours(sample=True)``), each rollout from its own random start city;
+1. per training step, one random instance (of ``families`` in turn, by default uniform,
+   clustered and lattice; ``min_cities`` to ``max_cities`` cities) is decoded ``starts`` times
+   by sampling from the policy (``construct_tours(sample=True)``), each rollout from its own
+   random start city;
    the states are recorded without gradients (``on_step``);
 2. the advantage of rollout ``j`` is ``(L_j - mean L) / mean L`` (POMO's shared baseline,
    Kwon et al. 2020, relative so that instances of any size weigh alike);
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 
 from tinvnn.checkpoint import load_checkpoint, load_weights, read_config, run_checkpoint_file, save_checkpoint
 from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.instances import TRAINING_FAMILIES
 from tinvnn.tasks.tsp.local.construction import construct_tours
 from tinvnn.tasks.tsp.local.imitation import greedy_gap, validation_instances
 from tinvnn.tasks.tsp.local.recipe import (
@@ -45,6 +46,7 @@ from tinvnn.tasks.tsp.local.recipe import (
     LocalReinforceConfig,
     build_scorer,
     inference_k,
+    training_families,
 )
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import reference_lengths
@@ -111,6 +113,7 @@ class LocalReinforceTask(Task):
         self.policy_config = read_config(self.init_payload, ImitationConfig, self.init_path, what="local TSP policy")
         self.k = config.k or inference_k(self.init_path, payload=self.init_payload)
         self.val_coords = validation_instances(config.val_instances)
+        self.families = training_families(config.families)
 
     @property
     def eval_every(self) -> int:
@@ -135,8 +138,8 @@ class LocalReinforceTask(Task):
         c = self.config
         generator = torch.Generator().manual_seed(_SEED_BASE + 1_000_003 * c.seed + batch)
         n = int(torch.randint(c.min_cities, c.max_cities + 1, (1,), generator=generator))
-        family = list(FAMILIES)[batch % len(FAMILIES)]
-        coords = FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy()
+        family = self.families[batch % len(self.families)]
+        coords = TRAINING_FAMILIES[family](1, n, generator=generator, dtype=torch.float64)[0].numpy()
         starts = torch.randperm(n, generator=generator)[: c.starts].numpy()
         loss, lengths = reinforce_loss(model, coords, starts, k=self.k, generator=generator)  # type: ignore[arg-type]
         return loss, {"spread": float(lengths.std() / lengths.mean())}

@@ -2,10 +2,10 @@
 
 Three pieces, kept apart so a run harness can take over the loop:
 
-* :func:`generate_tours`: random instances of mixed sizes and families (uniform, clustered,
-  lattice) and their LKH-3 tours (elkai), generated once into
-  ``cache_dir() / "tsp_imitation" / "tours-v1"`` in numbered chunks; an interrupted run
-  resumes at the first missing chunk.
+* :func:`generate_tours`: random instances of mixed sizes and families (by default uniform,
+  clustered, lattice; ``ImitationConfig.families``) and their LKH-3 tours (elkai), generated
+  once into ``cache_dir() / "tsp_imitation" / "tours-v1"`` (other families: ``tours-v1-<names
+  joined by +>``) in numbered chunks; an interrupted run resumes at the first missing chunk.
 * :class:`ImitationData`: states sampled along those tours (both directions, random start
   city, random step), each a local view with the index of the tour's next city among the
   candidates; states whose next city is not among the ``k`` nearest unvisited ones are skipped
@@ -33,11 +33,17 @@ from tinvnn.checkpoint import check_config, export_weights, load_checkpoint, loa
 from tinvnn.models.local_tsp import LocalScorer
 from tinvnn.paths import cache_dir
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
-from tinvnn.tasks.tsp.instances import FAMILIES
+from tinvnn.tasks.tsp.instances import FAMILIES, TRAINING_FAMILIES
 from tinvnn.tasks.tsp.local.chunks import load_chunks, missing_chunks, save_chunk
 from tinvnn.tasks.tsp.local.construction import construct_tours, invariant_starts
 from tinvnn.tasks.tsp.local.dagger import load_dagger
-from tinvnn.tasks.tsp.local.recipe import NUM_CONTEXT, ImitationConfig, build_scorer, dagger_label_sets
+from tinvnn.tasks.tsp.local.recipe import (
+    NUM_CONTEXT,
+    ImitationConfig,
+    build_scorer,
+    dagger_label_sets,
+    training_families,
+)
 from tinvnn.tasks.tsp.local.views import LocalView, context_scalars, neighbour_table, view_features
 from tinvnn.tasks.tsp.objective import tour_length
 from tinvnn.tasks.tsp.reference import lkh_tour, reference_lengths
@@ -46,6 +52,7 @@ from tinvnn.training import EpochContext, RunOptions, Task, TrainData, fit
 __all__ = [
     "ImitationData",
     "ImitationTask",
+    "candidate_misses",
     "export_policy",
     "generate_tours",
     "greedy_gap",
@@ -63,42 +70,50 @@ _ROUND = ((100, 8), (200, 4), (500, 1))
 _LARGE = 1000
 
 
-def _tour_dir() -> Path:
-    return cache_dir() / "tsp_imitation" / "tours-v1"
+#: The default training families (those of the shipped policy's tours), in order.
+_DEFAULT_FAMILIES = tuple(FAMILIES)
 
 
-def _round_plan(index: int) -> list[tuple[str, int, int]]:
-    plan = [(family, n, count) for family in FAMILIES for n, count in _ROUND]
+def _tour_dir(families: tuple[str, ...]) -> Path:
+    name = "tours-v1" if families == _DEFAULT_FAMILIES else "tours-v1-" + "+".join(families)
+    return cache_dir() / "tsp_imitation" / name
+
+
+def _round_plan(index: int, families: tuple[str, ...]) -> list[tuple[str, int, int]]:
+    plan = [(family, n, count) for family in families for n, count in _ROUND]
     if index % 3 == 0:
-        plan.append((list(FAMILIES)[(index // 3) % len(FAMILIES)], _LARGE, 1))
+        plan.append((families[(index // 3) % len(families)], _LARGE, 1))
     return plan
 
 
-def generate_tours(rounds: int, *, seed: int = 0, progress: bool = True) -> Path:
+def generate_tours(
+    rounds: int, *, seed: int = 0, families: tuple[str, ...] = _DEFAULT_FAMILIES, progress: bool = True
+) -> Path:
     """Generate ``rounds`` chunks of instances and LKH-3 tours into the cache (resumable).
 
-    Chunk ``r`` holds, per (family, size) of the round's plan, ``coords`` (M, N, 2) float64
-    in [0, 1]^2 and ``tours`` (M, N) int64; it is written atomically, so existing chunks are
-    complete and are skipped.
+    Chunk ``r`` holds, per (family, size) of the round's plan (every family of ``families``,
+    names of ``TRAINING_FAMILIES``, at each size), ``coords`` (M, N, 2) float64 in [0, 1]^2
+    and ``tours`` (M, N) int64; it is written atomically, so existing chunks are complete and
+    are skipped. Each set of families has its own directory.
 
     Returns:
         The directory of the chunks.
     """
-    directory = _tour_dir()
+    directory = _tour_dir(families)
     for r in progress_of(missing_chunks(directory, rounds), desc="LKH-3 tours", unit="round", enabled=progress):
         generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
         chunk = []
-        for family, n, count in _round_plan(r):
-            coords = FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
+        for family, n, count in _round_plan(r, families):
+            coords = TRAINING_FAMILIES[family](count, n, generator=generator, dtype=torch.float64)
             tours = torch.stack([torch.from_numpy(lkh_tour(euclidean_matrix(c.numpy()))) for c in coords])
             chunk.append({"family": family, "coords": coords, "tours": tours})
         save_chunk(directory, r, chunk)
     return directory
 
 
-def load_tours(rounds: int) -> list[dict]:
-    """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks."""
-    return load_chunks(_tour_dir(), rounds, "tour", "generate_tours")
+def load_tours(rounds: int, families: tuple[str, ...] = _DEFAULT_FAMILIES) -> list[dict]:
+    """The (family, coords (M, N, 2), tours (M, N)) groups of the first ``rounds`` chunks of ``families``."""
+    return load_chunks(_tour_dir(families), rounds, "tour", "generate_tours")
 
 
 def _instance_states(
@@ -191,6 +206,23 @@ def _tour_states(
         free = (rank(others.reshape(len(cities), -1), rows[keep]) > step[keep, None]).reshape(others.shape)
         states["context"] = context_scalars(free, neighbours[1][cities])
     return states
+
+
+def candidate_misses(coords: np.ndarray, tour: np.ndarray, k: int) -> int:
+    """How many states along ``tour`` have a next city outside the ``k`` nearest unvisited cities.
+
+    The tour is walked from its first city in both directions; every step with at least two
+    unvisited cities left is a state (2 (N - 2) in all), as in :class:`ImitationData`, which
+    skips exactly these states: a policy with ``k`` candidate slots cannot follow the tour there.
+
+    Args:
+        coords: (N, 2) distinct city coordinates; tour: (N,) a tour of them; k: candidate slots.
+    """
+    n = len(tour)
+    step = np.tile(np.arange(n - 2), 2)
+    backwards = np.repeat([False, True], n - 2)
+    states = _tour_states(coords, _near_table(coords, k), tour, np.zeros_like(step), backwards, step, k)
+    return int(states["skipped"][0])
 
 
 def _dagger_states(item: dict, steps: int, k: int, *, context: bool = False) -> dict[str, np.ndarray]:
@@ -389,13 +421,14 @@ class ImitationTask(Task):
         super().__init__(config)
         self.config: ImitationConfig = config
         if data is None:
+            families = training_families(config.families)
             dagger = [
                 item
                 for policy, count in dagger_label_sets(config)
-                for item in load_dagger(policy, count, seed=config.seed)
+                for item in load_dagger(policy, count, seed=config.seed, families=families)
             ]
             data = ImitationData(
-                load_tours(config.rounds),
+                load_tours(config.rounds, families),
                 k=config.k,
                 states_per_city=config.states_per_city,
                 seed=config.seed,

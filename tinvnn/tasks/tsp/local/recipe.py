@@ -6,7 +6,8 @@ Imported by its training (``imitation``, ``dagger``, ``finetune``) and by infere
 * :class:`ImitationConfig`: the settings of an imitation run, stored in every local-policy
   checkpoint (its ``k``, ``dim``, ``layers``, ``heads`` and ``context`` shape the scorer);
 * :class:`LocalReinforceConfig`: the settings of a fine-tuning run (``tinvnn tsp finetune``);
-* :func:`build_scorer`, :func:`load_local_policy`, :func:`inference_k`, :func:`is_local_policy`;
+* :func:`build_scorer`, :func:`load_local_policy`, :func:`inference_k`, :func:`is_local_policy`,
+  :func:`dagger_label_sets`, :func:`training_families`;
 * :data:`DEFAULT_LOCAL_CHECKPOINT`, the shipped policy; the scorer's input widths.
 """
 
@@ -21,6 +22,7 @@ from tinvnn._checks import check_number, check_positive_int
 from tinvnn.checkpoint import CheckpointMismatchError, load_checkpoint, read_config
 from tinvnn.config import Config, option
 from tinvnn.models.local_tsp import LocalScorer
+from tinvnn.tasks.tsp.instances import FAMILIES, TRAINING_FAMILIES
 
 __all__ = [
     "CONTEXT_NEIGHBOURS",
@@ -32,6 +34,7 @@ __all__ = [
     "NUM_FEATURES",
     "build_scorer",
     "dagger_label_sets",
+    "training_families",
     "inference_k",
     "is_local_policy",
     "load_local_policy",
@@ -84,6 +87,11 @@ class ImitationConfig(Config):
         f"views with context: per point, the share of its {CONTEXT_NEIGHBOURS} nearest cities still unvisited "
         "and the distance to the nearest of them",
     )
+    families: str = option(
+        ",".join(FAMILIES),
+        "instance families of the LKH-3 tours and the DAgger rollouts, comma-separated names of "
+        f"tinvnn.tasks.tsp.instances.TRAINING_FAMILIES ({', '.join(TRAINING_FAMILIES)})",
+    )
 
     def __post_init__(self) -> None:
         if (
@@ -98,6 +106,7 @@ class ImitationConfig(Config):
         if self.dagger_instances and self.init is None:
             raise ValueError("dagger_instances: DAgger labels the rollouts of the --init policy; pass --init")
         dagger_label_sets(self)  # raises on a malformed dagger_sets
+        training_families(self.families)  # raises on unknown or repeated families
 
 
 def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
@@ -110,6 +119,27 @@ def dagger_label_sets(config: ImitationConfig) -> list[tuple[Path, int]]:
             raise ValueError(f"dagger_sets: expected POLICY:INSTANCES entries, got {entry!r}")
         sets.append((Path(policy), int(count)))
     return sets
+
+
+def training_families(families: str) -> tuple[str, ...]:
+    """The names in a ``families`` option (comma-separated keys of ``TRAINING_FAMILIES``), in order.
+
+    Raises:
+        ValueError: an empty list, a repeated name or one that is not a training family.
+    """
+    names = tuple(name.strip() for name in families.split(","))
+    unknown = [name for name in names if name not in TRAINING_FAMILIES]
+    if unknown:
+        hint = (
+            " (duplicate cities are merged before construction: train on clustered)" if "duplicates" in unknown else ""
+        )
+        raise ValueError(
+            f"families: {unknown[0]!r} is not a training family; expected comma-separated names "
+            f"of {', '.join(TRAINING_FAMILIES)}{hint}"
+        )
+    if len(set(names)) < len(names):
+        raise ValueError(f"families: expected distinct names, got {families!r}")
+    return names
 
 
 def build_scorer(config: ImitationConfig) -> LocalScorer:
@@ -138,6 +168,11 @@ class LocalReinforceConfig(Config):
     )
     val_instances: int = option(24, "random 200-city instances whose greedy gap to LKH-3 picks best.pt")
     seed: int = option(0, "seed of the instances, start cities and sampling")
+    families: str = option(
+        ",".join(FAMILIES),
+        "instance families of the training instances, in turn: comma-separated names of "
+        f"tinvnn.tasks.tsp.instances.TRAINING_FAMILIES ({', '.join(TRAINING_FAMILIES)})",
+    )
 
     def __post_init__(self) -> None:
         for name in ("min_cities", "epochs", "steps_per_epoch", "val_instances"):
@@ -152,6 +187,7 @@ class LocalReinforceConfig(Config):
         check_number(self.grad_clip, "grad_clip", positive=True)
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
+        training_families(self.families)  # raises on unknown or repeated families
 
 
 def is_local_policy(payload: Mapping[str, Any]) -> bool:
