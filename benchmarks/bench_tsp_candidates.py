@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 from bench_tsp_local import run_metadata
-from bench_tsp_multiview import SUITES, _labelled, _solve, print_table, suite_instances, summarize, verdict
+from bench_tsp_multiview import SUITES, greedy_records, print_table, suite_instances, summarize, verdict
 
 from tinvnn.tasks.tsp.duplicates import merge_duplicates
 from tinvnn.tasks.tsp.heuristics import euclidean_matrix
@@ -60,16 +60,8 @@ def _run_misses(args: argparse.Namespace) -> list[dict[str, Any]]:
 def _run_greedy(args: argparse.Namespace) -> list[dict[str, Any]]:
     model, _ = load_local_policy(args.checkpoint)
     digest = hashlib.sha256(Path(args.checkpoint or DEFAULT_LOCAL_CHECKPOINT).read_bytes()).hexdigest()[:8]
-    records: list[dict[str, Any]] = []
-    for suite, index, coords, reference in _labelled(args.suites, args.instances):
-        gaps = []
-        for k in args.ks:
-            out = _solve(model, coords, k, "canonical")
-            label = f"{digest} k={k}"
-            records.append({"suite": suite, "instance": index, "variant": label, "k": k, "reference": reference, **out})
-            gaps.append(f"k={k} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
-        print(f"{suite:<19} {index:>3}  " + "  ".join(gaps), flush=True)
-    return records
+    variants = {f"k={k}": (k, "canonical", {"variant": f"{digest} k={k}", "k": k}) for k in args.ks}
+    return greedy_records(model, args.suites, args.instances, variants)
 
 
 def _run(args: argparse.Namespace) -> None:

@@ -153,16 +153,25 @@ def _labelled(suites: list[str], count: int | None) -> Iterator[tuple[str, int, 
             yield suite, index, coords, float(reference)
 
 
-def _run_greedy(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
+def greedy_records(
+    model: LocalScorer, suites: list[str], instances: int | None, variants: dict[str, tuple[int, str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Greedy (and 2-opt/Or-opt) tours of every labelled validation instance, one record per
+    instance and variant; ``variants`` maps the label printed per line to (k, frames mode, the
+    fields that name the variant in its records). Prints one line per instance."""
     records: list[dict[str, Any]] = []
-    for suite, index, coords, reference in _labelled(args.suites, args.instances):
+    for suite, index, coords, reference in _labelled(suites, instances):
         gaps = []
-        for mode in args.modes:
+        for label, (k, mode, fields) in variants.items():
             out = _solve(model, coords, k, mode)
-            records.append({"suite": suite, "instance": index, "mode": mode, "reference": reference, **out})
-            gaps.append(f"{mode} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
+            records.append({"suite": suite, "instance": index, **fields, "reference": reference, **out})
+            gaps.append(f"{label} {100 * (out['greedy'] / reference - 1):6.2f} % {out['construct_s']:5.1f} s")
         print(f"{suite:<19} {index:>3}  " + "  ".join(gaps), flush=True)
     return records
+
+
+def _run_greedy(args: argparse.Namespace, model: LocalScorer, k: int) -> list[dict[str, Any]]:
+    return greedy_records(model, args.suites, args.instances, {m: (k, m, {"mode": m}) for m in args.modes})
 
 
 def _run(args: argparse.Namespace) -> None:
