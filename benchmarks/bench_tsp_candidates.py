@@ -9,7 +9,7 @@ cities, i.e. where a policy with k candidate slots cannot follow LKH-3
 (:func:`tinvnn.tasks.tsp.local.imitation.candidate_misses`), per suite and k.
 
 ``greedy``: per instance and k, the greedy tour of a policy (``--checkpoint``, default the shipped
-one) from one invariant start with k candidate slots, and 2-opt/Or-opt on it, with CPU seconds
+one) from one invariant start with k candidate slots, and 2-opt/Or-opt/3-opt on it, with CPU seconds
 (one thread; the same measurement as ``bench_tsp_multiview.py run --modes canonical``).
 Records are labelled ``<sha256 prefix> k=<k>``.
 

@@ -8,15 +8,16 @@ and generated instances of 10,000 / 30,000 / 100,000 cities, uniform and cluster
 * the classical constructions of ``bench_tsp_local.py`` (nearest neighbour, greedy edge, random
   insertion; random insertion is O(N^2) time and runs up to ``--insertion-max`` cities);
 * the local-view policy, greedy (one invariant start, no search);
-* the policy + search at budgets of N/1000, N/200 and N/100 CPU seconds: the search of
-  ``tinvnn.tsp.solve(time_limit=...)`` (2-opt/Or-opt, then kicks until the deadline) from the
+* the policy + search at budgets of N/1000, N/200 and N/100 CPU seconds (and at N/100 with the
+  Delaunay candidate lists of ``tsp solve --candidates delaunay``): the search of
+  ``tinvnn.tsp.solve(time_limit=...)`` (2-opt/Or-opt/3-opt, then kicks until the deadline) from the
   greedy construction, with the deadline on the CPU clock (``improve_tour(clock=time.process_time)``;
   on a shared machine a wall-clock budget would measure the other processes); the budget counts
   from the start of the construction, which always completes, and includes the search's neighbour
   lists (a budget shorter than both gives the construction's tour, marked ``exceeded``); one
   construction and one set of neighbour lists serve every budget and the default search;
 * the default of ``tinvnn tsp solve`` (``auto_decoding(N)``: multistart up to 500 cities, then
-  greedy; 2-opt/Or-opt + ``clip(N, 1000, 10000)`` kicks);
+  greedy; 2-opt/Or-opt/3-opt + ``clip(N, 1000, 10000)`` kicks);
 * elkai (LKH-3.0.8) at elkai's default (``Coordinates2D(...).solve_tsp()``: RUNS = 10, LKH's
   defaults otherwise; up to ``--elkai-default-max`` cities) and at the matched budget N/100 s
   (RUNS = 1, TIME_LIMIT = TOTAL_TIME_LIMIT = N/100, CPU seconds for LKH; POPMUSIC candidates
@@ -62,10 +63,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_tsp_local import HEURISTICS, Case, _cases  # noqa: E402
 
 from tinvnn._io import atomic_write  # noqa: E402
-from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists  # noqa: E402
+from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour  # noqa: E402
 from tinvnn.tasks.tsp.instances import TEST_SEED, clustered_instances, uniform_instances  # noqa: E402
 from tinvnn.tasks.tsp.local.recipe import inference_k, load_local_policy  # noqa: E402
-from tinvnn.tasks.tsp.local.solver import LocalDecoding, auto_decoding, solve_local  # noqa: E402
+from tinvnn.tasks.tsp.local.solver import CANDIDATES, LocalDecoding, auto_decoding, solve_local  # noqa: E402
 from tinvnn.tasks.tsp.tsplib import (  # noqa: E402
     TSPLIBInstance,
     improvement_matrix,
@@ -80,12 +81,15 @@ FAMILIES = {"uniform": uniform_instances, "clustered": clustered_instances}
 #: Search budgets in seconds per city: N/1000, N/200, N/100 s.
 BUDGETS = {"N/1000 s": 1e-3, "N/200 s": 5e-3, "N/100 s": 1e-2}
 ELKAI_MATCHED = "N/100 s"
+#: The search rows: (CPU seconds per city, candidate lists of ``tinvnn.tasks.tsp.local.solver.CANDIDATES``).
+SEARCHES = {f"policy + search, {b}": (per_city, "nearest") for b, per_city in BUDGETS.items()}
+SEARCHES[f"policy + search, {ELKAI_MATCHED}, Delaunay candidates"] = (BUDGETS[ELKAI_MATCHED], "delaunay")
 ROWS = (
     "nearest neighbour",
     "greedy edge",
     "random insertion",
     "policy greedy",
-    *(f"policy + search, {b}" for b in BUDGETS),
+    *SEARCHES,
     "policy default (tsp solve)",
     "elkai (LKH-3) default",
     f"elkai (LKH-3), {ELKAI_MATCHED}",
@@ -167,15 +171,18 @@ def _policy(
         clock = _Clock()
         built = solve_local(model, case.coords, k=k, decoding=LocalDecoding("greedy", improve=False), dist=case.dist)
         rows = [clock.row("policy greedy", built.tour)]
-        lists = _Clock()
-        near = neighbour_lists(case.coords, DEFAULT_NEIGHBOURS, case.dist)
-        lists_wall, lists_cpu = lists.elapsed()
-        # before the search: the construction and the search's neighbour lists, in every row that searches
-        wall, spent = rows[0]["seconds"] + lists_wall, rows[0]["cpu_seconds"] + lists_cpu
-        for budget, per_city in BUDGETS.items():
-            limit = per_city * n
-            if f"policy + search, {budget}" not in methods:
+        lists: dict[str, tuple[np.ndarray, float, float]] = {}  # kind: (lists, wall, CPU seconds)
+        for name, (per_city, kind) in SEARCHES.items():
+            if kind not in lists and (kind == "nearest" or name in methods):
+                timer = _Clock()
+                near = CANDIDATES[kind](case.coords, DEFAULT_NEIGHBOURS, case.dist)
+                lists[kind] = (near, *timer.elapsed())
+            if name not in methods:
                 continue
+            near, lists_wall, lists_cpu = lists[kind]
+            # before the search: the construction and the search's candidate lists
+            wall, spent = rows[0]["seconds"] + lists_wall, rows[0]["cpu_seconds"] + lists_cpu
+            limit = per_city * n
             search = _Clock()
             if spent >= limit:
                 tour = built.tour
@@ -190,10 +197,12 @@ def _policy(
                     deadline=deadline,
                     clock=time.process_time,
                 )
-            row = search.row(f"policy + search, {budget}", tour, budget_cpu_seconds=limit, exceeded=spent >= limit)
+            row = search.row(name, tour, budget_cpu_seconds=limit, exceeded=spent >= limit)
             row["seconds"] += wall
             row["cpu_seconds"] += spent
             rows.append(row)
+        near, lists_wall, lists_cpu = lists["nearest"]
+        wall, spent = rows[0]["seconds"] + lists_wall, rows[0]["cpu_seconds"] + lists_cpu
         if not default_separately and "policy default (tsp solve)" in methods:
             search = _Clock()
             kicks = auto_decoding(n).kicks
@@ -299,7 +308,7 @@ def _jobs(
         if name != "random insertion" or n <= args.insertion_max
     ]
     separately = auto_decoding(n).decode != "greedy"
-    policy_rows = ("policy greedy", *(f"policy + search, {b}" for b in BUDGETS))
+    policy_rows = ("policy greedy", *SEARCHES)
     policy_rows += () if separately else ("policy default (tsp solve)",)
     chosen = tuple(m for m in policy_rows if m in args.methods)
     jobs.append((chosen, _policy(case, args.checkpoint, chosen, default_separately=separately)))

@@ -64,11 +64,11 @@ HEURISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "farthest insertion": lambda c: insertion_tour(c, "farthest"),
     "random insertion": lambda c: insertion_tour(c, "random"),
 }
-STAGES = {"construct": "", "2-opt/Or-opt": " + 2-opt/Or-opt", "kicks": " + 2-opt/Or-opt + kicks"}
+STAGES = {"construct": "", "2-opt/Or-opt/3-opt": " + 2-opt/Or-opt/3-opt", "kicks": " + 2-opt/Or-opt/3-opt + kicks"}
 ROWS = (
     *HEURISTICS,
-    "greedy edge + 2-opt/Or-opt",
-    "greedy edge + 2-opt/Or-opt + kicks",
+    "greedy edge + 2-opt/Or-opt/3-opt",
+    "greedy edge + 2-opt/Or-opt/3-opt + kicks",
     *(f"local {decode}{suffix}" for decode in ("greedy", "multistart") for suffix in STAGES.values()),
     "elkai (LKH-3)",
 )
@@ -144,9 +144,9 @@ def _run(args: argparse.Namespace) -> None:
             auto = auto_decoding(n)
             tour, seconds = rows["greedy edge"]
             better, more = _timed(improve_tour, coords, tour, dist=case.dist)
-            rows["greedy edge + 2-opt/Or-opt"] = (better, seconds + more)
+            rows["greedy edge + 2-opt/Or-opt/3-opt"] = (better, seconds + more)
             best, most = _timed(improve_tour, coords, better, kicks=auto.kicks, dist=case.dist)
-            rows["greedy edge + 2-opt/Or-opt + kicks"] = (best, seconds + more + most)
+            rows["greedy edge + 2-opt/Or-opt/3-opt + kicks"] = (best, seconds + more + most)
             decodings = {"greedy": LocalDecoding("greedy", kicks=auto.kicks)}
             if n <= args.multistart_max:
                 decodings["multistart"] = LocalDecoding("multistart", starts=16 if n <= 200 else 4, kicks=auto.kicks)
@@ -174,8 +174,8 @@ def _run(args: argparse.Namespace) -> None:
             mine = {r["method"]: r for r in records if r["instance"] == label}
             print(
                 f"{suite:<13} {label:<16} n={n:<5} local greedy {mine['local greedy']['gap']:6.2f} % "
-                f"{mine['local greedy']['seconds']:6.1f} s, + 2-opt/Or-opt + kicks "
-                f"{mine['local greedy + 2-opt/Or-opt + kicks']['gap']:6.2f} %",
+                f"{mine['local greedy']['seconds']:6.1f} s, + 2-opt/Or-opt/3-opt + kicks "
+                f"{mine['local greedy + 2-opt/Or-opt/3-opt + kicks']['gap']:6.2f} %",
                 flush=True,
             )
     out = {

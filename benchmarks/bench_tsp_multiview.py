@@ -9,7 +9,7 @@ the canonical axes). Suites are seeded instances of ``VALIDATION_FAMILIES``
 drilling-like rows, clustered mixed with uniform, and clustered with duplicate cities (merged
 before construction, put back after: ``tinvnn.tasks.tsp.duplicates``). The reference is elkai
 (LKH-3, one run, ``reference_lengths``; cached under ``$TINVNN_CACHE``). Per instance and
-mode: the greedy tour from one invariant start, then 2-opt/Or-opt on it, with the CPU seconds
+mode: the greedy tour from one invariant start, then 2-opt/Or-opt/3-opt on it, with the CPU seconds
 of each (one thread).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_tsp_multiview.py run --out runs/tspview/multiview.json
@@ -20,10 +20,10 @@ per suite (a quick look), ``--checkpoint`` picks a policy other than the shipped
 prints the markdown table and the verdict of the decision rule (:data:`RULE`).
 
 ``search`` compares improvement methods at equal CPU time from the same start (the canonical
-greedy tour after 2-opt/Or-opt), each given ``--budget`` CPU seconds per 100 cities: ``kicks``
+greedy tour after 2-opt/Or-opt/3-opt), each given ``--budget`` CPU seconds per 100 cities: ``kicks``
 (``improve_tour`` with double-bridge kicks, in calls of 200 kicks with new seeds until the
 budget is spent), ``reconstruct`` (rounds of neural reconstruction,
-``tinvnn.tasks.tsp.local.reconstruct``, each followed by 2-opt/Or-opt) and ``both`` (one
+``tinvnn.tasks.tsp.local.reconstruct``, each followed by 2-opt/Or-opt/3-opt) and ``both`` (one
 reconstruction round, then 200 kicks, alternating)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_tsp_multiview.py search --out runs/tspview/search.json
@@ -85,7 +85,7 @@ def _length(coords: np.ndarray, tour: np.ndarray) -> float:
 
 
 def _solve(model: LocalScorer, coords: np.ndarray, k: int, frames: str) -> dict[str, float]:
-    """Greedy tour (one invariant start) in ``frames``, then 2-opt/Or-opt: lengths and CPU seconds."""
+    """Greedy tour (one invariant start) in ``frames``, then 2-opt/Or-opt/3-opt: lengths and CPU seconds."""
     keep, groups = merge_duplicates(coords)
     points = coords[keep]
     start = time.process_time()
@@ -156,7 +156,7 @@ def _labelled(suites: list[str], count: int | None) -> Iterator[tuple[str, int, 
 def greedy_records(
     model: LocalScorer, suites: list[str], instances: int | None, variants: dict[str, tuple[int, str, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Greedy (and 2-opt/Or-opt) tours of every labelled validation instance, one record per
+    """Greedy (and 2-opt/Or-opt/3-opt) tours of every labelled validation instance, one record per
     instance and variant; ``variants`` maps the label printed per line to (k, frames mode, the
     fields that name the variant in its records). Prints one line per instance."""
     records: list[dict[str, Any]] = []
@@ -185,7 +185,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def summarize(records: list[dict[str, Any]], key: str = "mode") -> dict[str, dict[str, dict[str, float]]]:
-    """Per suite and mode (or another field ``key`` of the records): mean greedy and 2-opt/Or-opt
+    """Per suite and mode (or another field ``key`` of the records): mean greedy and 2-opt/Or-opt/3-opt
     gaps (%) and mean CPU seconds."""
     table: dict[str, dict[str, dict[str, float]]] = {}
     for suite in dict.fromkeys(r["suite"] for r in records):
@@ -254,7 +254,7 @@ def _report(args: argparse.Namespace) -> None:
 def print_table(table: dict[str, dict[str, dict[str, float]]], modes: list[str]) -> None:
     """Print a :func:`summarize` table as markdown: per suite and mode the greedy and improved gaps
     and the construction CPU seconds, then the mean of the suites."""
-    head = " | ".join(f"{m} greedy | {m} +2-opt/Or-opt | {m} s" for m in modes)
+    head = " | ".join(f"{m} greedy | {m} +2-opt/Or-opt/3-opt | {m} s" for m in modes)
     print(f"| suite | n | instances | {head} |")
     print("|---|---|---|" + "---|" * (3 * len(modes)))
     for suite, by_mode in table.items():

@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import torch
 
-from tinvnn.tasks.tsp.improve import neighbour_lists
 from tinvnn.tasks.tsp.local.recipe import ImitationConfig, build_scorer
 from tinvnn.training import save_checkpoint
 
@@ -132,15 +131,18 @@ def test_the_search_rows_count_the_neighbour_lists(tmp_path: Path, monkeypatch: 
         perf_counter=lambda: time.perf_counter() + shift[0], process_time=lambda: time.process_time() + shift[0]
     )
 
-    def slow_lists(*args: Any) -> np.ndarray:
-        shift[0] += 100.0
-        lists: np.ndarray = neighbour_lists(*args)
+    def slow(build: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        def lists(*args: Any) -> np.ndarray:
+            shift[0] += 100.0
+            return build(*args)
+
         return lists
 
     monkeypatch.setattr(bench, "time", clocks)
-    monkeypatch.setattr(bench, "neighbour_lists", slow_lists)
+    for kind, build in list(bench.CANDIDATES.items()):
+        monkeypatch.setitem(bench.CANDIDATES, kind, slow(build))
     rows = bench._policy(case, checkpoint, bench.ROWS, default_separately=False)()
-    assert [r["method"] for r in rows] == [GREEDY, *(f"policy + search, {b}" for b in bench.BUDGETS), DEFAULT]
+    assert [r["method"] for r in rows] == [GREEDY, *bench.SEARCHES, DEFAULT]
     assert rows[0]["seconds"] < 100 and rows[0]["cpu_seconds"] < 100
     for row in rows[1:]:
         assert row["seconds"] > 100 and row["cpu_seconds"] > 100

@@ -144,9 +144,9 @@ def test_shipped_checkpoint_solves_tsplib(
     plot = tmp_path / "eil51.png"
     assert main(["tsp", "solve", str(shared_data / "tsplib" / "eil51.tsp"), "--json", "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and out["checkpoint"].endswith(
-        "tsp_local.pt"
-    )
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt/3-opt + 1000 kicks" and out[
+        "checkpoint"
+    ].endswith("tsp_local.pt")
     assert (
         out["optimum"] == 426 and sorted(out["tour"]) == list(range(51)) and out["k"] == 24
     )  # the checkpoint's inference k

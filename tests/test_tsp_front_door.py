@@ -216,7 +216,7 @@ def test_tiny_instances_are_solved_exactly_without_kicks(local_checkpoint: Path)
                 dist[t, np.roll(t, -1)].sum() for t in (np.array((0, *p)) for p in itertools.permutations(range(1, n)))
             )
             result = solve(coords, checkpoint=local_checkpoint, decode="greedy")
-            assert result.method == "local policy, greedy + 2-opt/Or-opt"
+            assert result.method == "local policy, greedy + 2-opt/Or-opt/3-opt"
             assert result.length == pytest.approx(float(best), rel=1e-12)
 
 

@@ -200,10 +200,10 @@ def test_kicks_only_shorten_and_solution_stages(scorer: LocalScorer) -> None:
     assert matrix_tour_length(dist, kicked) < matrix_tour_length(dist, plain)
     np.testing.assert_array_equal(kicked, improve_tour(coords, plain, kicks=300, seed=1))
     solution = solve_local(scorer, coords, k=TINY.k, decoding=LocalDecoding("greedy", kicks=50))
-    assert list(solution.stages) == list(solution.seconds) == ["construct", "2-opt/Or-opt", "kicks"]
+    assert list(solution.stages) == list(solution.seconds) == ["construct", "2-opt/Or-opt/3-opt", "kicks"]
     lengths = [matrix_tour_length(dist, t) for t in solution.stages.values()]
     assert lengths[0] >= lengths[1] >= lengths[2] == pytest.approx(solution.length)
-    assert solution.method == "local policy, greedy + 2-opt/Or-opt + 50 kicks"
+    assert solution.method == "local policy, greedy + 2-opt/Or-opt/3-opt + 50 kicks"
 
 
 def test_improve_with_matrix_and_neighbour_lists() -> None:

@@ -51,9 +51,9 @@ def test_solve_writes_tour_file_and_reports_method(
     ]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks" and sorted(out["tour"]) == list(
-        range(30)
-    )
+    assert out["method"] == "local policy, multistart x16 + 2-opt/Or-opt/3-opt + 1000 kicks" and sorted(
+        out["tour"]
+    ) == list(range(30))
     dist = distance_matrix(inst.coords, "EUC_2D")
     assert out["length"] == dist[out["tour"], np.roll(out["tour"], -1)].sum()
     assert out["gap"] == pytest.approx(100 * (out["length"] / 4000 - 1))
@@ -63,7 +63,7 @@ def test_solve_writes_tour_file_and_reports_method(
     assert main(args[:-1] + ["--decode", "greedy", "--no-improve", "--overwrite"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, greedy")
     assert main(args[:-1] + ["--kicks", "0", "--overwrite"]) == 0
-    assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, multistart x16 + 2-opt/Or-opt")
+    assert capsys.readouterr().out.splitlines()[0].endswith("; local policy, multistart x16 + 2-opt/Or-opt/3-opt")
 
 
 def test_plot_title_states_method_length_and_gap(local_checkpoint: Path, tmp_path: Path) -> None:

@@ -143,8 +143,8 @@ def test_frame_options_rejected_with_clear_messages(scorer: LocalScorer) -> None
         ValueError, match=r"^on_step records one canonical frame per view: expected frames='canonical', got 'fa'$"
     ):
         construct_tours(scorer, coords, [0], k=TINY.k, frames="fa", on_step=lambda *_: None)
-    assert LocalDecoding(frames="fa").describe() == "local policy (fa frames), greedy + 2-opt/Or-opt"
-    assert LocalDecoding().describe() == "local policy, greedy + 2-opt/Or-opt"
+    assert LocalDecoding(frames="fa").describe() == "local policy (fa frames), greedy + 2-opt/Or-opt/3-opt"
+    assert LocalDecoding().describe() == "local policy, greedy + 2-opt/Or-opt/3-opt"
 
 
 @pytest.mark.parametrize("family", list(VALIDATION_FAMILIES))

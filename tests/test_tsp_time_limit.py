@@ -79,14 +79,14 @@ def test_solve_local_until_the_deadline(local_checkpoint: Path) -> None:
     scorer, _ = load_local_policy(local_checkpoint)
     coords = np.random.default_rng(8).random((60, 2))
     decoding = LocalDecoding("greedy", kicks=None)
-    assert decoding.describe() == "local policy, greedy + 2-opt/Or-opt + kicks until the time limit"
+    assert decoding.describe() == "local policy, greedy + 2-opt/Or-opt/3-opt + kicks until the time limit"
     with pytest.raises(ValueError, match=r"^kicks=None \(kicks until the time limit\) needs a deadline$"):
         solve_local(scorer, coords, k=6, decoding=decoding)
     late = solve_local(scorer, coords, k=6, decoding=decoding, deadline=time.perf_counter())
     assert list(late.stages) == ["construct"]  # construction completes, the search is skipped
     room = 3 * late.seconds["construct"] + 0.2  # construction's time on this machine, and then some
     timed = solve_local(scorer, coords, k=6, decoding=decoding, deadline=time.perf_counter() + room)
-    assert list(timed.stages) == ["construct", "2-opt/Or-opt", "kicks"] and timed.length <= late.length
+    assert list(timed.stages) == ["construct", "2-opt/Or-opt/3-opt", "kicks"] and timed.length <= late.length
 
 
 @pytest.mark.parametrize("slow", ["neighbour_lists", "improve_tour"])
@@ -108,7 +108,9 @@ def test_nothing_starts_after_the_deadline(local_checkpoint: Path, monkeypatch: 
     monkeypatch.setattr(solver, slow, outlast)
     solution = solve_local(scorer, coords, k=6, decoding=decoding, deadline=deadline)
     assert calls == [slow]  # one call: the first tour's improvement, not the other three's or the kicks
-    assert list(solution.stages) == (["construct"] if slow == "neighbour_lists" else ["construct", "2-opt/Or-opt"])
+    assert list(solution.stages) == (
+        ["construct"] if slow == "neighbour_lists" else ["construct", "2-opt/Or-opt/3-opt"]
+    )
     assert sorted(solution.tour.tolist()) == list(range(60))
 
 
@@ -132,7 +134,7 @@ def test_time_limit_returns_a_valid_tour_and_never_a_worse_one(local_checkpoint:
     tiny = solve(coords, checkpoint=local_checkpoint, decode="greedy", time_limit=1e-9)
     assert sorted(tiny.tour.tolist()) == list(range(120)) and tiny.time_limit_exceeded
     assert tiny.method == (
-        "local policy, greedy + 2-opt/Or-opt + kicks until the time limit, time limit 1e-09 s "
+        "local policy, greedy + 2-opt/Or-opt/3-opt + kicks until the time limit, time limit 1e-09 s "
         "(exceeded before the search began)"
     )
     record = tiny.record()

@@ -73,7 +73,7 @@ class TSPSolution:
         optimum: the known optimal length, or None.
         gap: ``100 * (length / optimum - 1)`` in percent, or None.
         seconds: wall time of the call (reading, loading the model, solving).
-        method: what built the tour, e.g. ``local policy, multistart x16 + 2-opt/Or-opt + 1000 kicks``.
+        method: what built the tour, e.g. ``local policy, multistart x16 + 2-opt/Or-opt/3-opt + 1000 kicks``.
         name: the instance's name (``instance`` for coordinates).
         edge_weight_type: the TSPLIB metric, or None for coordinates.
         checkpoint: the model file used.
@@ -168,6 +168,7 @@ def solve(
     threads: int | None = None,
     progress: bool | None = None,
     time_limit: float | None = None,
+    candidates: str = "nearest",
 ) -> TSPSolution:
     """Solve one TSP instance with an exactly invariant neural policy.
 
@@ -186,7 +187,7 @@ def solve(
         samples: sampled rollouts of ``sample`` (default 16 local, 1 per start city attention).
         improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
             (attention, default off).
-        kicks: local: perturbations after 2-opt/Or-opt (iterated local search; default
+        kicks: local: perturbations after 2-opt/Or-opt/3-opt (iterated local search; default
             ``clip(N, 1000, 10000)`` from 8 cities, and with ``time_limit`` as many as fit; 0 none;
             up to 7 cities the improvement is exact).
         k: local: candidate slots per decision (default: the checkpoint's inference k); more
@@ -201,11 +202,14 @@ def solve(
             thread count is restored afterwards.
         progress: progress bar over the construction (default: from 2,000 cities).
         time_limit: seconds from the start of the call after which the local policy's search
-            (2-opt/Or-opt, then kicks) stops with the best tour so far; kicks then continue until
+            (2-opt/Or-opt/3-opt, then kicks) stops with the best tour so far; kicks then continue until
             the limit (at most ``kicks`` when given). Construction always completes: when it
             (with the search's neighbour lists) outlasts the limit, its tour is returned and
             ``time_limit_exceeded`` is set.
             Default: no limit.
+        candidates: local: the search's candidate cities, ``nearest`` (the 10 nearest) or
+            ``delaunay`` (and up to 6 Delaunay neighbours beyond them: for rows of closely spaced
+            cities, as in drilling and circuit-board instances).
 
     Returns:
         The tour, its length, the gap when the optimum is known, the time and the method.
@@ -219,7 +223,7 @@ def solve(
         >>> cities = np.random.default_rng(0).uniform(0, 100, (60, 2))
         >>> result = solve(cities, decode="greedy", kicks=0)
         >>> sorted(result.tour.tolist()) == list(range(60)), result.method
-        (True, 'local policy, greedy + 2-opt/Or-opt')
+        (True, 'local policy, greedy + 2-opt/Or-opt/3-opt')
         >>> flipped = solve(cities * [-2.0, 2.0] + 7.0, decode="greedy", kicks=0)
         >>> bool((flipped.tour == result.tour).all()), round(flipped.length / result.length, 9)
         (True, 2.0)
@@ -264,6 +268,7 @@ def solve(
             decoding = LocalDecoding(
                 decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks
             )
+        decoding = dataclasses.replace(decoding, candidates=candidates)
         if kicks is not None:
             decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
         elif time_limit is not None and decoding.kicks:
@@ -294,6 +299,8 @@ def solve(
             raise ValueError("k applies to the local policy; the attention model sees every city")
         if time_limit is not None:
             raise ValueError("time_limit applies to the local policy's search; the attention model decodes once")
+        if candidates != "nearest":
+            raise ValueError("candidates applies to the local policy's search; the attention model has none")
         network, config = load_attention_model(path, payload=payload)
         chosen = checkpoint_variant(config, variant, path)
         instance, coords, file = _read(cities)

@@ -112,7 +112,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     solve = tsp_sub.add_parser(
         "solve",
-        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt, or --model attention), print the tour's "
+        help="solve one TSPLIB file (local-view policy + 2-opt/Or-opt/3-opt, or --model attention), print the tour's "
         "length (and write the tour and a plot where asked)",
         description="Solve one TSPLIB file (the command line of tinvnn.tsp.solve). The default policy is the "
         "shipped local-view policy (tinvnn/checkpoints/tsp_local.pt): each decision sees the current city, the start "
@@ -161,16 +161,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--kicks",
         type=int,
         default=None,
-        help="perturbations after 2-opt/Or-opt (iterated local search, local policy; default clip(N, 1000, 10000) "
-        "from 8 cities, below which the improvement is exact, and with --time-limit until the limit; 0: none)",
+        help="perturbations after 2-opt/Or-opt/3-opt (iterated local search, local policy; default "
+        "clip(N, 1000, 10000) from 8 cities, below which the improvement is exact, and with --time-limit until "
+        "the limit; 0: none)",
     )
     solve.add_argument(
         "--time-limit",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="stop the search (2-opt/Or-opt, then kicks until the limit) after SECONDS from the start and return the "
-        "best tour so far; the construction always completes (local policy; default: no limit)",
+        help="stop the search (2-opt/Or-opt/3-opt, then kicks until the limit) after SECONDS from the start and "
+        "return the best tour so far; the construction always completes (local policy; default: no limit)",
     )
     solve.add_argument(
         "--k",
@@ -186,6 +187,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="input variant of the attention model (default: its checkpoint's; implies --model attention)",
     )
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
+    solve.add_argument(
+        "--candidates",
+        choices=["nearest", "delaunay"],
+        default="nearest",
+        help="the search's candidate cities: the 10 nearest, or also up to 6 Delaunay neighbours beyond them "
+        "(links rows of closely spaced cities: drilling, circuit boards; local policy; default: nearest)",
+    )
     solve.add_argument(
         "--json", action="store_true", help="print one JSON object (with the whole tour) instead of a summary"
     )
@@ -378,6 +386,7 @@ def _solve(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=args.progress,
         time_limit=args.time_limit,
+        candidates=args.candidates,
     )
     record = result.record()
     if args.tour is not None:

@@ -7,7 +7,7 @@ Two clearly separate stages:
    ``sample`` (rollouts drawn from the policy's softmax, seeded, plus the greedy one).
 2. **Improvement** (optional): 2-opt + Or-opt with neighbour lists
    (``tinvnn.tasks.tsp.improve``) on the best constructed tours, then ``kicks`` local
-   double-bridge perturbations of the best one (iterated local search; 0 for plain 2-opt/Or-opt).
+   double-bridge perturbations of the best one (iterated local search; 0 for plain 2-opt/Or-opt/3-opt).
 
 :func:`auto_decoding` picks the decoding by size so that, on one CPU thread, 1,000 cities
 take a few seconds and 6,000 well under a minute. Memory is O(N k) throughout (no N x N
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from tinvnn.models.local_tsp import LocalScorer
-from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, improve_tour, neighbour_lists
+from tinvnn.tasks.tsp.improve import DEFAULT_NEIGHBOURS, candidate_lists, improve_tour, neighbour_lists
 from tinvnn.tasks.tsp.local.construction import check_cities, construct_tours, invariant_starts
 from tinvnn.tasks.tsp.local.views import FRAME_MODES
 from tinvnn.tasks.tsp.objective import matrix_tour_length, tour_length
@@ -38,6 +38,8 @@ _PROGRESS_FROM = 2_000
 # Instances up to this size are improved exactly (every tour through the first city: 720 at 7
 # cities); a double-bridge kick needs 8 cities, so smaller instances get no kicks.
 EXACT_MAX = 7
+#: The search's candidate lists (``LocalDecoding.candidates``).
+CANDIDATES = {"nearest": neighbour_lists, "delaunay": candidate_lists}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class LocalDecoding:
             None: kicks until the deadline of :func:`solve_local`.
         frames: the frames each decision's view is scored in: ``canonical`` (one), ``weighted``
             or ``fa`` (scores averaged over several; ``tinvnn.tasks.tsp.local.construction``).
+        candidates: the search's candidate cities per city: ``nearest`` (the 10 nearest) or
+            ``delaunay`` (and up to 6 Delaunay neighbours beyond them, which link rows of closely
+            spaced cities: ``tinvnn.tasks.tsp.improve.candidate_lists``).
     """
 
     decode: str = "greedy"
@@ -63,12 +68,15 @@ class LocalDecoding:
     improve: bool = True
     kicks: int | None = 0
     frames: str = "canonical"
+    candidates: str = "nearest"
 
     def __post_init__(self) -> None:
         if self.decode not in LOCAL_DECODINGS:
             raise ValueError(f"decode: expected one of {', '.join(LOCAL_DECODINGS)}, got {self.decode!r}")
         if self.frames not in FRAME_MODES:
             raise ValueError(f"frames: expected one of {', '.join(FRAME_MODES)}, got {self.frames!r}")
+        if self.candidates not in CANDIDATES:
+            raise ValueError(f"candidates: expected one of {', '.join(CANDIDATES)}, got {self.candidates!r}")
         if self.starts < 1 or self.samples < 1 or not self.temperature > 0 or (self.kicks or 0) < 0:
             raise ValueError(
                 "expected starts >= 1, samples >= 1, temperature > 0, kicks >= 0; got "
@@ -76,13 +84,14 @@ class LocalDecoding:
             )
 
     def describe(self) -> str:
-        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt + 1000 kicks`` (frames other
+        """A label such as ``local policy, multistart x8 + 2-opt/Or-opt/3-opt + 1000 kicks`` (frames other
         than the canonical one are named: ``local policy (fa frames), greedy``)."""
         what = {"greedy": "greedy", "multistart": f"multistart x{self.starts}", "sample": f"sampling x{self.samples}"}
         kicks = (
             " + kicks until the time limit" if self.kicks is None else f" + {self.kicks} kicks" if self.kicks else ""
         )
-        improve = f" + 2-opt/Or-opt{kicks}" if self.improve else ""
+        lists = " (Delaunay candidates)" if self.candidates == "delaunay" else ""
+        improve = f" + 2-opt/Or-opt/3-opt{lists}{kicks}" if self.improve else ""
         frames = "" if self.frames == "canonical" else f" ({self.frames} frames)"
         return f"local policy{frames}, {what[self.decode]}{improve}"
 
@@ -111,7 +120,7 @@ class LocalSolution:
         tour: (N,) int64 permutation of 0..N-1.
         length: its length in the metric used for the search (Euclidean, or ``dist``).
         method: what built it (``LocalDecoding.describe`` or "trivial").
-        stages: the best tour (N,) after each stage that ran: ``construct``, ``2-opt/Or-opt``,
+        stages: the best tour (N,) after each stage that ran: ``construct``, ``2-opt/Or-opt/3-opt``,
             ``kicks`` (the last is ``tour``).
         seconds: time of each stage.
     """
@@ -229,7 +238,7 @@ def solve_local(
     if decoding.improve and not _passed(deadline):
         start = time.perf_counter()
         best = np.argsort(lengths, kind="stable")[: max(1, _IMPROVE_BUDGET // n)]
-        near = neighbour_lists(coords, DEFAULT_NEIGHBOURS, dist)  # once for every tour and the kicks
+        near = CANDIDATES[decoding.candidates](coords, DEFAULT_NEIGHBOURS, dist)  # for every tour and the kicks
         improved = []
         for i in best:  # the shortest first, until the deadline
             if _passed(deadline):
@@ -240,13 +249,13 @@ def solve_local(
             if n <= EXACT_MAX:
                 tours = np.stack([_exact_tour(coords, tours[i], dist) for i in range(len(tours))])
             lengths = _lengths(coords, tours, dist)
-            stages["2-opt/Or-opt"] = tours[int(np.argmin(lengths))]
-            seconds["2-opt/Or-opt"] = time.perf_counter() - start
+            stages["2-opt/Or-opt/3-opt"] = tours[int(np.argmin(lengths))]
+            seconds["2-opt/Or-opt/3-opt"] = time.perf_counter() - start
             if decoding.kicks != 0 and not _passed(deadline):
                 start = time.perf_counter()
                 stages["kicks"] = improve_tour(
                     coords,
-                    stages["2-opt/Or-opt"],
+                    stages["2-opt/Or-opt/3-opt"],
                     dist=dist,
                     kicks=decoding.kicks,
                     seed=seed,
