@@ -23,6 +23,11 @@ drilling family's tours came out identical under both: none of their candidates 
 
     OMP_NUM_THREADS=1 python benchmarks/bench_tsp_search.py run --out runs/tsp_search/validation.json
     python benchmarks/bench_tsp_search.py report runs/tsp_search/validation.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_tsp_search.py speed
+
+``speed`` times the two loops in one process, in turn, on uniform instances from their
+greedy-edge tours with a fixed number of kicks (CPU seconds), and checks that they return the
+same tour.
 
 ``run`` appends to ``--out`` after every row and skips what it holds already (resume).
 """
@@ -146,6 +151,23 @@ def report(args: argparse.Namespace) -> None:
         print(f"{after} vs {before}: mean gain {gain:+.2f} points, worst family loss {worst:+.2f}: {verdict} {RULE}")
 
 
+def speed(args: argparse.Namespace) -> None:
+    print("| cities | kicks | Python loop CPU s | compiled loop CPU s | ratio | same tour |")
+    print("|---|---|---|---|---|---|")
+    for cities in args.cities:
+        coords = np.random.default_rng(cities).random((cities, 2))
+        start = greedy_edge_tour(coords)
+        tours, seconds = [], []
+        for fast in (False, True, False, True):  # in turn; the second pair counts (the first compiles)
+            _fast.FAST_KERNELS = fast
+            began = time.process_time()
+            tours.append(improve_tour(coords, start, kicks=args.kicks, seed=1))
+            seconds.append(time.process_time() - began)
+        same = all(np.array_equal(tours[0], t) for t in tours)
+        ratio = seconds[2] / seconds[3]
+        print(f"| {cities} | {args.kicks} | {seconds[2]:.2f} | {seconds[3]:.3f} | {ratio:.0f}x | {same} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +179,10 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=0.01, help="CPU seconds per city (default N/100 s)")
     p.add_argument("--python", action="store_true", help="the Python loop instead of the compiled one")
     p.set_defaults(func=run)
+    p = sub.add_parser("speed", help="time the Python and the compiled loop on the same search")
+    p.add_argument("--cities", type=int, nargs="+", default=[1000, 5000])
+    p.add_argument("--kicks", type=int, default=5000)
+    p.set_defaults(func=speed)
     p = sub.add_parser("report", help="print the table and the rule's verdict")
     p.add_argument("path")
     p.set_defaults(func=report)

@@ -21,27 +21,23 @@ from tinvnn.tasks.tsp.instances import drilling_instances
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tsp import solve
 
-compiled_available = pytest.mark.skipif(improve._kernel() is None, reason="numba not installed (tinvnn[fast])")
+compiled_available = pytest.mark.skipif(improve._load_kernel() is None, reason="numba not installed (tinvnn[fast])")
 
 
 @pytest.fixture(params=["compiled", "python"])
 def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run a test through each loop (the compiled one skipped without numba)."""
-    if request.param == "compiled" and improve._kernel() is None:
+    if request.param == "compiled" and improve._load_kernel() is None:
         pytest.skip("numba not installed (tinvnn[fast])")
-    improve._kernel.cache_clear()
     monkeypatch.setattr(_fast, "FAST_KERNELS", request.param == "compiled")
     yield request.param
-    improve._kernel.cache_clear()
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, *args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
     tours = []
     for fast in (True, False):
-        improve._kernel.cache_clear()
         monkeypatch.setattr(_fast, "FAST_KERNELS", fast)
         tours.append(improve_tour(*args, **kwargs))  # type: ignore[arg-type]
-    improve._kernel.cache_clear()
     return tours[0], tours[1]
 
 

@@ -241,14 +241,17 @@ class _Draws:
         return sorted(cut)
 
 
-@functools.cache
 def _kernel() -> ModuleType | None:
-    """:mod:`tinvnn.tasks.tsp._improve_kernel`, or None without numba (or with ``TINVNN_FAST=0``)."""
-    if not _fast.FAST_KERNELS:
-        return None
+    """:mod:`tinvnn.tasks.tsp._improve_kernel`, or None without numba or with ``FAST_KERNELS``
+    off (``tinvnn._fast``; the environment variable ``TINVNN_FAST=0``)."""
+    return _load_kernel() if _fast.FAST_KERNELS else None
+
+
+@functools.cache
+def _load_kernel() -> ModuleType | None:
     try:
         kernel = importlib.import_module("tinvnn.tasks.tsp._improve_kernel")
-    except (ImportError, RuntimeError):
+    except (ImportError, RuntimeError):  # no numba, or no writable cache directory for it
         return None
     announce_compilation(kernel, "the TSP local search")
     return kernel
