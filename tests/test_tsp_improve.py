@@ -4,9 +4,11 @@ against splitmix64's reference outputs, and the deadline in the compiled loop.""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,13 +23,14 @@ from tinvnn.tasks.tsp.instances import drilling_instances
 from tinvnn.tasks.tsp.objective import matrix_tour_length
 from tinvnn.tsp import solve
 
-compiled_available = pytest.mark.skipif(improve._load_kernel() is None, reason="numba not installed (tinvnn[fast])")
+# loading the compiled loop here makes every search below use it (small ones included)
+compiled_available = pytest.mark.skipif(not improve.load_compiled_search(), reason="numba not installed (tinvnn[fast])")
 
 
 @pytest.fixture(params=["compiled", "python"])
 def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run a test through each loop (the compiled one skipped without numba)."""
-    if request.param == "compiled" and improve._load_kernel() is None:
+    if request.param == "compiled" and not improve.load_compiled_search():  # loaded: used for any search
         pytest.skip("numba not installed (tinvnn[fast])")
     monkeypatch.setattr(_fast, "FAST_KERNELS", request.param == "compiled")
     yield request.param
@@ -163,3 +166,24 @@ def test_delaunay_candidates_join_drilling_rows() -> None:
     assert sorted(solved.tour.tolist()) == list(range(300))
     with pytest.raises(ValueError, match=r"^candidates: expected one of nearest, delaunay, got 'voronoi'$"):
         solve(coords, candidates="voronoi")
+
+
+def test_small_searches_run_the_python_loop_until_the_compiled_one_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded: list[str] = []
+
+    @functools.cache
+    def load() -> ModuleType:
+        loaded.append("kernel")
+        return improve
+
+    monkeypatch.setattr(improve, "_load_kernel", load)
+    clock = time.perf_counter
+    assert improve._kernel(200, improve._Stop(300, None, clock)) is None  # 0.46 s of Python: not worth a load
+    assert improve._kernel(200, improve._Stop(None, clock() + 0.5, clock)) is None
+    assert loaded == []
+    assert improve._kernel(200, improve._Stop(None, clock() + 5.0, clock)) is improve
+    assert improve._kernel(5000, improve._Stop(0, None, clock)) is improve
+    assert improve._kernel(200, improve._Stop(300, None, clock)) is improve  # loaded: always
+    monkeypatch.setattr(_fast, "FAST_KERNELS", False)
+    assert improve._kernel(5000, improve._Stop(0, None, clock)) is None
+    assert loaded == ["kernel"]

@@ -31,7 +31,9 @@ move keeps a valid tour).
 Two loops run it: a compiled one (:mod:`tinvnn.tasks.tsp._improve_kernel`, with numba, the
 ``fast`` extra; about 30 times faster) and a Python one; both make the same moves in the same
 order and return the same tour (tested), except that the compiled loop checks the deadline
-between chunks of about 5 ms of work and finishes the repair of a kick under way. Distances are
+between chunks of about 5 ms of work and finishes the repair of a kick under way. The compiled
+loop costs about a second to load in a new process, so a small search (a few hundred cities and
+kicks, or a budget under a second) runs the Python loop until the compiled one is loaded. Distances are
 ``sqrt(dx * dx + dy * dy)`` on coordinates scaled by a power of two (exact) so that their
 squares cannot overflow.
 
@@ -59,7 +61,14 @@ from tinvnn import _fast
 from tinvnn._progress import announce_compilation
 from tinvnn.geometry import knn_graph
 
-__all__ = ["DEFAULT_DELAUNAY", "DEFAULT_NEIGHBOURS", "candidate_lists", "improve_tour", "neighbour_lists"]
+__all__ = [
+    "DEFAULT_DELAUNAY",
+    "DEFAULT_NEIGHBOURS",
+    "candidate_lists",
+    "improve_tour",
+    "load_compiled_search",
+    "neighbour_lists",
+]
 
 _KICK_WINDOW = 50
 DEFAULT_NEIGHBOURS = 10  # nearest cities per candidate list
@@ -185,7 +194,7 @@ def improve_tour(
         edges = rows[np.roll(t, 1), t]
     eps = 1e-9 * math.fsum(edges.tolist()) / n  # gains below this are rounding, not moves
     stop = _Stop(kicks, deadline, clock)
-    kernel = _kernel()
+    kernel = _kernel(n, stop)
     if kernel is not None:
         return _search_compiled(kernel, t, near_lists, xs, ys, rows, eps, seed, stop, three_opt)
     lists = [[c for c in row if c >= 0] for row in near_lists.tolist()]
@@ -241,10 +250,36 @@ class _Draws:
         return sorted(cut)
 
 
-def _kernel() -> ModuleType | None:
-    """:mod:`tinvnn.tasks.tsp._improve_kernel`, or None without numba or with ``FAST_KERNELS``
-    off (``tinvnn._fast``; the environment variable ``TINVNN_FAST=0``)."""
-    return _load_kernel() if _fast.FAST_KERNELS else None
+# CPU seconds the Python loop takes per city of the first local search and per kick (1,000-5,000
+# cities, this project's 2-core machine), and to load the compiled loop from numba's cache in a
+# new process (about 0.8 s there): below that much work the Python loop finishes first.
+_PYTHON_SECONDS_PER_CITY = 5e-4
+_PYTHON_SECONDS_PER_KICK = 6e-4
+_LOAD_SECONDS = 1.0
+
+
+def _kernel(n: int, stop: _Stop) -> ModuleType | None:
+    """:mod:`tinvnn.tasks.tsp._improve_kernel` when it is worth it: loaded already, or the Python
+    loop would take longer than loading it (a search of ``n`` cities until ``stop``); None
+    without numba or with ``FAST_KERNELS`` off (``tinvnn._fast``; ``TINVNN_FAST=0``). Both loops
+    return the same tour, so the choice changes only how fast it comes."""
+    if not _fast.FAST_KERNELS:
+        return None
+    if _load_kernel.cache_info().currsize == 0:
+        work = math.inf if stop.kicks is None else _PYTHON_SECONDS_PER_KICK * stop.kicks
+        work += _PYTHON_SECONDS_PER_CITY * n
+        if stop.deadline is not None:
+            work = min(work, stop.deadline - stop.clock())
+        if work < _LOAD_SECONDS:
+            return None
+    return _load_kernel()
+
+
+def load_compiled_search() -> bool:
+    """Load the compiled loop now (about a second in a new process, then every search of any size
+    uses it while ``FAST_KERNELS`` is on): for timings that should not include the loading, and
+    for processes that will solve many small instances. False without numba."""
+    return _load_kernel() is not None
 
 
 @functools.cache
