@@ -9,7 +9,7 @@ and generated instances of 10,000 / 30,000 / 100,000 cities, uniform and cluster
   insertion; random insertion is O(N^2) time and runs up to ``--insertion-max`` cities);
 * the local-view policy, greedy (one invariant start, no search);
 * the policy + search at budgets of N/1000, N/200 and N/100 CPU seconds (and at N/100 with the
-  Delaunay candidate lists of ``tsp solve --candidates delaunay``): the search of
+  nearest-neighbour candidate lists alone, ``tsp solve --candidates nearest``): the search of
   ``tinvnn.tsp.solve(time_limit=...)`` (2-opt/Or-opt/3-opt, then kicks until the deadline) from the
   greedy construction, with the deadline on the CPU clock (``improve_tour(clock=time.process_time)``;
   on a shared machine a wall-clock budget would measure the other processes); the budget counts
@@ -83,8 +83,8 @@ FAMILIES = {"uniform": uniform_instances, "clustered": clustered_instances}
 BUDGETS = {"N/1000 s": 1e-3, "N/200 s": 5e-3, "N/100 s": 1e-2}
 ELKAI_MATCHED = "N/100 s"
 #: The search rows: (CPU seconds per city, candidate lists of ``tinvnn.tasks.tsp.local.solver.CANDIDATES``).
-SEARCHES = {f"policy + search, {b}": (per_city, "nearest") for b, per_city in BUDGETS.items()}
-SEARCHES[f"policy + search, {ELKAI_MATCHED}, Delaunay candidates"] = (BUDGETS[ELKAI_MATCHED], "delaunay")
+SEARCHES = {f"policy + search, {b}": (per_city, "delaunay") for b, per_city in BUDGETS.items()}
+SEARCHES[f"policy + search, {ELKAI_MATCHED}, nearest candidates"] = (BUDGETS[ELKAI_MATCHED], "nearest")
 ROWS = (
     "nearest neighbour",
     "greedy edge",
@@ -174,7 +174,7 @@ def _policy(
         rows = [clock.row("policy greedy", built.tour)]
         lists: dict[str, tuple[np.ndarray, float, float]] = {}  # kind: (lists, wall, CPU seconds)
         for name, (per_city, kind) in SEARCHES.items():
-            if kind not in lists and (kind == "nearest" or name in methods):
+            if kind not in lists and (kind == "delaunay" or name in methods):
                 timer = _Clock()
                 near = CANDIDATES[kind](case.coords, DEFAULT_NEIGHBOURS, case.dist)
                 lists[kind] = (near, *timer.elapsed())
@@ -202,7 +202,7 @@ def _policy(
             row["seconds"] += wall
             row["cpu_seconds"] += spent
             rows.append(row)
-        near, lists_wall, lists_cpu = lists["nearest"]
+        near, lists_wall, lists_cpu = lists["delaunay"]
         wall, spent = rows[0]["seconds"] + lists_wall, rows[0]["cpu_seconds"] + lists_cpu
         if not default_separately and "policy default (tsp solve)" in methods:
             search = _Clock()

@@ -155,15 +155,18 @@ def test_candidate_lists_link_rows_that_nearest_neighbours_keep_apart() -> None:
 def test_delaunay_candidates_join_drilling_rows() -> None:
     """A drilling-like instance (rows of closely spaced holes) from its greedy-edge tour: the 10
     nearest never join two rows, so the search cannot repair the row changes; Delaunay
-    candidates can. Through ``solve``: the option, its label and its error."""
+    candidates (the default) can. Through ``solve``: the option, its labels and its error."""
     coords = drilling_instances(1, 300, generator=torch.Generator().manual_seed(2), dtype=torch.float64)[0].numpy()
     dist, start = euclidean_matrix(coords), greedy_edge_tour(coords)
     nearest = improve_tour(coords, start, kicks=2000, near=neighbour_lists(coords, 10))
-    delaunay = improve_tour(coords, start, kicks=2000, near=candidate_lists(coords, 10))
+    delaunay = improve_tour(coords, start, kicks=2000)  # the default candidate lists
+    np.testing.assert_array_equal(delaunay, improve_tour(coords, start, kicks=2000, near=candidate_lists(coords, 10)))
     assert matrix_tour_length(dist, delaunay) < 0.9 * matrix_tour_length(dist, nearest)
-    solved = solve(coords, decode="greedy", kicks=20, candidates="delaunay")
-    assert solved.method == "local policy, greedy + 2-opt/Or-opt/3-opt (Delaunay candidates) + 20 kicks"
-    assert sorted(solved.tour.tolist()) == list(range(300))
+    solved = solve(coords, decode="greedy", kicks=20)  # Delaunay candidates: the default
+    assert solved.method == "local policy, greedy + 2-opt/Or-opt/3-opt + 20 kicks"
+    nearest_only = solve(coords, decode="greedy", kicks=20, candidates="nearest")
+    assert nearest_only.method == "local policy, greedy + 2-opt/Or-opt/3-opt (nearest candidates) + 20 kicks"
+    assert sorted(solved.tour.tolist()) == sorted(nearest_only.tour.tolist()) == list(range(300))
     with pytest.raises(ValueError, match=r"^candidates: expected one of nearest, delaunay, got 'voronoi'$"):
         solve(coords, candidates="voronoi")
 

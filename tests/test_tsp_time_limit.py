@@ -106,7 +106,7 @@ def test_nothing_starts_after_the_deadline(local_checkpoint: Path, monkeypatch: 
         return result
 
     if slow == "neighbour_lists":  # the solver reads it from its table of candidate lists
-        monkeypatch.setitem(solver.CANDIDATES, "nearest", outlast)
+        monkeypatch.setitem(solver.CANDIDATES, decoding.candidates, outlast)
     else:
         monkeypatch.setattr(solver, slow, outlast)
     solution = solve_local(scorer, coords, k=6, decoding=decoding, deadline=deadline)

@@ -168,7 +168,7 @@ def solve(
     threads: int | None = None,
     progress: bool | None = None,
     time_limit: float | None = None,
-    candidates: str = "nearest",
+    candidates: str | None = None,
 ) -> TSPSolution:
     """Solve one TSP instance with an exactly invariant neural policy.
 
@@ -207,9 +207,9 @@ def solve(
             (with the search's neighbour lists) outlasts the limit, its tour is returned and
             ``time_limit_exceeded`` is set.
             Default: no limit.
-        candidates: local: the search's candidate cities, ``nearest`` (the 10 nearest) or
-            ``delaunay`` (and up to 6 Delaunay neighbours beyond them: for rows of closely spaced
-            cities, as in drilling and circuit-board instances).
+        candidates: local: the search's candidate cities, ``delaunay`` (default: the 10 nearest
+            and up to 6 Delaunay neighbours beyond them, which link rows of closely spaced cities
+            as in drilling and circuit-board instances) or ``nearest`` (the 10 nearest alone).
 
     Returns:
         The tour, its length, the gap when the optimum is known, the time and the method.
@@ -268,7 +268,8 @@ def solve(
             decoding = LocalDecoding(
                 decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks
             )
-        decoding = dataclasses.replace(decoding, candidates=candidates)
+        if candidates is not None:
+            decoding = dataclasses.replace(decoding, candidates=candidates)
         if kicks is not None:
             decoding = dataclasses.replace(decoding, kicks=kicks if improve else 0)
         elif time_limit is not None and decoding.kicks:
@@ -299,7 +300,7 @@ def solve(
             raise ValueError("k applies to the local policy; the attention model sees every city")
         if time_limit is not None:
             raise ValueError("time_limit applies to the local policy's search; the attention model decodes once")
-        if candidates != "nearest":
+        if candidates is not None:
             raise ValueError("candidates applies to the local policy's search; the attention model has none")
         network, config = load_attention_model(path, payload=payload)
         chosen = checkpoint_variant(config, variant, path)

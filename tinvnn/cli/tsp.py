@@ -189,10 +189,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     solve.add_argument("--seed", type=int, default=0, help="seed of sampling and of the kicks")
     solve.add_argument(
         "--candidates",
-        choices=["nearest", "delaunay"],
-        default="nearest",
-        help="the search's candidate cities: the 10 nearest, or also up to 6 Delaunay neighbours beyond them "
-        "(links rows of closely spaced cities: drilling, circuit boards; local policy; default: nearest)",
+        choices=["delaunay", "nearest"],
+        default=None,
+        help="the search's candidate cities: the 10 nearest and up to 6 Delaunay neighbours beyond them, which "
+        "link rows of closely spaced cities (drilling, circuit boards), or the 10 nearest alone (local policy; "
+        "default: delaunay)",
     )
     solve.add_argument(
         "--json", action="store_true", help="print one JSON object (with the whole tour) instead of a summary"

@@ -103,8 +103,9 @@ def candidate_lists(
     ``neighbours`` nearest (:func:`neighbour_lists`), then up to ``delaunay`` of its Delaunay
     neighbours outside them, nearest first; a row with fewer ends in -1 entries.
 
-    Not the default of :func:`improve_tour` (its rule on the own validation families failed:
-    docs/results.md): pass them as ``near`` (``tinvnn tsp solve --candidates delaunay``).
+    The default of :func:`improve_tour` and ``tinvnn tsp solve`` (chosen on the own validation
+    families: docs/results.md); ``--candidates nearest`` or ``near=neighbour_lists(...)`` for the
+    nearest alone.
 
     Nearest neighbours alone miss the links between rows of closely spaced cities (drilling,
     circuit boards): every one of a city's nearest may lie in its own row. The Delaunay
@@ -155,8 +156,8 @@ def improve_tour(
     Args:
         coords: (N, 2) city coordinates (used for neighbour lists and Euclidean distances).
         tour: (N,) a permutation of 0..N-1.
-        neighbours: candidate list length per city (its nearest; :func:`candidate_lists` adds
-            Delaunay neighbours, passed as ``near``).
+        neighbours: nearest cities per candidate list (:func:`candidate_lists` adds up to
+            ``DEFAULT_DELAUNAY`` Delaunay neighbours beyond them).
         dist: optional (N, N) symmetric distances to optimise instead of Euclidean ones.
         kicks: perturbations after the first local optimum (iterated local search): each is a
             double bridge of three consecutive segments inside a window of 50 tour positions
@@ -184,7 +185,7 @@ def improve_tour(
         raise ValueError(f"kicks: expected a non-negative number of kicks, got {kicks}")
     if n < 5 or (deadline is not None and clock() >= deadline):  # nothing to do, or no time: no O(N) setup
         return np.asarray(tour, dtype=np.int64).copy()
-    near_lists = neighbour_lists(coords, neighbours, dist) if near is None else near
+    near_lists = candidate_lists(coords, neighbours, dist) if near is None else near
     xs, ys = _scaled(coords) if dist is None else (np.zeros(0), np.zeros(0))
     rows = np.zeros((0, 0)) if dist is None else np.asarray(dist, dtype=np.float64)
     t = np.asarray(tour, dtype=np.int64)

@@ -56,9 +56,9 @@ class LocalDecoding:
             None: kicks until the deadline of :func:`solve_local`.
         frames: the frames each decision's view is scored in: ``canonical`` (one), ``weighted``
             or ``fa`` (scores averaged over several; ``tinvnn.tasks.tsp.local.construction``).
-        candidates: the search's candidate cities per city: ``nearest`` (the 10 nearest) or
-            ``delaunay`` (and up to 6 Delaunay neighbours beyond them, which link rows of closely
-            spaced cities: ``tinvnn.tasks.tsp.improve.candidate_lists``).
+        candidates: the search's candidate cities per city: ``delaunay`` (the 10 nearest and up
+            to 6 Delaunay neighbours beyond them, which link rows of closely spaced cities:
+            ``tinvnn.tasks.tsp.improve.candidate_lists``) or ``nearest`` (the 10 nearest alone).
     """
 
     decode: str = "greedy"
@@ -68,7 +68,7 @@ class LocalDecoding:
     improve: bool = True
     kicks: int | None = 0
     frames: str = "canonical"
-    candidates: str = "nearest"
+    candidates: str = "delaunay"
 
     def __post_init__(self) -> None:
         if self.decode not in LOCAL_DECODINGS:
@@ -90,7 +90,7 @@ class LocalDecoding:
         kicks = (
             " + kicks until the time limit" if self.kicks is None else f" + {self.kicks} kicks" if self.kicks else ""
         )
-        lists = " (Delaunay candidates)" if self.candidates == "delaunay" else ""
+        lists = " (nearest candidates)" if self.candidates == "nearest" else ""
         improve = f" + 2-opt/Or-opt/3-opt{lists}{kicks}" if self.improve else ""
         frames = "" if self.frames == "canonical" else f" ({self.frames} frames)"
         return f"local policy{frames}, {what[self.decode]}{improve}"
