@@ -20,10 +20,10 @@ from tests._clouds import set_distance, skewed_cloud, symmetric_shapes
 from tests.conftest import INVARIANCE_RTOL
 from tinvnn import canonicalize, check_invariance, weighted_frames
 from tinvnn.cli import main
-from tinvnn.group import AxialRotations, Group, as_group
+from tinvnn.group import AxialRotations, Group, as_group, axis_angle_rotation
 from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
 from tinvnn.tasks.classification.methods import train_augmentation
-from tinvnn.tasks.classification.protocols import axis_angle_rotation, random_rotations
+from tinvnn.tasks.classification.protocols import protocol_for, random_rotations
 
 GROUPS = ["SO2z", "O2z", AxialRotations(axis=(1.0, 2.0, -0.5)), AxialRotations(axis=(0.0, -3.0, 0.0), reflections=True)]
 IDS = ["SO2z", "O2z", "SO2-tilted-axis", "O2-y-axis"]
@@ -102,6 +102,66 @@ def test_random_elements_are_members_that_keep_the_axis(group: Group | str) -> N
     flip_up = torch.eye(3, dtype=torch.float64) - 2 * torch.outer(a, a)  # the mirror up -> -up
     assert not bool(g.contains(flip_up[None])[0]) and not bool(g.contains(-torch.eye(3, dtype=torch.float64)[None])[0])
     assert not bool(g.contains(as_group("SO").random_orthogonal(3, (50,))).all())
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=IDS)
+def test_random_elements_are_haar_uniform(group: Group | str) -> None:
+    """Haar on SO(2) / O(2): the angle a fixed in-plane vector turns by is uniform on the circle,
+    for the rotations and for the mirror images alike, and each is half of the O(2) draws."""
+    g = as_group(group)
+    assert isinstance(g, AxialRotations)
+    q = g.random_orthogonal(3, (40, 100), generator=torch.Generator().manual_seed(1)).flatten(0, 1)
+    basis = g.basis()
+    turned = q @ basis[:, 0] @ basis[:, :2]  # in-plane coordinates of the first basis vector moved
+    angle = torch.atan2(turned[:, 1], turned[:, 0]) % (2 * math.pi)
+    proper = torch.linalg.det(q) > 0
+    parts = [proper, ~proper] if g.reflections else [proper]
+    assert bool(proper.all()) or abs(float(proper.double().mean()) - 0.5) < 0.05
+    for part in parts:
+        u = torch.sort(angle[part] / (2 * math.pi)).values
+        ranks = torch.arange(1, len(u) + 1, dtype=torch.float64) / len(u)
+        assert float((u - ranks).abs().max()) < 1.63 / math.sqrt(len(u))  # Kolmogorov-Smirnov, 1 %
+
+
+def test_axial_draws_are_the_protocols_z_and_o2z() -> None:
+    """About z the draws are the protocols' own: the mirror x -> -x with probability 1/2 first,
+    then a uniform angle, each one ``torch.rand`` over the batch (the same random stream)."""
+    for group, kind in (("SO2z", "z"), ("O2z", "O2z")):
+        assert protocol_for(group).rotation == kind
+        reference = torch.Generator().manual_seed(7)
+        coin = torch.rand(50, generator=reference, dtype=torch.float64) if kind == "O2z" else torch.ones(50)
+        angle = 2 * math.pi * torch.rand(50, generator=reference, dtype=torch.float64)
+        cos, sin, zero, one = angle.cos(), angle.sin(), torch.zeros(50), torch.ones(50)
+        rotation = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], -1).view(50, 3, 3).double()
+        mirror = torch.where(coin < 0.5, -1.0, 1.0).double()
+        expected = rotation * torch.stack([mirror, one.double(), one.double()], -1)[:, None, :]
+        drawn = random_rotations(kind, 50, torch.Generator().manual_seed(7))
+        torch.testing.assert_close(drawn, expected, rtol=0, atol=1e-15)
+        torch.testing.assert_close(
+            as_group(group).random_orthogonal(3, (50,), generator=torch.Generator().manual_seed(7)),
+            drawn,
+            rtol=0,
+            atol=0,
+        )
+    for group, kind in (("O", "O3"), ("SO", "SO3")):
+        assert protocol_for(group).rotation == kind
+    with pytest.raises(
+        ValueError,
+        match=r"^no rotation protocol draws the group AxialRotations\(axis=\(0\.0, 1\.0, 0\.0\), reflections=False\); "
+        r"protocols draw \['I', 'z', 'O2z', 'SO3', 'O3'\]$",
+    ):
+        protocol_for(AxialRotations(axis=(0.0, 2.0, 0.0)))
+
+
+def test_axis_angle_rotation_batches() -> None:
+    axes = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    angles = torch.rand(2, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 7
+    r = axis_angle_rotation(axes, angles)
+    assert r.shape == (2, 5, 3, 3)
+    torch.testing.assert_close(r @ axes[..., None], axes[..., None])  # the axis is fixed
+    torch.testing.assert_close(r[1, 3], axis_angle_rotation(axes[1, 3], angles[1, 3:4])[0])
+    half = axis_angle_rotation(axes, angles / 2)
+    torch.testing.assert_close(half @ half, r)
 
 
 def test_aliases_reflections_and_repr() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tinvnn.group import axis_angle_rotation
 from tinvnn.tasks.classification.datasets import (
     SYNTHETIC_CLASSES,
     load_dataset,
@@ -16,7 +17,7 @@ from tinvnn.tasks.classification.datasets import (
     make_synthetic,
     subsample,
 )
-from tinvnn.tasks.classification.protocols import Protocol, axis_angle_rotation, parse_protocol, random_rotations
+from tinvnn.tasks.classification.protocols import Protocol, parse_protocol, random_rotations
 
 
 def write_npz(root: Path, split: str, points: np.ndarray, labels: np.ndarray, classes: list[str]) -> None:

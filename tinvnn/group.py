@@ -39,6 +39,7 @@ __all__ = [
     "Rotations",
     "Similarity",
     "as_group",
+    "axis_angle_rotation",
     "random_orthogonal",
     "random_similarity",
     "sign_patterns",
@@ -86,6 +87,28 @@ def random_orthogonal(
         q = torch.where(wrong[..., None, None], q * _flip_first(d, q), q)
     out: Tensor = q.to(dtype)
     return out
+
+
+def axis_angle_rotation(axis: Tensor, angle: Tensor) -> Tensor:
+    """Rotations by ``angle`` (radians, right-handed) about ``axis`` (any non-zero length), by
+    Rodrigues' formula ``I + sin(a) K + (1 - cos(a)) K^2``.
+
+    Shape:
+        axis (3,) or (*batch, 3), angle (*batch) -> (*batch, 3, 3), in ``angle``'s dtype.
+
+    Example:
+        >>> r = axis_angle_rotation(torch.tensor([0.0, 0.0, 2.0]), torch.tensor([math.pi / 2]))
+        >>> torch.allclose(torch.tensor([1.0, 0.0, 0.0]) @ r[0].T, torch.tensor([0.0, 1.0, 0.0]), atol=1e-7)
+        True
+    """
+    axis = axis.to(angle) / axis.norm(dim=-1, keepdim=True).to(angle)
+    x, y, z = axis.expand(*angle.shape, 3).unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*angle.shape, 3, 3)
+    eye = torch.eye(3, dtype=angle.dtype, device=angle.device)
+    sin, cos = angle.sin()[..., None, None], angle.cos()[..., None, None]
+    rotation: Tensor = eye + sin * k + (1 - cos) * (k @ k)
+    return rotation
 
 
 def sign_patterns(d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
@@ -490,11 +513,25 @@ class AxialRotations(Group):
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> Tensor:
-        """Haar-random elements ``basis diag(Q2, 1) basis^T``, Q2 Haar on SO(2) (or O(2))."""
+        """Haar-random elements: a uniform angle about the axis, after (with ``reflections``) the
+        reflection in the plane spanned by the axis and the first column of :meth:`basis` with
+        probability 1/2 (the mirror ``x -> -x`` for the z axis). Draws: the mirror coins first, then
+        the angles, each one ``torch.rand`` over ``batch_shape`` (the protocols ``z`` and ``O2z`` of
+        :mod:`tinvnn.tasks.classification.protocols` are these draws)."""
         _check_dim(self, d)
-        split = self.axis_split(d)
-        plane = self.plane.random_orthogonal(2, batch_shape, generator=generator, device=device)
-        return (split.lift(plane) @ split.basis.to(plane).mT).to(dtype)
+
+        def uniform() -> Tensor:
+            return torch.rand(batch_shape, generator=generator, dtype=torch.float64, device=device)
+
+        coin = uniform() if self.reflections else None
+        angle = 2 * math.pi * uniform()
+        q = axis_angle_rotation(torch.tensor(self.axis, dtype=torch.float64, device=device), angle)
+        if coin is not None:
+            basis = self._basis.to(q)
+            mirror = torch.ones(*batch_shape, 3, dtype=torch.float64, device=device)
+            mirror[..., 0] = torch.where(coin < 0.5, -1.0, 1.0)
+            q = q @ (basis * mirror[..., None, :]) @ basis.mT
+        return q.to(dtype)
 
     def contains(self, q: Tensor) -> Tensor:
         _check_dim(self, q.shape[-1])

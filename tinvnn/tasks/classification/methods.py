@@ -1,9 +1,10 @@
 """The compared methods, built around one backbone, so every comparison is one command.
 
 * ``none``: the backbone on raw coordinates.
-* ``aug``: the same network, trained with a random rotation of the group (O3 for ``group="O"``,
-  SO3 for ``"SO"``, z for ``"SO2z"``, O2z for ``"O2z"``: :data:`AUGMENTATIONS`) applied to every
-  training cloud on top of the training protocol.
+* ``aug``: the same network, trained with a random element of the group (the rotation protocol
+  that draws it: O3 for ``group="O"``, SO3 for ``"SO"``, z for ``"SO2z"``, O2z for ``"O2z"``;
+  :func:`~tinvnn.tasks.classification.protocols.protocol_for`) applied to every training cloud
+  on top of the training protocol.
 * ``pca``: PCA alignment without sign fixing (PyTorch Geometric's ``NormalizeRotation``),
   :class:`tinvnn.nn.PCAAlign`.
 * ``fa``: Frame Averaging over the 2^3 sign-flipped PCA frames (2^2 for SO; for the groups
@@ -28,11 +29,10 @@ from torch import nn
 from tinvnn.group import GROUP_NAMES
 from tinvnn.models import DGCNN, PointNet
 from tinvnn.nn import FrameAveraging, LearnedPose, PCAAlign, TinvWrapper, WeightedFrames
-from tinvnn.tasks.classification.protocols import Protocol
+from tinvnn.tasks.classification.protocols import Protocol, protocol_for
 from tinvnn.weighted_frames import DEFAULT_MAX_FRAMES, DEFAULT_THRESHOLD, check_frame_options
 
 __all__ = [
-    "AUGMENTATIONS",
     "BACKBONES",
     "METHODS",
     "BackboneBuilder",
@@ -45,8 +45,6 @@ __all__ = [
 ]
 
 METHODS = ("none", "aug", "pca", "fa", "tinv", "weighted", "weighted_draw", "learned")
-AUGMENTATIONS = {"O": "O3", "SO": "SO3", "SO2z": "z", "O2z": "O2z"}
-"""The rotation protocol (:mod:`~tinvnn.tasks.classification.protocols`) that draws each group's elements."""
 WEIGHTED_METHODS = ("weighted", "weighted_draw")
 
 
@@ -168,4 +166,4 @@ def train_augmentation(method: str, group: str) -> Protocol | None:
     _check("group", group, GROUP_NAMES)
     if method != "aug":
         return None
-    return Protocol(AUGMENTATIONS[group])
+    return protocol_for(group)

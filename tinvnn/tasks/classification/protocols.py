@@ -9,26 +9,37 @@ Convention (one place): every cloud gets its own random transformation
 * ``I``: R = identity.
 * ``z``: rotation by a uniform angle in [0, 2 pi) about the vertical z axis (any heading: the
   group ``"SO2z"``).
-* ``O2z``: as ``z``, then with probability 1/2 the mirror ``x -> -x`` (a reflection in a
-  vertical plane; the group ``"O2z"``). "Up" stays up under both.
-* ``SO3``: Haar-uniform rotation (det +1). ``O3``: Haar-uniform orthogonal map (det +1 or -1).
+* ``O2z``: the mirror ``x -> -x`` with probability 1/2 (a reflection in a vertical plane), then
+  as ``z`` (the group ``"O2z"``). "Up" stays up under both.
+* ``SO3``: Haar-uniform rotation (det +1, the group ``"SO"``). ``O3``: Haar-uniform orthogonal
+  map (det +1 or -1, the group ``"O"``).
+
+Each rotation protocol is the Haar draw of one :class:`~tinvnn.group.Group`
+(:data:`ROTATION_GROUPS`, :meth:`Group.random_orthogonal`); :func:`protocol_for` goes the other way.
 * ``+scale``: s uniform in [0.5, 2]; otherwise s = 1.
 * ``+translate``: t uniform in [-1, 1]^3; otherwise t = 0.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from tinvnn import random_orthogonal
+from tinvnn.group import GROUPS, Group, as_group
 
-__all__ = ["ROTATIONS", "Protocol", "parse_protocol", "random_rotations", "axis_angle_rotation"]
+__all__ = ["ROTATIONS", "ROTATION_GROUPS", "Protocol", "parse_protocol", "protocol_for", "random_rotations"]
 
-ROTATIONS = ("I", "z", "O2z", "SO3", "O3")
+ROTATION_GROUPS: dict[str, Group | None] = {
+    "I": None,
+    "z": GROUPS["SO2z"],
+    "O2z": GROUPS["O2z"],
+    "SO3": GROUPS["SO"],
+    "O3": GROUPS["O"],
+}
+"""The group each rotation protocol draws from (Haar-uniformly); None: the identity."""
+ROTATIONS = tuple(ROTATION_GROUPS)
 SCALE_RANGE = (0.5, 2.0)
 TRANSLATE_RANGE = 1.0
 
@@ -89,39 +100,33 @@ def parse_protocol(text: str) -> Protocol:
     return Protocol(rotation, "scale" in extras, "translate" in extras)
 
 
+def protocol_for(group: Group | str) -> Protocol:
+    """The rotation protocol that draws ``group``'s elements (a group or its alias).
+
+    Raises:
+        ValueError: no protocol draws that group (e.g. rotations about a tilted axis).
+
+    Example:
+        >>> protocol_for("SO2z")
+        Protocol(rotation='z', scale=False, translate=False)
+    """
+    g = as_group(group)
+    for rotation, drawn in ROTATION_GROUPS.items():
+        if drawn == g:
+            return Protocol(rotation)
+    raise ValueError(f"no rotation protocol draws the group {g!r}; protocols draw {list(ROTATION_GROUPS)}")
+
+
 def random_rotations(kind: str, batch: int, generator: torch.Generator) -> Tensor:
-    """``batch`` random matrices of the rotation protocol ``kind`` (one of :data:`ROTATIONS`).
+    """``batch`` random matrices of the rotation protocol ``kind`` (one of :data:`ROTATIONS`):
+    Haar-random elements of its group, :data:`ROTATION_GROUPS`.
 
     Shape:
         -> (batch, 3, 3) float64; apply to row vectors as ``x @ R.T``.
     """
-    if kind == "I":
+    if kind not in ROTATION_GROUPS:
+        raise ValueError(f"unknown rotation protocol {kind!r}; expected one of {ROTATIONS}")
+    group = ROTATION_GROUPS[kind]
+    if group is None:
         return torch.eye(3, dtype=torch.float64).expand(batch, 3, 3).clone()
-    if kind == "z":
-        angle = 2 * math.pi * torch.rand(batch, generator=generator, dtype=torch.float64)
-        return axis_angle_rotation(torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), angle)
-    if kind == "O2z":
-        mirror = torch.ones(batch, 3, dtype=torch.float64)
-        mirror[:, 0] = 1.0 - 2.0 * (torch.rand(batch, generator=generator, dtype=torch.float64) < 0.5).double()
-        return random_rotations("z", batch, generator) * mirror[:, None, :]
-    if kind == "SO3":
-        return random_orthogonal(3, (batch,), det=1, generator=generator, dtype=torch.float64)
-    if kind == "O3":
-        return random_orthogonal(3, (batch,), generator=generator, dtype=torch.float64)
-    raise ValueError(f"unknown rotation protocol {kind!r}; expected one of {ROTATIONS}")
-
-
-def axis_angle_rotation(axis: Tensor, angle: Tensor) -> Tensor:
-    """Rotation matrices by ``angle`` (radians, right-handed) about unit ``axis`` (Rodrigues).
-
-    Shape:
-        axis (3,) or (B, 3), angle (B,) -> (B, 3, 3).
-    """
-    axis = axis / axis.norm(dim=-1, keepdim=True)
-    axis = axis.expand(angle.shape[0], 3)
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).view(-1, 3, 3)
-    eye = torch.eye(3, dtype=axis.dtype, device=axis.device)
-    sin, cos = angle.sin()[:, None, None], angle.cos()[:, None, None]
-    return eye + sin * k + (1 - cos) * (k @ k)
+    return group.random_orthogonal(3, (batch,), generator=generator)

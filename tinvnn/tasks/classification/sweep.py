@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from tinvnn.group import axis_angle_rotation
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.evaluate import predict
-from tinvnn.tasks.classification.protocols import axis_angle_rotation
 
 __all__ = ["angle_sweep", "chance_level", "save_sweep"]
 
