@@ -17,6 +17,7 @@ from tinvnn.tasks.classification import classify as classify_module
 from tinvnn.tasks.classification.classify import (
     DEFAULT_CLASSIFIER,
     UPRIGHT_CLASSIFIER,
+    PointFileWarning,
     classify_files,
     classify_points,
     invariant_subsample,
@@ -128,6 +129,91 @@ def test_bad_files_get_one_line_naming_them(
     assert main(["classify", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and message in err, err
+
+
+def test_a_transposed_or_boolean_array_is_refused(tmp_path: Path) -> None:
+    pts = np.random.default_rng(0).normal(size=(50, 3))
+    np.save(tmp_path / "t.npy", pts.T)
+    with pytest.raises(ValueError) as err:
+        read_point_file(tmp_path / "t.npy")
+    assert str(err.value) == (
+        f"{tmp_path / 't.npy'}: expected points as rows, shape (N, 3), got (3, 50): 3 points of 50 numbers each; "
+        "a transposed array? save array.T"
+    )
+    np.save(tmp_path / "b.npy", pts > 0)
+    with pytest.raises(ValueError, match=r"b\.npy: expected an array of real numbers, got dtype bool$"):
+        read_point_file(tmp_path / "b.npy")
+    np.save(tmp_path / "six.npy", np.hstack([pts, pts])[:3])  # 3 points with normals: read as written
+    assert read_point_file(tmp_path / "six.npy").shape == (3, 3)
+
+
+def test_coarse_coordinates_are_warned_of(tmp_path: Path) -> None:
+    """float32 1e7 radii from the origin steps by about half the shape's radius: warned; the same
+    offset in float64, or float32 near the origin, or integers on a large shape: not."""
+    import warnings
+
+    pts = np.random.default_rng(0).normal(size=(300, 3))
+    np.save(tmp_path / "far32.npy", (pts + 1e7).astype(np.float32))
+    with pytest.warns(PointFileWarning, match=r"far32\.npy: its float32 coordinates step by 1, 0\.5\d of the shape's"):
+        read_point_file(tmp_path / "far32.npy")
+    np.save(tmp_path / "int.npy", np.round(pts * 3).astype(np.int32))  # radius about 5 steps
+    with pytest.warns(PointFileWarning, match=r"int\.npy: its int32 coordinates step by 1, 0\.2 of the shape's"):
+        read_point_file(tmp_path / "int.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.save(tmp_path / "far64.npy", pts + 1e7)
+        np.save(tmp_path / "near32.npy", (pts + 1e3).astype(np.float32))
+        np.save(tmp_path / "int_large.npy", np.round(pts * 1000).astype(np.int64))
+        for name in ("far64.npy", "near32.npy", "int_large.npy"):
+            read_point_file(tmp_path / name)
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_a_bad_file_costs_only_its_own_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One line per bad file, the others classified, exit status 2; a sparse file gets a warning
+    line; the JSON holds the error in the bad file's place."""
+    pts = _shape()
+    good, sparse, bad = tmp_path / "a.npy", tmp_path / "sparse.npy", tmp_path / "nan.npy"
+    np.save(good, pts)
+    np.save(sparse, pts[:40])
+    np.save(bad, pts * np.nan)
+    assert main(["classify", str(good), str(bad), str(sparse), "--top", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split(":")[0] for line in out.splitlines()] == [str(good), str(sparse)]
+    assert err.splitlines() == [
+        f"tinvnn: warning: {sparse}: 40 distinct points, fewer than the 256 per shape the classifier was trained on: "
+        "the answer may mean little",
+        f"tinvnn: error: {bad}: 600 points have NaN or Inf coordinates",
+    ]
+    assert main(["classify", str(bad), str(good), "--json"]) == 2
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert results[0] == {"file": str(bad), "error": f"{bad}: 600 points have NaN or Inf coordinates"}
+    assert results[1]["file"] == str(good) and len(results[1]["top"]) == 5
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        classify_files([good, bad])
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """stdout a pipe nobody reads (as ``| head`` leaves it): status 141, nothing on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "a.npy", _shape())
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tinvnn", "classify", str(tmp_path / "a.npy"), "--json"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (141, "")
 
 
 @pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")

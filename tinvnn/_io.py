@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_all", "json_safe", "stale_temporaries"]
+__all__ = ["atomic_write", "atomic_write_all", "error_line", "json_safe", "stale_temporaries"]
 
 
 TMP_SUFFIX = ".tmp"
@@ -110,6 +110,15 @@ def stale_temporaries(directory: str | os.PathLike[str], *, names: tuple[str, ..
     if not directory.is_dir():
         return []
     return sorted(p for name in names for p in directory.glob(f".{name}.*{TMP_SUFFIX}"))
+
+
+def error_line(err: Exception) -> str:
+    """One line for an error: a failure of a file or a disk (an :class:`OSError` raised by the
+    system) as the file, then the system's reason; any other error as its message."""
+    if not isinstance(err, OSError) or err.strerror is None:  # a message of ours (or a library's)
+        return str(err)
+    names = [str(n) for n in (err.filename, err.filename2) if n is not None]
+    return f"{' -> '.join(names) + ': ' if names else ''}{err.strerror}"
 
 
 def json_safe(obj: Any) -> Any:

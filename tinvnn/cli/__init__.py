@@ -22,10 +22,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from tinvnn import __version__
+from tinvnn._io import error_line
 from tinvnn._optional import MissingDependencyError, missing_dependency
 
 __all__ = ["TASK_COMMANDS", "build_parser", "main"]
@@ -76,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Exit status: 0 success; 2 bad input, a missing optional dependency, or a failure of a file
     or a disk (read-only, full, ...: one line on stderr, never a traceback); 130 on Ctrl-C (one
-    line; a run continues with ``--resume``); a sub-command may return others (``tinvnn audit
-    --rtol`` returns 1 above the tolerance).
+    line; a run continues with ``--resume``); 141 when the reader of the output goes away (as
+    ``| head`` does; no message); a sub-command may return others (``tinvnn audit --rtol``
+    returns 1 above the tolerance). Warnings print as ``tinvnn: warning: ...`` lines.
     """
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
@@ -88,7 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = int(args.func(args) or 0)
+            sys.stdout.flush()  # a reader that went away is met here, not at exit
+            return status
+    except BrokenPipeError:  # the reader went away: stop quietly, as a pipeline expects
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except KeyboardInterrupt:
         print(f"tinvnn: {_stopped(args)}", file=sys.stderr)
         return 130
@@ -100,7 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         return _fail(err)
     except OSError as err:  # a file or a disk: read-only, full, a name too long, not a directory, ...
-        return _fail(_os_error_line(err))
+        return _fail(error_line(err))
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: Any = None,
+) -> None:
+    """A warning as one line, ``tinvnn: warning: ...``, without the source line Python adds."""
+    print(f"tinvnn: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _stopped(args: argparse.Namespace) -> str:
@@ -109,14 +133,6 @@ def _stopped(args: argparse.Namespace) -> str:
     if hasattr(args, "resume") and out is not None:
         return f"stopped; resume with --resume (--out {out})"
     return "stopped"
-
-
-def _os_error_line(err: OSError) -> str:
-    """One line for a failure of a file or a disk: the file, then the system's reason."""
-    if err.strerror is None:  # raised with a message of ours (or a library's), not by the system
-        return str(err)
-    names = [str(n) for n in (err.filename, err.filename2) if n is not None]
-    return f"{' -> '.join(names) + ': ' if names else ''}{err.strerror}"
 
 
 def _fail(err: Exception | str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -266,18 +267,29 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
+    """Classify every readable file; a bad file gets its one error line and exit status 2."""
     device = runtime_device(args)
     checkpoint = UPRIGHT_CLASSIFIER if args.upright else args.checkpoint
     results = classify_files(
-        args.files, checkpoint=checkpoint, subsets=args.subsets, top=args.top, seed=args.seed, device=device
+        args.files,
+        checkpoint=checkpoint,
+        subsets=args.subsets,
+        top=args.top,
+        seed=args.seed,
+        device=device,
+        skip_bad_files=True,
     )
+    for result in results:
+        if "error" in result:
+            print(f"tinvnn: error: {result['error']}", file=sys.stderr)
     if args.json:
         print(json.dumps({"results": results}))
-        return 0
-    for result in results:
-        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in result["top"])
-        print(f"{result['file']}: {ranked}")
-    return 0
+    else:
+        for result in results:
+            if "top" in result:
+                ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in result["top"])
+                print(f"{result['file']}: {ranked}")
+    return 2 if any("error" in r for r in results) else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -15,6 +15,10 @@
   and point order.
 * :func:`classify_points` / :func:`classify_files`: top-k classes with probabilities, averaged
   over :data:`DEFAULT_SUBSETS` draws unless told otherwise (``tinvnn classify --subsets K``).
+* :class:`PointFileWarning`: a file that reads but holds little shape for the model: fewer
+  distinct points than it was trained on, or coordinates whose precision at their offset
+  (:data:`DETAIL_WARNING` of the shape's radius or coarser) blurs the shape. The answer is still
+  given; the warning says why it may mean little.
 
 The shipped classifier (:data:`DEFAULT_CLASSIFIER`) is PointNet with Frame Averaging over the 8
 sign-flipped PCA frames (``method="fa"``), 256 points, width 256, 15 epochs on ModelNet40
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +43,7 @@ from torch import nn
 from tinvnn import canonicalize
 from tinvnn._checks import check_positive_int
 from tinvnn._fallback import KEY_TOL, value_groups
+from tinvnn._io import error_line
 from tinvnn._optional import require
 from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
@@ -48,6 +54,7 @@ __all__ = [
     "UPRIGHT_CLASSIFIER",
     "DEFAULT_SUBSETS",
     "POINT_FILE_SUFFIXES",
+    "PointFileWarning",
     "classify_files",
     "classify_points",
     "invariant_subsample",
@@ -66,6 +73,9 @@ MESH_SAMPLES = 10_000  # surface samples drawn from a mesh before subsampling
 #: on its validation set (top-1 83.8 % with 1 draw, 83.6 / 83.4 / 84.4 % with 2 / 4 / 8).
 DEFAULT_SUBSETS = 8
 MODEL_BATCH = 256  # draws per forward pass (bounds the memory of many files and draws)
+#: A file whose coordinates step by this fraction of the shape's RMS radius or more at their
+#: offset (float32 about 1e5 radii from the origin, integers on a shape of radius 100) is warned of.
+DETAIL_WARNING = 1e-2
 _PLY_TYPES = {
     "char": "i1",
     "uchar": "u1",
@@ -86,6 +96,10 @@ _PLY_TYPES = {
 }
 
 
+class PointFileWarning(UserWarning):
+    """A point file that reads but may hold too little shape for a meaningful answer."""
+
+
 def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarray:
     """The points of one shape file as a float64 (N, 3) array (see the module docstring).
 
@@ -96,7 +110,12 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
     Raises:
         FileNotFoundError: no such file.
         ValueError: an unknown suffix, an unreadable or malformed file, not three coordinates,
-            fewer than 3 points, or NaN/Inf coordinates; the message starts with the file name.
+            an array of shape (3, N > 6) (points are rows: a transposed array), fewer than 3
+            points, or NaN/Inf coordinates; the message starts with the file name.
+
+    Warns:
+        PointFileWarning: the coordinates' own precision at their offset is
+            :data:`DETAIL_WARNING` of the shape's radius or coarser.
     """
     path = Path(path)
     if path.is_dir():
@@ -116,11 +135,17 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
     except (OSError, EOFError, KeyError, IndexError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: unreadable {suffix} file ({type(err).__name__}: {err})") from err
     points = np.asarray(points)
-    if points.dtype.names is not None or points.dtype.kind not in "biuf":
+    if points.dtype.names is not None or points.dtype.kind not in "iuf":
         raise ValueError(f"{path}: expected an array of real numbers, got dtype {points.dtype}")
+    stored = points.dtype
     points = points.astype(np.float64)
     if points.ndim != 2 or points.shape[1] < 3:
         raise ValueError(f"{path}: expected points of shape (N, 3), got {points.shape}")
+    if points.shape[0] == 3 and points.shape[1] > 6:
+        raise ValueError(
+            f"{path}: expected points as rows, shape (N, 3), got {points.shape}: 3 points of "
+            f"{points.shape[1]} numbers each; a transposed array? save array.T"
+        )
     points = points[:, :3]
     if len(points) < 3:
         raise ValueError(f"{path}: expected at least 3 points, got {len(points)}")
@@ -128,7 +153,24 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
         raise ValueError(f"{path}: {int((~np.isfinite(points).all(1)).sum())} points have NaN or Inf coordinates")
     if not (points != points[0]).any():
         raise ValueError(f"{path}: all {len(points)} points coincide, so the shape has no extent to classify")
+    _warn_of_coarse_coordinates(path, points, stored)
     return points
+
+
+def _warn_of_coarse_coordinates(path: Path, points: np.ndarray, stored: np.dtype[Any]) -> None:
+    """Warn when the step between neighbouring values of ``stored`` at the largest coordinate is
+    :data:`DETAIL_WARNING` of the shape's RMS radius or more. Shape: points (N, 3) float64."""
+    radius = float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
+    largest = float(np.abs(points).max())
+    step = float(np.spacing(stored.type(largest))) if stored.kind == "f" else 1.0
+    if step >= DETAIL_WARNING * radius:
+        warnings.warn(
+            f"{path}: its {stored} coordinates step by {step:.2g}, {step / radius:.2g} of the shape's radius "
+            f"({largest / radius:.2g} radii from the origin): the shape is blurred and the answer may mean little; "
+            "store float64, or the shape nearer the origin",
+            PointFileWarning,
+            stacklevel=3,
+        )
 
 
 _NOT_NUMPY = "unreadable {} file: not a NumPy file of numbers (files holding Python objects are never loaded)"
@@ -390,22 +432,59 @@ def classify_files(
     top: int = 5,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    skip_bad_files: bool = False,
 ) -> list[dict[str, Any]]:
     """Read each file, classify it with ``checkpoint`` (default: :data:`DEFAULT_CLASSIFIER`) on ``device``,
     averaging over ``subsets`` invariant draws of the points the model was trained on (:func:`classify_points`).
 
+    Args:
+        skip_bad_files: a file that cannot be read gets ``{"file", "error"}`` (the one-line
+            reason) instead of stopping the call; the others are classified.
+
     Returns:
-        One ``{"file", "points", "top": [{"class", "probability"}, ...]}`` per file.
+        One ``{"file", "points", "top": [{"class", "probability"}, ...]}`` per file, in order.
 
     Raises:
-        ValueError / FileNotFoundError: a bad file (all files are read before any is classified),
-            ``top`` or ``subsets`` not a positive integer (checked before the model is loaded).
+        ValueError / FileNotFoundError: a bad file (unless ``skip_bad_files``; all files are read
+            before any is classified), ``top`` or ``subsets`` not a positive integer (checked
+            before the model is loaded).
+
+    Warns:
+        PointFileWarning: a file with fewer distinct points than the model was trained on, or
+            with coarse coordinates (:func:`read_point_file`).
     """
     check_positive_int(top, "top")
     check_positive_int(subsets, "subsets")
     model, config, meta = load_classifier(checkpoint or DEFAULT_CLASSIFIER, device)
-    clouds = [read_point_file(p, seed=seed) for p in paths]
-    ranked = classify_points(
-        model, list(meta["classes"]), clouds, points=int(config["points"]), subsets=subsets, top=top, seed=seed
+    points = int(config["points"])
+    clouds: list[np.ndarray | None] = []
+    results: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            cloud = read_point_file(path, seed=seed)
+        except (ValueError, OSError) as err:
+            if not skip_bad_files:
+                raise
+            clouds.append(None)
+            results.append({"file": str(path), "error": error_line(err)})
+            continue
+        distinct = len(np.unique(cloud, axis=0))
+        if distinct < points:
+            warnings.warn(
+                f"{path}: {distinct} distinct points, fewer than the {points} per shape the classifier was trained "
+                "on: the answer may mean little",
+                PointFileWarning,
+                stacklevel=2,
+            )
+        clouds.append(cloud)
+        results.append({"file": str(path), "points": len(cloud)})
+    good = [c for c in clouds if c is not None]
+    ranked = iter(
+        classify_points(model, list(meta["classes"]), good, points=points, subsets=subsets, top=top, seed=seed)
+        if good
+        else []
     )
-    return [{"file": str(p), "points": len(c), "top": r} for p, c, r in zip(paths, clouds, ranked)]
+    for result, read in zip(results, clouds):
+        if read is not None:
+            result["top"] = next(ranked)
+    return results
