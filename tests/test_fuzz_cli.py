@@ -84,6 +84,41 @@ def test_bad_flags_exit_2_with_one_line(
     assert not (tmp_path / "run" / "checkpoint.pt").exists()  # refused before any work
 
 
+LIBRARY_CHECKS = [
+    # a library function's message about an argument, spelt with the command's flag
+    (["tsp", "solve", "{tsp}", "--kicks", "-1"], "tinvnn: error: --kicks: expected a number of kicks >= 0, got -1"),
+    (
+        ["tsp", "solve", "{tsp}", "--starts", "0"],
+        "tinvnn: error: --starts: expected a positive number of start cities, got 0",
+    ),
+    (
+        ["tsp", "solve", "{tsp}", "--decode", "greedy", "--starts", "3"],
+        "tinvnn: error: --starts: applies to decode 'multistart', got decode 'greedy'",
+    ),
+    (
+        ["tsp", "solve", "{tsp}", "--optimum", "0"],
+        "tinvnn: error: --optimum: expected a finite positive length, got 0.0",
+    ),
+    (["classify", "{npy}", "--top", "0"], "tinvnn: error: --top: expected a positive integer, got 0"),
+    (["train", *TINY_CLS, "--device", "tpu"], "tinvnn: error: --device: expected auto"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), LIBRARY_CHECKS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in LIBRARY_CHECKS])
+def test_library_checks_name_the_flag(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsp = tmp_path / "four.tsp"
+    tsp.write_text(
+        "NAME: four\nTYPE: TSP\nDIMENSION: 4\nEDGE_WEIGHT_TYPE: EUC_2D\n"
+        "NODE_COORD_SECTION\n1 0 0\n2 9 0\n3 9 9\n4 0 9\nEOF\n"
+    )
+    npy = tmp_path / "cloud.npy"
+    np.save(npy, np.random.default_rng(0).normal(size=(300, 3)))
+    code, err = _run([a.format(tsp=tsp, npy=npy) for a in argv], capsys)
+    assert code == 2 and err.startswith(message) and err.count("\n") == 1, err
+
+
 @pytest.mark.parametrize("command", ["classification", "nbody", "tsp"])
 def test_out_that_is_a_file_or_under_a_file(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,15 @@ def test_attention_model_through_the_same_call() -> None:
         ({"k": 0}, "k: expected a positive number of candidate slots, got 0"),
         ({"model": "local", "variant": "tinv"}, "variant applies to the attention model"),
         ({"model": "attention", "k": 4}, "k applies to the local policy"),
+        ({"k": 2.5}, "k: expected a positive number of candidate slots, got 2.5"),
+        ({"starts": 0}, "starts: expected a positive number of start cities, got 0"),
+        ({"kicks": -1}, "kicks: expected a number of kicks >= 0, got -1"),
+        ({"kicks": True}, "kicks: expected a number of kicks >= 0, got True"),
+        ({"seed": "a"}, "seed: expected an integer, got 'a'"),
+        ({"decode": "greedy", "starts": 4}, "starts: applies to decode 'multistart', got decode 'greedy'"),
+        ({"decode": "multistart", "samples": 4}, "samples: applies to decode 'sample', got decode 'multistart'"),
+        ({"starts": 4, "samples": 4}, "starts and samples: give one"),
+        ({"model": "attention", "starts": 4}, "starts applies to the local policy"),
     ],
 )
 def test_bad_options_raise_value_error(kwargs: dict[str, object], message: str) -> None:
@@ -85,6 +95,37 @@ def test_bad_options_raise_value_error(kwargs: dict[str, object], message: str) 
         ValueError, match=r"cities: expected \(N, 2\) coordinates or a TSPLIB path, got shape \(10, 3\)"
     ):
         solve(np.zeros((10, 3)))
+
+
+def test_starts_or_samples_choose_the_decoding_under_auto() -> None:
+    """An explicit ``starts`` (``samples``) is used, never ignored: under ``auto`` it means
+    multistart (sample); explicit multistart without it takes auto's count."""
+    cities = np.random.default_rng(5).uniform(0, 1, (40, 2))
+    assert solve(cities, starts=3, kicks=0).method.startswith("local policy, multistart x3 ")
+    assert solve(cities, samples=2, kicks=0).method.startswith("local policy, sampling x2 ")
+    assert solve(cities, decode="multistart", kicks=0).method.startswith("local policy, multistart x16 ")
+    assert solve(cities, kicks=0).method.startswith("local policy, multistart x16 ")
+
+
+def test_real_coordinates_only_and_any_scale(tmp_path: Path) -> None:
+    """Complex or boolean coordinates are refused (a cast would drop or invent numbers); from 1e-300
+    to 1e300 the tour is the same (an exact power-of-two rescaling inside) and the length scales;
+    a TSPLIB file with coordinates beyond 1e154 gets finite lengths."""
+    cities = np.random.default_rng(6).uniform(0, 1, (30, 2))
+    for bad, dtype in ((cities + 0j, "complex128"), (cities > 0.5, "bool")):
+        with pytest.raises(ValueError, match=rf"^cities: expected real coordinates, got dtype {dtype}$"):
+            solve(bad)
+    base = solve(cities, kicks=50)
+    for power in (-996, -500, 500, 1000):
+        scaled = solve(np.ldexp(cities, power), kicks=50)
+        assert (scaled.tour == base.tour).all() and scaled.length == math.ldexp(base.length, power)
+    lines = "\n".join(f"{i + 1} {x:.17g} {y:.17g}" for i, (x, y) in enumerate(np.ldexp(cities, 700)))
+    path = tmp_path / "huge.tsp"
+    path.write_text(
+        f"NAME: huge\nTYPE: TSP\nDIMENSION: 30\nEDGE_WEIGHT_TYPE: EUC_2D\nNODE_COORD_SECTION\n{lines}\nEOF\n"
+    )
+    huge = solve(path, kicks=50)
+    assert (huge.tour == base.tour).all() and huge.length == pytest.approx(math.ldexp(base.length, 700), rel=1e-12)
 
 
 def test_inference_imports_no_training_code() -> None:

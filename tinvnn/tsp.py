@@ -157,7 +157,7 @@ def solve(
     model: str | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     decode: str = "auto",
-    starts: int = 8,
+    starts: int | None = None,
     samples: int | None = None,
     improve: bool | None = None,
     kicks: int | None = None,
@@ -183,8 +183,10 @@ def solve(
             an attention run directory stands for its ``best.pt``).
         decode: ``auto`` (local: multistart x16 up to 200 cities, x4 up to 500, greedy beyond;
             attention: multistart), ``greedy``, ``multistart`` or ``sample``.
-        starts: invariant start cities of the local policy's ``multistart``.
-        samples: sampled rollouts of ``sample`` (default 16 local, 1 per start city attention).
+        starts: invariant start cities of the local policy's ``multistart`` (default: ``auto``'s
+            16 up to 200 cities, else 4); given with ``decode="auto"``, it means multistart.
+        samples: sampled rollouts of ``sample`` (default 16 local, 1 per start city attention);
+            given with ``decode="auto"`` (local policy), it means sample.
         improve: improvement after construction: 2-opt + Or-opt (local, default on) or 2-opt
             (attention, default off).
         kicks: local: perturbations after 2-opt/Or-opt/3-opt (iterated local search; default
@@ -237,6 +239,15 @@ def solve(
         raise ValueError(f"decode: expected one of {', '.join(DECODES)}, got {decode!r}")
     if samples is not None and not _positive_int(samples):
         raise ValueError(f"samples: expected a positive number of rollouts, got {samples!r}")
+    if starts is not None and not _positive_int(starts):
+        raise ValueError(f"starts: expected a positive number of start cities, got {starts!r}")
+    if kicks is not None and not (_positive_int(kicks) or _is_int(kicks) and kicks == 0):
+        raise ValueError(f"kicks: expected a number of kicks >= 0, got {kicks!r}")
+    if k is not None and not _positive_int(k):
+        raise ValueError(f"k: expected a positive number of candidate slots, got {k!r}")
+    if not _is_int(seed):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    decode = _decode_for(decode, starts, samples)
     if threads is not None and not _positive_int(threads):
         raise ValueError(f"threads: expected a positive integer, got {threads!r}")
     if time_limit is not None and not _positive_seconds(time_limit):
@@ -253,20 +264,23 @@ def solve(
     if kind == "local":
         if variant is not None:
             raise ValueError("variant applies to the attention model; the local policy has no variants")
-        if k is not None and k < 1:
-            raise ValueError(f"k: expected a positive number of candidate slots, got {k}")
         scorer, _ = load_local_policy(path, payload=payload)
         slots = k or inference_k(path, payload=payload)
         instance, coords, file = _read(cities)
         keep, groups, points = _distinct(coords)
+        # the power of two that brings the largest coordinate into [0.5, 1): exact, and the local
+        # policy and its search are invariant to scale, so the tour is that of the coordinates as
+        # given, from 1e-300 to 1e300 alike
+        points = np.ldexp(points, -_exponent(points))
         if k is not None and k > max(len(points) - 1, 1):
             slots = max(len(points) - 1, 1)
             log.info("k: %d candidate slots clamped to %d, the other cities of the instance", k, slots)
         improve = True if improve is None else improve
         decoding = auto_decoding(len(points), improve=improve)
         if decode != "auto":
+            default_starts = decoding.starts if decoding.decode == "multistart" else 4
             decoding = LocalDecoding(
-                decode, starts=starts, samples=samples or 16, improve=improve, kicks=decoding.kicks
+                decode, starts=starts or default_starts, samples=samples or 16, improve=improve, kicks=decoding.kicks
             )
         if candidates is not None:
             decoding = dataclasses.replace(decoding, candidates=candidates)
@@ -302,6 +316,10 @@ def solve(
             raise ValueError("time_limit applies to the local policy's search; the attention model decodes once")
         if candidates is not None:
             raise ValueError("candidates applies to the local policy's search; the attention model has none")
+        if starts is not None:
+            raise ValueError(
+                "starts applies to the local policy; the attention model's multistart starts at every city"
+            )
         network, config = load_attention_model(path, payload=payload)
         chosen = checkpoint_variant(config, variant, path)
         instance, coords, file = _read(cities)
@@ -337,7 +355,9 @@ def solve(
     if instance is not None:
         length = tour_length_tsplib(instance, tour)
     else:
-        length = float(tour_length(torch.from_numpy(coords)[None], torch.from_numpy(tour)[None])[0])
+        e = _exponent(coords)  # the length of the coordinates scaled into [0.5, 1), scaled back: no overflow
+        scaled = torch.from_numpy(np.ldexp(coords, -e))[None]
+        length = math.ldexp(float(tour_length(scaled, torch.from_numpy(tour)[None])[0]), e)
     if known is not None and length < known * (1 - 1e-9):
         # shorter than the optimum: that optimum belongs to another instance (same name), or is wrong
         log.warning(
@@ -365,9 +385,28 @@ def solve(
     )
 
 
+def _is_int(value: object) -> bool:
+    """True for an integer, Python or NumPy, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _positive_int(value: object) -> bool:
     """True for an integer (Python or NumPy, not a bool) of at least 1."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+    return _is_int(value) and bool(value >= 1)  # type: ignore[operator]
+
+
+def _decode_for(decode: str, starts: int | None, samples: int | None) -> str:
+    """The decoding that ``starts`` (multistart) or ``samples`` (sample) ask for: ``auto`` becomes
+    it; another decoding given with either is refused (it would be ignored)."""
+    if starts is not None and samples is not None:
+        raise ValueError("starts and samples: give one (starts: decode multistart, samples: decode sample)")
+    wanted = "multistart" if starts is not None else "sample" if samples is not None else None
+    if wanted is None or decode == wanted:
+        return decode
+    if decode == "auto":
+        return wanted
+    option = "starts" if starts is not None else "samples"
+    raise ValueError(f"{option}: applies to decode {wanted!r}, got decode {decode!r}")
 
 
 def _positive_seconds(value: object) -> bool:
@@ -384,6 +423,11 @@ def _distinct(coords: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndar
     return keep, groups, coords if len(keep) == len(coords) else coords[keep]
 
 
+def _exponent(coords: np.ndarray) -> int:
+    """The power of two ``e`` with the largest ``|coords|`` in [2^(e-1), 2^e) (0 for none)."""
+    return math.frexp(float(np.abs(coords).max(initial=0.0)))[1]
+
+
 def _read(
     cities: ArrayLike | torch.Tensor | str | os.PathLike[str],
 ) -> tuple[TSPLIBInstance | None, np.ndarray, Path | None]:
@@ -394,7 +438,10 @@ def _read(
         return instance, planar_coordinates(instance), Path(cities)
     if isinstance(cities, torch.Tensor):
         cities = cities.detach().cpu().numpy()
-    coords = np.asarray(cities, dtype=np.float64)
+    raw = np.asarray(cities)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"cities: expected real coordinates, got dtype {raw.dtype}")
+    coords = raw.astype(np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"cities: expected (N, 2) coordinates or a TSPLIB path, got shape {coords.shape}")
     return None, coords, None

@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _fail(missing)
     except ValueError as err:
-        return _fail(err)
+        return _fail(_as_flag(str(err), parser, args))
     except OSError as err:  # a file or a disk: read-only, full, a name too long, not a directory, ...
         return _fail(error_line(err))
 
@@ -125,6 +125,27 @@ def _show_warning(
 ) -> None:
     """A warning as one line, ``tinvnn: warning: ...``, without the source line Python adds."""
     print(f"tinvnn: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _as_flag(message: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """A library message about an argument (``"top: expected ..."``) spelt with the command's
+    flag (``"--top: expected ..."``) when the command has one of that name; else as it is."""
+    name, sep, rest = message.partition(": ")
+    if not sep or not name.isidentifier() or name not in vars(args):
+        return message
+    flag = "--" + name.replace("_", "-")
+    return f"{flag}: {rest}" if flag in _option_strings(parser) else message
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and of its sub-commands, at any depth."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def _stopped(args: argparse.Namespace) -> str:

@@ -145,10 +145,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="auto: multistart x16 up to 200 cities, x4 up to 500, greedy beyond (attention checkpoints: multistart)",
     )
     solve.add_argument(
-        "--starts", type=int, default=8, help="invariant start cities of --decode multistart (local policy; default 8)"
+        "--starts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="invariant start cities of --decode multistart (local policy; default: 16 up to 200 cities, else 4); "
+        "with --decode auto it means multistart",
     )
     solve.add_argument(
-        "--samples", type=int, default=None, help="sampled rollouts (--decode sample; default 16, attention 1)"
+        "--samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="sampled rollouts of --decode sample (default 16, attention 1); with --decode auto it means sample",
     )
     solve.add_argument(
         "--improve",
@@ -161,6 +170,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--kicks",
         type=int,
         default=None,
+        metavar="N",
         help="perturbations after 2-opt/Or-opt/3-opt (iterated local search, local policy; default "
         "clip(N, 1000, 10000) from 8 cities, below which the improvement is exact, and with --time-limit until "
         "the limit; 0: none)",

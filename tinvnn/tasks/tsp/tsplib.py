@@ -394,13 +394,12 @@ def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.nd
         return _nint(np.abs(a - b).sum(-1))
     if kind == "MAX_2D":
         return _nint(np.abs(a - b)).max(-1)
-    sq = ((a - b) ** 2).sum(-1)
     if kind == "EUC_2D":
-        return _nint(np.sqrt(sq))
+        return _nint(_euclidean(a - b))
     if kind == "CEIL_2D":
-        return np.ceil(np.sqrt(sq))
+        return np.ceil(_euclidean(a - b))
     if kind == "ATT":
-        r = np.sqrt(sq / 10.0)
+        r = _euclidean(a - b, 10.0)
         t = _nint(r)
         return np.where(t < r, t + 1.0, t)
     coordinate_types = [t for t in EDGE_WEIGHT_TYPES if t != "EXPLICIT"]
@@ -408,6 +407,18 @@ def pair_distances(a: np.ndarray, b: np.ndarray, edge_weight_type: str) -> np.nd
         f"unsupported EDGE_WEIGHT_TYPE {edge_weight_type!r} for coordinates; "
         f"expected one of {', '.join(coordinate_types)}"
     )
+
+
+def _euclidean(delta: np.ndarray, divisor: float = 1.0) -> np.ndarray:
+    """``sqrt((dx^2 + dy^2) / divisor)`` of ``delta`` (..., 2) as TSPLIB computes it, and
+    ``hypot(dx, dy) / sqrt(divisor)`` where the squares overflow (coordinates beyond about 1e154)."""
+    with np.errstate(over="ignore"):
+        sq = (delta**2).sum(-1)
+    root = np.sqrt(sq / divisor)
+    big = ~np.isfinite(sq)
+    if big.any():
+        root[big] = (np.hypot(delta[..., 0], delta[..., 1]) / math.sqrt(divisor))[big]
+    return root
 
 
 def distance_matrix(coords: np.ndarray, edge_weight_type: str) -> np.ndarray:
