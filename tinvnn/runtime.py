@@ -29,7 +29,9 @@ class RunOptions(Config):
 
     out: str = option("runs/run", "run directory: checkpoint.pt (last), best.pt, metrics.json, steps.csv")
     device: str = option("auto", DEVICE_HELP)
-    resume: bool = option(False, "continue from <out>/checkpoint.pt; with more --epochs, extend a finished run")
+    resume: bool = option(
+        False, "continue from <out>/checkpoint.pt; with a longer schedule (--epochs, --steps), extend a finished run"
+    )
     overwrite: bool = option(False, "start afresh in a run directory that already holds a run, replacing its files")
     log_every: int = option(50, "training steps between rows of steps.csv")
     stop_after: int | None = option(None, "stop after this many epochs of this call, as a kill would (resume later)")

@@ -91,7 +91,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _common(p)
     p.set_defaults(func=_audit)
 
-    p = sub.add_parser("classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .ply .off)")
+    p = sub.add_parser(
+        "classify", help="top-5 ModelNet40 classes of point files (.npy .npz .xyz .txt .csv .off .ply .obj .stl)"
+    )
     p.add_argument(
         "files",
         nargs="+",

@@ -3,7 +3,7 @@
 * :func:`read_point_file`: one shape from ``.npy``, ``.npz`` (key ``points``, or its only
   array), ``.xyz`` / ``.txt`` / ``.csv`` (x y z in the first three columns, the same number of
   columns on every line), ``.off`` (read here) or ``.ply`` / ``.obj`` / ``.stl`` (read by
-  trimesh, the ``tasks`` extra). A mesh is sampled on its surface, area-weighted; a file without
+  trimesh, the ``pointcloud`` extra). A mesh is sampled on its surface, area-weighted; a file without
   faces gives its vertices. A file is read as written or refused: a header whose counts do not
   match the data, a line of two coordinates, a negative count are errors, one line naming the
   file and the problem.
