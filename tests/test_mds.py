@@ -83,3 +83,19 @@ def test_bad_distance_matrices(dist: torch.Tensor, kwargs: dict, message: str) -
     kwargs = {"dim": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         mds(dist, **kwargs)
+
+
+@pytest.mark.parametrize("n", [100, 1024])
+def test_float32_cdist_is_accepted_and_matches_canonicalize(n: int) -> None:
+    """``torch.cdist``'s float32 fast path leaves diagonal entries of order sqrt(eps) (1.6e-4 of
+    the largest distance seen): the float32 default tolerance, 10 sqrt(eps), accepts them; a
+    diagonal of 1 % is still refused, and float64 keeps 1e-6."""
+    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(n))
+    d = torch.cdist(x, x)
+    torch.testing.assert_close(mds(d, 3), canonicalize(x), rtol=0, atol=1e-5)
+    d[0, 0] = 0.01 * d.max()
+    with pytest.raises(ValueError, match=r"^dist must have a zero diagonal, got entries up to 0\.01 of the largest"):
+        mds(d, 3)
+    noisy = torch.cdist(x.double(), x.double()) + 1e-5 * torch.eye(n, dtype=torch.float64)
+    with pytest.raises(ValueError, match="zero diagonal"):
+        mds(noisy, 3)

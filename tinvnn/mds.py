@@ -7,6 +7,7 @@ call :func:`tinvnn.canonicalize`, which gives the same answer in O(N D^2).
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -55,7 +56,7 @@ def mds(
     on_ambiguity: str = ...,
     gap_tol: float = ...,
     sign_tol: float = ...,
-    symmetry_tol: float = ...,
+    symmetry_tol: float | None = ...,
     negative_tol: float = ...,
 ) -> Tensor: ...
 
@@ -71,7 +72,7 @@ def mds(
     on_ambiguity: str = ...,
     gap_tol: float = ...,
     sign_tol: float = ...,
-    symmetry_tol: float = ...,
+    symmetry_tol: float | None = ...,
     negative_tol: float = ...,
 ) -> tuple[Tensor, MDSInfo]: ...
 
@@ -87,7 +88,7 @@ def mds(
     on_ambiguity: str = ...,
     gap_tol: float = ...,
     sign_tol: float = ...,
-    symmetry_tol: float = ...,
+    symmetry_tol: float | None = ...,
     negative_tol: float = ...,
 ) -> Tensor | tuple[Tensor, MDSInfo]: ...
 
@@ -102,7 +103,7 @@ def mds(
     on_ambiguity: str = "ignore",
     gap_tol: float = 1e-3,
     sign_tol: float = 1e-3,
-    symmetry_tol: float = 1e-6,
+    symmetry_tol: float | None = None,
     negative_tol: float = 1e-4,
 ) -> Tensor | tuple[Tensor, MDSInfo]:
     """Canonical coordinates from pairwise distances (classical MDS + tinvnn's sign, tie and scale rules).
@@ -118,7 +119,10 @@ def mds(
         scale: divide by the RMS radius of the embedded points.
         return_info: also return :class:`MDSInfo`.
         on_ambiguity, gap_tol, sign_tol: as in :func:`canonicalize`.
-        symmetry_tol: largest allowed ``|d_ij - d_ji|`` relative to the largest distance.
+        symmetry_tol: largest allowed ``|d_ij - d_ji|`` and diagonal entry, relative to the
+            largest distance (default: 1e-6 in float64; ``10 sqrt(eps)`` of a lower precision,
+            3.5e-3 in float32, since ``torch.cdist``'s fast path leaves diagonal entries of order
+            ``sqrt(eps)``).
         negative_tol: a :class:`NonEuclideanWarning` is issued when a sample's
             ``negative_fraction`` exceeds this.
 
@@ -137,6 +141,9 @@ def mds(
     check_positive_int(dim, "dim")
     if dim > n:
         raise ValueError(f"dim must be between 1 and N={n}, got {dim}")
+    if symmetry_tol is None:
+        eps = torch.finfo(dist.dtype).eps if dist.is_floating_point() else 0.0
+        symmetry_tol = max(1e-6, 10 * math.sqrt(eps)) if eps > torch.finfo(torch.float64).eps else 1e-6
     check_number(symmetry_tol, "symmetry_tol")
     check_number(negative_tol, "negative_tol")
     for flag, name in ((scale, "scale"), (return_info, "return_info")):
