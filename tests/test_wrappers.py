@@ -166,3 +166,23 @@ def test_callables_that_hide_parameters_are_refused(clouds: torch.Tensor) -> Non
     stateless = TinvWrapper(lambda z: (z**2).mean(-2))  # a parameter-free function is fine
     assert stateless(clouds).shape == (4, 3) and not list(stateless.parameters())
     assert len(list(TinvWrapper(inner).parameters())) == 4
+
+
+@pytest.mark.parametrize("output", ["vector", "point"])
+def test_per_point_outputs_of_the_wrong_shape_are_refused(output: str) -> None:
+    """A backbone whose output is not laid out like its input cannot be mapped back by a frame."""
+    wrapper = TinvWrapper(torch.nn.Linear(3, 8), output=output)
+    with pytest.raises(ValueError) as err:
+        wrapper(torch.randn(2, 10, 3))
+    assert str(err.value) == (
+        f"backbone: output={output!r} needs per-point outputs laid out like its input (2, 10, 3) "
+        "(..., N, [K,] D), got (2, 10, 8)"
+    )
+
+
+def test_check_equivariance_refuses_outputs_not_laid_out_like_pos() -> None:
+    pos = torch.randn(20, 3, dtype=torch.float64)
+    with pytest.raises(ValueError) as err:
+        check_equivariance(lambda q: q.mean(-2), pos)
+    assert str(err.value) == "fn: expected vector outputs laid out like pos, (20, 3) or (20, 'K', 3), got (3,)"
+    assert check_equivariance(lambda q: q - q.mean(-2), pos).max_rel < 1e-12

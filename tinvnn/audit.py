@@ -222,6 +222,16 @@ def _audit(
         reference = _call(fn, pos, vectors, features).to(torch.float64)
         if not bool(torch.isfinite(reference).all()):
             raise ValueError("fn returned NaN or Inf on the untransformed input: its invariance cannot be measured")
+        points = tuple(pos.shape[:-1])
+        if equivariant is not None and (
+            tuple(reference.shape[: len(points)]) != points
+            or reference.dim() not in (pos.dim(), pos.dim() + 1)
+            or reference.shape[-1] != d
+        ):
+            raise ValueError(
+                f"fn: expected {equivariant[0]} outputs laid out like pos, {points + (d,)} or "
+                f"{points + ('K', d)}, got {tuple(reference.shape)}"
+            )
         radius = _radius(pos, layout)
         worst_abs, worst_rel, worst_trial = 0.0, 0.0, 0
         for trial in range(trials):

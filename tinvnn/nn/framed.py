@@ -113,6 +113,8 @@ class FramedWrapper(nn.Module, abc.ABC):
             _check_accepts(self.backbone, "batch")
             backbone_kwargs["batch"] = batch if frames.identity else frames.frame.layout.flat_index()[0]
         out = self.backbone(*args, **backbone_kwargs)
+        if self.output != "invariant":
+            _check_per_point(out, frames.points, self.output)
         if self.output == "vector":
             out = frames.frame.from_canonical(out, vector=True, scale=self.scale and self.scale_vectors)
         elif self.output == "point":
@@ -121,6 +123,23 @@ class FramedWrapper(nn.Module, abc.ABC):
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, scale={self.scale}, output={self.output!r}, scale_vectors={self.scale_vectors}"
+
+
+def _check_per_point(out: object, points: Tensor, output: str) -> None:
+    """Raise unless the backbone's ``out`` is laid out like its input ``points`` (..., N, D), with
+    optional extra dims before D, as a ``"vector"`` or ``"point"`` output must be."""
+    shape = tuple(points.shape)
+    if (
+        not isinstance(out, Tensor)
+        or tuple(out.shape[: len(shape) - 1]) != shape[:-1]
+        or out.dim() < len(shape)
+        or out.shape[-1] != shape[-1]
+    ):
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"backbone: output={output!r} needs per-point outputs laid out like its input {shape} "
+            f"(..., N, [K,] D), got {got}"
+        )
 
 
 def check_backbone(backbone: object) -> None:
