@@ -196,7 +196,7 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main([*args, "--data-dir", str(tmp_path / "data"), "--json"]) == 0  # default --out: <data dir>/modelnet40
     assert json.loads(capsys.readouterr().out) == {"train": str(out / "train.npz"), "test": str(out / "test.npz")}
     assert main([*args, "--out", str(out)]) == 2
-    assert "already exist; pass overwrite=True (--force) to replace" in capsys.readouterr().err
+    assert "already exist; pass --overwrite (overwrite=True) to replace them" in capsys.readouterr().err
     assert main([*args, "--out", str(out), "--force"]) == 0  # without --json: a line for people
     assert capsys.readouterr().out == f"wrote {out / 'train.npz'}, {out / 'test.npz'}\n"
     assert (

@@ -108,6 +108,13 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert sweep["angles_deg"] == [0.0, 90.0, 180.0] and (tmp_path / "sweep.png").stat().st_size > 1000
     curve = next(iter(sweep["accuracy"].values()))
     assert max(curve) - min(curve) <= 1 / 24 + 1e-9  # invariant model: flat up to ambiguous clouds
+    capsys.readouterr()
+    assert main(["sweep-angle", ckpt, "--step", "90", "--out", str(tmp_path / "sweep.png")]) == 2  # kept
+    assert capsys.readouterr().err == (
+        f"tinvnn: error: {tmp_path / 'sweep.png'} and {tmp_path / 'sweep.json'} exist; "
+        "pass --overwrite (overwrite=True) to replace them\n"
+    )
+    assert main(["sweep-angle", ckpt, "--step", "90", "--out", str(tmp_path / "sweep.png"), "--overwrite"]) == 0
     # bad input: unknown names, missing files
     assert main(["eval", str(tmp_path / "missing.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err

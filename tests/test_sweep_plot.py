@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tinvnn.tasks.classification.demo import plan_demo
-from tinvnn.tasks.classification.sweep import chance_level, save_sweep
+from tinvnn.tasks.classification.sweep import chance_level, save_sweep, sweep_outputs
 
 
 def test_chance_level_is_the_most_frequent_class() -> None:
@@ -32,3 +32,19 @@ def test_save_sweep_writes_title_and_chance(tmp_path: Path) -> None:
         "angles_deg": [0.0, 90.0],
         "accuracy": {"none": [0.9, 0.4], "tinv": [0.8, 0.8]},
     }
+
+
+def test_save_sweep_keeps_existing_files_unless_told(tmp_path: Path) -> None:
+    curves, angles = {"tinv": [0.8, 0.8]}, [0.0, 90.0]
+    png, js = save_sweep(curves, angles, tmp_path / "new" / "s.png")
+    before = png.read_bytes()
+    with pytest.raises(FileExistsError) as err:
+        save_sweep({"tinv": [0.1, 0.1]}, angles, png)
+    assert str(err.value) == f"{png} and {js} exist; pass --overwrite (overwrite=True) to replace them"
+    assert png.read_bytes() == before and json.loads(js.read_text())["accuracy"] == curves
+    save_sweep({"tinv": [0.1, 0.1]}, angles, png, overwrite=True)
+    assert json.loads(js.read_text())["accuracy"] == {"tinv": [0.1, 0.1]}
+    with pytest.raises(
+        ValueError, match=r"^out: expected a \.png file name \(the JSON goes beside it\), got .*s\.jpg$"
+    ):
+        sweep_outputs(tmp_path / "s.jpg")

@@ -174,6 +174,10 @@ def test_unwritable_outputs_are_one_line(
     under_file = path / "sub" / "x.tour"
     assert main(_solve_cli(path, local_checkpoint, "--plot", str(under_file))) == 2
     assert capsys.readouterr().err == f"tinvnn: error: --plot: cannot write {under_file}: {path} is not a directory\n"
+    typo = tmp_path / "no-such-folder" / "x.tour"
+    assert main(_solve_cli(path, local_checkpoint, "--tour", str(typo))) == 2
+    assert capsys.readouterr().err == f"tinvnn: error: --tour: cannot write {typo}: no folder {typo.parent}\n"
+    assert not typo.parent.exists()
 
     def refuse(code: int, text: str) -> object:
         def write(*_: object) -> Path:
@@ -187,6 +191,7 @@ def test_unwritable_outputs_are_one_line(
     assert main(_solve_cli(path, local_checkpoint, "--tour", str(out))) == 2
     assert capsys.readouterr().err == f"tinvnn: error: --tour: cannot write {out}: No space left on device\n"
     png = tmp_path / "read-only" / "x.png"
+    png.parent.mkdir()
     assert main(_solve_cli(path, local_checkpoint, "--plot", str(png))) == 2
     assert capsys.readouterr().err == f"tinvnn: error: --plot: cannot write {png}: Permission denied\n"
     assert not out.exists() and not png.exists()

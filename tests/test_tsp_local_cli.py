@@ -37,6 +37,7 @@ def test_solve_writes_tour_file_and_reports_method(
     inst, tsp = _instance(tmp_path, 30)
     (tmp_path / "solutions.txt").write_text("small : 4000\n")
     tour_file = tmp_path / "out" / "small.tour"
+    tour_file.parent.mkdir()
     capsys.readouterr()
     args = [
         "tsp",

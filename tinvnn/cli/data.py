@@ -63,7 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="seed of the mesh sampling (off) (default: %(default)s)",
     )
     p.add_argument(
-        "--force", action="store_true", help="replace existing output files (all or none: a failure replaces nothing)"
+        "--overwrite",
+        "--force",
+        dest="overwrite",
+        action="store_true",
+        help="replace existing output files (all or none: a failure replaces nothing)",
     )
     p.add_argument("--json", action="store_true", help='print {"train": path, "test": path} as JSON')
     p.set_defaults(func=_convert)
@@ -72,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _convert(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else data_dir(args.data_dir) / "modelnet40"
     paths = convert_modelnet40(
-        args.source, args.format, out, up=args.up, points=args.points, seed=args.seed, overwrite=args.force
+        args.source, args.format, out, up=args.up, points=args.points, seed=args.seed, overwrite=args.overwrite
     )
     if args.json:
         print(json.dumps({split: str(path) for split, path in paths.items()}))

@@ -8,6 +8,7 @@ training code when they run, so ``tinvnn classify`` and ``tinvnn --help`` never 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -24,7 +25,7 @@ from tinvnn.tasks.classification.datasets import PointCloudDataset, load_dataset
 from tinvnn.tasks.classification.evaluate import audit, evaluate
 from tinvnn.tasks.classification.protocols import parse_protocol
 from tinvnn.tasks.classification.recipe import ClassifierTrainConfig, load_classifier
-from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep
+from tinvnn.tasks.classification.sweep import angle_sweep, chance_level, save_sweep, sweep_outputs
 
 __all__ = ["register"]
 
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="PNG path; the JSON goes next to it (default: %(default)s)",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG and JSON")
     _data_args(p)
     _common(p)
     p.set_defaults(func=_sweep)
@@ -226,6 +228,8 @@ def _sweep(args: argparse.Namespace) -> int:
     device = runtime_device(args)
     if not 0 < args.step <= 180:
         raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
+    sweep_outputs(args.out, overwrite=args.overwrite)  # refused before any work, as is a missing matplotlib
+    importlib.import_module("matplotlib")
     count = int(180 // args.step)
     angles = [i * args.step for i in range(count + 1)]
     curves, budgets, chance = {}, [], None
@@ -242,7 +246,7 @@ def _sweep(args: argparse.Namespace) -> int:
     title = f"{config['dataset']}, {len(data)} test clouds rotated about random axes; " + "; ".join(
         sorted(set(budgets))
     )
-    png, js = save_sweep(curves, angles, args.out, title=title, chance=chance)
+    png, js = save_sweep(curves, angles, args.out, title=title, chance=chance, overwrite=args.overwrite)
     print(f"wrote {png} and {js}")
     return 0
 

@@ -337,8 +337,9 @@ _PRINT_TOUR_MAX = 100
 
 
 def _output(flag: str, path: Path | None, overwrite: bool, others: dict[str, Path | None] | None = None) -> None:
-    """Refuse an output path before any work: an existing directory, an existing file without
-    ``--overwrite``, a path that is also one of ``others`` (the input, the other output)."""
+    """Refuse an output path before any work: an existing directory, a folder that does not
+    exist (a typo is not turned into new folders), an existing file without ``--overwrite``, a
+    path that is also one of ``others`` (the input, the other output)."""
     if path is None:
         return
     if path.is_dir():
@@ -346,6 +347,8 @@ def _output(flag: str, path: Path | None, overwrite: bool, others: dict[str, Pat
     for parent in path.absolute().parents:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"{flag}: cannot write {path}: {parent} is not a directory")
+    if not path.absolute().parent.is_dir():
+        raise ValueError(f"{flag}: cannot write {path}: no folder {path.parent}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{flag}: {path} exists; pass --overwrite to replace it")
     for what, other in (others or {}).items():

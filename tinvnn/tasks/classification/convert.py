@@ -388,7 +388,7 @@ def convert_modelnet40(
         raise FileExistsError(f"{out} is a file; expected a folder for train.npz and test.npz (--out)")
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(existing)} already exist; pass overwrite=True (--force) to replace")
+        raise FileExistsError(f"{', '.join(existing)} already exist; pass --overwrite (overwrite=True) to replace them")
 
     def writer(split: str) -> Callable[[BinaryIO], None]:
         def write(handle: BinaryIO) -> None:

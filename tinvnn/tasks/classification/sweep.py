@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from tinvnn._io import atomic_write_all
 from tinvnn.group import axis_angle_rotation
 from tinvnn.tasks.classification.datasets import PointCloudDataset
 from tinvnn.tasks.classification.evaluate import predict
 
-__all__ = ["angle_sweep", "chance_level", "save_sweep"]
+__all__ = ["angle_sweep", "chance_level", "save_sweep", "sweep_outputs"]
 
 
 def angle_sweep(
@@ -58,6 +59,7 @@ def save_sweep(
     *,
     title: str | None = None,
     chance: float | None = None,
+    overwrite: bool = False,
 ) -> tuple[Path, Path]:
     """Plot accuracy-versus-angle curves to ``path`` (PNG) and write the numbers next to it (.json).
 
@@ -69,17 +71,18 @@ def save_sweep(
             (e.g. ``"ModelNet40: PointNet, 10 epochs on 80 clouds/class ..."``).
         chance: accuracy of guessing (:func:`chance_level` of the test labels), drawn as a
             dashed line.
+        overwrite: replace existing files (else, as :func:`sweep_outputs`, FileExistsError).
 
     Returns:
-        (png path, json path); the JSON holds the angles, curves, title and chance level.
+        (png path, json path); the JSON holds the angles, curves, title and chance level. Both
+        are written as one (atomically: a failure leaves neither changed).
     """
+    png, js = sweep_outputs(path, overwrite=overwrite)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    png = Path(path)
-    png.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, acc in curves.items():
         ax.plot(angles_deg, [100 * a for a in acc], marker="o", label=label)
@@ -94,10 +97,31 @@ def save_sweep(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    numbers = json.dumps({"title": title, "chance": chance, "angles_deg": angles_deg, "accuracy": curves}, indent=2)
+    try:
+        atomic_write_all(
+            {
+                png: lambda handle: fig.savefig(handle, dpi=120, format="png"),
+                js: lambda handle: handle.write(numbers.encode()),
+            }
+        )
+    finally:
+        plt.close(fig)
+    return png, js
+
+
+def sweep_outputs(path: str | os.PathLike[str], *, overwrite: bool = False) -> tuple[Path, Path]:
+    """The PNG ``path`` and the JSON beside it that :func:`save_sweep` writes, checked before any work.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.png``.
+        FileExistsError: either file exists and ``overwrite`` is False.
+    """
+    png = Path(path)
+    if png.suffix.lower() != ".png":
+        raise ValueError(f"out: expected a .png file name (the JSON goes beside it), got {png}")
     js = png.with_suffix(".json")
-    js.write_text(
-        json.dumps({"title": title, "chance": chance, "angles_deg": angles_deg, "accuracy": curves}, indent=2)
-    )
+    existing = [str(p) for p in (png, js) if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{' and '.join(existing)} exist; pass --overwrite (overwrite=True) to replace them")
     return png, js
