@@ -210,6 +210,7 @@ def _eval(args: argparse.Namespace) -> int:
                     "checkpoint": args.checkpoint,
                     "method": config["method"],
                     "backbone": config["backbone"],
+                    "group": config["group"],
                     "clouds": len(data),
                     "results": results,
                 }
@@ -217,7 +218,8 @@ def _eval(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"{args.checkpoint}: {config['method']} {config['backbone']} on {len(data)} {config['dataset']} test clouds"
+            f"{args.checkpoint}: {config['method']} {config['backbone']} (group {config['group']}) "
+            f"on {len(data)} {config['dataset']} test clouds"
         )
         for name, res in results.items():
             print(f"  {name:<20} {100 * res['accuracy']:6.2f}%")
@@ -227,7 +229,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     device = runtime_device(args)
     if not 0 < args.step <= 180:
-        raise ValueError(f"expected 0 < --step <= 180, got {args.step}")
+        raise ValueError(f"--step: expected degrees in (0, 180], got {args.step:g}")
     sweep_outputs(args.out, overwrite=args.overwrite)  # refused before any work, as is a missing matplotlib
     importlib.import_module("matplotlib")
     count = int(180 // args.step)

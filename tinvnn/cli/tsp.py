@@ -412,7 +412,8 @@ def _solve(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record))
         return 0
-    print(f"{result.name}: {result.num_cities} cities, {result.edge_weight_type}; {result.method}")
+    cities = f"{result.num_cities} {'city' if result.num_cities == 1 else 'cities'}"
+    print(f"{result.name}: {cities}, {result.edge_weight_type}; {result.method}")
     if result.duplicates:
         print(f"duplicate cities: {result.duplicates} merged into the city at their point (zero-length edges)")
     if result.num_cities <= _PRINT_TOUR_MAX:

@@ -61,11 +61,11 @@ def evaluate(
     pred = predict(model, points, batch_size=batch_size).argmax(dim=1)
     correct = pred == data.labels
     per_class = {
-        name: float(correct[data.labels == c].float().mean())
+        name: float(correct[data.labels == c].double().mean())
         for c, name in enumerate(data.classes)
         if (data.labels == c).any()
     }
-    return EvalResult(str(protocol), float(correct.float().mean()), per_class, pred)
+    return EvalResult(str(protocol), float(correct.double().mean()), per_class, pred)
 
 
 def audit(model: nn.Module, points: Tensor, *, group: str = "O", trials: int = 4, seed: int = 0) -> dict[str, float]:

@@ -38,7 +38,7 @@ def angle_sweep(
         rot = axis_angle_rotation(axes, torch.full((len(data),), math.radians(angle), dtype=torch.float64))
         points = (data.points.double() @ rot.transpose(1, 2)).to(data.points.dtype)
         pred = predict(model, points, batch_size=batch_size).argmax(dim=1)
-        accuracies.append(float((pred == data.labels).float().mean()))
+        accuracies.append(float((pred == data.labels).double().mean()))
     return accuracies
 
 
