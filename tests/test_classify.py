@@ -339,3 +339,21 @@ def test_upright_and_checkpoint_are_one_choice(tmp_path: Path, capsys: pytest.Ca
         main(["classify", str(path), "--upright", "--checkpoint", "x.pt"])
     assert exit_info.value.code == 2
     assert "argument --checkpoint: not allowed with argument --upright" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not DEFAULT_CLASSIFIER.is_file(), reason="shipped classifier missing")
+def test_units_from_1e_minus_200_to_1e200_give_the_same_answer() -> None:
+    """Exact power-of-two rescaling inside: the same draws and the same probabilities at any units
+    float64 holds (squares of 1e200 would overflow, of 1e-200 underflow)."""
+    pts = _shape()
+    model, config, meta = load_classifier(DEFAULT_CLASSIFIER)
+    clouds = [pts, pts * 1e200, pts * 1e-200, pts * 2.0**900]
+    for power in (900, -900):  # a power of two: the very same points are drawn
+        np.testing.assert_array_equal(
+            invariant_subsets(pts * 2.0**power, 256, 2), invariant_subsets(pts, 256, 2) * 2.0**power
+        )
+    ranked = classify_points(model, list(meta["classes"]), clouds, points=int(config["points"]), subsets=2, top=3)
+    for other in ranked[1:]:
+        assert [t["class"] for t in other] == [t["class"] for t in ranked[0]]
+        for a, b in zip(other, ranked[0]):
+            assert a["probability"] == pytest.approx(b["probability"], abs=1e-6)

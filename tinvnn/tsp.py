@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from tinvnn._scale import to_unit_range, unit_exponent
 from tinvnn.checkpoint import load_checkpoint
 from tinvnn.tasks.tsp.attention.decoding import decode_tours
 from tinvnn.tasks.tsp.attention.recipe import (
@@ -271,7 +272,7 @@ def solve(
         # the power of two that brings the largest coordinate into [0.5, 1): exact, and the local
         # policy and its search are invariant to scale, so the tour is that of the coordinates as
         # given, from 1e-300 to 1e300 alike
-        points = np.ldexp(points, -_exponent(points))
+        points = to_unit_range(points)
         if k is not None and k > max(len(points) - 1, 1):
             slots = max(len(points) - 1, 1)
             log.info("k: %d candidate slots clamped to %d, the other cities of the instance", k, slots)
@@ -355,7 +356,7 @@ def solve(
     if instance is not None:
         length = tour_length_tsplib(instance, tour)
     else:
-        e = _exponent(coords)  # the length of the coordinates scaled into [0.5, 1), scaled back: no overflow
+        e = unit_exponent(coords)  # the length of the coordinates scaled into [0.5, 1), scaled back: no overflow
         scaled = torch.from_numpy(np.ldexp(coords, -e))[None]
         length = math.ldexp(float(tour_length(scaled, torch.from_numpy(tour)[None])[0]), e)
     if known is not None and length < known * (1 - 1e-9):
@@ -421,11 +422,6 @@ def _distinct(coords: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndar
     all are distinct, so tours stay those of the instance as given)."""
     keep, groups = merge_duplicates(coords)
     return keep, groups, coords if len(keep) == len(coords) else coords[keep]
-
-
-def _exponent(coords: np.ndarray) -> int:
-    """The power of two ``e`` with the largest ``|coords|`` in [2^(e-1), 2^e) (0 for none)."""
-    return math.frexp(float(np.abs(coords).max(initial=0.0)))[1]
 
 
 def _read(

@@ -30,6 +30,7 @@ ModelNet40 is z-up; the model is invariant to rotations, so a y-up file needs no
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -45,6 +46,7 @@ from tinvnn._checks import check_positive_int
 from tinvnn._fallback import KEY_TOL, value_groups
 from tinvnn._io import error_line
 from tinvnn._optional import require
+from tinvnn._scale import to_unit_range, unit_exponent
 from tinvnn.tasks.classification.convert import read_off
 from tinvnn.tasks.classification.datasets import sample_triangles
 from tinvnn.tasks.classification.recipe import load_classifier
@@ -160,12 +162,15 @@ def read_point_file(path: str | os.PathLike[str], *, seed: int = 0) -> np.ndarra
 def _warn_of_coarse_coordinates(path: Path, points: np.ndarray, stored: np.dtype[Any]) -> None:
     """Warn when the step between neighbouring values of ``stored`` at the largest coordinate is
     :data:`DETAIL_WARNING` of the shape's RMS radius or more. Shape: points (N, 3) float64."""
-    radius = float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
-    largest = float(np.abs(points).max())
-    step = float(np.spacing(stored.type(largest))) if stored.kind == "f" else 1.0
+    e = unit_exponent(points)  # measured on the coordinates scaled into [0.5, 1): no overflow at 1e300
+    unit = np.ldexp(points, -e)
+    radius = float(np.sqrt(((unit - unit.mean(0)) ** 2).sum(1).mean()))
+    largest = float(np.abs(unit).max())
+    file_step = float(np.spacing(stored.type(np.abs(points).max()))) if stored.kind == "f" else 1.0
+    step = math.ldexp(file_step, -e)
     if step >= DETAIL_WARNING * radius:
         warnings.warn(
-            f"{path}: its {stored} coordinates step by {step:.2g}, {step / radius:.2g} of the shape's radius "
+            f"{path}: its {stored} coordinates step by {file_step:.2g}, {step / radius:.2g} of the shape's radius "
             f"({largest / radius:.2g} radii from the origin): the shape is blurred and the answer may mean little; "
             "store float64, or the shape nearer the origin",
             PointFileWarning,
@@ -341,7 +346,7 @@ def invariant_subsets(points: np.ndarray, num: int, subsets: int = 1, *, seed: i
     """
     check_positive_int(num, "points")
     check_positive_int(subsets, "subsets")
-    z = canonicalize(torch.from_numpy(np.asarray(points, dtype=np.float64))).numpy()
+    z = canonicalize(torch.from_numpy(to_unit_range(points))).numpy()  # exact rescaling: any units
     order = np.lexsort(tuple(value_groups(column, KEY_TOL) for column in z.T[::-1]))  # first coordinate first
     rng = np.random.default_rng(seed)
     n = len(points)
@@ -375,7 +380,7 @@ def invariant_subsample(points: np.ndarray, num: int, *, seed: int = 0) -> np.nd
 def _unit_ball(points: np.ndarray) -> np.ndarray:
     """Centre on the centroid and scale to max radius 1, in float64, before the model's float32:
     a far offset or large units then cost nothing beyond the file's own precision."""
-    centred = np.asarray(points, dtype=np.float64)
+    centred = to_unit_range(points)  # exact: units from 1e-300 to 1e300 alike
     centred = centred - centred.mean(0)
     radius = float(np.linalg.norm(centred, axis=1).max(initial=0.0))
     return centred / radius if radius > 0 else centred

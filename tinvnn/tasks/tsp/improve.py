@@ -59,6 +59,7 @@ import numpy as np
 
 from tinvnn import _fast
 from tinvnn._progress import announce_compilation
+from tinvnn._scale import to_unit_range
 from tinvnn.geometry import knn_graph
 
 __all__ = [
@@ -217,10 +218,7 @@ class _Stop:
 def _scaled(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (N,) x and y coordinates times the power of two that brings the largest magnitude to
     at most 1 (exact; squares of differences then never overflow)."""
-    xy = np.asarray(coords, dtype=np.float64)
-    largest = float(np.abs(xy).max())
-    exponent = math.frexp(largest)[1] if math.isfinite(largest) and largest > 0 else 0
-    scaled = np.ldexp(xy, -exponent)
+    scaled = to_unit_range(coords)
     return np.ascontiguousarray(scaled[:, 0]), np.ascontiguousarray(scaled[:, 1])
 
 

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from tinvnn._io import atomic_write
+from tinvnn._scale import to_unit_range
 from tinvnn.mds import NonEuclideanWarning, mds
 from tinvnn.tasks.tsp.objective import check_tours
 
@@ -479,7 +480,7 @@ def planar_coordinates(instance: TSPLIBInstance) -> np.ndarray:
         weights = instance.weights
         largest = float(weights.max(initial=0.0))
         if largest > 0 and not _MDS_SAFE[0] <= largest <= _MDS_SAFE[1]:
-            weights = np.ldexp(weights, -math.frexp(largest)[1])  # largest in [0.5, 1): exact
+            weights = to_unit_range(weights)  # largest in [0.5, 1): exact
         with warnings.catch_warnings():  # expected for road or rounded distances: the
             warnings.simplefilter("ignore", NonEuclideanWarning)  # coordinates only guide the search
             return mds(torch.from_numpy(weights), 2).numpy()
