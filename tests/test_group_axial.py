@@ -282,7 +282,7 @@ def test_the_fallback_compares_the_heights(monkeypatch: pytest.MonkeyPatch) -> N
     x = SHAPES["cylinder, 3 raised points on top"]
     _, frame = canonicalize(x, group="SO2z", return_frame=True)
     assert bool(frame.fallback[0]) and bool(frame.tie_used[0])
-    monkeypatch.setattr(tinvnn.canonical, "_Carried", lambda values, dtype: None)
+    monkeypatch.setattr(tinvnn.canonical, "_Carried", lambda values, dtype, level: None)
     ref = canonicalize(x, group="SO2z")
     assert max(set_distance(ref, canonicalize(c, group="SO2z")) for c in _copies(x, "SO2z", 5, seed=0)) > 0.1
 

@@ -46,8 +46,10 @@ def test_canonical_point_set_is_exactly_invariant(name: str, group: str) -> None
 )
 def test_rounded_point_set_is_invariant_to_its_precision(name: str, dtype: torch.dtype, group: str) -> None:
     """Copies made in float64 and rounded to ``dtype`` carry its rounding noise: that noise must
-    not pick the frame (float32 did, up to 0.67 on the cube; float16 and bfloat16 up to 0.9
-    before the thresholds were raised to 16 eps of the input's dtype)."""
+    not pick the frame unsaid (float32 did, up to 0.67 on the cube; float16 and bfloat16 up to 0.9
+    before the thresholds were raised to 16 eps of the input's dtype; a float16 tetrahedron 9.5
+    radii from the origin, up to 1.15 before a decision within the rounding at the input's
+    offset was flagged ambiguous)."""
     x = SHAPES[name]
     eps = torch.finfo(dtype).eps
     ref = canonicalize(x.to(dtype), group=group).double()
@@ -56,8 +58,10 @@ def test_rounded_point_set_is_invariant_to_its_precision(name: str, dtype: torch
         # more candidate frames than the cap within half precision's tolerance: not decided, but said
         assert all(canonicalize(c.to(dtype), group=group, return_frame=True)[1].ambiguous.all() for c in copies)
         return
-    errors = [set_distance(ref, canonicalize(c.to(dtype), group=group).double()) for c in copies]
-    assert max(errors) <= 16 * eps, f"{name}, {dtype}, {group}: set distances {errors}"
+    results = [canonicalize(c.to(dtype), group=group, return_frame=True) for c in copies]
+    # a copy 10 radii from the origin carries 10 eps of rounding: a frame decided within that is said
+    errors = [0.0 if bool(f.ambiguous.all()) else set_distance(ref, z.double()) for z, f in results]
+    assert max(errors) <= 16 * eps, f"{name}, {dtype}, {group}: set distances of the copies said decided {errors}"
 
 
 @pytest.mark.parametrize("group", ["O", "SO"])
@@ -159,3 +163,20 @@ def test_the_ambiguity_warning_says_the_fallback_decided() -> None:
 
     with pytest.warns(AmbiguityWarning, match=r"\. The fallback decided it \(exactly invariant; Frame\.fallback\): "):
         canonicalize(SHAPES["cube"], on_ambiguity="warn")
+
+
+def test_a_decision_within_the_inputs_rounding_at_its_offset_is_said() -> None:
+    """The float16 tetrahedron (SO2z) 9.5 radii from the origin: its sign margin (0.023) is the
+    rounding of coordinates near 13, above 16 eps (0.016) but below 16 eps times the rounding
+    level (9.5): flagged ambiguous. The same copy centred, or in float64, is decided and exact."""
+    x = SHAPES["tetrahedron"]
+    copy = _copies(x, "SO2z", 3, seed=len("tetrahedron"))[2]  # the copy of the test above, 9.5 radii out
+    eps = torch.finfo(torch.float16).eps
+    z, frame = canonicalize(copy.half(), group="SO2z", return_frame=True)
+    margin = float(frame.sign_margin[0])
+    assert 16 * eps < margin < 16 * eps * 9 and not bool(frame.fallback[0])  # decided by the sign rule...
+    assert bool(frame.ambiguous.all())  # ...within the input's rounding at its offset: said
+    ref = canonicalize(x, group="SO2z")
+    assert set_distance(ref, canonicalize(copy, group="SO2z")) <= EXACT  # float64: exact
+    centred = canonicalize((copy - copy.mean(0)).half(), group="SO2z").double()
+    assert set_distance(ref, centred) <= 16 * eps  # centred before the cast: decided right

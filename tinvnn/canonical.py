@@ -424,10 +424,12 @@ def _canonical_frame(
 class _Carried(NamedTuple):
     """Coordinates a frame step carries unchanged beside the ones it orients (an axial group's
     heights): dense (B, N, K) float64, centred, padding rows 0; the fallback compares them with
-    the oriented ones. ``dtype``: the input's, whose rounding sets the fallback's tolerance."""
+    the oriented ones. ``dtype``: the input's, whose rounding sets the fallback's tolerance;
+    ``level`` (B,): how much coarser that rounding is at the input's offset (:func:`_rounding_levels`)."""
 
     values: Tensor
     dtype: torch.dtype
+    level: Tensor
 
 
 def _axial_frame(
@@ -455,7 +457,7 @@ def _axial_frame(
         scale=False,
         group=split.plane,
         tols=tols,
-        carried=_Carried(heights, pos.dtype),
+        carried=_Carried(heights, pos.dtype, _rounding_levels(layout.to_dense(pos.detach()), centre, layout)),
     )
     dense = torch.cat([plane_dense, heights], -1)
     if scale:
@@ -543,6 +545,10 @@ def _torch_frame(
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     fallback = torch.zeros_like(on_gap_tol)
     undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, tols)  # margins carry no gradient
+    levels = (
+        _rounding_levels(layout.to_dense(pos.detach()), centre.detach(), layout) if carried is None else carried.level
+    )
+    noisy = _in_rounding(sign_margin, tie_margin, eigen_gap, pos.dtype if carried is None else carried.dtype, levels)
     if not torch.compiler.is_compiling():
         if bool(undecided.any()):
             dense, R, fallback = _fallback_frames(
@@ -571,7 +577,7 @@ def _torch_frame(
         scale=scale,
         tols=tols,
         fallback=fallback,
-        ambiguous=undecided,
+        ambiguous=undecided | noisy,
     )
     return frame, dense
 
@@ -630,6 +636,35 @@ def _fallback_frames(
         dense[i], R[i] = rows, F
         fallback[i] = True
     return dense, R, fallback
+
+
+def _in_rounding(sign_margin: Array, tie_margin: Array, eigen_gap: Array, dtype: torch.dtype, levels: Array) -> Array:
+    """(B,) bool: a sign or tie margin, or an eigen-gap taken as distinct (no tie rule used), at
+    or below the input's own rounding at its offset: ``_PRECISION_TOL`` eps of ``dtype`` times the
+    rounding level (:func:`_rounding_levels`). Such a decision may be the rounding's, so the frame
+    is reported ambiguous (decisions unchanged).
+    Far below the default tolerances for float64, and for float32 within about 500 radii of the
+    origin; it speaks for float16 and bfloat16 clouds away from the origin."""
+    floor = _PRECISION_TOL * torch.finfo(dtype).eps * levels
+    flags: Array = (
+        (sign_margin <= floor) | (tie_margin <= floor) | ((tie_margin == float("inf")) & (eigen_gap <= floor))
+    )
+    return flags
+
+
+def _rounding_levels(x: Tensor, centre: Tensor, layout: Layout) -> Tensor:
+    """(B,) how many times coarser each sample's input rounding is than a centred copy's: the
+    largest ``|x|`` over the largest ``|x - centre|`` (at least 1), for dense points ``x`` (B, N, D)
+    and centroids (B, D). A cloud 10 radii from the origin in float16 carries rounding noise of
+    about 10 eps of its own size."""
+    real = (
+        layout.mask if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[:, None]
+    )
+    x = x.to(torch.float64)
+    zero = x.new_zeros(())
+    big = torch.where(real[..., None], x.abs(), zero).amax((1, 2))
+    spread = torch.where(real[..., None], (x - centre.to(x)[:, None]).abs(), zero).amax((1, 2))
+    return torch.where(spread > 0, big / spread.clamp_min(1e-300), x.new_ones(())).clamp_min(1.0)
 
 
 def _carry(frames: np.ndarray, d: int) -> np.ndarray:
@@ -738,6 +773,8 @@ def _fast_frame(
     if not _in_range(k.mean_square).all() or coincident_samples(k.centre, radius).any():
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
+    levels = _rounding_levels(k.x, torch.from_numpy(k.centre), layout).numpy()
+    noisy = _in_rounding(k.sign_margin, np.full(len(k.done), np.inf), k.eigen_gap, pos.dtype, levels)
     frame = _frame(
         k.centre,
         k.R,
@@ -751,6 +788,7 @@ def _fast_frame(
         scale=scale,
         tols=tols,
         fallback=clear,
+        ambiguous=_ambiguous(k.sign_margin, np.full(len(k.done), np.inf), clear, tols) | noisy,
     )
     out = k.out
     if not k.done.all():

@@ -281,7 +281,7 @@ def _eval(args: argparse.Namespace) -> int:
     model, config = load_attention_model(path)
     variant = checkpoint_variant(config, args.variant, path)
     if args.samples < 1:
-        raise ValueError(f"expected --samples >= 1, got {args.samples}")
+        raise ValueError(f"--samples: expected a positive number of rollouts, got {args.samples}")
     decoding = Decoding(args.decode, args.samples, args.two_opt)
     out: dict[str, Any] = {"checkpoint": str(path), "variant": variant.name, "decoding": asdict(decoding)}
     if args.tsplib is not None:
