@@ -457,7 +457,7 @@ def _axial_frame(
         scale=False,
         group=split.plane,
         tols=tols,
-        carried=_Carried(heights, pos.dtype, _rounding_levels(layout.to_dense(pos.detach()), centre, layout)),
+        carried=_Carried(heights, pos.dtype, _rounding_levels(centre, radius)),
     )
     dense = torch.cat([plane_dense, heights], -1)
     if scale:
@@ -545,9 +545,7 @@ def _torch_frame(
     dense, R, sign_margin, tie_margin = branch(rare, tail, operands)
     fallback = torch.zeros_like(on_gap_tol)
     undecided = _ambiguous(sign_margin, tie_margin, on_gap_tol, tols)  # margins carry no gradient
-    levels = (
-        _rounding_levels(layout.to_dense(pos.detach()), centre.detach(), layout) if carried is None else carried.level
-    )
+    levels = _rounding_levels(centre, radius) if carried is None else carried.level
     noisy = _in_rounding(sign_margin, tie_margin, eigen_gap, pos.dtype if carried is None else carried.dtype, levels)
     if not torch.compiler.is_compiling():
         if bool(undecided.any()):
@@ -652,19 +650,17 @@ def _in_rounding(sign_margin: Array, tie_margin: Array, eigen_gap: Array, dtype:
     return flags
 
 
-def _rounding_levels(x: Tensor, centre: Tensor, layout: Layout) -> Tensor:
-    """(B,) how many times coarser each sample's input rounding is than a centred copy's: the
-    largest ``|x|`` over the largest ``|x - centre|`` (at least 1), for dense points ``x`` (B, N, D)
-    and centroids (B, D). A cloud 10 radii from the origin in float16 carries rounding noise of
-    about 10 eps of its own size."""
-    real = (
-        layout.mask if layout.mask is not None else torch.arange(x.shape[1], device=x.device) < layout.counts[:, None]
-    )
-    x = x.to(torch.float64)
-    zero = x.new_zeros(())
-    big = torch.where(real[..., None], x.abs(), zero).amax((1, 2))
-    spread = torch.where(real[..., None], (x - centre.to(x)[:, None]).abs(), zero).amax((1, 2))
-    return torch.where(spread > 0, big / spread.clamp_min(1e-300), x.new_ones(())).clamp_min(1.0)
+def _rounding_levels(centre: Array, radius: Array) -> Array:
+    """(B,) how many times coarser each sample's input rounding is, relative to its own size, than
+    a centred copy's: 1 plus the centroid's largest coordinate in RMS radii (``centre`` (B, D),
+    ``radius`` (B,)). A cloud 10 radii from the origin in float16 carries rounding noise of about
+    10 eps of its own size."""
+    levels: Array
+    if isinstance(centre, np.ndarray):
+        levels = 1.0 + np.abs(centre).max(-1) / np.maximum(radius, 1e-300)
+    else:
+        levels = 1.0 + centre.detach().abs().amax(-1) / radius.detach().clamp_min(1e-300)
+    return levels
 
 
 def _carry(frames: np.ndarray, d: int) -> np.ndarray:
@@ -773,7 +769,7 @@ def _fast_frame(
     if not _in_range(k.mean_square).all() or coincident_samples(k.centre, radius).any():
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
-    levels = _rounding_levels(k.x, torch.from_numpy(k.centre), layout).numpy()
+    levels = _rounding_levels(k.centre, np.sqrt(k.mean_square))
     noisy = _in_rounding(k.sign_margin, np.full(len(k.done), np.inf), k.eigen_gap, pos.dtype, levels)
     frame = _frame(
         k.centre,
