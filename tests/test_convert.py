@@ -216,6 +216,10 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         )
         == 2
     )
+    assert "nowhere: no such folder (expected the unpacked ModelNet40 download)" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    empty = ["data", "convert", str(tmp_path / "empty"), "--format", "normal_resampled", "--up", "y"]
+    assert main([*empty, "--out", str(tmp_path / "o2")]) == 2
     assert "modelnet40_shape_names.txt not found" in capsys.readouterr().err
 
 
@@ -239,5 +243,14 @@ def test_cli_convert_of_one_mesh_file_points_to_classify(tmp_path: Path, capsys:
     assert capsys.readouterr().err == (
         f"tinvnn: error: {mesh} is a file: data convert turns a whole ModelNet40 download (the unpacked folder) "
         f"into a dataset; to classify one shape, run `tinvnn classify {mesh}`\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_convert_of_a_missing_folder_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "ModelNet40"
+    assert main(["data", "convert", str(missing), "--format", "off", "--up", "z", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (
+        f"tinvnn: error: {missing}: no such folder (expected the unpacked ModelNet40 download)\n"
     )
     assert not (tmp_path / "out").exists()

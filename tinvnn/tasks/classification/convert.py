@@ -378,6 +378,8 @@ def convert_modelnet40(
     check_choice(fmt, "format", FORMATS)
     check_choice(up, "up", UP_AXES)
     check_positive_int(points, "points")
+    if not Path(source).exists():
+        raise FileNotFoundError(f"{source}: no such folder (expected the unpacked ModelNet40 download)")
     if Path(source).is_file():
         raise ValueError(
             f"{source} is a file: data convert turns a whole ModelNet40 download (the unpacked folder) "
