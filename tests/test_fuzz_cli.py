@@ -247,3 +247,16 @@ def test_tsp_eval_refuses_empty_test_sets(flags: list[str], message: str, capsys
 
     code, err = _run(["tsp", "eval", "--checkpoint", str(DEFAULT_ATTENTION_CHECKPOINT), *flags], capsys)
     assert code == 2 and message in err, err
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tinvnn.cli.pointcloud as pointcloud
+
+    def broken(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(pointcloud, "_classify", broken)
+    assert main(["classify", "x.npy"]) == 2
+    assert capsys.readouterr().err == "tinvnn: error: Broken pipe\n"

@@ -162,6 +162,9 @@ def test_axis_angle_rotation_batches() -> None:
     torch.testing.assert_close(r[1, 3], axis_angle_rotation(axes[1, 3], angles[1, 3:4])[0])
     half = axis_angle_rotation(axes, angles / 2)
     torch.testing.assert_close(half @ half, r)
+    whole = axis_angle_rotation(torch.tensor([1.0, 1.0, 0.0]), torch.tensor([3]))  # an integer angle
+    assert whole.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(whole @ whole.mT, torch.eye(3).expand(1, 3, 3), rtol=0, atol=1e-6)
 
 
 def test_aliases_reflections_and_repr() -> None:

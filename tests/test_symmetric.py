@@ -180,3 +180,25 @@ def test_a_decision_within_the_inputs_rounding_at_its_offset_is_said() -> None:
     assert set_distance(ref, canonicalize(copy, group="SO2z")) <= EXACT  # float64: exact
     centred = canonicalize((copy - copy.mean(0)).half(), group="SO2z").double()
     assert set_distance(ref, centred) <= 16 * eps  # centred before the cast: decided right
+
+
+def test_the_rounding_flag_speaks_only_for_coarse_inputs_away_from_the_origin() -> None:
+    """Generic clouds: never flagged near the origin (any dtype) or in float64 1e3 radii out;
+    flagged in float16 50 radii out, where the rounding (about 50 eps of the cloud's size) is
+    above every margin the rules can trust; and a one-point sample is never flagged by it."""
+    g = torch.Generator().manual_seed(0)
+    clouds = torch.randn(16, 64, 3, generator=g, dtype=torch.float64) * torch.tensor(
+        [3.0, 2.0, 1.0], dtype=torch.float64
+    )
+    for dtype in (torch.float64, torch.float32, torch.float16):
+        _, frame = canonicalize(clouds.to(dtype), return_frame=True)
+        assert not bool(frame.ambiguous.any()), dtype
+    _, frame = canonicalize(clouds + 1e3 * clouds.std(), return_frame=True)
+    assert not bool(frame.ambiguous.any())
+    _, frame = canonicalize((clouds + 50 * clouds.std()).half(), return_frame=True)
+    assert bool(frame.ambiguous.all())
+    point = torch.zeros(3, 8, 3, dtype=torch.float64)
+    point[1] = 5.0
+    point[2] = clouds[0, :8]
+    _, frame = canonicalize(point, scale=False, return_frame=True)
+    assert not bool(frame.ambiguous.any())

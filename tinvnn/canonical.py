@@ -656,10 +656,13 @@ def _rounding_levels(centre: Array, radius: Array) -> Array:
     ``radius`` (B,)). A cloud 10 radii from the origin in float16 carries rounding noise of about
     10 eps of its own size."""
     levels: Array
+    coincident = coincident_samples(centre, radius)  # no size to be coarse against: level 1
     if isinstance(centre, np.ndarray):
-        levels = 1.0 + np.abs(centre).max(-1) / np.maximum(radius, 1e-300)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            levels = np.where(coincident, 1.0, 1.0 + np.abs(centre).max(-1) / radius)
     else:
-        levels = 1.0 + centre.detach().abs().amax(-1) / radius.detach().clamp_min(1e-300)
+        centre, radius = centre.detach().to(torch.float64), radius.detach().to(torch.float64)
+        levels = torch.where(coincident, 1.0, 1.0 + centre.abs().amax(-1) / radius.clamp_min(1e-300))
     return levels
 
 
@@ -972,7 +975,8 @@ def _handle_ambiguity(frame: Frame, action: str) -> None:
         f"{len(idx)} sample(s) have a near-ambiguous canonical frame (first: {idx[:5]}; "
         f"sign margin {float(frame.sign_margin[idx[0]]):.2e}, tie margin {float(frame.tie_margin[idx[0]]):.2e}). "
         f"{'The fallback decided it (exactly invariant; Frame.fallback)' if _decided(frame, idx[0]) else 'Kept as is'}"
-        ": a small perturbation of the shape may still change it; see docs/ambiguity.md"
+        ": a small perturbation of the shape (or the input's rounding far from the origin: centre the "
+        "points before a cast to lower precision) may still change it; see docs/ambiguity.md"
     )
     if action == "raise":
         raise ValueError(msg)

@@ -48,8 +48,10 @@ class Frame:
         tie_used: (B,) bool, the tie rule chose some axes.
         ambiguous: (B,) bool, ``sign_margin <= sign_tol``, ``tie_margin <= 1e-3``, or an
             eigen-gap within 1% of ``gap_tol`` (a decision on its threshold; for float16 and
-            bfloat16 inputs each threshold at least 16 of the dtype's eps): the frame may jump
-            under a tiny perturbation. Harmless when the sample is symmetric under the
+            bfloat16 inputs each threshold at least 16 of the dtype's eps), or a sign or tie
+            margin or an untied eigen-gap within the input's own rounding at its offset (16 eps
+            times 1 + the centroid's offset in RMS radii; docs/conventions.md): the frame may
+            jump under a tiny perturbation. Harmless when the sample is symmetric under the
             ambiguous flip or rotation (both choices give the same point set).
         fallback: (B,) bool, the frame was decided by the fallback (``docs/conventions.md``,
             rule 8): the sample was ``ambiguous``, and its frame is the one among candidate

@@ -94,14 +94,18 @@ def axis_angle_rotation(axis: Tensor, angle: Tensor) -> Tensor:
     Rodrigues' formula ``I + sin(a) K + (1 - cos(a)) K^2``.
 
     Shape:
-        axis (3,) or (*batch, 3), angle (*batch) -> (*batch, 3, 3), in ``angle``'s dtype.
+        axis (3,) or (*batch, 3), angle (*batch) -> (*batch, 3, 3), in ``angle``'s dtype (the
+        default dtype for an integer angle).
 
     Example:
         >>> r = axis_angle_rotation(torch.tensor([0.0, 0.0, 2.0]), torch.tensor([math.pi / 2]))
         >>> torch.allclose(torch.tensor([1.0, 0.0, 0.0]) @ r[0].T, torch.tensor([0.0, 1.0, 0.0]), atol=1e-7)
         True
     """
-    axis = axis.to(angle) / axis.norm(dim=-1, keepdim=True).to(angle)
+    dtype = angle.dtype if angle.is_floating_point() else torch.get_default_dtype()
+    angle = angle.to(dtype)
+    axis = axis.to(angle)
+    axis = axis / axis.norm(dim=-1, keepdim=True)
     x, y, z = axis.expand(*angle.shape, 3).unbind(-1)
     zero = torch.zeros_like(x)
     k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*angle.shape, 3, 3)
@@ -514,7 +518,7 @@ class AxialRotations(Group):
         device: torch.device | str | None = None,
     ) -> Tensor:
         """Haar-random elements: a uniform angle about the axis, after (with ``reflections``) the
-        reflection in the plane spanned by the axis and the first column of :meth:`basis` with
+        reflection in the plane spanned by the axis and the second column of :meth:`basis` with
         probability 1/2 (the mirror ``x -> -x`` for the z axis). Draws: the mirror coins first, then
         the angles, each one ``torch.rand`` over ``batch_shape`` (the protocols ``z`` and ``O2z`` of
         :mod:`tinvnn.tasks.classification.protocols` are these draws)."""

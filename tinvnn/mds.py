@@ -122,7 +122,7 @@ def mds(
         symmetry_tol: largest allowed ``|d_ij - d_ji|`` and diagonal entry, relative to the
             largest distance (default: 1e-6 in float64; ``10 sqrt(eps)`` of a lower precision,
             3.5e-3 in float32, since ``torch.cdist``'s fast path leaves diagonal entries of order
-            ``sqrt(eps)``).
+            ``sqrt(eps)``; at most 1e-2, float16 and bfloat16 included).
         negative_tol: a :class:`NonEuclideanWarning` is issued when a sample's
             ``negative_fraction`` exceeds this.
 
@@ -143,7 +143,7 @@ def mds(
         raise ValueError(f"dim must be between 1 and N={n}, got {dim}")
     if symmetry_tol is None:
         eps = torch.finfo(dist.dtype).eps if dist.is_floating_point() else 0.0
-        symmetry_tol = max(1e-6, 10 * math.sqrt(eps)) if eps > torch.finfo(torch.float64).eps else 1e-6
+        symmetry_tol = min(max(1e-6, 10 * math.sqrt(eps)), 1e-2) if eps > torch.finfo(torch.float64).eps else 1e-6
     check_number(symmetry_tol, "symmetry_tol")
     check_number(negative_tol, "negative_tol")
     for flag, name in ((scale, "scale"), (return_info, "return_info")):

@@ -23,6 +23,7 @@ import argparse
 import importlib
 import logging
 import os
+import select
 import sys
 import warnings
 from collections.abc import Sequence
@@ -98,8 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = int(args.func(args) or 0)
             sys.stdout.flush()  # a reader that went away is met here, not at exit
             return status
-    except BrokenPipeError:  # the reader went away: stop quietly, as a pipeline expects
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except BrokenPipeError as err:
+        if not _stdout_closed():
+            return _fail(error_line(err))  # another pipe of the command's (a worker, a subprocess)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the reader went away: quietly
         return 141
     except KeyboardInterrupt:
         print(f"tinvnn: {_stopped(args)}", file=sys.stderr)
@@ -113,6 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(_as_flag(str(err), parser, args))
     except OSError as err:  # a file or a disk: read-only, full, a name too long, not a directory, ...
         return _fail(error_line(err))
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone away (``poll`` reports an error
+    on it; False where that cannot be told)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor (captured)
+        return False
 
 
 def _show_warning(
@@ -134,17 +148,19 @@ def _as_flag(message: str, parser: argparse.ArgumentParser, args: argparse.Names
     if not sep or not name.isidentifier() or name not in vars(args):
         return message
     flag = "--" + name.replace("_", "-")
-    return f"{flag}: {rest}" if flag in _option_strings(parser) else message
+    return f"{flag}: {rest}" if flag in _chosen_options(parser, args) else message
 
 
-def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
-    """Every option string of ``parser`` and of its sub-commands, at any depth."""
+def _chosen_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> set[str]:
+    """The option strings of the sub-command ``args`` ran (``tsp solve``: its own and the
+    top-level ones), following each level's chosen sub-parser."""
     found: set[str] = set()
     for action in parser._actions:
         found.update(action.option_strings)
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                found |= _option_strings(sub)
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                found |= _chosen_options(chosen, args)
     return found
 
 

@@ -132,7 +132,7 @@ def _check_per_point(out: object, points: Tensor, output: str) -> None:
     if (
         not isinstance(out, Tensor)
         or tuple(out.shape[: len(shape) - 1]) != shape[:-1]
-        or out.dim() < len(shape)
+        or out.dim() not in (len(shape), len(shape) + 1)
         or out.shape[-1] != shape[-1]
     ):
         got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__

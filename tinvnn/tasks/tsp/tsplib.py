@@ -418,7 +418,7 @@ def _euclidean(delta: np.ndarray, divisor: float = 1.0) -> np.ndarray:
     root = np.sqrt(sq / divisor)
     big = ~np.isfinite(sq)
     if big.any():
-        root[big] = (np.hypot(delta[..., 0], delta[..., 1]) / math.sqrt(divisor))[big]
+        root = np.where(big, np.hypot(delta[..., 0], delta[..., 1]) / math.sqrt(divisor), root)
     return root
 
 
