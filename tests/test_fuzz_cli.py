@@ -101,6 +101,7 @@ LIBRARY_CHECKS = [
     ),
     (["classify", "{npy}", "--top", "0"], "tinvnn: error: --top: expected a positive integer, got 0"),
     (["train", *TINY_CLS, "--device", "tpu"], "tinvnn: error: --device: expected auto"),
+    (["tsp", "eval", "--threads", "0"], "tinvnn: error: --threads: expected a positive integer, got 0"),
 ]
 
 

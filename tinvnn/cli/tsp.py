@@ -23,7 +23,7 @@ from tinvnn._io import json_safe
 from tinvnn.checkpoint import BEST, LAST
 from tinvnn.cli._run import add_run_arguments, run_options
 from tinvnn.config import add_arguments, from_args
-from tinvnn.runtime import is_main_process
+from tinvnn.runtime import is_main_process, set_threads
 from tinvnn.tasks.tsp.attention.recipe import (
     DECODINGS,
     DEFAULT_ATTENTION_CHECKPOINT,
@@ -107,6 +107,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     evaluate.add_argument("--num", type=int, default=None, help="test instances (default: the fixed set's size)")
     evaluate.add_argument(
         "--transform", choices=list(TRANSFORMS), nargs="+", default=["identity"], help="transformed copies to evaluate"
+    )
+    evaluate.add_argument(
+        "--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)"
     )
     evaluate.set_defaults(func=_eval)
 
@@ -277,6 +280,7 @@ def _eval(args: argparse.Namespace) -> int:
     from tinvnn.tasks.tsp.reference import reference_lengths
     from tinvnn.tasks.tsp.tsplib import load_tsplib_dir
 
+    set_threads(args.threads)
     path = checkpoint_file(args.checkpoint or DEFAULT_ATTENTION_CHECKPOINT)
     model, config = load_attention_model(path)
     variant = checkpoint_variant(config, args.variant, path)
