@@ -772,8 +772,9 @@ def _fast_frame(
     if not _in_range(k.mean_square).all() or coincident_samples(k.centre, radius).any():
         return None
     clear = np.zeros(len(k.done), dtype=bool)  # no tie, no gap on gap_tol
-    levels = _rounding_levels(k.centre, np.sqrt(k.mean_square))
-    noisy = _in_rounding(k.sign_margin, np.full(len(k.done), np.inf), k.eigen_gap, pos.dtype, levels)
+    untied = np.full(len(k.done), np.inf)  # the kernel finishes no sample whose tie rule ran
+    levels = _rounding_levels(k.centre, radius)
+    noisy = _in_rounding(k.sign_margin, untied, k.eigen_gap, pos.dtype, levels)
     frame = _frame(
         k.centre,
         k.R,
@@ -782,12 +783,12 @@ def _fast_frame(
         k.eigen_gap,
         clear,
         k.sign_margin,
-        np.full(len(k.done), np.inf),
+        untied,
         layout,
         scale=scale,
         tols=tols,
         fallback=clear,
-        ambiguous=_ambiguous(k.sign_margin, np.full(len(k.done), np.inf), clear, tols) | noisy,
+        ambiguous=_ambiguous(k.sign_margin, untied, clear, tols) | noisy,
     )
     out = k.out
     if not k.done.all():

@@ -242,7 +242,7 @@ def solve(
         raise ValueError(f"samples: expected a positive number of rollouts, got {samples!r}")
     if starts is not None and not _positive_int(starts):
         raise ValueError(f"starts: expected a positive number of start cities, got {starts!r}")
-    if kicks is not None and not (_positive_int(kicks) or _is_int(kicks) and kicks == 0):
+    if kicks is not None and not (_is_int(kicks) and kicks >= 0):
         raise ValueError(f"kicks: expected a number of kicks >= 0, got {kicks!r}")
     if k is not None and not _positive_int(k):
         raise ValueError(f"k: expected a positive number of candidate slots, got {k!r}")

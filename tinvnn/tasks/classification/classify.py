@@ -163,7 +163,7 @@ def _warn_of_coarse_coordinates(path: Path, points: np.ndarray, stored: np.dtype
     """Warn when the step between neighbouring values of ``stored`` at the largest coordinate is
     :data:`DETAIL_WARNING` of the shape's RMS radius or more. Shape: points (N, 3) float64."""
     e = unit_exponent(points)  # measured on the coordinates scaled into [0.5, 1): no overflow at 1e300
-    unit = np.ldexp(points, -e)
+    unit = to_unit_range(points)
     radius = float(np.sqrt(((unit - unit.mean(0)) ** 2).sum(1).mean()))
     largest = float(np.abs(unit).max())
     file_step = float(np.spacing(stored.type(np.abs(points).max()))) if stored.kind == "f" else 1.0
